@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Creates .venv and installs wamd into it (idempotent). Usage: scripts/setup.sh [extras]
+#   extras: a pyproject extra, "all" (runtime extras) or "test" (runtime + test tools + npm peers)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extra="${1:-all}"
+py="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "wamd needs Python 3.11 or newer")'
+    "$py" -m venv .venv
+fi
+stamp=".venv/.setup-stamp-$extra"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".[$extra]"
+    touch "$stamp"
+fi
+if [ "$extra" = "test" ]; then
+    lock=tests/interop/package-lock.json
+    if [ ! -d tests/interop/node_modules ] || [ "$lock" -nt tests/interop/node_modules/.package-lock.json ]; then
+        (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+fi

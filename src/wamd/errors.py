@@ -1,0 +1,167 @@
+"""The exception family of wamd.
+
+Every error wamd raises on purpose derives from :class:`WamdError`. Bad input from the
+network (malformed frames, truncated nodes, bad MACs, hostile peers) always surfaces as one
+of these typed errors, never as an ``IndexError`` or a crash of the receive loop.
+
+Subsystems add their own subclasses here so that users can catch a whole family at once
+(``except DecryptionError``) or one precise case (``except NoSession``).
+"""
+
+from __future__ import annotations
+
+
+class WamdError(Exception):
+    """Base class of every error wamd raises on purpose."""
+
+
+# --- codec -----------------------------------------------------------------------------------
+
+
+class DecodeError(WamdError):
+    """Malformed or truncated binary input.
+
+    ``offset`` is the byte position in the input where decoding failed (``-1`` when unknown).
+    """
+
+    def __init__(self, message: str, offset: int = -1) -> None:
+        super().__init__(f"{message} (at offset {offset})" if offset >= 0 else message)
+        self.offset = offset
+
+
+class EncodeError(WamdError):
+    """A value cannot be represented in the binary node format."""
+
+
+class AttributeMissing(WamdError, KeyError):
+    """A required node attribute is absent."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the plain message
+        return str(self.args[0]) if self.args else "attribute missing"
+
+
+class AttributeInvalid(WamdError, ValueError):
+    """A node attribute is present but cannot be read as the requested type."""
+
+
+class InvalidJID(WamdError, ValueError):
+    """A string or binary value is not a valid JID."""
+
+
+# --- crypto ----------------------------------------------------------------------------------
+
+
+class CryptoError(WamdError):
+    """A cryptographic check failed (bad tag, bad padding, bad MAC, bad signature, bad key)."""
+
+
+# --- transport -------------------------------------------------------------------------------
+
+
+class HandshakeError(WamdError):
+    """The Noise handshake failed or the peer sent a malformed handshake message."""
+
+
+class CertificateError(HandshakeError):
+    """The server's certificate chain did not verify against the pinned root key."""
+
+
+class FrameError(WamdError):
+    """A transport frame is malformed, too large, or failed to decrypt."""
+
+
+class NotConnected(WamdError):
+    """The operation needs a live, logged-in connection."""
+
+
+class IQError(WamdError):
+    """The server answered an IQ with ``type="error"``.
+
+    ``code`` and ``text`` come from the ``<error>`` child; ``node`` is the whole answer.
+    """
+
+    def __init__(self, code: int, text: str = "", node: object | None = None) -> None:
+        super().__init__(f"iq error {code}: {text}" if text else f"iq error {code}")
+        self.code = code
+        self.text = text
+        self.node = node
+
+
+class IQTimeout(WamdError, TimeoutError):
+    """The server did not answer an IQ in time."""
+
+
+class PairingError(WamdError):
+    """Pairing failed (bad HMAC, bad signature, bad pairing code, refs exhausted...)."""
+
+
+# --- signal ----------------------------------------------------------------------------------
+
+
+class DecryptionError(WamdError):
+    """An end-to-end encrypted payload could not be decrypted."""
+
+
+class NoSession(DecryptionError):
+    """There is no Signal session (or no sender key) for the sender."""
+
+
+class InvalidMessage(DecryptionError):
+    """The ciphertext is malformed, has a bad MAC, or cannot be decrypted with the state held."""
+
+
+class DuplicateMessage(DecryptionError):
+    """The ciphertext was already decrypted (its message key has been used)."""
+
+
+class UntrustedIdentity(DecryptionError):
+    """The contact's identity key changed from the one stored."""
+
+    def __init__(self, address: str, message: str = "") -> None:
+        super().__init__(message or f"identity key of {address} changed")
+        self.address = address
+
+
+class SendError(WamdError):
+    """A message could not be sent."""
+
+
+# --- media -----------------------------------------------------------------------------------
+
+
+class MediaError(WamdError):
+    """A media upload or download failed."""
+
+
+class IntegrityError(MediaError):
+    """Downloaded media failed its MAC or SHA-256 check."""
+
+
+class MediaExpired(MediaError):
+    """The media is gone from the server (HTTP 403/404/410); ask the sender's phone to re-upload."""
+
+
+# --- app state -------------------------------------------------------------------------------
+
+
+class AppStateError(WamdError):
+    """An app-state patch or snapshot failed to verify or apply."""
+
+
+# --- store -----------------------------------------------------------------------------------
+
+
+class StoreError(WamdError):
+    """The persistent store failed or holds inconsistent data."""
+
+
+class LeaseHeld(StoreError):
+    """Another process owns this account's lease."""
+
+
+class WrongStoreKey(StoreError):
+    """The store's at-rest encryption key does not open the stored secrets."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer wamd than this one."""
