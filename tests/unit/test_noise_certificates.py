@@ -18,7 +18,7 @@ from wamd.noise.certificates import (
     sign_certificate,
     verify_certificate_chain,
 )
-from wamd.proto import wa_pb2
+from wamd.proto import cert_pb2
 
 NOW = 1_800_000_000
 
@@ -72,8 +72,8 @@ def test_generated_chain_verifies(keys: Keys) -> None:
 
 
 def test_generated_intermediate_has_issuer_serial_zero_on_the_wire(keys: Keys) -> None:
-    # Baileys (protobufjs) reads an absent issuerSerial as null and rejects the chain.
-    chain = wa_pb2.CertChain()
+    # Baileys (protobufjs) reads an absent issuer_serial as null and rejects the chain.
+    chain = cert_pb2.CertChain()
     chain.ParseFromString(
         generate_certificate_chain(
             root=keys.root, intermediate=keys.intermediate, leaf_key=keys.leaf.public
@@ -155,25 +155,25 @@ def test_each_check_fails_on_its_own(keys: Keys, case: str) -> None:
         keys.verify(mutate(keys))
 
 
-def _edit(chain: bytes, edit: Callable[[wa_pb2.CertChain], None]) -> bytes:
-    message = wa_pb2.CertChain()
+def _edit(chain: bytes, edit: Callable[[cert_pb2.CertChain], None]) -> bytes:
+    message = cert_pb2.CertChain()
     message.ParseFromString(chain)
     edit(message)
     return message.SerializeToString()
 
 
-def _drop_issuer(keys: Keys) -> Callable[[wa_pb2.CertChain], None]:
-    def edit(message: wa_pb2.CertChain) -> None:
-        details = wa_pb2.CertChain.NoiseCertificate.Details()
+def _drop_issuer(keys: Keys) -> Callable[[cert_pb2.CertChain], None]:
+    def edit(message: cert_pb2.CertChain) -> None:
+        details = cert_pb2.CertChain.NoiseCertificate.Details()
         details.ParseFromString(message.intermediate.details)
-        details.ClearField("issuerSerial")
+        details.ClearField("issuer_serial")
         message.intermediate.details = details.SerializeToString()
         message.intermediate.signature = keys.root.sign(message.intermediate.details)
 
     return edit
 
 
-STRUCTURAL: dict[str, tuple[Callable[[Keys], Callable[[wa_pb2.CertChain], None]], str]] = {
+STRUCTURAL: dict[str, tuple[Callable[[Keys], Callable[[cert_pb2.CertChain], None]], str]] = {
     "no leaf": (lambda k: lambda m: m.ClearField("leaf"), "lacks the leaf"),
     "no intermediate": (lambda k: lambda m: m.ClearField("intermediate"), "lacks the intermediate"),
     "leaf without signature": (
@@ -219,14 +219,14 @@ def test_structural_defects_are_certificate_errors(keys: Keys, case: str) -> Non
 
 
 def test_details_missing_a_field(keys: Keys) -> None:
-    def edit(message: wa_pb2.CertChain) -> None:
-        details = wa_pb2.CertChain.NoiseCertificate.Details()
+    def edit(message: cert_pb2.CertChain) -> None:
+        details = cert_pb2.CertChain.NoiseCertificate.Details()
         details.ParseFromString(message.leaf.details)
-        details.ClearField("notAfter")
+        details.ClearField("not_after")
         message.leaf.details = details.SerializeToString()
         message.leaf.signature = keys.intermediate.sign(message.leaf.details)
 
-    with pytest.raises(CertificateError, match="lack notAfter"):
+    with pytest.raises(CertificateError, match="lack not_after"):
         keys.verify(_edit(keys.chain(), edit))
 
 

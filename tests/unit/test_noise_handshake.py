@@ -24,7 +24,7 @@ from wamd.noise import (
 from wamd.noise.framing import encode_frame
 from wamd.noise.handshake import HandshakeStep, SymmetricState
 from wamd.noise.transport import TransportCipher
-from wamd.proto import wa_pb2
+from wamd.proto import handshake_pb2
 
 PAYLOAD = b"client payload"
 
@@ -230,9 +230,9 @@ def test_tampered_server_hello_is_a_handshake_error() -> None:
 
 
 def _server_hello(**fields: bytes) -> bytes:
-    message = wa_pb2.HandshakeMessage()
+    message = handshake_pb2.HandshakeMessage()
     for name, value in fields.items():
-        setattr(message.serverHello, name, value)
+        setattr(message.server_hello, name, value)
     return encode_frame(message.SerializeToString())
 
 
@@ -334,8 +334,8 @@ def test_malformed_client_openings(data: bytes, error: type[WamdError], match: s
 
 
 def test_low_order_client_ephemeral() -> None:
-    message = wa_pb2.HandshakeMessage()
-    message.clientHello.ephemeral = b"\x00" * 32
+    message = handshake_pb2.HandshakeMessage()
+    message.client_hello.ephemeral = b"\x00" * 32
     server = NoiseServerConnection(static_key=KeyPair.generate(), certificate_chain=b"")
     with pytest.raises(HandshakeError, match="invalid public key"):
         server.receive_data(b"WA\x06\x03" + encode_frame(message.SerializeToString()))

@@ -2,13 +2,13 @@
 
 During the handshake the server sends, encrypted, a protobuf ``CertChain{leaf, intermediate}``.
 Each certificate is ``NoiseCertificate{details, signature}`` where ``details`` is a serialized
-``Details{serial, issuerSerial, key, notBefore, notAfter}``:
+``Details{serial, issuer_serial, key, not_before, not_after}``:
 
 * the intermediate's details are signed (XEdDSA) by the pinned *root* key and carry
-  ``issuerSerial == 0`` (the root's serial; it must be present on the wire);
-* the leaf's details are signed by the intermediate's key, its ``issuerSerial`` is the
+  ``issuer_serial == 0`` (the root's serial; it must be present on the wire);
+* the leaf's details are signed by the intermediate's key, its ``issuer_serial`` is the
   intermediate's ``serial``, and its ``key`` is the server's Noise static public key;
-* both are valid at the current time (``notBefore <= now <= notAfter``, Unix seconds).
+* both are valid at the current time (``not_before <= now <= not_after``, Unix seconds).
 
 :func:`verify_certificate_chain` enforces every one of these checks and raises
 :class:`~wamd.errors.CertificateError` naming the first that fails.
@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from wamd.crypto import KeyPair, verify_signature
 from wamd.errors import CertificateError
-from wamd.proto import wa_pb2
+from wamd.proto import cert_pb2
 
 PRODUCTION_ROOT_PUBLIC_KEY = bytes.fromhex(
     "142375574d0a587166aae71ebe516437c4a28b73e3695c6ce1f7f9545da8ee6b"
@@ -32,13 +32,13 @@ PRODUCTION_ROOT_PUBLIC_KEY = bytes.fromhex(
 """The public root key WhatsApp's production servers chain their certificates to."""
 
 ROOT_SERIAL = 0
-"""The serial of the root certificate (the intermediate's ``issuerSerial``)."""
+"""The serial of the root certificate (the intermediate's ``issuer_serial``)."""
 
 SIGNATURE_SIZE = 64
 KEY_SIZE = 32
 
-_Certificate = wa_pb2.CertChain.NoiseCertificate
-_Details = wa_pb2.CertChain.NoiseCertificate.Details
+_Certificate = cert_pb2.CertChain.NoiseCertificate
+_Details = cert_pb2.CertChain.NoiseCertificate.Details
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +65,13 @@ class VerifiedChain:
 
 
 def encode_details(details: CertificateDetails) -> bytes:
-    """Serialize certificate details, every field present (``issuerSerial`` 0 included)."""
+    """Serialize certificate details, every field present (``issuer_serial`` 0 included)."""
     return _Details(
         serial=details.serial,
-        issuerSerial=details.issuer_serial,
+        issuer_serial=details.issuer_serial,
         key=details.key,
-        notBefore=details.not_before,
-        notAfter=details.not_after,
+        not_before=details.not_before,
+        not_after=details.not_after,
     ).SerializeToString()
 
 
@@ -82,7 +82,7 @@ def sign_certificate(details: bytes, issuer: KeyPair) -> bytes:
 
 def encode_chain(*, intermediate: bytes, leaf: bytes) -> bytes:
     """A serialized ``CertChain`` from two serialized ``NoiseCertificate`` messages."""
-    chain = wa_pb2.CertChain()
+    chain = cert_pb2.CertChain()
     chain.intermediate.ParseFromString(intermediate)
     chain.leaf.ParseFromString(leaf)
     return chain.SerializeToString()
@@ -121,23 +121,23 @@ def generate_certificate_chain(
 
 
 def _parse_details(raw: bytes, which: str) -> tuple[CertificateDetails, bool]:
-    """Parse details; the flag says whether ``issuerSerial`` was present on the wire."""
+    """Parse details; the flag says whether ``issuer_serial`` was present on the wire."""
     message = _Details()
     try:
         message.ParseFromString(raw)
     except ProtobufDecodeError as exc:
         raise CertificateError(f"{which} certificate details are malformed") from exc
-    for field in ("serial", "key", "notBefore", "notAfter"):
+    for field in ("serial", "key", "not_before", "not_after"):
         if not message.HasField(field):
             raise CertificateError(f"{which} certificate details lack {field}")
     details = CertificateDetails(
         serial=message.serial,
-        issuer_serial=message.issuerSerial,
+        issuer_serial=message.issuer_serial,
         key=message.key,
-        not_before=message.notBefore,
-        not_after=message.notAfter,
+        not_before=message.not_before,
+        not_after=message.not_after,
     )
-    return details, message.HasField("issuerSerial")
+    return details, message.HasField("issuer_serial")
 
 
 def verify_certificate_chain(
@@ -155,7 +155,7 @@ def verify_certificate_chain(
     """
     if len(root_public_key) != KEY_SIZE:
         raise ValueError("root_public_key must be 32 bytes")
-    message = wa_pb2.CertChain()
+    message = cert_pb2.CertChain()
     try:
         message.ParseFromString(chain)
     except ProtobufDecodeError as exc:

@@ -8,8 +8,8 @@
 * the empty payload of the first message is **not** mixed into ``h`` (a stock Noise
   implementation does, and then fails with a bad tag on the second message).
 
-Messages are protobuf ``HandshakeMessage`` values: ``clientHello{ephemeral}``,
-``serverHello{ephemeral, static, payload}`` and ``clientFinish{static, payload}``. The server's
+Messages are protobuf ``HandshakeMessage`` values: ``client_hello{ephemeral}``,
+``server_hello{ephemeral, static, payload}`` and ``client_finish{static, payload}``. The server's
 payload is its certificate chain, the client's is its ``ClientPayload``.
 
 :class:`InitiatorHandshake` and :class:`ResponderHandshake` turn those messages into bytes and
@@ -34,7 +34,7 @@ from wamd.noise.certificates import (
 )
 from wamd.noise.framing import WA_HEADER
 from wamd.noise.transport import NoiseTransport
-from wamd.proto import wa_pb2
+from wamd.proto import handshake_pb2
 
 NOISE_PROTOCOL_NAME = b"Noise_XX_25519_AESGCM_SHA256\x00\x00\x00\x00"
 """The protocol name, padded to exactly 32 bytes as WhatsApp does."""
@@ -115,8 +115,8 @@ def _dh(key: KeyPair, public: bytes) -> bytes:
         raise HandshakeError("invalid public key in the handshake") from exc
 
 
-def _parse(data: bytes) -> wa_pb2.HandshakeMessage:
-    message = wa_pb2.HandshakeMessage()
+def _parse(data: bytes) -> handshake_pb2.HandshakeMessage:
+    message = handshake_pb2.HandshakeMessage()
     try:
         message.ParseFromString(bytes(data))
     except ProtobufDecodeError as exc:
@@ -195,8 +195,8 @@ class InitiatorHandshake(_HandshakeBase):
         self._expect(HandshakeStep.START)
         public = self._ephemeral.public
         self._state.mix_hash(public)  # the empty payload is deliberately not mixed in
-        message = wa_pb2.HandshakeMessage()
-        message.clientHello.ephemeral = public
+        message = handshake_pb2.HandshakeMessage()
+        message.client_hello.ephemeral = public
         self._step = HandshakeStep.AWAIT_SERVER_HELLO
         return message.SerializeToString()
 
@@ -206,9 +206,9 @@ class InitiatorHandshake(_HandshakeBase):
         self._expect(HandshakeStep.AWAIT_SERVER_HELLO)
         try:
             hello = _parse(data)
-            if not hello.HasField("serverHello"):
+            if not hello.HasField("server_hello"):
                 raise HandshakeError("expected a server hello")
-            server = hello.serverHello
+            server = hello.server_hello
             if len(server.ephemeral) != KEY_SIZE:
                 raise HandshakeError("server ephemeral key is not 32 bytes")
             if not server.HasField("static") or not server.HasField("payload"):
@@ -240,9 +240,9 @@ class InitiatorHandshake(_HandshakeBase):
         encrypted_static = self._state.encrypt_and_hash(self._static.public)
         self._state.mix_key(_dh(self._static, self._server_ephemeral))
         encrypted_payload = self._state.encrypt_and_hash(payload)
-        message = wa_pb2.HandshakeMessage()
-        message.clientFinish.static = encrypted_static
-        message.clientFinish.payload = encrypted_payload
+        message = handshake_pb2.HandshakeMessage()
+        message.client_finish.static = encrypted_static
+        message.client_finish.payload = encrypted_payload
         self._step = HandshakeStep.DONE
         return message.SerializeToString()
 
@@ -281,9 +281,9 @@ class ResponderHandshake(_HandshakeBase):
         self._expect(HandshakeStep.AWAIT_CLIENT_HELLO)
         try:
             hello = _parse(data)
-            if not hello.HasField("clientHello"):
+            if not hello.HasField("client_hello"):
                 raise HandshakeError("expected a client hello")
-            ephemeral = hello.clientHello.ephemeral
+            ephemeral = hello.client_hello.ephemeral
             if len(ephemeral) != KEY_SIZE:
                 raise HandshakeError("client ephemeral key is not 32 bytes")
         except HandshakeError:
@@ -307,10 +307,10 @@ class ResponderHandshake(_HandshakeBase):
         except HandshakeError:
             self._fail()
             raise
-        message = wa_pb2.HandshakeMessage()
-        message.serverHello.ephemeral = ephemeral.public
-        message.serverHello.static = encrypted_static
-        message.serverHello.payload = encrypted_chain
+        message = handshake_pb2.HandshakeMessage()
+        message.server_hello.ephemeral = ephemeral.public
+        message.server_hello.static = encrypted_static
+        message.server_hello.payload = encrypted_chain
         self._step = HandshakeStep.AWAIT_CLIENT_FINISH
         return message.SerializeToString()
 
@@ -320,9 +320,9 @@ class ResponderHandshake(_HandshakeBase):
         self._expect(HandshakeStep.AWAIT_CLIENT_FINISH)
         try:
             finish = _parse(data)
-            if not finish.HasField("clientFinish"):
+            if not finish.HasField("client_finish"):
                 raise HandshakeError("expected a client finish")
-            body = finish.clientFinish
+            body = finish.client_finish
             if not body.HasField("static") or not body.HasField("payload"):
                 raise HandshakeError("client finish lacks its static key or payload")
             client_static = self._state.decrypt_and_hash(body.static)
