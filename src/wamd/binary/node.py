@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import TypeAlias, TypeVar, overload
 
 from wamd.errors import AttributeInvalid, AttributeMissing, MalformedNode
@@ -139,12 +140,20 @@ class Node:
         """The raw attribute value (str or JID), or ``default``."""
         return self.attrs.get(key, default)
 
-    def _missing(self, key: str) -> AttributeMissing:
-        return AttributeMissing(f"<{self.tag}> lacks required attribute {key!r}")
-
-    def _invalid(self, key: str, value: object, kind: str) -> AttributeInvalid:
-        shown = repr(value if len(str(value)) <= 64 else str(value)[:64] + "...")
-        return AttributeInvalid(f"<{self.tag}> attribute {key!r}={shown} is not {kind}")
+    def _read(
+        self, key: str, default: object, convert: Callable[[AttrValue], object], kind: str,
+    ) -> object:
+        value = self.attrs.get(key)
+        if value is None:
+            if default is _MISSING:
+                raise AttributeMissing(f"<{self.tag}> lacks required attribute {key!r}")
+            return default
+        result = convert(value)
+        if result is _MISSING:
+            text = str(value)
+            shown = repr(text if len(text) <= 64 else text[:64] + "...")
+            raise AttributeInvalid(f"<{self.tag}> attribute {key!r}={shown} is not {kind}")
+        return result
 
     @overload
     def attr_str(self, key: str) -> str: ...
@@ -153,12 +162,7 @@ class Node:
     def attr_str(self, key: str, default: object = _MISSING) -> object:
         """The attribute as a string (a JID value gives its string form: peers such as
         Baileys write any string containing ``@`` as a JID)."""
-        value = self.attrs.get(key)
-        if value is None:
-            if default is _MISSING:
-                raise self._missing(key)
-            return default
-        return value if isinstance(value, str) else str(value)
+        return self._read(key, default, str, "a string")
 
     @overload
     def attr_int(self, key: str) -> int: ...
@@ -166,16 +170,7 @@ class Node:
     def attr_int(self, key: str, default: _T) -> int | _T: ...
     def attr_int(self, key: str, default: object = _MISSING) -> object:
         """The attribute as a decimal integer (ASCII digits, optional leading ``-``)."""
-        value = self.attrs.get(key)
-        if value is None:
-            if default is _MISSING:
-                raise self._missing(key)
-            return default
-        if isinstance(value, str):
-            digits = value[1:] if value.startswith("-") else value
-            if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_INT_DIGITS:
-                return int(value)
-        raise self._invalid(key, value, "an integer")
+        return self._read(key, default, _to_int, "an integer")
 
     @overload
     def attr_bool(self, key: str) -> bool: ...
@@ -183,18 +178,7 @@ class Node:
     def attr_bool(self, key: str, default: _T) -> bool | _T: ...
     def attr_bool(self, key: str, default: object = _MISSING) -> object:
         """The attribute as a boolean: ``true``/``1`` or ``false``/``0`` (case-insensitive)."""
-        value = self.attrs.get(key)
-        if value is None:
-            if default is _MISSING:
-                raise self._missing(key)
-            return default
-        if isinstance(value, str):
-            lowered = value.lower()
-            if lowered in _TRUE:
-                return True
-            if lowered in _FALSE:
-                return False
-        raise self._invalid(key, value, "a boolean")
+        return self._read(key, default, _to_bool, "a boolean")
 
     @overload
     def attr_jid(self, key: str) -> JID: ...
@@ -202,14 +186,31 @@ class Node:
     def attr_jid(self, key: str, default: _T) -> JID | _T: ...
     def attr_jid(self, key: str, default: object = _MISSING) -> object:
         """The attribute as a JID (a string value is parsed)."""
-        value = self.attrs.get(key)
-        if value is None:
-            if default is _MISSING:
-                raise self._missing(key)
-            return default
-        if isinstance(value, JID):
-            return value
-        try:
-            return JID.parse(value)
-        except ValueError:
-            raise self._invalid(key, value, "a JID") from None
+        return self._read(key, default, _to_jid, "a JID")
+
+
+def _to_int(value: AttrValue) -> object:
+    if isinstance(value, str):
+        digits = value[1:] if value.startswith("-") else value
+        if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_INT_DIGITS:
+            return int(value)
+    return _MISSING
+
+
+def _to_bool(value: AttrValue) -> object:
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    return _MISSING
+
+
+def _to_jid(value: AttrValue) -> object:
+    if isinstance(value, JID):
+        return value
+    try:
+        return JID.parse(value)
+    except ValueError:
+        return _MISSING
