@@ -169,3 +169,10 @@ class WrongStoreKey(StoreError):
 
 class SchemaTooNew(StoreError):
     """The database was written by a newer wamd than this one."""
+
+
+class AccountNotFound(StoreError, KeyError):
+    """No account in the store has the requested id or JID."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the plain message
+        return str(self.args[0]) if self.args else "account not found"
