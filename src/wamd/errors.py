@@ -44,6 +44,10 @@ class AttributeInvalid(WamdError, ValueError):
     """A node attribute is present but cannot be read as the requested type."""
 
 
+class MalformedNode(WamdError, ValueError):
+    """A node lacks a required child, or its content is not of the expected kind."""
+
+
 class InvalidJID(WamdError, ValueError):
     """A string or binary value is not a valid JID."""
 
