@@ -21,16 +21,23 @@ const { state, saveCreds } = await useMultiFileAuthState(args.authDir)
 
 let askedCode = false
 let finished = false
+let current = null
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
+// Ends the socket, lets pending auth-state writes land, saves the creds, then exits: exiting
+// in the middle of a creds.json write would truncate it.
 const finish = async (code) => {
     if (finished) return
     finished = true
+    try { await current?.end(undefined) } catch { }
+    await sleep(300)
     await saveCreds()
+    await sleep(300)
     process.exit(code)
 }
 
 const start = () => {
-    const sock = makeWASocket({
+    const sock = current = makeWASocket({
         waWebSocketUrl: args.url,
         auth: state,
         logger,

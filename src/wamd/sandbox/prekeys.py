@@ -1,6 +1,10 @@
 """Signal prekeys (``xmlns="encrypt"``): count, upload, digest, signed-prekey rotation, and
 bundle fetches.
 
+Uploads and rotations must carry the identity key the device paired with and a signed prekey
+whose signature verifies with it (else ``406`` / ``400``): the sandbox catches client bugs a
+real server would.
+
 Devices upload one-time prekeys (``<list><key><id/><value/></key>..</list>``) and their signed
 prekey; the server reports how many remain (``<count value=N/>``), describes the stored bundle
 (``<digest>``) and hands out bundles to senders (``<key><user jid/>..</key>``), consuming one
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wamd.binary import Node
-from wamd.crypto import KeyPair
+from wamd.crypto import KeyPair, verify_signature
 from wamd.sandbox.router import IQFailure, IQResult
 from wamd.sandbox.session import Session
 from wamd.sandbox.state import Device, account_by_phone, device_by_id
@@ -140,12 +144,23 @@ def install(sandbox: Sandbox) -> None:
         value = await state.run(lambda db: prekey_count(db, phone, device))
         return Node("count", {"value": str(value)})
 
+    def signed_prekey(session: Session, skey: Node) -> tuple[int, bytes, bytes]:
+        assert session.device is not None
+        value, signature = skey.child_bytes("value"), skey.child_bytes("signature")
+        identity = session.device.identity_public
+        if len(value) != 32 or not verify_signature(identity, KEY_BUNDLE_TYPE + value, signature):
+            raise IQFailure(400, "bad-request")
+        return _int(skey, "id", 3), value, signature
+
     @router.iq("encrypt", "registration")
     async def upload(session: Session, iq: Node) -> IQResult:
         phone, device = me(session)
+        assert session.device is not None
         registration = _int(iq, "registration", 4)
-        if iq.child_bytes("type") != KEY_BUNDLE_TYPE or len(iq.child_bytes("identity")) != 32:
+        if iq.child_bytes("type") != KEY_BUNDLE_TYPE:
             raise IQFailure(400, "bad-request")
+        if iq.child_bytes("identity") != session.device.identity_public:
+            raise IQFailure(406, "not-acceptable")
         key_list = iq.require_child("list").children_by_tag("key")
         if len(key_list) > MAX_UPLOAD:
             raise IQFailure(406, "not-acceptable")
@@ -155,8 +170,7 @@ def install(sandbox: Sandbox) -> None:
             if len(public) != 32:
                 raise IQFailure(400, "bad-request")
             keys.append((phone, device, _int(key, "id", 3), public))
-        skey = iq.require_child("skey")
-        signed = (_int(skey, "id", 3), skey.child_bytes("value"), skey.child_bytes("signature"))
+        signed = signed_prekey(session, iq.require_child("skey"))
 
         def store(db: sqlite3.Connection) -> None:
             db.executemany(
@@ -177,8 +191,7 @@ def install(sandbox: Sandbox) -> None:
     @router.iq("encrypt", "rotate")
     async def rotate(session: Session, iq: Node) -> IQResult:
         phone, device = me(session)
-        skey = iq.require_child("rotate").require_child("skey")
-        signed = (_int(skey, "id", 3), skey.child_bytes("value"), skey.child_bytes("signature"))
+        signed = signed_prekey(session, iq.require_child("rotate").require_child("skey"))
         await state.run(
             lambda db: db.execute(
                 "UPDATE devices SET signed_prekey_id = ?, signed_prekey_public = ?, "

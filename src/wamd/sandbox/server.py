@@ -134,9 +134,11 @@ class Sandbox:
         self._identity = await ServerIdentity.load_or_create(self.state)
         for hook in self.startup_hooks:
             await hook()
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         self._runner = runner
         if self.port == 0:

@@ -193,9 +193,17 @@ class SandboxState:
         """Open (creating if needed) the database and apply pending migrations."""
         if self._db is not None:
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-state")
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-state")
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._open_sync)
+        try:
+            await loop.run_in_executor(executor, self._open_sync)
+        except BaseException:
+            if self._db is not None:
+                await loop.run_in_executor(executor, self._db.close)
+                self._db = None
+            executor.shutdown(wait=False)
+            raise
+        self._executor = executor
 
     def _open_sync(self) -> None:
         if self.path != ":memory:":
