@@ -35,7 +35,8 @@ class BaileysAppState:
         self._ids = itertools.count(1)
 
     def call(self, op: str, **args: Any) -> Any:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+        assert self._proc.stdin is not None
+        assert self._proc.stdout is not None
         req_id = next(self._ids)
         self._proc.stdin.write(json.dumps({"id": req_id, "op": op, **args}) + "\n")
         self._proc.stdin.flush()

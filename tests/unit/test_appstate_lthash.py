@@ -23,7 +23,9 @@ def _reference(base: bytes, subtract: list[bytes], add: list[bytes]) -> bytes:
     return struct.pack("<64H", *lanes)
 
 
-@given(st.binary(min_size=128, max_size=128), st.lists(macs, max_size=5), st.lists(macs, max_size=5))
+@given(
+    st.binary(min_size=128, max_size=128), st.lists(macs, max_size=5), st.lists(macs, max_size=5)
+)
 def test_matches_lane_reference(base: bytes, subtract: list[bytes], add: list[bytes]) -> None:
     assert subtract_then_add(base, subtract, add) == _reference(base, subtract, add)
 
@@ -33,7 +35,9 @@ def test_extreme_lanes_wrap() -> None:
     for fill in (b"\xff\xff", b"\x00\x00", b"\x00\x80", b"\xff\x7f"):
         base = fill * 64
         macs_ = [bytes([i]) * 32 for i in range(4)]
-        assert subtract_then_add(base, macs_[:2], macs_[2:]) == _reference(base, macs_[:2], macs_[2:])
+        assert subtract_then_add(base, macs_[:2], macs_[2:]) == _reference(
+            base, macs_[:2], macs_[2:]
+        )
 
 
 @given(st.lists(macs, max_size=8), st.randoms())

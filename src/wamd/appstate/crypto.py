@@ -1,7 +1,7 @@
 """The MACs and the value cipher of app-state mutations.
 
 - value = ``iv (16) | AES-256-CBC(valueEncryptionKey, iv, SyncActionData) | valueMac (32)``
-- valueMac = ``HMAC-SHA512(valueMacKey, [operation + 1] | keyId | iv|ct | u64BE(len(keyId) + 1))[:32]``
+- valueMac = ``HMAC-SHA512(valueMacKey, [op + 1] | keyId | iv|ct | u64BE(len(keyId) + 1))[:32]``
 - indexMac = ``HMAC-SHA256(indexKey, index JSON bytes)``
 - snapshotMac = ``HMAC-SHA256(snapshotMacKey, ltHash | u64BE(version) | collection name)``
 - patchMac = ``HMAC-SHA256(patchMacKey, snapshotMac | valueMac... | u64BE(version) | name)``

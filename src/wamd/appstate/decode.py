@@ -97,7 +97,8 @@ def apply_snapshot(name: str, snapshot: pb.SyncdSnapshot, keyring: Keyring) -> S
     value_macs = [_record_value_mac(record) for record in records]
     new_hash = subtract_then_add(EMPTY_HASH, (), value_macs)
     keys = keyring.get(snapshot.key_id.id)
-    if not hmac.compare_digest(snapshot_mac(new_hash, version, name, keys.snapshot_mac), snapshot.mac):
+    expected = snapshot_mac(new_hash, version, name, keys.snapshot_mac)
+    if not hmac.compare_digest(expected, snapshot.mac):
         raise AppStateMACMismatch("snapshot", name, version, "LTHash of the snapshot records")
     result = SyncResult(CollectionState(name, version, new_hash), macs=MACChanges(replace=True))
     for record, value_mac in zip(records, value_macs, strict=True):
@@ -152,7 +153,7 @@ def _apply_patch(
         ),
     )
     result.warnings.extend(
-        f"{name} v{version}: REMOVE of an index that holds no value ({key.hex()})" for key in orphans
+        f"{name} v{version}: REMOVE of an index holding no value ({key.hex()})" for key in orphans
     )
 
     keys = keyring.get(patch.key_id.id)
@@ -164,7 +165,8 @@ def _apply_patch(
         raise AppStateMACMismatch("patch", name, version)
 
     for (operation, record), value_mac in zip(mutations, value_macs, strict=True):
-        result.mutations.append(_decode_record(name, version, operation, record, value_mac, keyring))
+        mutation = _decode_record(name, version, operation, record, value_mac, keyring)
+        result.mutations.append(mutation)
     return CollectionState(name, version, new_hash)
 
 

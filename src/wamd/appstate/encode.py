@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from wamd.appstate.crypto import Operation, encrypt_value, index_mac, patch_mac, snapshot_mac
-from wamd.appstate.keys import Keyring
+from wamd.appstate.keys import ExpandedKeys, Keyring
+from wamd.appstate.lthash import EMPTY_HASH, subtract_then_add
 from wamd.appstate.state import (
     CollectionState,
     MACChanges,
@@ -47,6 +48,19 @@ class PatchInfo:
 def index_bytes(index: Sequence[str]) -> bytes:
     """The JSON form of an index exactly as WhatsApp writes it (no spaces, UTF-8)."""
     return json.dumps(list(index), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _seal(
+    keys: ExpandedKeys, key_id: bytes, item: MutationInfo, timestamp_ms: int, iv: bytes | None
+) -> tuple[pb.SyncActionValue, bytes, bytes]:
+    """Timestamp, serialize and encrypt one mutation: ``(action, index MAC, value blob)``."""
+    raw_index = index_bytes(item.index)
+    action = pb.SyncActionValue()
+    action.CopyFrom(item.action)
+    action.timestamp = timestamp_ms
+    data = pb.SyncActionData(index=raw_index, value=action, padding=b"", version=item.api_version)
+    blob = encrypt_value(keys, key_id, item.operation, data.SerializeToString(), iv=iv)
+    return action, index_mac(keys.index, raw_index), blob
 
 
 @dataclass(slots=True)
@@ -88,18 +102,12 @@ def encode_patch(
     patch.key_id.id = key_id
     result_mutations: list[Mutation] = []
     for i, item in enumerate(info.mutations):
-        raw_index = index_bytes(item.index)
-        action = pb.SyncActionValue()
-        action.CopyFrom(item.action)
-        action.timestamp = timestamp_ms
-        data = pb.SyncActionData(index=raw_index, value=action, padding=b"", version=item.api_version)
-        blob = encrypt_value(
-            keys, key_id, item.operation, data.SerializeToString(), iv=ivs[i] if ivs else None
-        )
+        action, imac, blob = _seal(keys, key_id, item, timestamp_ms, ivs[i] if ivs else None)
         value_mac = blob[-32:]
-        imac = index_mac(keys.index, raw_index)
         mutation = patch.mutations.add()
-        mutation.operation = int(item.operation)
+        mutation.operation = (
+            pb.SyncdMutation.SET if item.operation is Operation.SET else pb.SyncdMutation.REMOVE
+        )
         mutation.record.index.blob = imac
         mutation.record.value.blob = blob
         mutation.record.key_id.id = key_id
@@ -126,3 +134,37 @@ def encode_patch(
     )
     result = SyncResult(CollectionState(state.name, version, new_hash), result_mutations, changes)
     return EncodedPatch(patch, result)
+
+
+def encode_snapshot(
+    name: str,
+    version: int,
+    mutations: Sequence[MutationInfo],
+    keyring: Keyring,
+    key_id: bytes,
+    *,
+    timestamp_ms: int,
+) -> pb.SyncdSnapshot:
+    """Encode a full snapshot of collection ``name`` at ``version`` holding ``mutations``.
+
+    Every mutation must be a SET (a snapshot holds only live values). The server never needs
+    this (it builds snapshots from the records and MACs of stored patches); it is here for
+    tests and tools that fabricate a collection from scratch.
+    """
+    if any(m.operation is not Operation.SET for m in mutations):
+        raise ValueError("a snapshot holds only SET mutations")
+    keys = keyring.get(key_id)
+    snapshot = pb.SyncdSnapshot()
+    snapshot.version.version = version
+    snapshot.key_id.id = key_id
+    value_macs: list[bytes] = []
+    for item in mutations:
+        _, imac, blob = _seal(keys, key_id, item, timestamp_ms, None)
+        record = snapshot.records.add()
+        record.index.blob = imac
+        record.value.blob = blob
+        record.key_id.id = key_id
+        value_macs.append(blob[-32:])
+    lthash = subtract_then_add(EMPTY_HASH, (), value_macs)
+    snapshot.mac = snapshot_mac(lthash, version, name, keys.snapshot_mac)
+    return snapshot

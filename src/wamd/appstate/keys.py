@@ -40,21 +40,6 @@ def key_id_text(key_id: bytes) -> str:
     return base64.b64encode(key_id).decode()
 
 
-@dataclass(frozen=True, slots=True)
-class SyncKey:
-    """One app-state sync key: ``key_id`` (public), ``key_data`` (secret), and when it was made.
-
-    ``timestamp`` is the key's creation time in milliseconds as carried by
-    ``AppStateSyncKeyData.timestamp`` (0 when unknown); the newest key is the one used to
-    encode new patches.
-    """
-
-    key_id: bytes
-    key_data: bytes = field(repr=False)
-    timestamp: int = 0
-    fingerprint: bytes = field(default=b"", repr=False)
-
-
 class Keyring:
     """The app-state sync keys a decoding or encoding step may use, looked up by key id.
 

@@ -46,7 +46,7 @@ def _sub(x: int, y: int) -> int:
 def subtract_then_add(
     base: bytes, subtract: Iterable[bytes] = (), add: Iterable[bytes] = ()
 ) -> bytes:
-    """Return ``base`` with every value MAC in ``subtract`` removed, then every one in ``add`` added.
+    """Return ``base`` minus every value MAC in ``subtract``, plus every one in ``add``.
 
     ``base`` must be :data:`HASH_SIZE` bytes (use :data:`EMPTY_HASH` for a new collection).
     """
