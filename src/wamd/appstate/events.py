@@ -26,11 +26,17 @@ class AppStateEvent:
 
     timestamp: int
     full_sync: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MutationEvent(AppStateEvent):
+    """Base of the events made from one mutation (kept in ``mutation``)."""
+
     mutation: Mutation = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AppStateChange(AppStateEvent):
+class AppStateChange(MutationEvent):
     """A mutation with no dedicated event: read ``mutation.index`` and ``mutation.action``."""
 
     collection: str
@@ -39,7 +45,7 @@ class AppStateChange(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Mute(AppStateEvent):
+class Mute(MutationEvent):
     """A chat was muted (until ``until_ms``; -1 forever) or unmuted."""
 
     chat: JID
@@ -48,7 +54,7 @@ class Mute(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Pin(AppStateEvent):
+class Pin(MutationEvent):
     """A chat was pinned or unpinned."""
 
     chat: JID
@@ -56,7 +62,7 @@ class Pin(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Archive(AppStateEvent):
+class Archive(MutationEvent):
     """A chat was archived or unarchived."""
 
     chat: JID
@@ -64,7 +70,7 @@ class Archive(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MarkChatAsRead(AppStateEvent):
+class MarkChatAsRead(MutationEvent):
     """A chat was marked as read (``read``) or unread."""
 
     chat: JID
@@ -72,7 +78,7 @@ class MarkChatAsRead(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Star(AppStateEvent):
+class Star(MutationEvent):
     """A message was starred or unstarred. ``sender`` is ``None`` for one's own or 1:1."""
 
     chat: JID
@@ -83,7 +89,7 @@ class Star(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeleteForMe(AppStateEvent):
+class DeleteForMe(MutationEvent):
     """A message was deleted on one's own devices."""
 
     chat: JID
@@ -95,7 +101,7 @@ class DeleteForMe(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ClearChat(AppStateEvent):
+class ClearChat(MutationEvent):
     """A chat's messages were cleared (starred ones kept unless ``delete_starred``)."""
 
     chat: JID
@@ -104,7 +110,7 @@ class ClearChat(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeleteChat(AppStateEvent):
+class DeleteChat(MutationEvent):
     """A chat was deleted."""
 
     chat: JID
@@ -112,7 +118,7 @@ class DeleteChat(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Contact(AppStateEvent):
+class Contact(MutationEvent):
     """A contact was saved or changed in the address book, or removed (``removed``)."""
 
     jid: JID
@@ -123,14 +129,14 @@ class Contact(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PushName(AppStateEvent):
+class PushName(MutationEvent):
     """The account's own push name was set (on this or another device)."""
 
     name: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LabelEdit(AppStateEvent):
+class LabelEdit(MutationEvent):
     """A label was created, changed or deleted."""
 
     label_id: str
@@ -141,7 +147,7 @@ class LabelEdit(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LabelAssociation(AppStateEvent):
+class LabelAssociation(MutationEvent):
     """A label was put on (``labeled``) or taken off a chat, or a message (``message_id``)."""
 
     label_id: str
@@ -151,7 +157,7 @@ class LabelAssociation(AppStateEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UnarchiveChatsSetting(AppStateEvent):
+class UnarchiveChatsSetting(MutationEvent):
     """The "keep chats archived" setting changed (``unarchive``: new messages unarchive)."""
 
     unarchive: bool
@@ -159,7 +165,10 @@ class UnarchiveChatsSetting(AppStateEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AppStateSyncComplete(AppStateEvent):
-    """A collection finished a full sync (or a recovery) at ``version``."""
+    """A collection finished a full sync (or a recovery) at ``version``.
+
+    ``timestamp`` is when it finished (ms).
+    """
 
     collection: str
     version: int
@@ -288,7 +297,7 @@ def _unarchive_setting(m: Mutation, base: _Base) -> UnarchiveChatsSetting:
 
 
 # index name -> (minimum index length, the action field that must be present, builder)
-_Builder = Callable[[Mutation, _Base], AppStateEvent]
+_Builder = Callable[[Mutation, _Base], MutationEvent]
 _HANDLERS: dict[str, tuple[int, str, _Builder]] = {
     ix.INDEX_MUTE: (2, "mute_action", _mute),
     ix.INDEX_PIN: (2, "pin_action", _pin),
@@ -307,7 +316,7 @@ _HANDLERS: dict[str, tuple[int, str, _Builder]] = {
 }
 
 
-def event_for(mutation: Mutation, *, full_sync: bool = False) -> AppStateEvent:
+def event_for(mutation: Mutation, *, full_sync: bool = False) -> MutationEvent:
     """The typed event for one verified mutation.
 
     A REMOVE is reported as :class:`AppStateChange`, except for contacts (``Contact`` with
