@@ -42,7 +42,7 @@ from wamd.errors import NotConnected
 from wamd.events import Dispatcher, Event, Handler, HandlerRegistration, Predicate
 from wamd.pairing.flow import PairingFlow
 from wamd.store import DeviceCredentials, MemoryStore, Store
-from wamd.types import SERVER_JID, JID
+from wamd.types import JID, SERVER_JID
 
 __all__ = ["Client"]
 

@@ -50,7 +50,7 @@ from wamd.events import (
     Event,
     Reconnecting,
 )
-from wamd.types import SERVER_JID, JID
+from wamd.types import JID, SERVER_JID
 
 __all__ = ["ConnectionManager", "KeepAliveDead", "NodeHandler"]
 
@@ -207,12 +207,16 @@ class ConnectionManager:
             timeout=self.options.iq_timeout if timeout is None else timeout,
         )
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], *, per_connection: bool = True) -> asyncio.Task[Any]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], *, per_connection: bool = True
+    ) -> asyncio.Task[Any]:
         """Run ``coro`` in a task that is cancelled when the connection ends (or at shutdown
         when ``per_connection`` is false). Errors are logged."""
         task = asyncio.create_task(coro)
         live = self._live
-        bucket = live.tasks if per_connection and live is not None and live.tasks is not None else self._background
+        bucket = self._background
+        if per_connection and live is not None and live.tasks is not None:
+            bucket = live.tasks
         bucket.add(task)
         task.add_done_callback(bucket.discard)
         task.add_done_callback(_log_task_error)
@@ -311,7 +315,8 @@ class ConnectionManager:
         self._live = None
         error = live.error
         outcome = live.end
-        self.pending.fail_all(NotConnected(f"connection closed: {error}" if error else "connection closed"))
+        reason = f"connection closed: {error}" if error else "connection closed"
+        self.pending.fail_all(NotConnected(reason))
         current = asyncio.current_task()
         for task in list(live.tasks or ()):
             if task is not current:
@@ -514,7 +519,7 @@ class ConnectionManager:
                 event, dead = keepalive.failure(loop.time())
                 await self.emit(event)
                 if dead:
-                    log.warning("keepalive failed for %.0f s: dropping the connection", cfg.max_fail_time)
+                    log.warning("keepalive dead for %.0f s: dropping", cfg.max_fail_time)
                     live.error = KeepAliveDead(f"no keepalive answer for {cfg.max_fail_time:g} s")
                     await live.conn.close()
                     return

@@ -130,7 +130,8 @@ class WebSocketTransport:
                 aiohttp.WSMsgType.CLOSING,
                 aiohttp.WSMsgType.CLOSED,
             ):
-                raise TransportClosed(f"websocket closed by the server (code {self._ws.close_code})")
+                code = self._ws.close_code
+                raise TransportClosed(f"websocket closed by the server (code {code})")
             if msg.type is aiohttp.WSMsgType.ERROR:
                 raise TransportClosed(f"websocket error: {self._ws.exception()}")
             # PING/PONG are handled by aiohttp (autoping); anything else is skipped.

@@ -33,7 +33,7 @@ from wamd.events import PairError, PairSuccess, QRTimeout
 from wamd.pairing.adv import verify_pair_success
 from wamd.pairing.code import CompanionLinkCode
 from wamd.pairing.qr import qr_events, qr_text
-from wamd.types import SERVER_JID, USER_SERVER, JID
+from wamd.types import JID, SERVER_JID, USER_SERVER
 
 __all__ = ["PairingFlow"]
 
@@ -137,7 +137,9 @@ class PairingFlow:
                 "should_show_push_notification": "true" if show_push_notification else "false",
             },
             [
-                Node("link_code_pairing_wrapped_companion_ephemeral_pub", {}, link.wrapped_ephemeral),
+                Node(
+                    "link_code_pairing_wrapped_companion_ephemeral_pub", {}, link.wrapped_ephemeral
+                ),
                 Node("companion_server_auth_key_pub", {}, creds.noise_key.public),
                 Node("companion_platform_id", {}, m.options.device.qr_client_type.encode()),
                 Node("companion_platform_display", {}, m.options.device.display.encode()),
@@ -196,7 +198,9 @@ class PairingFlow:
             ],
         )
         try:
-            await m.request(Node("iq", {"xmlns": "md", "type": "set", "to": SERVER_JID}, [reg_finish]))
+            await m.request(
+                Node("iq", {"xmlns": "md", "type": "set", "to": SERVER_JID}, [reg_finish])
+            )
         except (WamdError, NotConnected) as exc:
             log.warning("companion_finish failed: %s", exc)
 
