@@ -57,6 +57,7 @@ _OPTION_FIELDS = frozenset(
         "handshake_timeout",
         "iq_timeout",
         "lease_wait",
+        "qr_timeouts",
         "transport_factory",
     }
 )

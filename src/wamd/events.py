@@ -212,7 +212,7 @@ class ConnectFailure(Event):
 
     reason: int
     message: str
-    raw: Node | None = field(default=None, repr=False)
+    raw: Node | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +223,7 @@ class StreamError(Event):
     """
 
     code: str
-    raw: Node | None = field(default=None, repr=False)
+    raw: Node | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,8 @@ class PrimaryLinkCode:
         """Open the companion's key bundle and derive the adv secret (raises CryptoError)."""
         shared = self.ephemeral.dh(self.companion_ephemeral)
         salt, nonce, ct = wrapped_bundle[:32], wrapped_bundle[32:44], wrapped_bundle[44:]
-        key = hkdf_sha256(shared, 32, salt=salt, info=b"link_code_pairing_key_bundle_encryption_key")
+        info = b"link_code_pairing_key_bundle_encryption_key"
+        key = hkdf_sha256(shared, 32, salt=salt, info=info)
         bundle = aes_gcm_decrypt(key, nonce, ct)
         assert bundle[:32] == companion_identity
         assert bundle[32:64] == self.identity.public

@@ -61,6 +61,7 @@ class ConnectOptions:
     ``iq_timeout``: default seconds to wait for an IQ answer.
     ``lease_wait``: seconds to wait for another process to release the account (0: fail at
     once with :class:`~wamd.errors.LeaseHeld`, None: wait forever).
+    ``qr_timeouts``: how long the first and each later QR code is shown.
     """
 
     server: ServerInfo = PRODUCTION
@@ -73,6 +74,7 @@ class ConnectOptions:
     handshake_timeout: float = 20.0
     iq_timeout: float = 60.0
     lease_wait: float | None = 0.0
+    qr_timeouts: tuple[float, float] = (60.0, 20.0)
     transport_factory: TransportFactory = field(default=open_websocket, compare=False)
 
     def __repr__(self) -> str:

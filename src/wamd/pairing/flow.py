@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from wamd.binary import Node
 from wamd.conn.causes import Action, Outcome
@@ -40,7 +41,7 @@ __all__ = ["PairingFlow"]
 log = logging.getLogger("wamd.pairing")
 
 
-def _iq_with_child(tag: str) -> object:
+def _iq_with_child(tag: str) -> Callable[[Node], bool]:
     def match(node: Node) -> bool:
         return node.attrs.get("type") == "set" and node.child(tag) is not None
 
@@ -58,8 +59,8 @@ class PairingFlow:
         self.manager = manager
         self._qr_task: asyncio.Task[None] | None = None
         self._link: CompanionLinkCode | None = None
-        manager.route("iq", self._on_pair_device, _iq_with_child("pair-device"))  # type: ignore[arg-type]
-        manager.route("iq", self._on_pair_success, _iq_with_child("pair-success"))  # type: ignore[arg-type]
+        manager.route("iq", self._on_pair_device, _iq_with_child("pair-device"))
+        manager.route("iq", self._on_pair_success, _iq_with_child("pair-success"))
         manager.route("notification", self._on_link_code, _is_link_code_notification)
 
     def __repr__(self) -> str:
@@ -99,7 +100,8 @@ class PairingFlow:
 
     async def _rotate(self, texts: list[str]) -> None:
         m = self.manager
-        for event in qr_events(texts):
+        first, later = m.options.qr_timeouts
+        for event in qr_events(texts, first_timeout=first, next_timeout=later):
             if m.state is not ConnState.PAIRING:
                 return
             await m.emit(event)
