@@ -101,6 +101,30 @@ class PairingError(WamdError):
     """Pairing failed (bad HMAC, bad signature, bad pairing code, refs exhausted...)."""
 
 
+class PairVerificationError(PairingError):
+    """A ``<pair-success>`` failed verification.
+
+    ``code`` and ``text`` are what the client answers the server in its ``<iq type="error">``.
+    """
+
+    code = 500
+    text = "internal-error"
+
+
+class PairHMACMismatch(PairVerificationError):
+    """The device identity's HMAC does not match the adv secret (iq error 401 hmac-mismatch)."""
+
+    code = 401
+    text = "hmac-mismatch"
+
+
+class PairSignatureMismatch(PairVerificationError):
+    """The account signature on the device identity is invalid (401 signature-mismatch)."""
+
+    code = 401
+    text = "signature-mismatch"
+
+
 # --- signal ----------------------------------------------------------------------------------
 
 
