@@ -101,3 +101,41 @@ def test_wamd_history_reads_in_baileys(baileys: BaileysAppState) -> None:
             "text": "from wamd",
         }
     ]
+
+
+def test_key_share_and_requests_read_in_baileys(baileys: BaileysAppState) -> None:
+    import os
+
+    from wamd.appstate.keyshare import key_request_message, key_share_message
+    from wamd.history.requests import on_demand_request
+    from wamd.store.types import AppStateSyncKey
+
+    key = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=1_700_000_000_000)
+    share = baileys.call("decodeMessage", raw=b64(key_share_message([key]).SerializeToString()))
+    protocol = share["protocolMessage"]
+    assert protocol["type"] == "APP_STATE_SYNC_KEY_SHARE"
+    [item] = protocol["appStateSyncKeyShare"]["keys"]
+    assert unb64(item["keyId"]["keyId"]) == key.key_id
+    assert unb64(item["keyData"]["keyData"]) == key.key_data
+    assert int(item["keyData"]["timestamp"]) == key.timestamp
+    request = baileys.call(
+        "decodeMessage", raw=b64(key_request_message([key.key_id]).SerializeToString())
+    )
+    assert request["protocolMessage"]["type"] == "APP_STATE_SYNC_KEY_REQUEST"
+    demand = baileys.call(
+        "decodeMessage",
+        raw=b64(
+            on_demand_request(
+                "1@s.whatsapp.net", "ABC", False, 1_700_000_000_000
+            ).SerializeToString()
+        ),
+    )
+    pdo = demand["protocolMessage"]["peerDataOperationRequestMessage"]
+    assert pdo["peerDataOperationRequestType"] == "HISTORY_SYNC_ON_DEMAND"
+    assert pdo["historySyncOnDemandRequest"] == {
+        "chatJid": "1@s.whatsapp.net",
+        "oldestMsgId": "ABC",
+        "oldestMsgFromMe": False,
+        "onDemandMsgCount": 50,
+        "oldestMsgTimestampMs": 1_700_000_000_000,
+    }

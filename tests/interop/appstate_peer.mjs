@@ -92,6 +92,10 @@ const ops = {
         const raw = proto.HistorySync.encode(proto.HistorySync.fromObject(history)).finish()
         return { raw: b64(raw), compressed: b64(deflateSync(raw)) }
     },
+    // Decode a serialized E2E Message with Baileys' schema (what its receive path sees).
+    decodeMessage({ raw }) {
+        return toJSON(proto.Message, proto.Message.decode(unb64(raw)))
+    },
     processHistory({ raw }) {
         const out = processHistoryMessage(proto.HistorySync.decode(unb64(raw)))
         return {

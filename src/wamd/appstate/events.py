@@ -17,12 +17,13 @@ from wamd.appstate import actions as ix
 from wamd.appstate.crypto import Operation
 from wamd.appstate.state import Mutation
 from wamd.errors import InvalidJID
+from wamd.events import Event
 from wamd.types import JID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AppStateEvent:
-    """Base of the app-state events."""
+class AppStateEvent(Event):
+    """Base of the app-state events (``client.on(AppStateEvent)`` receives all of them)."""
 
     timestamp: int
     full_sync: bool
