@@ -92,6 +92,24 @@ const ops = {
         const raw = proto.HistorySync.encode(proto.HistorySync.fromObject(history)).finish()
         return { raw: b64(raw), compressed: b64(deflateSync(raw)) }
     },
+    // Timings for bench/appstate.py: the same work as wamd's side, measured inside Node.
+    benchLthash({ macs, rounds }) {
+        const items = macs.map(unb64)
+        const start = process.hrtime.bigint()
+        let hash = Buffer.alloc(128)
+        for (let i = 0; i < rounds; i++) hash = LT_HASH_ANTI_TAMPERING.subtractThenAdd(hash, [], items)
+        return { seconds: Number(process.hrtime.bigint() - start) / 1e9, hash: b64(hash) }
+    },
+    async benchDecode({ name, patches, keys, rounds }) {
+        const raw = patches.map(unb64)
+        const start = process.hrtime.bigint()
+        let out
+        for (let i = 0; i < rounds; i++) {
+            const syncds = raw.map((p) => proto.SyncdPatch.decode(p))
+            out = await decodePatches(name, syncds, { version: 0, hash: Buffer.alloc(128), indexValueMap: {} }, keyGetter(keys), {}, undefined, undefined, true)
+        }
+        return { seconds: Number(process.hrtime.bigint() - start) / 1e9, hash: b64(out.state.hash) }
+    },
     // Decode a serialized E2E Message with Baileys' schema (what its receive path sees).
     decodeMessage({ raw }) {
         return toJSON(proto.Message, proto.Message.decode(unb64(raw)))
