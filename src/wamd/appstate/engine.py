@@ -57,6 +57,7 @@ from wamd.errors import (
     AppStateMACMismatch,
     AppStateMalformed,
     AppStateVersionError,
+    WamdError,
 )
 from wamd.proto import appstate_pb2 as pb
 from wamd.store import Account, Transaction
@@ -106,6 +107,8 @@ class AppStateEngine:
         self._locks: dict[str, asyncio.Lock] = {}
         self.blocked: set[str] = set()
         """Collections waiting for sync keys (retried by :meth:`keys_arrived`)."""
+        self.failures: dict[str, WamdError] = {}
+        """The error of each collection whose last :meth:`sync` failed."""
 
     def _lock(self, name: str) -> asyncio.Lock:
         lock = self._locks.get(name)
@@ -120,15 +123,20 @@ class AppStateEngine:
     ) -> list[ev.AppStateEvent]:
         """Bring collections up to date; returns the events of what changed, in order.
 
-        A collection blocked on missing keys is skipped (and stays in :attr:`blocked`); other
-        errors propagate after the recovery attempts described in the module docs.
+        A collection that fails (after the recovery attempts described in the module docs) does
+        not stop the others: its error is kept in :attr:`failures` (a collection blocked on
+        missing keys also stays in :attr:`blocked`). :meth:`sync_collection` raises instead.
         """
         events: list[ev.AppStateEvent] = []
         for name in names:
             try:
                 events += await self.sync_collection(str(name), full=full)
-            except AppStateKeyMissing:
-                continue
+            except WamdError as exc:
+                self.failures[str(name)] = exc
+                if not isinstance(exc, AppStateKeyMissing):
+                    log.warning("app state %s not synced: %s", name, exc)
+            else:
+                self.failures.pop(str(name), None)
         return events
 
     async def sync_collection(self, name: str, *, full: bool = False) -> list[ev.AppStateEvent]:
