@@ -331,28 +331,30 @@ def test_our_builders_have_the_shape_baileys_gives(baileys: BaileysAppState) -> 
         ), mod
 
 
+def _ours_to_baileys(baileys: BaileysAppState, ours: Side, info: PatchInfo) -> dict[str, Any]:
+    """Encode ``info`` on our state, commit it, and let Baileys decode it from our old state."""
+    name = info.collection
+    before = ours.baileys_state(name)
+    encoded = encode_patch(
+        ours.states[name], info, _keyring(), KEY_ID, ours.macs[name], timestamp_ms=1_800_000_000_000
+    )
+    ours.commit(encoded.result)
+    encoded.patch.version.version = encoded.result.state.version
+    result: dict[str, Any] = baileys.call(
+        "decodePatches",
+        name=name,
+        patches=[b64(encoded.serialize())],
+        state=before,
+        keys=_keys_json(),
+    )
+    return result
+
+
 def test_our_patches_verify_in_baileys(baileys: BaileysAppState) -> None:
     ours = Side()
     for info, _, _ in OUR_ACTIONS:
         name = info.collection
-        before = ours.baileys_state(name)
-        encoded = encode_patch(
-            ours.states[name],
-            info,
-            _keyring(),
-            KEY_ID,
-            ours.macs[name],
-            timestamp_ms=1_800_000_000_000,
-        )
-        ours.commit(encoded.result)
-        encoded.patch.version.version = encoded.result.state.version
-        out = baileys.call(
-            "decodePatches",
-            name=name,
-            patches=[b64(encoded.serialize())],
-            state=before,
-            keys=_keys_json(),
-        )
+        out = _ours_to_baileys(baileys, ours, info)
         assert out["warnings"] == [], info
         ours.assert_matches(name, out["state"])
         decoded = {tuple(m["index"]): m for m in out["mutations"]}
@@ -396,24 +398,7 @@ def test_a_chain_written_by_both_peers(baileys: BaileysAppState) -> None:
             )
             ours.assert_matches(name, out["state"])
         else:
-            before = ours.baileys_state(name)
-            encoded = encode_patch(
-                ours.states[name],
-                actions.mute(JID.parse(jid), until_ms=turn),
-                _keyring(),
-                KEY_ID,
-                ours.macs[name],
-                timestamp_ms=1_800_000_000_000,
-            )
-            ours.commit(encoded.result)
-            encoded.patch.version.version = encoded.result.state.version
-            out = baileys.call(
-                "decodePatches",
-                name=name,
-                patches=[b64(encoded.serialize())],
-                state=before,
-                keys=_keys_json(),
-            )
+            out = _ours_to_baileys(baileys, ours, actions.mute(JID.parse(jid), until_ms=turn))
             assert out["warnings"] == []
             ours.assert_matches(name, out["state"])
             theirs_commit(theirs, name, out["state"])

@@ -150,23 +150,23 @@ class AppStateEngine:
         return await self.sync(blocked)
 
     async def _sync_locked(self, name: str, full: bool) -> list[ev.AppStateEvent]:
-        try:
-            return await self._fetch(name, full)
-        except AppStateKeyMissing as exc:
-            await self._blocked(name, exc)
-            raise
-        except _RESYNCABLE as exc:
-            log.warning("app state %s failed to apply (%s): resyncing from a snapshot", name, exc)
-        try:
-            return await self._fetch(name, True)
-        except AppStateKeyMissing as exc:
-            await self._blocked(name, exc)
-            raise
-        except _RESYNCABLE as exc:
-            log.error("app state %s resync failed too (%s): asking for a recovery", name, exc)
-            if self._request_recovery is not None:
-                await self._request_recovery(name)
-            raise
+        # First as asked; after a verification failure once more from scratch (a snapshot);
+        # after a second failure the primary device is asked for a recovery.
+        for last_try in (full, True):
+            try:
+                return await self._fetch(name, full or last_try)
+            except AppStateKeyMissing as exc:
+                await self._blocked(name, exc)
+                raise
+            except _RESYNCABLE as exc:
+                if not last_try:
+                    log.warning("app state %s failed (%s): resyncing from a snapshot", name, exc)
+                    continue
+                log.error("app state %s resync failed too (%s): asking for a recovery", name, exc)
+                if self._request_recovery is not None:
+                    await self._request_recovery(name)
+                raise
+        raise AssertionError("unreachable")
 
     async def _blocked(self, name: str, exc: AppStateKeyMissing) -> None:
         self.blocked.add(name)
