@@ -4,17 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import Self
 
 from wamd.errors import LeaseHeld, StoreError
 
 _SELF_WAIT = (
-    "this task holds a transaction on this account: inside `async with account.transaction() "
+    "this task holds a transaction on this store: inside `async with account.transaction() "
     "as tx`, use tx's stores (tx.sessions, ...), not the account's"
 )
+
+
+class TxTasks:
+    """The tasks holding a transaction on a store, so that their non-transactional calls (which
+    could wait for their own transaction) raise :class:`StoreError` instead."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def check(self) -> None:
+        """Raise :class:`StoreError` when the current task holds a transaction."""
+        task = asyncio.current_task()
+        if task is not None and task in self._tasks:
+            raise StoreError(_SELF_WAIT)
+
+    @contextmanager
+    def enter(self) -> Iterator[None]:
+        """Mark the current task as holding a transaction for the ``with`` block."""
+        self.check()
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._tasks.add(task)
+        try:
+            yield
+        finally:
+            self._tasks.discard(task)
 
 
 class TaskLock:

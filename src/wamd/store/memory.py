@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from wamd.errors import AccountNotFound, StoreError
-from wamd.store._sync import LeaseBase, TaskLock, poll_acquire
+from wamd.store._sync import LeaseBase, TaskLock, TxTasks, poll_acquire
 from wamd.store.interfaces import Lease, Transaction
 from wamd.store.types import (
     AccountInfo,
@@ -96,6 +96,7 @@ class _Ctx:
                 raise StoreError("the transaction is finished")
             yield self.t
             return
+        self.store.tx_tasks.check()
         async with self.t.lock.hold():
             if self.t.deleted:
                 raise AccountNotFound(f"account {self.t.account_id} was deleted")
@@ -636,6 +637,12 @@ class MemoryAccount(_Data):
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A unit of work over this account (see :meth:`wamd.store.Account.transaction`)."""
         t = self._tables
+        with self._store.tx_tasks.enter():
+            async with self._transaction(t) as data:
+                yield data
+
+    @asynccontextmanager
+    async def _transaction(self, t: _Tables) -> AsyncIterator[Transaction]:
         async with t.lock.hold():
             if t.deleted:
                 raise AccountNotFound(f"account {t.account_id} was deleted")
@@ -672,6 +679,7 @@ class MemoryStore:
         self._ids = itertools.count(1)
         self.inbox_seq = itertools.count(1)
         self.leased: set[int] = set()
+        self.tx_tasks = TxTasks()
 
     def __repr__(self) -> str:
         return f"<MemoryStore accounts={len(self._accounts)}>"
@@ -686,6 +694,7 @@ class MemoryStore:
 
     async def accounts(self) -> list[AccountInfo]:
         """Every account, by id."""
+        self.tx_tasks.check()
         return [
             AccountInfo(
                 t.account_id,
@@ -699,6 +708,7 @@ class MemoryStore:
 
     async def new_account(self, credentials: DeviceCredentials) -> MemoryAccount:
         """Create an account holding ``credentials``."""
+        self.tx_tasks.check()
         account_id = next(self._ids)
         self.check_unique_jid(account_id, credentials)
         tables = _Tables(account_id, now(), replace(credentials, extra=dict(credentials.extra)))
@@ -718,10 +728,12 @@ class MemoryStore:
 
     async def account(self, key: int | str) -> MemoryAccount:
         """The account with this id, device JID or LID."""
+        self.tx_tasks.check()
         return MemoryAccount(self, self._find(key))
 
     async def delete_account(self, key: int | str) -> None:
         """Delete an account and everything it owns."""
+        self.tx_tasks.check()
         t = self._find(key)
         async with t.lock.hold():
             t.deleted = True
