@@ -131,3 +131,32 @@ class LeaseBase:
         tb: TracebackType | None,
     ) -> None:
         await self.release()
+
+
+class _LocalLease(LeaseBase):
+    def __init__(self, registry: LocalLeases, key: int, what: str) -> None:
+        super().__init__(what)
+        self._registry = registry
+        self._key = key
+
+    async def _release(self) -> None:
+        self._registry.held.discard(self._key)
+
+
+class LocalLeases:
+    """Leases that exclude owners within this process only (stores that live in memory)."""
+
+    def __init__(self) -> None:
+        self.held: set[int] = set()
+
+    async def acquire(self, key: int, wait: float | None, what: str) -> LeaseBase:
+        """Take the lease of ``key`` (see :func:`poll_acquire` for ``wait``)."""
+
+        async def try_once() -> bool:
+            if key in self.held:
+                return False
+            self.held.add(key)
+            return True
+
+        await poll_acquire(try_once, wait, what)
+        return _LocalLease(self, key, what)

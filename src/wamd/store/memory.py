@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from wamd.errors import AccountNotFound, StoreError
-from wamd.store._sync import LeaseBase, TaskLock, TxTasks, poll_acquire
+from wamd.store._sync import LocalLeases, TaskLock, TxTasks
 from wamd.store.interfaces import Lease, Transaction
 from wamd.store.types import (
     AccountInfo,
@@ -607,16 +607,6 @@ class _Data:
         self.inbox = _Inbox(ctx)
 
 
-class _MemoryLease(LeaseBase):
-    def __init__(self, store: MemoryStore, account_id: int) -> None:
-        super().__init__(f"account {account_id}")
-        self._store = store
-        self._account_id = account_id
-
-    async def _release(self) -> None:
-        self._store.leased.discard(self._account_id)
-
-
 class MemoryAccount(_Data):
     """One account of a :class:`MemoryStore` (see :class:`wamd.store.Account`)."""
 
@@ -659,16 +649,7 @@ class MemoryAccount(_Data):
     async def acquire_lease(self, *, wait: float | None = 0.0) -> Lease:
         """Take exclusive ownership of the account within this process."""
         account_id = self._tables.account_id
-        leased = self._store.leased
-
-        async def try_once() -> bool:
-            if account_id in leased:
-                return False
-            leased.add(account_id)
-            return True
-
-        await poll_acquire(try_once, wait, f"account {account_id}")
-        return _MemoryLease(self._store, account_id)
+        return await self._store.leases.acquire(account_id, wait, f"account {account_id}")
 
 
 class MemoryStore:
@@ -678,7 +659,7 @@ class MemoryStore:
         self._accounts: dict[int, _Tables] = {}
         self._ids = itertools.count(1)
         self.inbox_seq = itertools.count(1)
-        self.leased: set[int] = set()
+        self.leases = LocalLeases()
         self.tx_tasks = TxTasks()
 
     def __repr__(self) -> str:
@@ -738,11 +719,11 @@ class MemoryStore:
         async with t.lock.hold():
             t.deleted = True
             del self._accounts[t.account_id]
-            self.leased.discard(t.account_id)
+            self.leases.held.discard(t.account_id)
 
     async def close(self) -> None:
         """Nothing to release (kept for the common interface)."""
-        self.leased.clear()
+        self.leases.held.clear()
 
     async def __aenter__(self) -> Self:
         return self

@@ -28,7 +28,7 @@ from wamd.store._sync import LeaseBase, TxTasks, poll_acquire
 from wamd.store.interfaces import Lease
 from wamd.store.sealing import KeySource, Sealer
 from wamd.store.sql.base import SQLStore, open_sealer
-from wamd.store.sql.executor import Executor, Row
+from wamd.store.sql.executor import Executor, Row, same_executor
 from wamd.store.sql.migrations import Migrations, load_migrations
 
 __all__ = ["PostgresStore", "migrate"]
@@ -136,22 +136,17 @@ class _PgExecutor(Executor):
 
     def atomic(self) -> AbstractAsyncContextManager[Executor]:
         if self._tx_conn is not None:
-            return _same(self)
+            return same_executor(self)
         return self._store._begin()
 
     def in_list(self, column: str, values: Sequence[object]) -> tuple[str, list[object]]:
         return f"{column} = ANY(?)", [list(values)]
 
 
-@asynccontextmanager
-async def _same(x: Executor) -> AsyncIterator[Executor]:
-    yield x
-
-
 class _AdvisoryLease(LeaseBase):
-    def __init__(self, store: PostgresStore, account_id: int, conn: asyncpg.Connection) -> None:
+    def __init__(self, lock_class: int, account_id: int, conn: asyncpg.Connection) -> None:
         super().__init__(f"account {account_id}")
-        self._store = store
+        self._lock_class = lock_class
         self._account_id = account_id
         self._conn = conn
 
@@ -161,13 +156,10 @@ class _AdvisoryLease(LeaseBase):
         return self._held and not self._conn.is_closed()
 
     async def _release(self) -> None:
-        self._store._leases.discard(self)
         try:
             if not self._conn.is_closed():
                 await self._conn.execute(
-                    "SELECT pg_advisory_unlock($1, $2)",
-                    _lock_class(self._store.schema),
-                    self._account_id,
+                    "SELECT pg_advisory_unlock($1, $2)", self._lock_class, self._account_id
                 )
         except _DB_ERRORS:
             pass  # closing the connection below releases the lock anyway
@@ -182,11 +174,10 @@ class PostgresStore(SQLStore):
         self, pool: asyncpg.Pool, schema: str, connect_args: dict[str, Any], sealer: Sealer
     ) -> None:
         """Use :meth:`connect`."""
+        super().__init__()
         self._pool = pool
         self.schema = schema
         self._connect_args = connect_args
-        self._closed = False
-        self._leases: set[_AdvisoryLease] = set()
         self._tx_tasks = TxTasks()
         self.sealer = sealer
         self.auto = _PgExecutor(self, None)
@@ -305,15 +296,7 @@ class PostgresStore(SQLStore):
         except BaseException:
             await conn.close()
             raise
-        lease = _AdvisoryLease(self, account_id, conn)
-        self._leases.add(lease)
-        return lease
+        return _AdvisoryLease(_lock_class(self.schema), account_id, conn)
 
-    async def close(self) -> None:
-        """Release this store's leases and close the pool (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        for lease in list(self._leases):
-            await lease.release()
+    async def _close(self) -> None:
         await self._pool.close()

@@ -72,7 +72,7 @@ class SQLAccount(SQLData):
 
     async def acquire_lease(self, *, wait: float | None = 0.0) -> Lease:
         """Take exclusive ownership of the account (see ``Account.acquire_lease``)."""
-        return await self._store._lease(self._id, wait)
+        return await self._store._acquire_lease(self._id, wait)
 
 
 class SQLStore(abc.ABC):
@@ -80,6 +80,10 @@ class SQLStore(abc.ABC):
 
     auto: Executor
     sealer: Sealer
+
+    def __init__(self) -> None:
+        self._leases: list[Lease] = []
+        self._closed = False
 
     @abc.abstractmethod
     def _begin(self) -> AbstractAsyncContextManager[Executor]:
@@ -90,8 +94,24 @@ class SQLStore(abc.ABC):
         """Take the lease of an account."""
 
     @abc.abstractmethod
+    async def _close(self) -> None:
+        """Close the database connections."""
+
+    async def _acquire_lease(self, account_id: int, wait: float | None) -> Lease:
+        lease = await self._lease(account_id, wait)
+        self._leases = [held for held in self._leases if held.held]
+        self._leases.append(lease)
+        return lease
+
     async def close(self) -> None:
-        """Release leases and connections (idempotent)."""
+        """Release the leases taken through this store and close it (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for lease in self._leases:
+            await lease.release()
+        self._leases.clear()
+        await self._close()
 
     async def accounts(self) -> list[AccountInfo]:
         """Every account, by id."""

@@ -8,11 +8,11 @@ renumbers the placeholders. Backend errors come out as :class:`~wamd.errors.Stor
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-__all__ = ["Executor", "Row"]
+__all__ = ["Executor", "Row", "same_executor"]
 
 Row = Sequence[Any]
 
@@ -45,3 +45,9 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def in_list(self, column: str, values: Sequence[object]) -> tuple[str, list[object]]:
         """A ``column IN (...)`` condition for ``values`` and its arguments."""
+
+
+@asynccontextmanager
+async def same_executor(x: Executor) -> AsyncIterator[Executor]:
+    """``atomic()`` of an executor already inside a transaction: the executor itself."""
+    yield x

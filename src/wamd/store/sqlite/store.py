@@ -29,11 +29,11 @@ import aiosqlite
 import platformdirs
 
 from wamd.errors import StoreError
-from wamd.store._sync import LeaseBase, TaskLock, poll_acquire
+from wamd.store._sync import LeaseBase, LocalLeases, TaskLock, poll_acquire
 from wamd.store.interfaces import Lease
 from wamd.store.sealing import KeySource, Sealer
 from wamd.store.sql.base import SQLStore, open_sealer
-from wamd.store.sql.executor import Executor, Row
+from wamd.store.sql.executor import Executor, Row, same_executor
 from wamd.store.sql.migrations import Migrations, load_migrations
 
 __all__ = ["SQLiteStore", "default_path", "migrate"]
@@ -144,39 +144,21 @@ class _SQLiteExecutor(Executor):
 
     def atomic(self) -> AbstractAsyncContextManager[Executor]:
         if self._tx:
-            return _same(self)
+            return same_executor(self)
         return self._store._begin()
 
     def in_list(self, column: str, values: Sequence[object]) -> tuple[str, list[object]]:
         return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
-@asynccontextmanager
-async def _same(x: Executor) -> AsyncIterator[Executor]:
-    yield x
-
-
 class _FileLease(LeaseBase):
-    def __init__(self, store: SQLiteStore, account_id: int, fd: int) -> None:
+    def __init__(self, account_id: int, fd: int) -> None:
         super().__init__(f"account {account_id}")
-        self._store = store
         self._fd = fd
 
     async def _release(self) -> None:
-        self._store._leases.discard(self)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
-
-
-class _LocalLease(LeaseBase):
-    def __init__(self, store: SQLiteStore, account_id: int) -> None:
-        super().__init__(f"account {account_id}")
-        self._store = store
-        self._account_id = account_id
-
-    async def _release(self) -> None:
-        self._store._leases.discard(self)
-        self._store._local_leased.discard(self._account_id)
 
 
 class SQLiteStore(SQLStore):
@@ -184,12 +166,11 @@ class SQLiteStore(SQLStore):
 
     def __init__(self, conn: aiosqlite.Connection, path: str, sealer: Sealer) -> None:
         """Use :meth:`open`."""
+        super().__init__()
         self._conn = conn
         self._path = path
         self._lock = TaskLock()
-        self._closed = False
-        self._leases: set[LeaseBase] = set()
-        self._local_leased: set[int] = set()
+        self._local_leases = LocalLeases()
         self.sealer = sealer
         self.auto = _SQLiteExecutor(self, tx=False)
 
@@ -282,8 +263,9 @@ class SQLiteStore(SQLStore):
         return Path(f"{self._path}.locks") / f"account-{account_id}.lock"
 
     async def _lease(self, account_id: int, wait: float | None) -> Lease:
+        what = f"account {account_id} of {self._path}"
         if self._path == ":memory:":
-            return await self._local_lease(account_id, wait)
+            return await self._local_leases.acquire(account_id, wait, what)
         lock_path = self._lock_file(account_id)
         lock_path.parent.mkdir(exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -296,33 +278,13 @@ class SQLiteStore(SQLStore):
             return True
 
         try:
-            await poll_acquire(try_once, wait, f"account {account_id} of {self._path}")
+            await poll_acquire(try_once, wait, what)
         except BaseException:
             os.close(fd)
             raise
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        lease = _FileLease(self, account_id, fd)
-        self._leases.add(lease)
-        return lease
+        return _FileLease(account_id, fd)
 
-    async def _local_lease(self, account_id: int, wait: float | None) -> Lease:
-        async def try_once() -> bool:
-            if account_id in self._local_leased:
-                return False
-            self._local_leased.add(account_id)
-            return True
-
-        await poll_acquire(try_once, wait, f"account {account_id}")
-        lease = _LocalLease(self, account_id)
-        self._leases.add(lease)
-        return lease
-
-    async def close(self) -> None:
-        """Release this store's leases and close the database (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        for lease in list(self._leases):
-            await lease.release()
+    async def _close(self) -> None:
         await self._conn.close()
