@@ -50,7 +50,8 @@ class NodePeer:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError("node peer died: " + (self.proc.stderr.read() if self.proc.stderr else ""))
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"node peer died: {err}")
         answer = json.loads(line)
         assert answer["id"] == self._next
         if not answer["ok"]:
