@@ -44,6 +44,10 @@ class AttributeInvalid(WamdError, ValueError):
     """A node attribute is present but cannot be read as the requested type."""
 
 
+class MalformedNode(WamdError, ValueError):
+    """A node lacks a required child, or its content is not of the expected kind."""
+
+
 class InvalidJID(WamdError, ValueError):
     """A string or binary value is not a valid JID."""
 
@@ -93,6 +97,30 @@ class IQTimeout(WamdError, TimeoutError):
 
 class PairingError(WamdError):
     """Pairing failed (bad HMAC, bad signature, bad pairing code, refs exhausted...)."""
+
+
+class PairVerificationError(PairingError):
+    """A ``<pair-success>`` failed verification.
+
+    ``code`` and ``text`` are what the client answers the server in its ``<iq type="error">``.
+    """
+
+    code = 500
+    text = "internal-error"
+
+
+class PairHMACMismatch(PairVerificationError):
+    """The device identity's HMAC does not match the adv secret (iq error 401 hmac-mismatch)."""
+
+    code = 401
+    text = "hmac-mismatch"
+
+
+class PairSignatureMismatch(PairVerificationError):
+    """The account signature on the device identity is invalid (401 signature-mismatch)."""
+
+    code = 401
+    text = "signature-mismatch"
 
 
 # --- signal ----------------------------------------------------------------------------------
