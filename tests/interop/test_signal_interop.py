@@ -166,41 +166,52 @@ def payloads(tag: str, n: int) -> list[bytes]:
     return [f"{tag}-{i}-".encode() + os.urandom(random.randrange(0, 90)) for i in range(n)]
 
 
+def exchange(initiator: NodePeer | WamdParty, responder: NodePeer | WamdParty,
+             to_responder: str, to_initiator: str) -> None:
+    """pkmsgs until the first reply, then msgs both ways; every plaintext must come through."""
+    first = payloads("a", 3)
+    sent = initiator.encrypt(to_responder, first)
+    assert [t for t, _ in sent] == ["pkmsg"] * 3
+    assert responder.decrypt(to_initiator, sent) == first
+    replies = payloads("b", 2)
+    back = responder.encrypt(to_initiator, replies)
+    assert [t for t, _ in back] == ["msg", "msg"]
+    assert initiator.decrypt(to_responder, back) == replies
+    more = payloads("c", 2)
+    sent = initiator.encrypt(to_responder, more)
+    assert [t for t, _ in sent] == ["msg", "msg"]
+    assert responder.decrypt(to_initiator, sent) == more
+
+
 @pytest.mark.parametrize("with_prekey", [True, False])
 def test_wamd_initiates_from_libsignal_bundle(peer: NodePeer, with_prekey: bool) -> None:
     us = WamdParty()
     us.process_bundle("node.1", peer.bundle(prekey=with_prekey))
-    first = payloads("a", 3)
-    sent = us.encrypt("node.1", first)
-    assert [t for t, _ in sent] == ["pkmsg"] * 3
-    assert peer.decrypt("wamd.1", sent) == first
-    replies = payloads("b", 2)
-    back = peer.encrypt("wamd.1", replies)
-    assert [t for t, _ in back] == ["msg", "msg"]
-    assert us.decrypt("node.1", back) == replies
-    more = payloads("c", 2)
-    sent = us.encrypt("node.1", more)
-    assert [t for t, _ in sent] == ["msg", "msg"]
-    assert peer.decrypt("wamd.1", sent) == more
+    exchange(us, peer, "node.1", "wamd.1")
 
 
 @pytest.mark.parametrize("with_prekey", [True, False])
 def test_libsignal_initiates_from_wamd_bundle(peer: NodePeer, with_prekey: bool) -> None:
     us = WamdParty()
     peer.call("process_bundle", address="wamd.1", bundle=us.bundle(0 if with_prekey else None))
-    first = payloads("a", 3)
-    sent = peer.encrypt("wamd.1", first)
-    assert [t for t, _ in sent] == ["pkmsg"] * 3
-    assert us.decrypt("node.1", sent) == first
+    exchange(peer, us, "wamd.1", "node.1")
     assert (us.prekeys[0].key_id in us.store.prekeys.data) is not with_prekey
-    replies = payloads("b", 2)
-    back = us.encrypt("node.1", replies)
-    assert [t for t, _ in back] == ["msg", "msg"]
-    assert peer.decrypt("wamd.1", back) == replies
-    later = payloads("c", 2)
-    sent = peer.encrypt("wamd.1", later)
-    assert [t for t, _ in sent] == ["msg", "msg"]
-    assert us.decrypt("node.1", sent) == later
+
+
+InFlight = list[tuple[tuple[str, bytes], bytes]]
+
+
+def deliver(rng: random.Random, queue: InFlight, to: NodePeer | WamdParty, sender: str) -> int:
+    """Deliver a random prefix of ``queue`` in shuffled order; returns how many."""
+    k = rng.randrange(1, len(queue) + 1)
+    chunk, queue[:] = queue[:k], queue[k:]
+    # libsignal-node needs the first pkmsg of a new session before anything else of it
+    head = [c for c in chunk if c[0][0] == "pkmsg"][:1]
+    rest = [c for c in chunk if c not in head]
+    rng.shuffle(rest)
+    chunk = head + rest
+    assert to.decrypt(sender, [c for c, _ in chunk]) == [p for _, p in chunk]
+    return len(chunk)
 
 
 @pytest.mark.parametrize("wamd_starts", [True, False])
@@ -213,8 +224,8 @@ def test_thousand_message_conversation(peer: NodePeer, wamd_starts: bool) -> Non
         us.process_bundle("node.1", peer.bundle())
     else:
         peer.call("process_bundle", address="wamd.1", bundle=us.bundle())
-    to_node: list[tuple[tuple[str, bytes], bytes]] = []
-    to_us: list[tuple[tuple[str, bytes], bytes]] = []
+    to_node: InFlight = []
+    to_us: InFlight = []
     total = 0
     received = 0
     started = {"us": wamd_starts, "node": not wamd_starts}
@@ -229,27 +240,12 @@ def test_thousand_message_conversation(peer: NodePeer, wamd_starts: bool) -> Non
             to_us.extend(zip(peer.encrypt("wamd.1", texts), texts, strict=True))
             total += len(texts)
         elif action == 2 and to_node:
-            k = rng.randrange(1, len(to_node) + 1)
-            chunk, to_node[:] = to_node[:k], to_node[k:]
-            # libsignal-node needs the first pkmsg before anything else of a new session
-            head = [c for c in chunk if c[0][0] == "pkmsg"][:1]
-            rest = [c for c in chunk if c not in head]
-            rng.shuffle(rest)
-            chunk = head + rest
-            assert peer.decrypt("wamd.1", [c for c, _ in chunk]) == [p for _, p in chunk]
-            received += len(chunk)
+            received += deliver(rng, to_node, peer, "wamd.1")
             started["node"] = True
             if rng.random() < 0.2:
                 peer.call("roundtrip_record", address="wamd.1")
         elif action == 3 and to_us:
-            k = rng.randrange(1, len(to_us) + 1)
-            chunk, to_us[:] = to_us[:k], to_us[k:]
-            head = [c for c in chunk if c[0][0] == "pkmsg"][:1]
-            rest = [c for c in chunk if c not in head]
-            rng.shuffle(rest)
-            chunk = head + rest
-            assert us.decrypt("node.1", [c for c, _ in chunk]) == [p for _, p in chunk]
-            received += len(chunk)
+            received += deliver(rng, to_us, us, "node.1")
             started["us"] = True
             if rng.random() < 0.2:
                 us.cipher.clear_cache()  # the next batch parses the stored bytes again

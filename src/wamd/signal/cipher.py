@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -146,6 +146,16 @@ class _Cache(Generic[K, V]):
         self._items.move_to_end(key)
         return value
 
+    def parse(self, key: K, data: bytes | None, parser: Callable[[bytes], V]) -> V | None:
+        """The parsed form of stored ``data`` (``None`` stays ``None``), from cache if valid."""
+        if data is None:
+            return None
+        value = self.get(key, data)
+        if value is None:
+            value = parser(data)
+            self.put(key, data, value)
+        return value
+
     def put(self, key: K, data: bytes, value: V) -> None:
         self._items[key] = (data, value)
         self._items.move_to_end(key)
@@ -221,15 +231,8 @@ class SignalBatch:
             records = await self._store.sessions.get_many(wanted)
             cache = self._cipher._session_cache
             for address in wanted:
-                data = records.get(address)
-                if data is None:
-                    self._sessions[address] = None
-                    continue
-                record = cache.get(address, data)
-                if record is None:
-                    record = SessionRecord.deserialize(data)
-                    cache.put(address, data, record)
-                self._sessions[address] = record
+                self._sessions[address] = cache.parse(address, records.get(address),
+                                                      SessionRecord.deserialize)
         wanted = [a for a in dict.fromkeys(addresses) if a not in self._identities]
         if wanted:
             found = await self._store.identities.get_many(wanted)
@@ -244,15 +247,8 @@ class SignalBatch:
             sk_cache = self._cipher._sender_key_cache
             for sender in senders:
                 name = (group_id, sender)
-                data = found.get(sender)
-                if data is None:
-                    self._sender_keys[name] = None
-                    continue
-                sk_record = sk_cache.get(name, data)
-                if sk_record is None:
-                    sk_record = SenderKeyRecord.deserialize(data)
-                    sk_cache.put(name, data, sk_record)
-                self._sender_keys[name] = sk_record
+                self._sender_keys[name] = sk_cache.parse(name, found.get(sender),
+                                                         SenderKeyRecord.deserialize)
         ids = [i for i in dict.fromkeys(prekey_ids) if i not in self._prekeys]
         if ids:
             prekeys = await self._store.prekeys.get_many(ids)
