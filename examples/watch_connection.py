@@ -20,7 +20,9 @@ from wamd.conn.options import ServerInfo
 
 
 async def main(args: argparse.Namespace) -> None:
-    server = ServerInfo() if args.url is None else ServerInfo(args.url, bytes.fromhex(args.root_key))
+    server = ServerInfo()
+    if args.url is not None:
+        server = ServerInfo(args.url, bytes.fromhex(args.root_key))
     client = Client(args.store, server=server, proxy=args.proxy)
 
     @client.on(events.Event)
