@@ -111,7 +111,8 @@ async def request(
 
     Returns the answer with the same id (an ``<iq type="result">`` or an ``<ack>``). Raises
     :class:`IQError` for ``type="error"``, :class:`IQTimeout` after ``timeout`` seconds,
-    :class:`NotConnected` when the connection drops first. While waiting, the caller's handler slot (if any) is lent back to the pool.
+    :class:`NotConnected` when the connection drops first. While waiting, the caller's
+    handler slot (if any) is lent back to the pool.
     """
     request_id = node.attrs.get("id")
     if not isinstance(request_id, str) or not request_id:
