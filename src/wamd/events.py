@@ -506,30 +506,38 @@ class Dispatcher:
         assert isinstance(event, event_type)
         return event
 
+    def _others(self) -> list[asyncio.Task[None]]:
+        current = asyncio.current_task()
+        return [task for task in self._tasks if task is not current]
+
     async def drain(self) -> None:
-        """Wait until every running handler task has finished."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every running handler task (except the caller's own) has finished."""
+        while others := self._others():
+            await asyncio.gather(*others, return_exceptions=True)
 
     async def aclose(
         self, *, cancel: bool = False, timeout: float | None = None  # noqa: ASYNC109
     ) -> None:
-        """Stop dispatching; cancel running handlers (``cancel``) or wait for them."""
+        """Stop dispatching; cancel running handlers (``cancel``) or wait for them.
+
+        Called from a handler, that handler itself is neither cancelled nor waited for.
+        """
         self._closed = True
         for waiter in self._waiters:
             if not waiter.future.done():
                 waiter.future.cancel()
         self._waiters.clear()
         if cancel:
-            for task in list(self._tasks):
+            for task in self._others():
                 task.cancel()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.drain()
-        for task in list(self._tasks):
+        others = self._others()
+        for task in others:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
 
     def reopen(self) -> None:
         """Allow dispatching again after :meth:`aclose`."""

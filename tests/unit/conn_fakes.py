@@ -82,7 +82,9 @@ class FakeSession:
     def __init__(self, server: FakeServer, end: MemoryEnd) -> None:
         self.server = server
         self.end = end
-        self.noise = NoiseServerConnection(static_key=server.static, certificate_chain=server.chain)
+        self.noise = NoiseServerConnection(
+            static_key=server.static, certificate_chain=server.chain_for_next or server.chain
+        )
         self.payload: handshake_pb2.ClientPayload | None = None
         self.waiting: dict[str, asyncio.Future[Node]] = {}
         self.received: list[Node] = []
@@ -116,6 +118,10 @@ class FakeSession:
         try:
             while True:
                 data = await self.end.receive()
+                if self.server.silent:
+                    continue
+                if self.server.hang_up_in_handshake:
+                    return
                 for event in self.noise.receive_data(data):
                     out = self.noise.data_to_send()
                     if out:
@@ -287,6 +293,9 @@ class FakeServer:
         self.pair_errors: list[Node] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.session_opened = asyncio.Event()
+        self.silent = False
+        self.hang_up_in_handshake = False
+        self.chain_for_next: bytes | None = None
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)

@@ -422,3 +422,17 @@ async def test_unknown_iq_error_from_server(server: FakeServer) -> None:
         await client.request(Node("iq", {"xmlns": "refuse", "type": "get", "to": SERVER_JID}))
     assert info.value.code == 403
     await client.close()
+
+
+async def test_close_from_inside_a_handler(server: FakeServer) -> None:
+    client, _ = await paired_client(server, max_handlers=1)
+    finished = asyncio.Event()
+
+    @client.on(events.Reconnecting)
+    async def give_up(evt: events.Reconnecting) -> None:
+        await client.close()
+        finished.set()
+
+    await (await server.latest()).close()
+    await asyncio.wait_for(finished.wait(), 5)
+    assert client.state is ConnState.DISCONNECTED

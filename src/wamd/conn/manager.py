@@ -49,6 +49,7 @@ from wamd.events import (
     Dispatcher,
     Event,
     Reconnecting,
+    lend_slot,
 )
 from wamd.types import JID, SERVER_JID
 
@@ -306,7 +307,10 @@ class ConnectionManager:
             if live.error is None:
                 live.error = exc
         finally:
-            await self._connection_ended(live)
+            try:
+                await self._connection_ended(live)
+            except Exception:
+                log.exception("error while handling the end of a connection")
 
     async def _connection_ended(self, live: _Live) -> None:
         """Tear down ``live`` and decide what comes next (the reader's last act)."""
@@ -422,7 +426,7 @@ class ConnectionManager:
             reader = live.reader
             if reader is not None and reader is not asyncio.current_task():
                 try:
-                    async with asyncio.timeout(5):
+                    async with asyncio.timeout(5), lend_slot():
                         await asyncio.shield(reader)
                 except TimeoutError:
                     reader.cancel()
