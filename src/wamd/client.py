@@ -8,7 +8,7 @@ contributes functions or helper objects that the client calls.
 
     from wamd import Client, events
 
-    client = Client(store=my_store)
+    client = Client("bot.sqlite")        # or any wamd.store.Store
 
     @client.on(events.QR)
     async def show(evt: events.QR) -> None:
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -38,10 +39,10 @@ from wamd.conn.options import ConnectOptions, ServerInfo
 from wamd.conn.payload import AppVersion, DeviceInfo
 from wamd.conn.reconnect import ReconnectPolicy
 from wamd.conn.state import ConnState
-from wamd.errors import NotConnected
+from wamd.errors import NotConnected, StoreError
 from wamd.events import Dispatcher, Event, Handler, HandlerRegistration, Predicate
 from wamd.pairing.flow import PairingFlow
-from wamd.store import DeviceCredentials, MemoryStore, Store
+from wamd.store import DeviceCredentials, Store
 from wamd.types import JID, SERVER_JID
 
 __all__ = ["Client"]
@@ -67,8 +68,9 @@ class Client:
     """A WhatsApp Web multidevice client for one device (account).
 
     Args:
-        store: where the device's keys, sessions and state live. The default is an in-memory
-            store (nothing survives the process): pass a persistent store to keep the session.
+        store: where the device's keys, sessions and state live: a :class:`~wamd.store.Store`
+            (memory, SQLite, PostgreSQL), or the path of an SQLite file that the client opens
+            and closes itself. The default is ``wamd.db`` in the user's data directory.
         account: which account of ``store`` to drive (its id or device JID); by default the
             store's only account, created on first use.
         server: the server to connect to (:class:`~wamd.conn.options.ServerInfo`); WhatsApp's
@@ -87,7 +89,7 @@ class Client:
 
     def __init__(
         self,
-        store: Store | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
         *,
         account: int | str | None = None,
         server: ServerInfo | None = None,
@@ -121,16 +123,18 @@ class Client:
             changes["keepalive"] = keepalive
         if changes:
             opts = dataclasses.replace(opts, **changes)
-        if store is None:
-            log.warning("no store given: using an in-memory store (the session will not persist)")
-            store = MemoryStore()
-        self.store: Store = store
-        """The store holding this device's data."""
+        self._store: Store | None = None
+        self._store_path: str | None = None
+        self._owns_store = False
+        if store is None or isinstance(store, (str, os.PathLike)):
+            self._store_path = None if store is None else os.fspath(store)
+        else:
+            self._store = store
         self.options: ConnectOptions = opts
         """The connection options in effect."""
         self.dispatcher = Dispatcher(max_concurrency=max_handlers)
         """The event dispatcher (handlers registered with :meth:`on`)."""
-        self._device = Device(store, account)
+        self._device = Device(self._store, account)
         self._conn = ConnectionManager(self._device, self.dispatcher, opts)
         self._pairing = PairingFlow(self._conn)
 
@@ -171,6 +175,30 @@ class Client:
         Raises :class:`TimeoutError` after ``timeout`` seconds.
         """
         return await self.dispatcher.wait_for(event_type, filter, timeout=timeout)
+
+    # --- store ------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The store holding this device's data.
+
+        When the client was given a path (or nothing), the SQLite store is opened by
+        :meth:`connect` (or :meth:`open_store`); before that this raises
+        :class:`~wamd.errors.StoreError`.
+        """
+        if self._store is None:
+            raise StoreError("the store is not open yet: call connect() or open_store()")
+        return self._store
+
+    async def open_store(self) -> Store:
+        """Open the SQLite store given by path (or the default one) if not open yet."""
+        if self._store is None:
+            from wamd.store.sqlite import SQLiteStore
+
+            self._store = await SQLiteStore.open(self._store_path)
+            self._owns_store = True
+            self._device.store = self._store
+        return self._store
 
     # --- connection -------------------------------------------------------------------------
 
@@ -217,6 +245,7 @@ class Client:
         :class:`~wamd.errors.HandshakeError`, :class:`~wamd.errors.LeaseHeld` when another
         process drives this account, ``OSError`` / ``aiohttp.ClientError`` for network errors.
         """
+        await self.open_store()
         await self._conn.connect()
 
     async def disconnect(self) -> None:
@@ -224,9 +253,15 @@ class Client:
         await self._conn.disconnect()
 
     async def close(self) -> None:
-        """Disconnect and stop every running event handler."""
+        """Disconnect, stop every running event handler, and close the store if the client
+        opened it (a store passed in stays open)."""
         await self._conn.disconnect()
         await self.dispatcher.aclose(cancel=True)
+        if self._owns_store and self._store is not None:
+            store, self._store = self._store, None
+            self._owns_store = False
+            self._device.store = None
+            await store.close()
 
     async def wait_until_connected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until the client is logged in (:attr:`is_connected`).

@@ -436,3 +436,29 @@ async def test_close_from_inside_a_handler(server: FakeServer) -> None:
     await (await server.latest()).close()
     await asyncio.wait_for(finished.wait(), 5)
     assert client.state is ConnState.DISCONNECTED
+
+
+async def test_sqlite_path_store_persists_and_leases(server: FakeServer, tmp_path: Any) -> None:
+    from wamd.errors import LeaseHeld, StoreError
+
+    path = tmp_path / "device.sqlite"
+    client = Client(path, server=server.info, transport_factory=server.factory)
+    with pytest.raises(StoreError):
+        _ = client.store  # opened by connect()
+    success = await pair_by_qr(server, client)
+    await client.close()
+    with pytest.raises(StoreError):
+        _ = client.store  # the client closed the store it opened
+
+    again = Client(str(path), server=server.info, transport_factory=server.factory)
+    rival = Client(path, server=server.info, transport_factory=server.factory)
+    await again.connect()
+    await again.wait_until_connected(timeout=5)
+    assert again.jid == success.jid
+    with pytest.raises(LeaseHeld):
+        await rival.connect()
+    assert rival.state is ConnState.DISCONNECTED
+    await again.close()
+    await rival.connect()  # the lease is free again
+    await rival.wait_until_connected(timeout=5)
+    await rival.close()

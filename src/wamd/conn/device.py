@@ -24,8 +24,9 @@ log = logging.getLogger("wamd.conn")
 class Device:
     """The account a client drives and its cached credentials."""
 
-    def __init__(self, store: Store, account: int | str | None = None) -> None:
+    def __init__(self, store: Store | None, account: int | str | None = None) -> None:
         self.store = store
+        """The store (set before :meth:`load` when the client opens it lazily)."""
         self._key = account
         self._account: Account | None = None
         self._credentials: DeviceCredentials | None = None
@@ -61,19 +62,22 @@ class Device:
         empty. Raises :class:`StoreError` when the store holds several accounts and none was
         chosen.
         """
+        store = self.store
+        if store is None:
+            raise StoreError("no store to load the device from")
         if self._account is None:
             if self._key is not None:
-                self._account = await self.store.account(self._key)
+                self._account = await store.account(self._key)
             else:
-                infos = await self.store.accounts()
+                infos = await store.accounts()
                 if len(infos) > 1:
                     raise StoreError(
                         f"the store holds {len(infos)} accounts: pass account=<id or JID>"
                     )
                 if infos:
-                    self._account = await self.store.account(infos[0].id)
+                    self._account = await store.account(infos[0].id)
                 else:
-                    self._account = await self.store.new_account(new_credentials())
+                    self._account = await store.new_account(new_credentials())
                     log.info("created a new device (account %d)", self._account.id)
         self._credentials = await self._account.credentials.load()
         return self._credentials
@@ -108,6 +112,6 @@ class Device:
         self._account = None
         self._credentials = None
         self._key = None
-        if account is not None:
+        if account is not None and self.store is not None:
             await self.store.delete_account(account.id)
             log.info("deleted the device's stored data (account %d)", account.id)
