@@ -46,7 +46,7 @@ async def test_actions_on_one_device_arrive_as_events_on_the_other() -> None:
         actions.label_edit("3", "Leads", color=2),
         actions.label_chat(CHAT, "3"),
         actions.mark_read(CHAT, False),
-        actions.contact(CHAT, full_name="Zed Zero", first_name="Zed"),
+        actions.contact(CHAT, full_name="Zed Zero", first_name="Zed", lid="4455@lid"),
         actions.push_name("My Bot"),
     ):
         await a.push(info)
@@ -77,6 +77,7 @@ async def test_actions_on_one_device_arrive_as_events_on_the_other() -> None:
     for device in (a, b):
         settings = await device.account.chat_settings.get(str(CHAT))
         assert settings == ChatSettings(muted_until=1_900_000_000, pinned=False, archived=True)
+        assert await device.account.lid_map.lid_for_pn(CHAT.user) == "4455"
         contact = await device.account.contacts.get(str(CHAT))
         assert contact is not None
         assert contact.full_name == "Zed Zero"

@@ -319,14 +319,17 @@ class AppStateEngine:
 
 
 async def _record_side_effects(tx: Transaction, events: Sequence[ev.AppStateEvent]) -> None:
-    """Keep the contact and chat-settings stores in step with the app state, in the same
-    transaction as the version and MACs."""
+    """Keep the contact, LID-map and chat-settings stores in step with the app state, in the
+    same transaction as the version and MACs."""
     contacts: list[Contact] = []
+    lid_pairs: list[tuple[str, str]] = []
     for event in events:
         if isinstance(event, ev.Contact) and not event.removed:
             contacts.append(
                 Contact(str(event.jid), first_name=event.first_name, full_name=event.full_name)
             )
+            if event.lid is not None and event.lid.is_lid and event.jid.is_pn:
+                lid_pairs.append((event.lid.user, event.jid.user))
         elif isinstance(event, ev.Mute):
             until = 0 if not event.muted else (-1 if event.until_ms < 0 else event.until_ms // 1000)
             await tx.chat_settings.update(str(event.chat), muted_until=until)
@@ -336,3 +339,5 @@ async def _record_side_effects(tx: Transaction, events: Sequence[ev.AppStateEven
             await tx.chat_settings.update(str(event.chat), archived=event.archived)
     if contacts:
         await tx.contacts.put_many(contacts)
+    if lid_pairs:
+        await tx.lid_map.put_many(lid_pairs)
