@@ -130,32 +130,32 @@ class RawClient:
         self.noise.send(encode_frame(node))
         await self.ws.send_bytes(self.noise.data_to_send())
 
-    async def recv(self, timeout: float = RECV_TIMEOUT) -> Node:
-        async with asyncio.timeout(timeout):
+    async def recv(self, seconds: float = RECV_TIMEOUT) -> Node:
+        async with asyncio.timeout(seconds):
             node = await self.inbox.get()
         if node is None:
             raise ConnectionError("the sandbox closed the connection")
         return node
 
-    async def expect(self, tag: str, timeout: float = RECV_TIMEOUT) -> Node:
+    async def expect(self, tag: str, seconds: float = RECV_TIMEOUT) -> Node:
         """The next node with ``tag``, skipping others (acking nothing)."""
         while True:
-            node = await self.recv(timeout)
+            node = await self.recv(seconds)
             if node.tag == tag:
                 return node
 
-    async def query(self, node: Node, timeout: float = RECV_TIMEOUT) -> Node:
+    async def query(self, node: Node, seconds: float = RECV_TIMEOUT) -> Node:
         iq_id = str(node.attrs.setdefault("id", f"q{id(node)}"))
         await self.send(node)
         while True:
-            answer = await self.recv(timeout)
+            answer = await self.recv(seconds)
             if answer.tag == "iq" and answer.attrs.get("id") == iq_id:
                 return answer
 
-    async def wait_closed(self, timeout: float = RECV_TIMEOUT) -> list[Node]:
+    async def wait_closed(self, seconds: float = RECV_TIMEOUT) -> list[Node]:
         """Every node received until the sandbox closes the connection."""
         nodes = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             while (node := await self.inbox.get()) is not None:
                 nodes.append(node)
         return nodes
@@ -171,7 +171,9 @@ def check_pair_success(companion: Companion, iq: Node) -> tuple[Node, JID, JID]:
     """Verify ``<pair-success>`` like a careful companion; return the countersigned answer and
     the device's phone-number and LID JIDs."""
     success = iq.require_child("pair-success")
-    container = adv_pb2.ADVSignedDeviceIdentityHMAC.FromString(success.child_bytes("device-identity"))
+    container = adv_pb2.ADVSignedDeviceIdentityHMAC.FromString(
+        success.child_bytes("device-identity")
+    )
     assert container.hmac == hmac_sha256(companion.adv_secret, container.details)
     signed = adv_pb2.ADVSignedDeviceIdentity.FromString(container.details)
     details = adv_pb2.ADVDeviceIdentity.FromString(signed.details)
@@ -232,8 +234,9 @@ async def pair_by_qr(sandbox: Sandbox, companion: Companion, phone: str) -> JID:
 
 async def login(sandbox: Sandbox, companion: Companion, *, passive: bool = True) -> RawClient:
     """Log a paired companion in; returns the client after ``<success>``."""
-    client = await RawClient.connect(sandbox, companion.login_payload(passive=passive),
-                                     companion.noise)
+    client = await RawClient.connect(
+        sandbox, companion.login_payload(passive=passive), companion.noise
+    )
     try:
         first = await client.recv()
         assert first.tag == "success", first

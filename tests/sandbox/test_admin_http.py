@@ -40,8 +40,10 @@ async def test_scan_qr_and_faults_over_http(sandbox: Sandbox, http: aiohttp.Clie
     client, refs = await start_registration(sandbox, companion)
     try:
         scan = asyncio.ensure_future(
-            http.post(f"{sandbox.admin_url}/scan_qr",
-                      json={"qr": companion.qr_text(refs[0]), "phone": PHONE})
+            http.post(
+                f"{sandbox.admin_url}/scan_qr",
+                json={"qr": companion.qr_text(refs[0]), "phone": PHONE},
+            )
         )
         from .raw import check_pair_success
 
@@ -55,8 +57,9 @@ async def test_scan_qr_and_faults_over_http(sandbox: Sandbox, http: aiohttp.Clie
     companion.jid = jid
     connected = await login(sandbox, companion)
     try:
-        async with http.post(f"{sandbox.admin_url}/ban",
-                             json={"phone": PHONE, "seconds": 60}) as response:
+        async with http.post(
+            f"{sandbox.admin_url}/ban", json={"phone": PHONE, "seconds": 60}
+        ) as response:
             assert await response.json() == {"closed": 1}
         nodes = await connected.wait_closed()
         assert nodes[0].attrs["reason"] == "402"
@@ -89,13 +92,16 @@ async def test_errors_are_json_400s(
 
 
 async def test_min_version_over_http(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
-    async with http.post(f"{sandbox.admin_url}/min_version",
-                         json={"version": [2, 3000, 9]}) as response:
+    async with http.post(
+        f"{sandbox.admin_url}/min_version", json={"version": [2, 3000, 9]}
+    ) as response:
         assert await response.json() == {"min_version": [2, 3000, 9]}
     assert sandbox.login.min_version == (2, 3000, 9)
 
 
-async def test_pairing_then_login_counts_in_info(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+async def test_pairing_then_login_counts_in_info(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
     companion = Companion()
     await pair_by_qr(sandbox, companion, PHONE)
     client = await login(sandbox, companion)

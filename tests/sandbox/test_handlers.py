@@ -38,19 +38,32 @@ def iq(xmlns: str, kind: str, *children: Node) -> Node:
 def upload(companion: Companion, count: int, first_id: int = 1) -> Node:
     identity, signed = companion.identity, KeyPair.generate()
     keys = [
-        Node("key", {}, [Node("id", {}, (first_id + i).to_bytes(3, "big")),
-                         Node("value", {}, KeyPair.generate().public)])
+        Node(
+            "key",
+            {},
+            [
+                Node("id", {}, (first_id + i).to_bytes(3, "big")),
+                Node("value", {}, KeyPair.generate().public),
+            ],
+        )
         for i in range(count)
     ]
     node = iq(
-        "encrypt", "set",
+        "encrypt",
+        "set",
         Node("registration", {}, (77).to_bytes(4, "big")),
         Node("type", {}, b"\x05"),
         Node("identity", {}, identity.public),
         Node("list", {}, keys),
-        Node("skey", {}, [Node("id", {}, (9).to_bytes(3, "big")),
-                          Node("value", {}, signed.public),
-                          Node("signature", {}, identity.sign(b"\x05" + signed.public))]),
+        Node(
+            "skey",
+            {},
+            [
+                Node("id", {}, (9).to_bytes(3, "big")),
+                Node("value", {}, signed.public),
+                Node("signature", {}, identity.sign(b"\x05" + signed.public)),
+            ],
+        ),
     )
     return node
 
@@ -106,17 +119,29 @@ async def test_fetching_bundles_consumes_one_time_prekeys(
             fetched.append(user)
         identity = fetched[0].child_bytes("identity")
         skey = fetched[0].require_child("skey")
-        assert verify_signature(identity, b"\x05" + skey.child_bytes("value"),
-                                skey.child_bytes("signature"))
-        key_ids = [u.require_child("key").child_bytes("id") if u.child("key") else None
-                   for u in fetched]
+        assert verify_signature(
+            identity, b"\x05" + skey.child_bytes("value"), skey.child_bytes("signature")
+        )
+        key_ids = [
+            u.require_child("key").child_bytes("id") if u.child("key") else None for u in fetched
+        ]
         assert key_ids == [(1).to_bytes(3, "big"), (2).to_bytes(3, "big"), None]
         assert await count(client) == 0
         # the simulated phone (device 0) has a signed prekey but no one-time prekeys
-        phone = await fetcher.query(iq("encrypt", "get", Node("key", {}, [
-            Node("user", {"jid": JID(PHONE, "s.whatsapp.net")}),
-            Node("user", {"jid": JID("19999999", "s.whatsapp.net")}),
-        ])))
+        phone = await fetcher.query(
+            iq(
+                "encrypt",
+                "get",
+                Node(
+                    "key",
+                    {},
+                    [
+                        Node("user", {"jid": JID(PHONE, "s.whatsapp.net")}),
+                        Node("user", {"jid": JID("19999999", "s.whatsapp.net")}),
+                    ],
+                ),
+            )
+        )
         primary, missing = phone.require_child("list").children
         assert primary.child("key") is None
         assert len(primary.child_bytes("identity")) == 32
@@ -126,13 +151,21 @@ async def test_fetching_bundles_consumes_one_time_prekeys(
 
 
 async def test_usync_devices_lid_and_contact(sandbox: Sandbox, client: RawClient) -> None:
-    query = Node("usync", {"sid": "s1", "mode": "query", "context": "message"}, [
-        Node("query", {}, [Node("devices", {"version": "2"}), Node("lid"), Node("contact")]),
-        Node("list", {}, [
-            Node("user", {"jid": JID(PHONE, "s.whatsapp.net")}),
-            Node("user", {}, [Node("contact", {}, b"+1 999 000 1111")]),
-        ]),
-    ])
+    query = Node(
+        "usync",
+        {"sid": "s1", "mode": "query", "context": "message"},
+        [
+            Node("query", {}, [Node("devices", {"version": "2"}), Node("lid"), Node("contact")]),
+            Node(
+                "list",
+                {},
+                [
+                    Node("user", {"jid": JID(PHONE, "s.whatsapp.net")}),
+                    Node("user", {}, [Node("contact", {}, b"+1 999 000 1111")]),
+                ],
+            ),
+        ],
+    )
     answer = await client.query(iq("usync", "get", query))
     usync = answer.require_child("usync")
     assert usync.attrs["sid"] == "s1"
@@ -140,7 +173,8 @@ async def test_usync_devices_lid_and_contact(sandbox: Sandbox, client: RawClient
     devices = mine.find("devices", "device-list")
     assert devices is not None
     assert [(d.attrs["id"], d.attrs.get("key-index")) for d in devices.children] == [
-        ("0", None), ("1", "1")
+        ("0", None),
+        ("1", "1"),
     ]
     account = await sandbox.state.account(PHONE)
     assert account is not None
@@ -159,12 +193,23 @@ async def test_default_answers(client: RawClient) -> None:
     privacy = await client.query(iq("privacy", "get", Node("privacy")))
     names = [c.attrs["name"] for c in privacy.require_child("privacy").children]
     assert "last" in names
-    sync = await client.query(iq("w:sync:app:state", "set", Node("sync", {}, [
-        Node("collection", {"name": "regular", "version": "0"}),
-        Node("collection", {"name": "critical_block", "version": "3"}),
-    ])))
+    sync = await client.query(
+        iq(
+            "w:sync:app:state",
+            "set",
+            Node(
+                "sync",
+                {},
+                [
+                    Node("collection", {"name": "regular", "version": "0"}),
+                    Node("collection", {"name": "critical_block", "version": "3"}),
+                ],
+            ),
+        )
+    )
     assert [(c.attrs["name"], c.attrs["version"]) for c in sync.require_child("sync").children] == [
-        ("regular", "0"), ("critical_block", "3")
+        ("regular", "0"),
+        ("critical_block", "3"),
     ]
 
 

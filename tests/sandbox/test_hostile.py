@@ -12,7 +12,8 @@ from wamd.binary import Node
 from wamd.crypto import KeyPair
 from wamd.noise import NoiseClientConnection
 from wamd.noise.framing import encode_frame
-from wamd.sandbox import Sandbox, session as session_module
+from wamd.sandbox import Sandbox
+from wamd.sandbox import session as session_module
 
 from .raw import Companion, RawClient, login, pair_by_qr
 
@@ -64,11 +65,14 @@ async def test_truncated_handshake_times_out(
     assert sandbox.connections == []
 
 
-async def _handshaken(sandbox: Sandbox, payload: bytes) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse, NoiseClientConnection]:
+async def _handshaken(
+    sandbox: Sandbox, payload: bytes
+) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse, NoiseClientConnection]:
     http = aiohttp.ClientSession()
     ws = await http.ws_connect(sandbox.url)
     noise = NoiseClientConnection(
-        static_key=KeyPair.generate(), client_payload=payload,
+        static_key=KeyPair.generate(),
+        client_payload=payload,
         root_public_key=sandbox.root_public_key,
     )
     noise.start()

@@ -38,8 +38,11 @@ async def test_active_flushes_the_offline_backlog(sandbox: Sandbox, paired: Comp
     client = await login(sandbox, paired)
     try:
         answer = await client.query(
-            Node("iq", {"xmlns": "passive", "type": "set", "to": JID("", "s.whatsapp.net")},
-                 [Node("active")])
+            Node(
+                "iq",
+                {"xmlns": "passive", "type": "set", "to": JID("", "s.whatsapp.net")},
+                [Node("active")],
+            )
         )
         assert answer.attrs["type"] == "result"
         offline = await client.expect("ib")

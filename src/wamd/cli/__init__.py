@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("wamd.cli.sandbox",)
 """The modules providing subcommands, in help order."""
 
 
