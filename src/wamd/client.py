@@ -333,10 +333,13 @@ class Client:
         await self._conn.send_node(node)
 
     async def request(self, node: Node, *, timeout: float | None = None) -> Node:  # noqa: ASYNC109
-        """Send a raw ``<iq>`` (an id is added when missing) and return its result.
+        """Send a raw stanza (an id is added when missing) and return its answer.
 
-        Raises :class:`~wamd.errors.IQError` (``type="error"`` answer),
-        :class:`~wamd.errors.IQTimeout`, :class:`~wamd.errors.NotConnected`.
+        The answer is the ``<iq type="result">`` (or the ``<ack>``, for stanzas the server
+        acknowledges, such as ``<message>``) carrying the same id. Raises
+        :class:`~wamd.errors.IQError` for an ``<iq type="error">`` answer,
+        :class:`~wamd.errors.IQTimeout` when none comes within ``timeout`` seconds (default
+        ``iq_timeout``), :class:`~wamd.errors.NotConnected` when the connection drops first.
         """
         return await self._conn.request(node, timeout=timeout)
 

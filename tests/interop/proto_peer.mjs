@@ -213,6 +213,14 @@ function samples() {
     groupInvite: M({ groupInviteMessage: { groupJid: '120363025246125888@g.us', inviteCode: 'AbCdEf123', inviteExpiration: 1718600000, groupName: 'Friends', caption: 'join us' } }),
     event: M({ eventMessage: { name: 'Party', description: 'bring snacks', startTime: 1718000000, isCanceled: false, location: { degreesLatitude: 1.5, degreesLongitude: 2.5, name: 'Home' } } }),
     requestPhoneNumber: M({ requestPhoneNumberMessage: { contextInfo: { stanzaId: 'Q' } } }),
+    buttons: M({ buttonsMessage: { contentText: 'Pick one', footerText: 'footer', headerType: 2, text: 'Header', buttons: [{ buttonId: 'b1', buttonText: { displayText: 'One' }, type: 1 }, { buttonId: 'b2', buttonText: { displayText: 'Two' }, type: 1 }] } }),
+    buttonsResponse: M({ buttonsResponseMessage: { selectedButtonId: 'b1', selectedDisplayText: 'One', type: 1, contextInfo: { stanzaId: 'BTN1' } } }),
+    list: M({ listMessage: { title: 'Menu', description: 'Choose', buttonText: 'Open', listType: 1, sections: [{ title: 'Food', rows: [{ title: 'Pizza', description: 'hot', rowId: 'r1' }] }], footerText: 'f' } }),
+    listResponse: M({ listResponseMessage: { title: 'Pizza', listType: 1, singleSelectReply: { selectedRowId: 'r1' }, description: 'hot' } }),
+    template: M({ templateMessage: { hydratedTemplate: { hydratedContentText: 'Hello', hydratedFooterText: 'bye', hydratedTitleText: 'Title', hydratedButtons: [{ index: 0, quickReplyButton: { displayText: 'Yes', id: 'y' } }, { index: 1, urlButton: { displayText: 'Site', url: 'https://example.org' } }, { index: 2, callButton: { displayText: 'Call', phoneNumber: '+15551234567' } }], templateId: 'T1' } } }),
+    templateReply: M({ templateButtonReplyMessage: { selectedId: 'y', selectedDisplayText: 'Yes', selectedIndex: 0 } }),
+    interactive: M({ interactiveMessage: { header: { title: 'Head', hasMediaAttachment: false }, body: { text: 'Body' }, footer: { text: 'Foot' }, nativeFlowMessage: { buttons: [{ name: 'quick_reply', buttonParamsJson: '{"display_text":"OK","id":"ok"}' }], messageParamsJson: '{}', messageVersion: 1 } } }),
+    interactiveResponse: M({ interactiveResponseMessage: { body: { text: 'OK', format: 0 }, nativeFlowResponseMessage: { name: 'quick_reply', paramsJson: '{"id":"ok"}', version: 1 } } }),
     mentionsAndForward: M({ extendedTextMessage: { text: '@15550001111 hi', contextInfo: { mentionedJid: ['15550001111@s.whatsapp.net'], isForwarded: true, forwardingScore: 5, forwardedNewsletterMessageInfo: { newsletterJid: '123@newsletter', serverMessageId: 42, newsletterName: 'News', contentType: 1 } } } }),
   }
   const out = []

@@ -454,6 +454,14 @@ def test_the_required_topics_are_checked_against_baileys(schema: dict[str, Any])
         "wamd.e2e.KeepInChatMessage",
         "wamd.e2e.PinInChatMessage",
         "wamd.e2e.GroupInviteMessage",
+        "wamd.e2e.ButtonsMessage",
+        "wamd.e2e.ButtonsResponseMessage",
+        "wamd.e2e.ListMessage",
+        "wamd.e2e.ListResponseMessage",
+        "wamd.e2e.TemplateMessage",
+        "wamd.e2e.TemplateButtonReplyMessage",
+        "wamd.e2e.InteractiveMessage",
+        "wamd.e2e.InteractiveResponseMessage",
         "wamd.web.UserReceipt",
         "wamd.web.Reaction",
         "wamd.web.PollUpdate",
@@ -540,6 +548,7 @@ NEWER_THAN_BAILEYS: set[str] = {
     "wamd.e2e.GroupRootKeyShare",
     "wamd.e2e.GroupRootKeyShareEntry",
     "wamd.e2e.HistoryShareMessageEntry",
+    "wamd.e2e.InteractiveMessage.BloksWidget",
     "wamd.e2e.MarkAsVerifiedAction",
     "wamd.e2e.MediaDomainInfo",
     "wamd.e2e.MusicMessage",
@@ -651,6 +660,14 @@ def test_baileys_samples_read_by_name(samples: list[dict[str, Any]]) -> None:
     assert history.pushnames[0].pushname == "Bob"
     data = get("syncActionData", appstate_pb2.SyncActionData)
     assert data.value.mute_action.mute_end_timestamp == -1
+    buttons = get("buttons", e2e_pb2.Message).buttons_message
+    assert buttons.WhichOneof("header") == "text"
+    assert [b.button_text.display_text for b in buttons.buttons] == ["One", "Two"]
+    assert get("list", e2e_pb2.Message).list_message.sections[0].rows[0].row_id == "r1"
+    hydrated = get("template", e2e_pb2.Message).template_message.hydrated_template
+    assert hydrated.hydrated_buttons[2].call_button.phone_number == "+15551234567"
+    flow = get("interactive", e2e_pb2.Message).interactive_message.native_flow_message
+    assert flow.buttons[0].button_params_json == '{"display_text":"OK","id":"ok"}'
     patch = get("syncdPatch", appstate_pb2.SyncdPatch)
     assert patch.mutations[1].operation == appstate_pb2.SyncdMutation.REMOVE
     assert patch.HasField("device_index")

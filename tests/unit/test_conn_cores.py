@@ -243,3 +243,15 @@ def test_qr_client_type_follows_the_platform() -> None:
     assert DeviceInfo().qr_client_type == "1"
     assert DeviceInfo(platform=platform.FIREFOX).qr_client_type == "3"
     assert DeviceInfo(platform=platform.DESKTOP).qr_client_type == "9"
+
+
+async def test_request_returns_the_ack_of_a_message_stanza() -> None:
+    pending = PendingRequests()
+
+    async def send(node: Node) -> None:
+        ack = Node("ack", {"id": node.attrs["id"], "class": "message", "t": "1"})
+        asyncio.get_running_loop().call_soon(pending.resolve, ack)
+
+    answer = await request(pending, send, Node("message", {"id": "m1", "to": "x"}), timeout=1)
+    assert answer.tag == "ack"
+    assert answer.attrs["id"] == "m1"

@@ -107,11 +107,12 @@ def iq_error_of(node: Node) -> IQError:
 async def request(
     pending: PendingRequests, send: SendNode, node: Node, *, timeout: float  # noqa: ASYNC109
 ) -> Node:
-    """Send ``node`` (an ``<iq>``; an ``id`` is assigned when missing) and await its answer.
+    """Send ``node`` (an ``id`` is assigned when missing) and await its answer.
 
-    Returns the ``type="result"`` answer. Raises :class:`IQError` for ``type="error"``,
-    :class:`IQTimeout` after ``timeout`` seconds, :class:`NotConnected` when the connection
-    drops first. While waiting, the caller's handler slot (if any) is lent back to the pool.
+    Returns the answer with the same id (an ``<iq type="result">`` or an ``<ack>``). Raises
+    :class:`IQError` for ``type="error"``, :class:`IQTimeout` after ``timeout`` seconds,
+    :class:`NotConnected` when the connection drops first. While waiting, the caller's
+    handler slot (if any) is lent back to the pool.
     """
     request_id = node.attrs.get("id")
     if not isinstance(request_id, str) or not request_id:

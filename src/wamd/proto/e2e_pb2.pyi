@@ -123,7 +123,7 @@ KEEP_FOR_ALL: KeepType
 UNDO_KEEP_FOR_ALL: KeepType
 
 class Message(_message.Message):
-    __slots__ = ("conversation", "sender_key_distribution_message", "image_message", "contact_message", "location_message", "extended_text_message", "document_message", "audio_message", "video_message", "call", "chat", "protocol_message", "contacts_array_message", "fast_ratchet_key_sender_key_distribution_message", "send_payment_message", "live_location_message", "request_payment_message", "decline_payment_request_message", "cancel_payment_request_message", "sticker_message", "group_invite_message", "device_sent_message", "message_context_info", "view_once_message", "ephemeral_message", "reaction_message", "sticker_sync_rmr_message", "poll_creation_message", "poll_update_message", "keep_in_chat_message", "document_with_caption_message", "request_phone_number_message", "view_once_message_v2", "enc_reaction_message", "edited_message", "view_once_message_v2_extension", "poll_creation_message_v2", "scheduled_call_creation_message", "group_mentioned_message", "pin_in_chat_message", "poll_creation_message_v3", "scheduled_call_edit_message", "ptv_message", "bot_invoke_message", "call_log_messsage", "message_history_bundle", "enc_comment_message", "bcall_message", "lottie_sticker_message", "event_message", "enc_event_response_message", "comment_message", "newsletter_admin_invite_message", "placeholder_message", "secret_encrypted_message", "album_message", "event_cover_image", "sticker_pack_message", "status_mention_message", "poll_result_snapshot_message", "poll_creation_option_image_message", "associated_child_message", "group_status_mention_message", "poll_creation_message_v4", "status_add_yours", "group_status_message", "status_notification_message", "limit_sharing_message", "bot_task_message", "question_message", "message_history_notice", "group_status_message_v2", "bot_forwarded_message", "status_question_answer_message", "question_reply_message", "question_response_message", "status_quoted_message", "status_sticker_interaction_message", "poll_creation_message_v5", "newsletter_follower_invite_message_v2", "poll_result_snapshot_message_v3", "newsletter_admin_profile_message", "spoiler_message", "poll_creation_message_v6", "conditional_reveal_message", "poll_add_option_message", "event_invite_message", "group_root_key_share", "split_payment_message", "newsletter_admin_profile_status_message", "root_secret_distribute_message", "split_payment_update_message", "music_message", "status_link_preview_metadata", "bot_platform_registration_success_message")
+    __slots__ = ("conversation", "sender_key_distribution_message", "image_message", "contact_message", "location_message", "extended_text_message", "document_message", "audio_message", "video_message", "call", "chat", "protocol_message", "contacts_array_message", "highly_structured_message", "fast_ratchet_key_sender_key_distribution_message", "send_payment_message", "live_location_message", "request_payment_message", "decline_payment_request_message", "cancel_payment_request_message", "template_message", "sticker_message", "group_invite_message", "template_button_reply_message", "product_message", "device_sent_message", "message_context_info", "list_message", "view_once_message", "list_response_message", "ephemeral_message", "buttons_message", "buttons_response_message", "interactive_message", "reaction_message", "sticker_sync_rmr_message", "interactive_response_message", "poll_creation_message", "poll_update_message", "keep_in_chat_message", "document_with_caption_message", "request_phone_number_message", "view_once_message_v2", "enc_reaction_message", "edited_message", "view_once_message_v2_extension", "poll_creation_message_v2", "scheduled_call_creation_message", "group_mentioned_message", "pin_in_chat_message", "poll_creation_message_v3", "scheduled_call_edit_message", "ptv_message", "bot_invoke_message", "call_log_messsage", "message_history_bundle", "enc_comment_message", "bcall_message", "lottie_sticker_message", "event_message", "enc_event_response_message", "comment_message", "newsletter_admin_invite_message", "placeholder_message", "secret_encrypted_message", "album_message", "event_cover_image", "sticker_pack_message", "status_mention_message", "poll_result_snapshot_message", "poll_creation_option_image_message", "associated_child_message", "group_status_mention_message", "poll_creation_message_v4", "status_add_yours", "group_status_message", "status_notification_message", "limit_sharing_message", "bot_task_message", "question_message", "message_history_notice", "group_status_message_v2", "bot_forwarded_message", "status_question_answer_message", "question_reply_message", "question_response_message", "status_quoted_message", "status_sticker_interaction_message", "poll_creation_message_v5", "newsletter_follower_invite_message_v2", "poll_result_snapshot_message_v3", "newsletter_admin_profile_message", "spoiler_message", "poll_creation_message_v6", "conditional_reveal_message", "poll_add_option_message", "event_invite_message", "group_root_key_share", "split_payment_message", "newsletter_admin_profile_status_message", "root_secret_distribute_message", "split_payment_update_message", "music_message", "status_link_preview_metadata", "bot_platform_registration_success_message")
     CONVERSATION_FIELD_NUMBER: _ClassVar[int]
     SENDER_KEY_DISTRIBUTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -137,20 +137,30 @@ class Message(_message.Message):
     CHAT_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_ARRAY_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    HIGHLY_STRUCTURED_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FAST_RATCHET_KEY_SENDER_KEY_DISTRIBUTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     SEND_PAYMENT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LIVE_LOCATION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_PAYMENT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DECLINE_PAYMENT_REQUEST_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CANCEL_PAYMENT_REQUEST_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     STICKER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     GROUP_INVITE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_BUTTON_REPLY_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_SENT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    LIST_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     VIEW_ONCE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LIST_RESPONSE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     EPHEMERAL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    BUTTONS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    BUTTONS_RESPONSE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIVE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REACTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     STICKER_SYNC_RMR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIVE_RESPONSE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     POLL_CREATION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     POLL_UPDATE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     KEEP_IN_CHAT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -232,20 +242,30 @@ class Message(_message.Message):
     chat: Chat
     protocol_message: ProtocolMessage
     contacts_array_message: ContactsArrayMessage
+    highly_structured_message: HighlyStructuredMessage
     fast_ratchet_key_sender_key_distribution_message: SenderKeyDistributionMessage
     send_payment_message: SendPaymentMessage
     live_location_message: LiveLocationMessage
     request_payment_message: RequestPaymentMessage
     decline_payment_request_message: DeclinePaymentRequestMessage
     cancel_payment_request_message: CancelPaymentRequestMessage
+    template_message: TemplateMessage
     sticker_message: StickerMessage
     group_invite_message: GroupInviteMessage
+    template_button_reply_message: TemplateButtonReplyMessage
+    product_message: ProductMessage
     device_sent_message: DeviceSentMessage
     message_context_info: MessageContextInfo
+    list_message: ListMessage
     view_once_message: FutureProofMessage
+    list_response_message: ListResponseMessage
     ephemeral_message: FutureProofMessage
+    buttons_message: ButtonsMessage
+    buttons_response_message: ButtonsResponseMessage
+    interactive_message: InteractiveMessage
     reaction_message: ReactionMessage
     sticker_sync_rmr_message: StickerSyncRMRMessage
+    interactive_response_message: InteractiveResponseMessage
     poll_creation_message: PollCreationMessage
     poll_update_message: PollUpdateMessage
     keep_in_chat_message: KeepInChatMessage
@@ -314,7 +334,7 @@ class Message(_message.Message):
     music_message: MusicMessage
     status_link_preview_metadata: StatusLinkPreviewMetadata
     bot_platform_registration_success_message: FutureProofMessage
-    def __init__(self, conversation: _Optional[str] = ..., sender_key_distribution_message: _Optional[_Union[SenderKeyDistributionMessage, _Mapping]] = ..., image_message: _Optional[_Union[ImageMessage, _Mapping]] = ..., contact_message: _Optional[_Union[ContactMessage, _Mapping]] = ..., location_message: _Optional[_Union[LocationMessage, _Mapping]] = ..., extended_text_message: _Optional[_Union[ExtendedTextMessage, _Mapping]] = ..., document_message: _Optional[_Union[DocumentMessage, _Mapping]] = ..., audio_message: _Optional[_Union[AudioMessage, _Mapping]] = ..., video_message: _Optional[_Union[VideoMessage, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., chat: _Optional[_Union[Chat, _Mapping]] = ..., protocol_message: _Optional[_Union[ProtocolMessage, _Mapping]] = ..., contacts_array_message: _Optional[_Union[ContactsArrayMessage, _Mapping]] = ..., fast_ratchet_key_sender_key_distribution_message: _Optional[_Union[SenderKeyDistributionMessage, _Mapping]] = ..., send_payment_message: _Optional[_Union[SendPaymentMessage, _Mapping]] = ..., live_location_message: _Optional[_Union[LiveLocationMessage, _Mapping]] = ..., request_payment_message: _Optional[_Union[RequestPaymentMessage, _Mapping]] = ..., decline_payment_request_message: _Optional[_Union[DeclinePaymentRequestMessage, _Mapping]] = ..., cancel_payment_request_message: _Optional[_Union[CancelPaymentRequestMessage, _Mapping]] = ..., sticker_message: _Optional[_Union[StickerMessage, _Mapping]] = ..., group_invite_message: _Optional[_Union[GroupInviteMessage, _Mapping]] = ..., device_sent_message: _Optional[_Union[DeviceSentMessage, _Mapping]] = ..., message_context_info: _Optional[_Union[MessageContextInfo, _Mapping]] = ..., view_once_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., ephemeral_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., reaction_message: _Optional[_Union[ReactionMessage, _Mapping]] = ..., sticker_sync_rmr_message: _Optional[_Union[StickerSyncRMRMessage, _Mapping]] = ..., poll_creation_message: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., poll_update_message: _Optional[_Union[PollUpdateMessage, _Mapping]] = ..., keep_in_chat_message: _Optional[_Union[KeepInChatMessage, _Mapping]] = ..., document_with_caption_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., request_phone_number_message: _Optional[_Union[RequestPhoneNumberMessage, _Mapping]] = ..., view_once_message_v2: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., enc_reaction_message: _Optional[_Union[EncReactionMessage, _Mapping]] = ..., edited_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., view_once_message_v2_extension: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., poll_creation_message_v2: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., scheduled_call_creation_message: _Optional[_Union[ScheduledCallCreationMessage, _Mapping]] = ..., group_mentioned_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., pin_in_chat_message: _Optional[_Union[PinInChatMessage, _Mapping]] = ..., poll_creation_message_v3: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., scheduled_call_edit_message: _Optional[_Union[ScheduledCallEditMessage, _Mapping]] = ..., ptv_message: _Optional[_Union[VideoMessage, _Mapping]] = ..., bot_invoke_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., call_log_messsage: _Optional[_Union[CallLogMessage, _Mapping]] = ..., message_history_bundle: _Optional[_Union[MessageHistoryBundle, _Mapping]] = ..., enc_comment_message: _Optional[_Union[EncCommentMessage, _Mapping]] = ..., bcall_message: _Optional[_Union[BCallMessage, _Mapping]] = ..., lottie_sticker_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., event_message: _Optional[_Union[EventMessage, _Mapping]] = ..., enc_event_response_message: _Optional[_Union[EncEventResponseMessage, _Mapping]] = ..., comment_message: _Optional[_Union[CommentMessage, _Mapping]] = ..., newsletter_admin_invite_message: _Optional[_Union[NewsletterAdminInviteMessage, _Mapping]] = ..., placeholder_message: _Optional[_Union[PlaceholderMessage, _Mapping]] = ..., secret_encrypted_message: _Optional[_Union[SecretEncryptedMessage, _Mapping]] = ..., album_message: _Optional[_Union[AlbumMessage, _Mapping]] = ..., event_cover_image: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., sticker_pack_message: _Optional[_Union[StickerPackMessage, _Mapping]] = ..., status_mention_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., poll_result_snapshot_message: _Optional[_Union[PollResultSnapshotMessage, _Mapping]] = ..., poll_creation_option_image_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., associated_child_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., group_status_mention_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., poll_creation_message_v4: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., status_add_yours: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., group_status_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., status_notification_message: _Optional[_Union[StatusNotificationMessage, _Mapping]] = ..., limit_sharing_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., bot_task_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., question_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., message_history_notice: _Optional[_Union[MessageHistoryNotice, _Mapping]] = ..., group_status_message_v2: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., bot_forwarded_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., status_question_answer_message: _Optional[_Union[StatusQuestionAnswerMessage, _Mapping]] = ..., question_reply_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., question_response_message: _Optional[_Union[QuestionResponseMessage, _Mapping]] = ..., status_quoted_message: _Optional[_Union[StatusQuotedMessage, _Mapping]] = ..., status_sticker_interaction_message: _Optional[_Union[StatusStickerInteractionMessage, _Mapping]] = ..., poll_creation_message_v5: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., newsletter_follower_invite_message_v2: _Optional[_Union[NewsletterFollowerInviteMessage, _Mapping]] = ..., poll_result_snapshot_message_v3: _Optional[_Union[PollResultSnapshotMessage, _Mapping]] = ..., newsletter_admin_profile_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., spoiler_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., poll_creation_message_v6: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., conditional_reveal_message: _Optional[_Union[ConditionalRevealMessage, _Mapping]] = ..., poll_add_option_message: _Optional[_Union[PollAddOptionMessage, _Mapping]] = ..., event_invite_message: _Optional[_Union[EventInviteMessage, _Mapping]] = ..., group_root_key_share: _Optional[_Union[GroupRootKeyShare, _Mapping]] = ..., split_payment_message: _Optional[_Union[SplitPaymentMessage, _Mapping]] = ..., newsletter_admin_profile_status_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., root_secret_distribute_message: _Optional[_Union[RootSecretDistributeMessage, _Mapping]] = ..., split_payment_update_message: _Optional[_Union[SplitPaymentUpdateMessage, _Mapping]] = ..., music_message: _Optional[_Union[MusicMessage, _Mapping]] = ..., status_link_preview_metadata: _Optional[_Union[StatusLinkPreviewMetadata, _Mapping]] = ..., bot_platform_registration_success_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ...) -> None: ...
+    def __init__(self, conversation: _Optional[str] = ..., sender_key_distribution_message: _Optional[_Union[SenderKeyDistributionMessage, _Mapping]] = ..., image_message: _Optional[_Union[ImageMessage, _Mapping]] = ..., contact_message: _Optional[_Union[ContactMessage, _Mapping]] = ..., location_message: _Optional[_Union[LocationMessage, _Mapping]] = ..., extended_text_message: _Optional[_Union[ExtendedTextMessage, _Mapping]] = ..., document_message: _Optional[_Union[DocumentMessage, _Mapping]] = ..., audio_message: _Optional[_Union[AudioMessage, _Mapping]] = ..., video_message: _Optional[_Union[VideoMessage, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., chat: _Optional[_Union[Chat, _Mapping]] = ..., protocol_message: _Optional[_Union[ProtocolMessage, _Mapping]] = ..., contacts_array_message: _Optional[_Union[ContactsArrayMessage, _Mapping]] = ..., highly_structured_message: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ..., fast_ratchet_key_sender_key_distribution_message: _Optional[_Union[SenderKeyDistributionMessage, _Mapping]] = ..., send_payment_message: _Optional[_Union[SendPaymentMessage, _Mapping]] = ..., live_location_message: _Optional[_Union[LiveLocationMessage, _Mapping]] = ..., request_payment_message: _Optional[_Union[RequestPaymentMessage, _Mapping]] = ..., decline_payment_request_message: _Optional[_Union[DeclinePaymentRequestMessage, _Mapping]] = ..., cancel_payment_request_message: _Optional[_Union[CancelPaymentRequestMessage, _Mapping]] = ..., template_message: _Optional[_Union[TemplateMessage, _Mapping]] = ..., sticker_message: _Optional[_Union[StickerMessage, _Mapping]] = ..., group_invite_message: _Optional[_Union[GroupInviteMessage, _Mapping]] = ..., template_button_reply_message: _Optional[_Union[TemplateButtonReplyMessage, _Mapping]] = ..., product_message: _Optional[_Union[ProductMessage, _Mapping]] = ..., device_sent_message: _Optional[_Union[DeviceSentMessage, _Mapping]] = ..., message_context_info: _Optional[_Union[MessageContextInfo, _Mapping]] = ..., list_message: _Optional[_Union[ListMessage, _Mapping]] = ..., view_once_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., list_response_message: _Optional[_Union[ListResponseMessage, _Mapping]] = ..., ephemeral_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., buttons_message: _Optional[_Union[ButtonsMessage, _Mapping]] = ..., buttons_response_message: _Optional[_Union[ButtonsResponseMessage, _Mapping]] = ..., interactive_message: _Optional[_Union[InteractiveMessage, _Mapping]] = ..., reaction_message: _Optional[_Union[ReactionMessage, _Mapping]] = ..., sticker_sync_rmr_message: _Optional[_Union[StickerSyncRMRMessage, _Mapping]] = ..., interactive_response_message: _Optional[_Union[InteractiveResponseMessage, _Mapping]] = ..., poll_creation_message: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., poll_update_message: _Optional[_Union[PollUpdateMessage, _Mapping]] = ..., keep_in_chat_message: _Optional[_Union[KeepInChatMessage, _Mapping]] = ..., document_with_caption_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., request_phone_number_message: _Optional[_Union[RequestPhoneNumberMessage, _Mapping]] = ..., view_once_message_v2: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., enc_reaction_message: _Optional[_Union[EncReactionMessage, _Mapping]] = ..., edited_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., view_once_message_v2_extension: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., poll_creation_message_v2: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., scheduled_call_creation_message: _Optional[_Union[ScheduledCallCreationMessage, _Mapping]] = ..., group_mentioned_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., pin_in_chat_message: _Optional[_Union[PinInChatMessage, _Mapping]] = ..., poll_creation_message_v3: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., scheduled_call_edit_message: _Optional[_Union[ScheduledCallEditMessage, _Mapping]] = ..., ptv_message: _Optional[_Union[VideoMessage, _Mapping]] = ..., bot_invoke_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., call_log_messsage: _Optional[_Union[CallLogMessage, _Mapping]] = ..., message_history_bundle: _Optional[_Union[MessageHistoryBundle, _Mapping]] = ..., enc_comment_message: _Optional[_Union[EncCommentMessage, _Mapping]] = ..., bcall_message: _Optional[_Union[BCallMessage, _Mapping]] = ..., lottie_sticker_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., event_message: _Optional[_Union[EventMessage, _Mapping]] = ..., enc_event_response_message: _Optional[_Union[EncEventResponseMessage, _Mapping]] = ..., comment_message: _Optional[_Union[CommentMessage, _Mapping]] = ..., newsletter_admin_invite_message: _Optional[_Union[NewsletterAdminInviteMessage, _Mapping]] = ..., placeholder_message: _Optional[_Union[PlaceholderMessage, _Mapping]] = ..., secret_encrypted_message: _Optional[_Union[SecretEncryptedMessage, _Mapping]] = ..., album_message: _Optional[_Union[AlbumMessage, _Mapping]] = ..., event_cover_image: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., sticker_pack_message: _Optional[_Union[StickerPackMessage, _Mapping]] = ..., status_mention_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., poll_result_snapshot_message: _Optional[_Union[PollResultSnapshotMessage, _Mapping]] = ..., poll_creation_option_image_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., associated_child_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., group_status_mention_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., poll_creation_message_v4: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., status_add_yours: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., group_status_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., status_notification_message: _Optional[_Union[StatusNotificationMessage, _Mapping]] = ..., limit_sharing_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., bot_task_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., question_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., message_history_notice: _Optional[_Union[MessageHistoryNotice, _Mapping]] = ..., group_status_message_v2: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., bot_forwarded_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., status_question_answer_message: _Optional[_Union[StatusQuestionAnswerMessage, _Mapping]] = ..., question_reply_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., question_response_message: _Optional[_Union[QuestionResponseMessage, _Mapping]] = ..., status_quoted_message: _Optional[_Union[StatusQuotedMessage, _Mapping]] = ..., status_sticker_interaction_message: _Optional[_Union[StatusStickerInteractionMessage, _Mapping]] = ..., poll_creation_message_v5: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., newsletter_follower_invite_message_v2: _Optional[_Union[NewsletterFollowerInviteMessage, _Mapping]] = ..., poll_result_snapshot_message_v3: _Optional[_Union[PollResultSnapshotMessage, _Mapping]] = ..., newsletter_admin_profile_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., spoiler_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., poll_creation_message_v6: _Optional[_Union[PollCreationMessage, _Mapping]] = ..., conditional_reveal_message: _Optional[_Union[ConditionalRevealMessage, _Mapping]] = ..., poll_add_option_message: _Optional[_Union[PollAddOptionMessage, _Mapping]] = ..., event_invite_message: _Optional[_Union[EventInviteMessage, _Mapping]] = ..., group_root_key_share: _Optional[_Union[GroupRootKeyShare, _Mapping]] = ..., split_payment_message: _Optional[_Union[SplitPaymentMessage, _Mapping]] = ..., newsletter_admin_profile_status_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ..., root_secret_distribute_message: _Optional[_Union[RootSecretDistributeMessage, _Mapping]] = ..., split_payment_update_message: _Optional[_Union[SplitPaymentUpdateMessage, _Mapping]] = ..., music_message: _Optional[_Union[MusicMessage, _Mapping]] = ..., status_link_preview_metadata: _Optional[_Union[StatusLinkPreviewMetadata, _Mapping]] = ..., bot_platform_registration_success_message: _Optional[_Union[FutureProofMessage, _Mapping]] = ...) -> None: ...
 
 class FutureProofMessage(_message.Message):
     __slots__ = ("message",)
@@ -3347,3 +3367,645 @@ class MessageSecretMessage(_message.Message):
     enc_iv: bytes
     enc_payload: bytes
     def __init__(self, version: _Optional[int] = ..., enc_iv: _Optional[bytes] = ..., enc_payload: _Optional[bytes] = ...) -> None: ...
+
+class ButtonsMessage(_message.Message):
+    __slots__ = ("text", "document_message", "image_message", "video_message", "location_message", "content_text", "footer_text", "context_info", "buttons", "header_type")
+    class HeaderType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[ButtonsMessage.HeaderType]
+        EMPTY: _ClassVar[ButtonsMessage.HeaderType]
+        TEXT: _ClassVar[ButtonsMessage.HeaderType]
+        DOCUMENT: _ClassVar[ButtonsMessage.HeaderType]
+        IMAGE: _ClassVar[ButtonsMessage.HeaderType]
+        VIDEO: _ClassVar[ButtonsMessage.HeaderType]
+        LOCATION: _ClassVar[ButtonsMessage.HeaderType]
+    UNKNOWN: ButtonsMessage.HeaderType
+    EMPTY: ButtonsMessage.HeaderType
+    TEXT: ButtonsMessage.HeaderType
+    DOCUMENT: ButtonsMessage.HeaderType
+    IMAGE: ButtonsMessage.HeaderType
+    VIDEO: ButtonsMessage.HeaderType
+    LOCATION: ButtonsMessage.HeaderType
+    class Button(_message.Message):
+        __slots__ = ("button_id", "button_text", "type", "native_flow_info")
+        class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+            __slots__ = ()
+            UNKNOWN: _ClassVar[ButtonsMessage.Button.Type]
+            RESPONSE: _ClassVar[ButtonsMessage.Button.Type]
+            NATIVE_FLOW: _ClassVar[ButtonsMessage.Button.Type]
+        UNKNOWN: ButtonsMessage.Button.Type
+        RESPONSE: ButtonsMessage.Button.Type
+        NATIVE_FLOW: ButtonsMessage.Button.Type
+        class ButtonText(_message.Message):
+            __slots__ = ("display_text",)
+            DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+            display_text: str
+            def __init__(self, display_text: _Optional[str] = ...) -> None: ...
+        class NativeFlowInfo(_message.Message):
+            __slots__ = ("name", "params_json")
+            NAME_FIELD_NUMBER: _ClassVar[int]
+            PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+            name: str
+            params_json: str
+            def __init__(self, name: _Optional[str] = ..., params_json: _Optional[str] = ...) -> None: ...
+        BUTTON_ID_FIELD_NUMBER: _ClassVar[int]
+        BUTTON_TEXT_FIELD_NUMBER: _ClassVar[int]
+        TYPE_FIELD_NUMBER: _ClassVar[int]
+        NATIVE_FLOW_INFO_FIELD_NUMBER: _ClassVar[int]
+        button_id: str
+        button_text: ButtonsMessage.Button.ButtonText
+        type: ButtonsMessage.Button.Type
+        native_flow_info: ButtonsMessage.Button.NativeFlowInfo
+        def __init__(self, button_id: _Optional[str] = ..., button_text: _Optional[_Union[ButtonsMessage.Button.ButtonText, _Mapping]] = ..., type: _Optional[_Union[ButtonsMessage.Button.Type, str]] = ..., native_flow_info: _Optional[_Union[ButtonsMessage.Button.NativeFlowInfo, _Mapping]] = ...) -> None: ...
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    FOOTER_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    BUTTONS_FIELD_NUMBER: _ClassVar[int]
+    HEADER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    document_message: DocumentMessage
+    image_message: ImageMessage
+    video_message: VideoMessage
+    location_message: LocationMessage
+    content_text: str
+    footer_text: str
+    context_info: ContextInfo
+    buttons: _containers.RepeatedCompositeFieldContainer[ButtonsMessage.Button]
+    header_type: ButtonsMessage.HeaderType
+    def __init__(self, text: _Optional[str] = ..., document_message: _Optional[_Union[DocumentMessage, _Mapping]] = ..., image_message: _Optional[_Union[ImageMessage, _Mapping]] = ..., video_message: _Optional[_Union[VideoMessage, _Mapping]] = ..., location_message: _Optional[_Union[LocationMessage, _Mapping]] = ..., content_text: _Optional[str] = ..., footer_text: _Optional[str] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ..., buttons: _Optional[_Iterable[_Union[ButtonsMessage.Button, _Mapping]]] = ..., header_type: _Optional[_Union[ButtonsMessage.HeaderType, str]] = ...) -> None: ...
+
+class ButtonsResponseMessage(_message.Message):
+    __slots__ = ("selected_display_text", "selected_button_id", "context_info", "type")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[ButtonsResponseMessage.Type]
+        DISPLAY_TEXT: _ClassVar[ButtonsResponseMessage.Type]
+    UNKNOWN: ButtonsResponseMessage.Type
+    DISPLAY_TEXT: ButtonsResponseMessage.Type
+    SELECTED_DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_BUTTON_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    selected_display_text: str
+    selected_button_id: str
+    context_info: ContextInfo
+    type: ButtonsResponseMessage.Type
+    def __init__(self, selected_display_text: _Optional[str] = ..., selected_button_id: _Optional[str] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ..., type: _Optional[_Union[ButtonsResponseMessage.Type, str]] = ...) -> None: ...
+
+class ListMessage(_message.Message):
+    __slots__ = ("title", "description", "button_text", "list_type", "sections", "product_list_info", "footer_text", "context_info")
+    class ListType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[ListMessage.ListType]
+        SINGLE_SELECT: _ClassVar[ListMessage.ListType]
+        PRODUCT_LIST: _ClassVar[ListMessage.ListType]
+    UNKNOWN: ListMessage.ListType
+    SINGLE_SELECT: ListMessage.ListType
+    PRODUCT_LIST: ListMessage.ListType
+    class Row(_message.Message):
+        __slots__ = ("title", "description", "row_id")
+        TITLE_FIELD_NUMBER: _ClassVar[int]
+        DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+        ROW_ID_FIELD_NUMBER: _ClassVar[int]
+        title: str
+        description: str
+        row_id: str
+        def __init__(self, title: _Optional[str] = ..., description: _Optional[str] = ..., row_id: _Optional[str] = ...) -> None: ...
+    class Section(_message.Message):
+        __slots__ = ("title", "rows")
+        TITLE_FIELD_NUMBER: _ClassVar[int]
+        ROWS_FIELD_NUMBER: _ClassVar[int]
+        title: str
+        rows: _containers.RepeatedCompositeFieldContainer[ListMessage.Row]
+        def __init__(self, title: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[ListMessage.Row, _Mapping]]] = ...) -> None: ...
+    class Product(_message.Message):
+        __slots__ = ("product_id",)
+        PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+        product_id: str
+        def __init__(self, product_id: _Optional[str] = ...) -> None: ...
+    class ProductSection(_message.Message):
+        __slots__ = ("title", "products")
+        TITLE_FIELD_NUMBER: _ClassVar[int]
+        PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+        title: str
+        products: _containers.RepeatedCompositeFieldContainer[ListMessage.Product]
+        def __init__(self, title: _Optional[str] = ..., products: _Optional[_Iterable[_Union[ListMessage.Product, _Mapping]]] = ...) -> None: ...
+    class ProductListHeaderImage(_message.Message):
+        __slots__ = ("product_id", "jpeg_thumbnail")
+        PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+        JPEG_THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
+        product_id: str
+        jpeg_thumbnail: bytes
+        def __init__(self, product_id: _Optional[str] = ..., jpeg_thumbnail: _Optional[bytes] = ...) -> None: ...
+    class ProductListInfo(_message.Message):
+        __slots__ = ("product_sections", "header_image", "business_owner_jid")
+        PRODUCT_SECTIONS_FIELD_NUMBER: _ClassVar[int]
+        HEADER_IMAGE_FIELD_NUMBER: _ClassVar[int]
+        BUSINESS_OWNER_JID_FIELD_NUMBER: _ClassVar[int]
+        product_sections: _containers.RepeatedCompositeFieldContainer[ListMessage.ProductSection]
+        header_image: ListMessage.ProductListHeaderImage
+        business_owner_jid: str
+        def __init__(self, product_sections: _Optional[_Iterable[_Union[ListMessage.ProductSection, _Mapping]]] = ..., header_image: _Optional[_Union[ListMessage.ProductListHeaderImage, _Mapping]] = ..., business_owner_jid: _Optional[str] = ...) -> None: ...
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    BUTTON_TEXT_FIELD_NUMBER: _ClassVar[int]
+    LIST_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SECTIONS_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_LIST_INFO_FIELD_NUMBER: _ClassVar[int]
+    FOOTER_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    description: str
+    button_text: str
+    list_type: ListMessage.ListType
+    sections: _containers.RepeatedCompositeFieldContainer[ListMessage.Section]
+    product_list_info: ListMessage.ProductListInfo
+    footer_text: str
+    context_info: ContextInfo
+    def __init__(self, title: _Optional[str] = ..., description: _Optional[str] = ..., button_text: _Optional[str] = ..., list_type: _Optional[_Union[ListMessage.ListType, str]] = ..., sections: _Optional[_Iterable[_Union[ListMessage.Section, _Mapping]]] = ..., product_list_info: _Optional[_Union[ListMessage.ProductListInfo, _Mapping]] = ..., footer_text: _Optional[str] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ...) -> None: ...
+
+class ListResponseMessage(_message.Message):
+    __slots__ = ("title", "list_type", "single_select_reply", "context_info", "description")
+    class ListType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[ListResponseMessage.ListType]
+        SINGLE_SELECT: _ClassVar[ListResponseMessage.ListType]
+    UNKNOWN: ListResponseMessage.ListType
+    SINGLE_SELECT: ListResponseMessage.ListType
+    class SingleSelectReply(_message.Message):
+        __slots__ = ("selected_row_id",)
+        SELECTED_ROW_ID_FIELD_NUMBER: _ClassVar[int]
+        selected_row_id: str
+        def __init__(self, selected_row_id: _Optional[str] = ...) -> None: ...
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    LIST_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SINGLE_SELECT_REPLY_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    list_type: ListResponseMessage.ListType
+    single_select_reply: ListResponseMessage.SingleSelectReply
+    context_info: ContextInfo
+    description: str
+    def __init__(self, title: _Optional[str] = ..., list_type: _Optional[_Union[ListResponseMessage.ListType, str]] = ..., single_select_reply: _Optional[_Union[ListResponseMessage.SingleSelectReply, _Mapping]] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class HighlyStructuredMessage(_message.Message):
+    __slots__ = ("namespace", "element_name", "params", "fallback_lg", "fallback_lc", "localizable_params", "deterministic_lg", "deterministic_lc", "hydrated_hsm")
+    class HSMLocalizableParameter(_message.Message):
+        __slots__ = ("currency", "date_time", "default")
+        class HSMCurrency(_message.Message):
+            __slots__ = ("currency_code", "amount1000")
+            CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+            AMOUNT1000_FIELD_NUMBER: _ClassVar[int]
+            currency_code: str
+            amount1000: int
+            def __init__(self, currency_code: _Optional[str] = ..., amount1000: _Optional[int] = ...) -> None: ...
+        class HSMDateTime(_message.Message):
+            __slots__ = ("component", "unix_epoch")
+            class HSMDateTimeComponent(_message.Message):
+                __slots__ = ("day_of_week", "year", "month", "day_of_month", "hour", "minute", "calendar")
+                class DayOfWeekType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+                    __slots__ = ()
+                    MONDAY: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType]
+                    TUESDAY: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType]
+                    WEDNESDAY: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType]
+                    THURSDAY: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType]
+                    FRIDAY: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType]
+                    SATURDAY: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType]
+                    SUNDAY: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType]
+                MONDAY: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType
+                TUESDAY: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType
+                WEDNESDAY: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType
+                THURSDAY: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType
+                FRIDAY: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType
+                SATURDAY: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType
+                SUNDAY: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType
+                class CalendarType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+                    __slots__ = ()
+                    GREGORIAN: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.CalendarType]
+                    SOLAR_HIJRI: _ClassVar[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.CalendarType]
+                GREGORIAN: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.CalendarType
+                SOLAR_HIJRI: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.CalendarType
+                DAY_OF_WEEK_FIELD_NUMBER: _ClassVar[int]
+                YEAR_FIELD_NUMBER: _ClassVar[int]
+                MONTH_FIELD_NUMBER: _ClassVar[int]
+                DAY_OF_MONTH_FIELD_NUMBER: _ClassVar[int]
+                HOUR_FIELD_NUMBER: _ClassVar[int]
+                MINUTE_FIELD_NUMBER: _ClassVar[int]
+                CALENDAR_FIELD_NUMBER: _ClassVar[int]
+                day_of_week: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType
+                year: int
+                month: int
+                day_of_month: int
+                hour: int
+                minute: int
+                calendar: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.CalendarType
+                def __init__(self, day_of_week: _Optional[_Union[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.DayOfWeekType, str]] = ..., year: _Optional[int] = ..., month: _Optional[int] = ..., day_of_month: _Optional[int] = ..., hour: _Optional[int] = ..., minute: _Optional[int] = ..., calendar: _Optional[_Union[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent.CalendarType, str]] = ...) -> None: ...
+            class HSMDateTimeUnixEpoch(_message.Message):
+                __slots__ = ("timestamp",)
+                TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+                timestamp: int
+                def __init__(self, timestamp: _Optional[int] = ...) -> None: ...
+            COMPONENT_FIELD_NUMBER: _ClassVar[int]
+            UNIX_EPOCH_FIELD_NUMBER: _ClassVar[int]
+            component: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent
+            unix_epoch: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeUnixEpoch
+            def __init__(self, component: _Optional[_Union[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeComponent, _Mapping]] = ..., unix_epoch: _Optional[_Union[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime.HSMDateTimeUnixEpoch, _Mapping]] = ...) -> None: ...
+        CURRENCY_FIELD_NUMBER: _ClassVar[int]
+        DATE_TIME_FIELD_NUMBER: _ClassVar[int]
+        DEFAULT_FIELD_NUMBER: _ClassVar[int]
+        currency: HighlyStructuredMessage.HSMLocalizableParameter.HSMCurrency
+        date_time: HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime
+        default: str
+        def __init__(self, currency: _Optional[_Union[HighlyStructuredMessage.HSMLocalizableParameter.HSMCurrency, _Mapping]] = ..., date_time: _Optional[_Union[HighlyStructuredMessage.HSMLocalizableParameter.HSMDateTime, _Mapping]] = ..., default: _Optional[str] = ...) -> None: ...
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    ELEMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_LG_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_LC_FIELD_NUMBER: _ClassVar[int]
+    LOCALIZABLE_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    DETERMINISTIC_LG_FIELD_NUMBER: _ClassVar[int]
+    DETERMINISTIC_LC_FIELD_NUMBER: _ClassVar[int]
+    HYDRATED_HSM_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    element_name: str
+    params: _containers.RepeatedScalarFieldContainer[str]
+    fallback_lg: str
+    fallback_lc: str
+    localizable_params: _containers.RepeatedCompositeFieldContainer[HighlyStructuredMessage.HSMLocalizableParameter]
+    deterministic_lg: str
+    deterministic_lc: str
+    hydrated_hsm: TemplateMessage
+    def __init__(self, namespace: _Optional[str] = ..., element_name: _Optional[str] = ..., params: _Optional[_Iterable[str]] = ..., fallback_lg: _Optional[str] = ..., fallback_lc: _Optional[str] = ..., localizable_params: _Optional[_Iterable[_Union[HighlyStructuredMessage.HSMLocalizableParameter, _Mapping]]] = ..., deterministic_lg: _Optional[str] = ..., deterministic_lc: _Optional[str] = ..., hydrated_hsm: _Optional[_Union[TemplateMessage, _Mapping]] = ...) -> None: ...
+
+class TemplateMessage(_message.Message):
+    __slots__ = ("four_row_template", "hydrated_four_row_template", "interactive_message_template", "context_info", "hydrated_template", "template_id")
+    class FourRowTemplate(_message.Message):
+        __slots__ = ("document_message", "highly_structured_message", "image_message", "video_message", "location_message", "content", "footer", "buttons")
+        DOCUMENT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        HIGHLY_STRUCTURED_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        IMAGE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        VIDEO_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        LOCATION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        CONTENT_FIELD_NUMBER: _ClassVar[int]
+        FOOTER_FIELD_NUMBER: _ClassVar[int]
+        BUTTONS_FIELD_NUMBER: _ClassVar[int]
+        document_message: DocumentMessage
+        highly_structured_message: HighlyStructuredMessage
+        image_message: ImageMessage
+        video_message: VideoMessage
+        location_message: LocationMessage
+        content: HighlyStructuredMessage
+        footer: HighlyStructuredMessage
+        buttons: _containers.RepeatedCompositeFieldContainer[TemplateButton]
+        def __init__(self, document_message: _Optional[_Union[DocumentMessage, _Mapping]] = ..., highly_structured_message: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ..., image_message: _Optional[_Union[ImageMessage, _Mapping]] = ..., video_message: _Optional[_Union[VideoMessage, _Mapping]] = ..., location_message: _Optional[_Union[LocationMessage, _Mapping]] = ..., content: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ..., footer: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ..., buttons: _Optional[_Iterable[_Union[TemplateButton, _Mapping]]] = ...) -> None: ...
+    class HydratedFourRowTemplate(_message.Message):
+        __slots__ = ("document_message", "hydrated_title_text", "image_message", "video_message", "location_message", "hydrated_content_text", "hydrated_footer_text", "hydrated_buttons", "template_id", "mask_linked_devices")
+        DOCUMENT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        HYDRATED_TITLE_TEXT_FIELD_NUMBER: _ClassVar[int]
+        IMAGE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        VIDEO_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        LOCATION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        HYDRATED_CONTENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+        HYDRATED_FOOTER_TEXT_FIELD_NUMBER: _ClassVar[int]
+        HYDRATED_BUTTONS_FIELD_NUMBER: _ClassVar[int]
+        TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+        MASK_LINKED_DEVICES_FIELD_NUMBER: _ClassVar[int]
+        document_message: DocumentMessage
+        hydrated_title_text: str
+        image_message: ImageMessage
+        video_message: VideoMessage
+        location_message: LocationMessage
+        hydrated_content_text: str
+        hydrated_footer_text: str
+        hydrated_buttons: _containers.RepeatedCompositeFieldContainer[HydratedTemplateButton]
+        template_id: str
+        mask_linked_devices: bool
+        def __init__(self, document_message: _Optional[_Union[DocumentMessage, _Mapping]] = ..., hydrated_title_text: _Optional[str] = ..., image_message: _Optional[_Union[ImageMessage, _Mapping]] = ..., video_message: _Optional[_Union[VideoMessage, _Mapping]] = ..., location_message: _Optional[_Union[LocationMessage, _Mapping]] = ..., hydrated_content_text: _Optional[str] = ..., hydrated_footer_text: _Optional[str] = ..., hydrated_buttons: _Optional[_Iterable[_Union[HydratedTemplateButton, _Mapping]]] = ..., template_id: _Optional[str] = ..., mask_linked_devices: _Optional[bool] = ...) -> None: ...
+    FOUR_ROW_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    HYDRATED_FOUR_ROW_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIVE_MESSAGE_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    HYDRATED_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    four_row_template: TemplateMessage.FourRowTemplate
+    hydrated_four_row_template: TemplateMessage.HydratedFourRowTemplate
+    interactive_message_template: InteractiveMessage
+    context_info: ContextInfo
+    hydrated_template: TemplateMessage.HydratedFourRowTemplate
+    template_id: str
+    def __init__(self, four_row_template: _Optional[_Union[TemplateMessage.FourRowTemplate, _Mapping]] = ..., hydrated_four_row_template: _Optional[_Union[TemplateMessage.HydratedFourRowTemplate, _Mapping]] = ..., interactive_message_template: _Optional[_Union[InteractiveMessage, _Mapping]] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ..., hydrated_template: _Optional[_Union[TemplateMessage.HydratedFourRowTemplate, _Mapping]] = ..., template_id: _Optional[str] = ...) -> None: ...
+
+class TemplateButton(_message.Message):
+    __slots__ = ("quick_reply_button", "url_button", "call_button", "index")
+    class QuickReplyButton(_message.Message):
+        __slots__ = ("display_text", "id")
+        DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+        ID_FIELD_NUMBER: _ClassVar[int]
+        display_text: HighlyStructuredMessage
+        id: str
+        def __init__(self, display_text: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ..., id: _Optional[str] = ...) -> None: ...
+    class URLButton(_message.Message):
+        __slots__ = ("display_text", "url")
+        DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+        URL_FIELD_NUMBER: _ClassVar[int]
+        display_text: HighlyStructuredMessage
+        url: HighlyStructuredMessage
+        def __init__(self, display_text: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ..., url: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ...) -> None: ...
+    class CallButton(_message.Message):
+        __slots__ = ("display_text", "phone_number")
+        DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+        PHONE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+        display_text: HighlyStructuredMessage
+        phone_number: HighlyStructuredMessage
+        def __init__(self, display_text: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ..., phone_number: _Optional[_Union[HighlyStructuredMessage, _Mapping]] = ...) -> None: ...
+    QUICK_REPLY_BUTTON_FIELD_NUMBER: _ClassVar[int]
+    URL_BUTTON_FIELD_NUMBER: _ClassVar[int]
+    CALL_BUTTON_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    quick_reply_button: TemplateButton.QuickReplyButton
+    url_button: TemplateButton.URLButton
+    call_button: TemplateButton.CallButton
+    index: int
+    def __init__(self, quick_reply_button: _Optional[_Union[TemplateButton.QuickReplyButton, _Mapping]] = ..., url_button: _Optional[_Union[TemplateButton.URLButton, _Mapping]] = ..., call_button: _Optional[_Union[TemplateButton.CallButton, _Mapping]] = ..., index: _Optional[int] = ...) -> None: ...
+
+class HydratedTemplateButton(_message.Message):
+    __slots__ = ("quick_reply_button", "url_button", "call_button", "index")
+    class HydratedQuickReplyButton(_message.Message):
+        __slots__ = ("display_text", "id")
+        DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+        ID_FIELD_NUMBER: _ClassVar[int]
+        display_text: str
+        id: str
+        def __init__(self, display_text: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+    class HydratedURLButton(_message.Message):
+        __slots__ = ("display_text", "url", "consented_users_url", "webview_presentation")
+        class WebviewPresentationType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+            __slots__ = ()
+            FULL: _ClassVar[HydratedTemplateButton.HydratedURLButton.WebviewPresentationType]
+            TALL: _ClassVar[HydratedTemplateButton.HydratedURLButton.WebviewPresentationType]
+            COMPACT: _ClassVar[HydratedTemplateButton.HydratedURLButton.WebviewPresentationType]
+        FULL: HydratedTemplateButton.HydratedURLButton.WebviewPresentationType
+        TALL: HydratedTemplateButton.HydratedURLButton.WebviewPresentationType
+        COMPACT: HydratedTemplateButton.HydratedURLButton.WebviewPresentationType
+        DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+        URL_FIELD_NUMBER: _ClassVar[int]
+        CONSENTED_USERS_URL_FIELD_NUMBER: _ClassVar[int]
+        WEBVIEW_PRESENTATION_FIELD_NUMBER: _ClassVar[int]
+        display_text: str
+        url: str
+        consented_users_url: str
+        webview_presentation: HydratedTemplateButton.HydratedURLButton.WebviewPresentationType
+        def __init__(self, display_text: _Optional[str] = ..., url: _Optional[str] = ..., consented_users_url: _Optional[str] = ..., webview_presentation: _Optional[_Union[HydratedTemplateButton.HydratedURLButton.WebviewPresentationType, str]] = ...) -> None: ...
+    class HydratedCallButton(_message.Message):
+        __slots__ = ("display_text", "phone_number")
+        DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+        PHONE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+        display_text: str
+        phone_number: str
+        def __init__(self, display_text: _Optional[str] = ..., phone_number: _Optional[str] = ...) -> None: ...
+    QUICK_REPLY_BUTTON_FIELD_NUMBER: _ClassVar[int]
+    URL_BUTTON_FIELD_NUMBER: _ClassVar[int]
+    CALL_BUTTON_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    quick_reply_button: HydratedTemplateButton.HydratedQuickReplyButton
+    url_button: HydratedTemplateButton.HydratedURLButton
+    call_button: HydratedTemplateButton.HydratedCallButton
+    index: int
+    def __init__(self, quick_reply_button: _Optional[_Union[HydratedTemplateButton.HydratedQuickReplyButton, _Mapping]] = ..., url_button: _Optional[_Union[HydratedTemplateButton.HydratedURLButton, _Mapping]] = ..., call_button: _Optional[_Union[HydratedTemplateButton.HydratedCallButton, _Mapping]] = ..., index: _Optional[int] = ...) -> None: ...
+
+class TemplateButtonReplyMessage(_message.Message):
+    __slots__ = ("selected_id", "selected_display_text", "context_info", "selected_index", "selected_carousel_card_index")
+    SELECTED_ID_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_DISPLAY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_CAROUSEL_CARD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    selected_id: str
+    selected_display_text: str
+    context_info: ContextInfo
+    selected_index: int
+    selected_carousel_card_index: int
+    def __init__(self, selected_id: _Optional[str] = ..., selected_display_text: _Optional[str] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ..., selected_index: _Optional[int] = ..., selected_carousel_card_index: _Optional[int] = ...) -> None: ...
+
+class InteractiveMessage(_message.Message):
+    __slots__ = ("shop_storefront_message", "collection_message", "native_flow_message", "carousel_message", "header", "body", "footer", "bloks_widget", "context_info", "url_tracking_map")
+    class Header(_message.Message):
+        __slots__ = ("document_message", "image_message", "jpeg_thumbnail", "video_message", "location_message", "product_message", "title", "subtitle", "has_media_attachment", "bloks_widget")
+        DOCUMENT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        IMAGE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        JPEG_THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
+        VIDEO_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        LOCATION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        PRODUCT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        TITLE_FIELD_NUMBER: _ClassVar[int]
+        SUBTITLE_FIELD_NUMBER: _ClassVar[int]
+        HAS_MEDIA_ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+        BLOKS_WIDGET_FIELD_NUMBER: _ClassVar[int]
+        document_message: DocumentMessage
+        image_message: ImageMessage
+        jpeg_thumbnail: bytes
+        video_message: VideoMessage
+        location_message: LocationMessage
+        product_message: ProductMessage
+        title: str
+        subtitle: str
+        has_media_attachment: bool
+        bloks_widget: InteractiveMessage.BloksWidget
+        def __init__(self, document_message: _Optional[_Union[DocumentMessage, _Mapping]] = ..., image_message: _Optional[_Union[ImageMessage, _Mapping]] = ..., jpeg_thumbnail: _Optional[bytes] = ..., video_message: _Optional[_Union[VideoMessage, _Mapping]] = ..., location_message: _Optional[_Union[LocationMessage, _Mapping]] = ..., product_message: _Optional[_Union[ProductMessage, _Mapping]] = ..., title: _Optional[str] = ..., subtitle: _Optional[str] = ..., has_media_attachment: _Optional[bool] = ..., bloks_widget: _Optional[_Union[InteractiveMessage.BloksWidget, _Mapping]] = ...) -> None: ...
+    class Body(_message.Message):
+        __slots__ = ("text",)
+        TEXT_FIELD_NUMBER: _ClassVar[int]
+        text: str
+        def __init__(self, text: _Optional[str] = ...) -> None: ...
+    class Footer(_message.Message):
+        __slots__ = ("audio_message", "text", "has_media_attachment")
+        AUDIO_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        TEXT_FIELD_NUMBER: _ClassVar[int]
+        HAS_MEDIA_ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+        audio_message: AudioMessage
+        text: str
+        has_media_attachment: bool
+        def __init__(self, audio_message: _Optional[_Union[AudioMessage, _Mapping]] = ..., text: _Optional[str] = ..., has_media_attachment: _Optional[bool] = ...) -> None: ...
+    class BloksWidget(_message.Message):
+        __slots__ = ("uuid", "data", "type", "fallback")
+        UUID_FIELD_NUMBER: _ClassVar[int]
+        DATA_FIELD_NUMBER: _ClassVar[int]
+        TYPE_FIELD_NUMBER: _ClassVar[int]
+        FALLBACK_FIELD_NUMBER: _ClassVar[int]
+        uuid: str
+        data: str
+        type: str
+        fallback: str
+        def __init__(self, uuid: _Optional[str] = ..., data: _Optional[str] = ..., type: _Optional[str] = ..., fallback: _Optional[str] = ...) -> None: ...
+    class ShopMessage(_message.Message):
+        __slots__ = ("id", "surface", "message_version")
+        class Surface(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+            __slots__ = ()
+            UNKNOWN_SURFACE: _ClassVar[InteractiveMessage.ShopMessage.Surface]
+            FB: _ClassVar[InteractiveMessage.ShopMessage.Surface]
+            IG: _ClassVar[InteractiveMessage.ShopMessage.Surface]
+            WA: _ClassVar[InteractiveMessage.ShopMessage.Surface]
+        UNKNOWN_SURFACE: InteractiveMessage.ShopMessage.Surface
+        FB: InteractiveMessage.ShopMessage.Surface
+        IG: InteractiveMessage.ShopMessage.Surface
+        WA: InteractiveMessage.ShopMessage.Surface
+        ID_FIELD_NUMBER: _ClassVar[int]
+        SURFACE_FIELD_NUMBER: _ClassVar[int]
+        MESSAGE_VERSION_FIELD_NUMBER: _ClassVar[int]
+        id: str
+        surface: InteractiveMessage.ShopMessage.Surface
+        message_version: int
+        def __init__(self, id: _Optional[str] = ..., surface: _Optional[_Union[InteractiveMessage.ShopMessage.Surface, str]] = ..., message_version: _Optional[int] = ...) -> None: ...
+    class CollectionMessage(_message.Message):
+        __slots__ = ("biz_jid", "id", "message_version")
+        BIZ_JID_FIELD_NUMBER: _ClassVar[int]
+        ID_FIELD_NUMBER: _ClassVar[int]
+        MESSAGE_VERSION_FIELD_NUMBER: _ClassVar[int]
+        biz_jid: str
+        id: str
+        message_version: int
+        def __init__(self, biz_jid: _Optional[str] = ..., id: _Optional[str] = ..., message_version: _Optional[int] = ...) -> None: ...
+    class NativeFlowMessage(_message.Message):
+        __slots__ = ("buttons", "message_params_json", "message_version")
+        class NativeFlowButton(_message.Message):
+            __slots__ = ("name", "button_params_json")
+            NAME_FIELD_NUMBER: _ClassVar[int]
+            BUTTON_PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+            name: str
+            button_params_json: str
+            def __init__(self, name: _Optional[str] = ..., button_params_json: _Optional[str] = ...) -> None: ...
+        BUTTONS_FIELD_NUMBER: _ClassVar[int]
+        MESSAGE_PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+        MESSAGE_VERSION_FIELD_NUMBER: _ClassVar[int]
+        buttons: _containers.RepeatedCompositeFieldContainer[InteractiveMessage.NativeFlowMessage.NativeFlowButton]
+        message_params_json: str
+        message_version: int
+        def __init__(self, buttons: _Optional[_Iterable[_Union[InteractiveMessage.NativeFlowMessage.NativeFlowButton, _Mapping]]] = ..., message_params_json: _Optional[str] = ..., message_version: _Optional[int] = ...) -> None: ...
+    class CarouselMessage(_message.Message):
+        __slots__ = ("cards", "message_version", "carousel_card_type")
+        class CarouselCardType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+            __slots__ = ()
+            UNKNOWN: _ClassVar[InteractiveMessage.CarouselMessage.CarouselCardType]
+            HSCROLL_CARDS: _ClassVar[InteractiveMessage.CarouselMessage.CarouselCardType]
+            ALBUM_IMAGE: _ClassVar[InteractiveMessage.CarouselMessage.CarouselCardType]
+        UNKNOWN: InteractiveMessage.CarouselMessage.CarouselCardType
+        HSCROLL_CARDS: InteractiveMessage.CarouselMessage.CarouselCardType
+        ALBUM_IMAGE: InteractiveMessage.CarouselMessage.CarouselCardType
+        CARDS_FIELD_NUMBER: _ClassVar[int]
+        MESSAGE_VERSION_FIELD_NUMBER: _ClassVar[int]
+        CAROUSEL_CARD_TYPE_FIELD_NUMBER: _ClassVar[int]
+        cards: _containers.RepeatedCompositeFieldContainer[InteractiveMessage]
+        message_version: int
+        carousel_card_type: InteractiveMessage.CarouselMessage.CarouselCardType
+        def __init__(self, cards: _Optional[_Iterable[_Union[InteractiveMessage, _Mapping]]] = ..., message_version: _Optional[int] = ..., carousel_card_type: _Optional[_Union[InteractiveMessage.CarouselMessage.CarouselCardType, str]] = ...) -> None: ...
+    SHOP_STOREFRONT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NATIVE_FLOW_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CAROUSEL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    FOOTER_FIELD_NUMBER: _ClassVar[int]
+    BLOKS_WIDGET_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    URL_TRACKING_MAP_FIELD_NUMBER: _ClassVar[int]
+    shop_storefront_message: InteractiveMessage.ShopMessage
+    collection_message: InteractiveMessage.CollectionMessage
+    native_flow_message: InteractiveMessage.NativeFlowMessage
+    carousel_message: InteractiveMessage.CarouselMessage
+    header: InteractiveMessage.Header
+    body: InteractiveMessage.Body
+    footer: InteractiveMessage.Footer
+    bloks_widget: InteractiveMessage.BloksWidget
+    context_info: ContextInfo
+    url_tracking_map: UrlTrackingMap
+    def __init__(self, shop_storefront_message: _Optional[_Union[InteractiveMessage.ShopMessage, _Mapping]] = ..., collection_message: _Optional[_Union[InteractiveMessage.CollectionMessage, _Mapping]] = ..., native_flow_message: _Optional[_Union[InteractiveMessage.NativeFlowMessage, _Mapping]] = ..., carousel_message: _Optional[_Union[InteractiveMessage.CarouselMessage, _Mapping]] = ..., header: _Optional[_Union[InteractiveMessage.Header, _Mapping]] = ..., body: _Optional[_Union[InteractiveMessage.Body, _Mapping]] = ..., footer: _Optional[_Union[InteractiveMessage.Footer, _Mapping]] = ..., bloks_widget: _Optional[_Union[InteractiveMessage.BloksWidget, _Mapping]] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ..., url_tracking_map: _Optional[_Union[UrlTrackingMap, _Mapping]] = ...) -> None: ...
+
+class InteractiveResponseMessage(_message.Message):
+    __slots__ = ("native_flow_response_message", "body", "context_info")
+    class Body(_message.Message):
+        __slots__ = ("text", "format")
+        class Format(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+            __slots__ = ()
+            DEFAULT: _ClassVar[InteractiveResponseMessage.Body.Format]
+            EXTENSIONS_1: _ClassVar[InteractiveResponseMessage.Body.Format]
+        DEFAULT: InteractiveResponseMessage.Body.Format
+        EXTENSIONS_1: InteractiveResponseMessage.Body.Format
+        TEXT_FIELD_NUMBER: _ClassVar[int]
+        FORMAT_FIELD_NUMBER: _ClassVar[int]
+        text: str
+        format: InteractiveResponseMessage.Body.Format
+        def __init__(self, text: _Optional[str] = ..., format: _Optional[_Union[InteractiveResponseMessage.Body.Format, str]] = ...) -> None: ...
+    class NativeFlowResponseMessage(_message.Message):
+        __slots__ = ("name", "params_json", "version")
+        NAME_FIELD_NUMBER: _ClassVar[int]
+        PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+        VERSION_FIELD_NUMBER: _ClassVar[int]
+        name: str
+        params_json: str
+        version: int
+        def __init__(self, name: _Optional[str] = ..., params_json: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    NATIVE_FLOW_RESPONSE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    native_flow_response_message: InteractiveResponseMessage.NativeFlowResponseMessage
+    body: InteractiveResponseMessage.Body
+    context_info: ContextInfo
+    def __init__(self, native_flow_response_message: _Optional[_Union[InteractiveResponseMessage.NativeFlowResponseMessage, _Mapping]] = ..., body: _Optional[_Union[InteractiveResponseMessage.Body, _Mapping]] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ...) -> None: ...
+
+class ProductMessage(_message.Message):
+    __slots__ = ("product", "business_owner_jid", "catalog", "body", "footer", "context_info")
+    class ProductSnapshot(_message.Message):
+        __slots__ = ("product_image", "product_id", "title", "description", "currency_code", "price_amount1000", "retailer_id", "url", "product_image_count", "first_image_id", "sale_price_amount1000", "signed_url")
+        PRODUCT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+        PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+        TITLE_FIELD_NUMBER: _ClassVar[int]
+        DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+        CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+        PRICE_AMOUNT1000_FIELD_NUMBER: _ClassVar[int]
+        RETAILER_ID_FIELD_NUMBER: _ClassVar[int]
+        URL_FIELD_NUMBER: _ClassVar[int]
+        PRODUCT_IMAGE_COUNT_FIELD_NUMBER: _ClassVar[int]
+        FIRST_IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+        SALE_PRICE_AMOUNT1000_FIELD_NUMBER: _ClassVar[int]
+        SIGNED_URL_FIELD_NUMBER: _ClassVar[int]
+        product_image: ImageMessage
+        product_id: str
+        title: str
+        description: str
+        currency_code: str
+        price_amount1000: int
+        retailer_id: str
+        url: str
+        product_image_count: int
+        first_image_id: str
+        sale_price_amount1000: int
+        signed_url: str
+        def __init__(self, product_image: _Optional[_Union[ImageMessage, _Mapping]] = ..., product_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., currency_code: _Optional[str] = ..., price_amount1000: _Optional[int] = ..., retailer_id: _Optional[str] = ..., url: _Optional[str] = ..., product_image_count: _Optional[int] = ..., first_image_id: _Optional[str] = ..., sale_price_amount1000: _Optional[int] = ..., signed_url: _Optional[str] = ...) -> None: ...
+    class CatalogSnapshot(_message.Message):
+        __slots__ = ("catalog_image", "title", "description")
+        CATALOG_IMAGE_FIELD_NUMBER: _ClassVar[int]
+        TITLE_FIELD_NUMBER: _ClassVar[int]
+        DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+        catalog_image: ImageMessage
+        title: str
+        description: str
+        def __init__(self, catalog_image: _Optional[_Union[ImageMessage, _Mapping]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_OWNER_JID_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    FOOTER_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+    product: ProductMessage.ProductSnapshot
+    business_owner_jid: str
+    catalog: ProductMessage.CatalogSnapshot
+    body: str
+    footer: str
+    context_info: ContextInfo
+    def __init__(self, product: _Optional[_Union[ProductMessage.ProductSnapshot, _Mapping]] = ..., business_owner_jid: _Optional[str] = ..., catalog: _Optional[_Union[ProductMessage.CatalogSnapshot, _Mapping]] = ..., body: _Optional[str] = ..., footer: _Optional[str] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ...) -> None: ...
