@@ -44,6 +44,10 @@ class AttributeInvalid(WamdError, ValueError):
     """A node attribute is present but cannot be read as the requested type."""
 
 
+class MalformedNode(WamdError, ValueError):
+    """A node lacks a required child, or its content is not of the expected kind."""
+
+
 class InvalidJID(WamdError, ValueError):
     """A string or binary value is not a valid JID."""
 
@@ -165,3 +169,10 @@ class WrongStoreKey(StoreError):
 
 class SchemaTooNew(StoreError):
     """The database was written by a newer wamd than this one."""
+
+
+class AccountNotFound(StoreError, KeyError):
+    """No account in the store has the requested id or JID."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the plain message
+        return str(self.args[0]) if self.args else "account not found"

@@ -1,0 +1,170 @@
+"""Node -> bytes (the binary node format, without the frame's flag byte).
+
+Strings are written, in this order of preference, as a token (one or two bytes), a packed
+nibble string (digits, ``-``, ``.``), a packed hex string (``0-9A-F``) or raw UTF-8 with a
+BINARY_8/20/32 length; JID values use JID_PAIR, AD_JID, FB_JID or INTEROP_JID. The choices
+are those of Baileys, so both encoders produce the same bytes for the same tree.
+"""
+
+from __future__ import annotations
+
+import re
+
+from wamd.binary.node import Node
+from wamd.binary.tokens import (
+    AD_JID,
+    BINARY_8,
+    BINARY_20,
+    BINARY_32,
+    FB_JID,
+    HEX_8,
+    INTEROP_JID,
+    JID_PAIR,
+    LIST_8,
+    LIST_16,
+    LIST_EMPTY,
+    NIBBLE_8,
+    TOKEN_INDEX,
+)
+from wamd.errors import EncodeError
+from wamd.types.jid import (
+    DOMAIN_OF_SERVER,
+    HOSTED_LID_SERVER,
+    HOSTED_SERVER,
+    INTEROP_SERVER,
+    JID,
+    MESSENGER_SERVER,
+)
+
+MAX_ENCODE_DEPTH = 256
+"""Deepest nesting the encoder accepts (guards against cyclic node graphs)."""
+
+_NIBBLE = re.compile(r"[0-9.\-]{1,127}")
+_HEX = re.compile(r"[0-9A-F]{1,127}")
+_NIBBLE_TO_HEX = str.maketrans("-.", "ab")
+_EMPTY_STRING = bytes((BINARY_8, 0))
+_ALWAYS_AD = (HOSTED_SERVER, HOSTED_LID_SERVER)
+_MAX_LENGTH = 1 << 32
+
+
+def encode_node(node: Node) -> bytes:
+    """Encode ``node`` (no flag byte). Raises :class:`~wamd.errors.EncodeError` for values
+    the format cannot carry (wrong types, empty tags, oversized lists or binaries)."""
+    out = bytearray()
+    _write_node(out, node, 0)
+    return bytes(out)
+
+
+def _list_start(out: bytearray, size: int) -> None:
+    if size == 0:
+        out.append(LIST_EMPTY)
+    elif size < 256:
+        out += bytes((LIST_8, size))
+    elif size < 65536:
+        out += bytes((LIST_16, size >> 8, size & 0xFF))
+    else:
+        raise EncodeError(f"list of {size} items is too long (max 65535)")
+
+
+def _byte_length(out: bytearray, length: int) -> None:
+    if length < 256:
+        out += bytes((BINARY_8, length))
+    elif length < 1 << 20:
+        out += bytes((BINARY_20, length >> 16, (length >> 8) & 0xFF, length & 0xFF))
+    elif length < _MAX_LENGTH:
+        out.append(BINARY_32)
+        out += length.to_bytes(4, "big")
+    else:
+        raise EncodeError(f"binary of {length} bytes is too long")
+
+
+def _write_string(out: bytearray, text: str) -> None:
+    token = TOKEN_INDEX.get(text)
+    if token is not None:
+        out += token
+    elif not text:
+        out += _EMPTY_STRING
+    elif len(text) <= 127 and _NIBBLE.fullmatch(text):
+        odd = len(text) & 1
+        out += bytes((NIBBLE_8, ((len(text) + 1) >> 1) | (odd << 7)))
+        packed = text.translate(_NIBBLE_TO_HEX)
+        out += bytes.fromhex(packed + "f" if odd else packed)
+    elif len(text) <= 127 and _HEX.fullmatch(text):
+        odd = len(text) & 1
+        out += bytes((HEX_8, ((len(text) + 1) >> 1) | (odd << 7)))
+        out += bytes.fromhex(text + "F" if odd else text)
+    else:
+        raw = text.encode()
+        _byte_length(out, len(raw))
+        out += raw
+
+
+def _write_jid(out: bytearray, jid: JID) -> None:
+    server = jid.server
+    if server in DOMAIN_OF_SERVER and (jid.device or jid.agent or server in _ALWAYS_AD):
+        if jid.device > 255:
+            raise EncodeError(f"device {jid.device} of {jid} does not fit an AD-JID")
+        out += bytes((AD_JID, jid.domain, jid.device))
+        _write_string(out, jid.user)
+    elif server == MESSENGER_SERVER:
+        out.append(FB_JID)
+        _write_string(out, jid.user)
+        out += jid.device.to_bytes(2, "big")
+        _write_string(out, server)
+    elif server == INTEROP_SERVER:
+        out.append(INTEROP_JID)
+        _write_string(out, jid.user)
+        out += jid.device.to_bytes(2, "big")
+        out += jid.integrator.to_bytes(2, "big")
+        _write_string(out, server)
+    elif jid.device or jid.agent:
+        raise EncodeError(f"{jid}: a device JID on {server!r} has no wire encoding")
+    else:
+        out.append(JID_PAIR)
+        if jid.user:
+            _write_string(out, jid.user)
+        else:
+            out.append(LIST_EMPTY)
+        _write_string(out, server)
+
+
+def _write_node(out: bytearray, node: Node, depth: int) -> None:
+    if node.__class__ is not Node and not isinstance(node, Node):
+        raise EncodeError(f"expected a Node, got {type(node).__name__}")
+    tag = node.tag
+    if not isinstance(tag, str) or not tag:
+        raise EncodeError(f"invalid node tag {tag!r}")
+    attrs = node.attrs
+    content = node.content
+    _list_start(out, 2 * len(attrs) + (1 if content is None else 2))
+    _write_string(out, tag)
+    for key, value in attrs.items():
+        if key.__class__ is not str:
+            raise EncodeError(f"<{tag}> attribute name {key!r} is not a string")
+        _write_string(out, key)
+        if value.__class__ is str:
+            _write_string(out, value)
+        elif value.__class__ is JID:
+            _write_jid(out, value)
+        else:
+            raise EncodeError(
+                f"<{tag}> attribute {key!r} must be str or JID, not {type(value).__name__}"
+            )
+    if content is None:
+        return
+    if isinstance(content, list):
+        if depth >= MAX_ENCODE_DEPTH:
+            raise EncodeError(f"nodes nested deeper than {MAX_ENCODE_DEPTH}")
+        _list_start(out, len(content))
+        for child in content:
+            _write_node(out, child, depth + 1)
+    elif isinstance(content, (bytes, bytearray, memoryview)):
+        data = content if content.__class__ is bytes else bytes(content)
+        _byte_length(out, len(data))
+        out += data
+    elif isinstance(content, str):
+        _write_string(out, content)
+    elif isinstance(content, JID):
+        _write_jid(out, content)
+    else:
+        raise EncodeError(f"<{tag}> content of type {type(content).__name__} is not encodable")
