@@ -13,25 +13,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from wamd.binary import Node
 from wamd.errors import MediaError
+from wamd.types import SERVER_JID
 
 MEDIA_CONN_XMLNS = "w:m"
 """Namespace of the media_conn IQ."""
-
-
-class NodeLike(Protocol):
-    """The part of :class:`wamd.binary.Node` that :func:`parse_media_conn` reads."""
-
-    @property
-    def tag(self) -> str: ...
-
-    @property
-    def attrs(self) -> Mapping[str, Any]: ...
-
-    @property
-    def content(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,51 +57,47 @@ MediaConnFetcher = Callable[[], Awaitable[MediaConn]]
 """An async callable that asks the server for a fresh :class:`MediaConn`."""
 
 
+def media_conn_request() -> Node:
+    """The IQ asking for a media connection (the IQ router adds the ``id``)."""
+    return Node(
+        "iq", {"xmlns": MEDIA_CONN_XMLNS, "type": "set", "to": SERVER_JID}, [Node("media_conn")]
+    )
+
+
 def _int_attr(attrs: Mapping[str, Any], name: str, *, required: bool) -> int | None:
     raw = attrs.get(name)
     if raw is None or raw == "":
         if required:
             raise MediaError(f"media_conn lacks the {name!r} attribute")
         return None
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise MediaError(f"media_conn attribute {name!r} is not an integer: {raw!r}") from None
-    if value < 0:
-        raise MediaError(f"media_conn attribute {name!r} is negative")
-    return value
+    text = str(raw)
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise MediaError(f"media_conn attribute {name!r} is not a small integer: {text[:32]!r}")
+    return int(text)
 
 
-def parse_media_conn(node: NodeLike, *, now: float | None = None) -> MediaConn:
+def parse_media_conn(node: Node, *, now: float | None = None) -> MediaConn:
     """Read a ``<media_conn>`` node (or the ``<iq>`` answer holding it) into a :class:`MediaConn`.
 
     Raises :class:`~wamd.errors.MediaError` when it is malformed or lists no host.
     """
     if node.tag != "media_conn":
-        children = node.content if isinstance(node.content, list) else []
-        found = [c for c in children if getattr(c, "tag", None) == "media_conn"]
-        if not found:
+        found = node.child("media_conn")
+        if found is None:
             raise MediaError(f"expected a media_conn node, got <{node.tag}>")
-        node = found[0]
+        node = found
     auth = node.attrs.get("auth")
     if not auth:
         raise MediaError("media_conn lacks the 'auth' attribute")
     ttl = _int_attr(node.attrs, "ttl", required=True)
     assert ttl is not None
     hosts: list[MediaHost] = []
-    children = node.content if isinstance(node.content, list) else []
-    for child in children:
-        if getattr(child, "tag", None) != "host":
-            continue
+    for child in node.children_by_tag("host"):
         hostname = child.attrs.get("hostname")
-        if not hostname or not isinstance(hostname, str):
-            raise MediaError("media_conn host lacks the 'hostname' attribute")
-        hosts.append(
-            MediaHost(
-                hostname=hostname,
-                max_content_length=_int_attr(child.attrs, "maxContentLengthBytes", required=False),
-            )
-        )
+        if not isinstance(hostname, str) or not hostname or "/" in hostname or "@" in hostname:
+            raise MediaError("media_conn host has no valid 'hostname' attribute")
+        limit = _int_attr(child.attrs, "maxContentLengthBytes", required=False)
+        hosts.append(MediaHost(hostname=hostname, max_content_length=limit))
     if not hosts:
         raise MediaError("media_conn lists no host")
     return MediaConn(

@@ -16,9 +16,7 @@ import enum
 import os
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from wamd.crypto import hkdf_sha256
 from wamd.errors import MediaError
 
 MEDIA_KEY_LENGTH = 32
@@ -108,11 +106,6 @@ class MediaKeys:
         return "MediaKeys(<secret>)"
 
 
-def hkdf_expand(ikm: bytes, length: int, info: bytes) -> bytes:
-    """HKDF-SHA256 with no salt (RFC 5869), as WhatsApp uses it for media keys."""
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
-
-
 def derive_media_keys(media_key: bytes, media_type: MediaType) -> MediaKeys:
     """Expand ``media_key`` into the iv, cipher, MAC and reference keys for ``media_type``.
 
@@ -120,7 +113,7 @@ def derive_media_keys(media_key: bytes, media_type: MediaType) -> MediaKeys:
     """
     if len(media_key) != MEDIA_KEY_LENGTH:
         raise MediaError(f"a media key has {MEDIA_KEY_LENGTH} bytes, not {len(media_key)}")
-    okm = hkdf_expand(bytes(media_key), _EXPANDED_LENGTH, media_type.hkdf_info)
+    okm = hkdf_sha256(bytes(media_key), _EXPANDED_LENGTH, info=media_type.hkdf_info)
     return MediaKeys(iv=okm[:16], cipher_key=okm[16:48], mac_key=okm[48:80], ref_key=okm[80:])
 
 
