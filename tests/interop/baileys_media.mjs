@@ -2,6 +2,7 @@
 // bench/media.py can check wamd's media crypto and HTTP transfer against it.
 //
 // Usage: node baileys_media.mjs '<JSON command>'   -> one JSON line on stdout (exit 1 on error)
+//        (a JSON array of commands runs them in turn and prints the array of results)
 //   {op:"keys", type, mediaKey}                          -> {iv, cipherKey, macKey}       (getMediaKeys)
 //   {op:"encrypt", type, mediaKey, input}                -> {encFile, mac, fileEncSha256, fileSha256, fileLength}
 //        (encryptedStream with crypto.randomBytes pinned to mediaKey; the caller deletes encFile)
@@ -9,6 +10,7 @@
 //        (encryptedStream + getWAUploadToServer against the given media hosts)
 //   {op:"download", type, mediaKey, directPath, url, output}  -> {bytes, ms}
 //        (downloadContentFromMessage, streamed into output)
+//   {op:"duration", input}                               -> {seconds}  (getAudioDuration: music-metadata)
 // All binary values are hex. HTTPS trust for a self-signed server: NODE_EXTRA_CA_CERTS.
 import crypto from 'node:crypto'
 import { createWriteStream, promises as fs } from 'node:fs'
@@ -22,16 +24,15 @@ const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 
 // encryptedStream draws its media key from crypto.randomBytes(32): pin it so that the same key
 // and plaintext can be compared byte for byte with wamd's output.
-if (cmd.mediaKey) {
-    const realRandomBytes = crypto.randomBytes
-    const pinned = hex(cmd.mediaKey)
-    crypto.randomBytes = (n, ...rest) => (n === 32 && rest.length === 0 ? Buffer.from(pinned) : realRandomBytes(n, ...rest))
-    syncBuiltinESMExports()
-}
-const { getMediaKeys, encryptedStream, getWAUploadToServer, downloadContentFromMessage } = await import('baileys')
+let pinned = null
+const realRandomBytes = crypto.randomBytes
+crypto.randomBytes = (n, ...rest) => (pinned && n === 32 && rest.length === 0 ? Buffer.from(pinned) : realRandomBytes(n, ...rest))
+syncBuiltinESMExports()
+const { getMediaKeys, encryptedStream, getWAUploadToServer, downloadContentFromMessage, getAudioDuration } = await import('baileys')
 const logger = P({ level: 'silent' })
 
-async function main() {
+async function main(cmd) {
+    pinned = cmd.mediaKey ? hex(cmd.mediaKey) : null
     switch (cmd.op) {
         case 'keys': {
             const k = await getMediaKeys(hex(cmd.mediaKey), cmd.type)
@@ -83,13 +84,21 @@ async function main() {
             await pipeline(stream, createWriteStream(cmd.output))
             return { bytes, ms: performance.now() - t0 }
         }
+        case 'duration':
+            return { seconds: await getAudioDuration(cmd.input) }
         default:
             throw new Error(`unknown op ${cmd.op}`)
     }
 }
 
 try {
-    out(await main())
+    if (Array.isArray(cmd)) {
+        const results = []
+        for (const one of cmd) results.push(await main(one))
+        out(results)
+    } else {
+        out(await main(cmd))
+    }
 } catch (err) {
     out({ error: String(err?.stack || err) })
     process.exit(1)
