@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -61,17 +61,27 @@ def client_for(
     return MediaClient(fetch, **kwargs)
 
 
-def run_baileys(node_peers: Path, cmds: list[dict[str, Any]], ca_file: Path) -> list[Any]:
-    """Run tests/interop/baileys_media.mjs with the sandbox CA trusted; returns its results."""
+async def run_baileys(node_peers: Path, cmds: list[dict[str, Any]], ca_file: Path) -> list[Any]:
+    """Run tests/interop/baileys_media.mjs with the sandbox CA trusted; returns its results.
+
+    Asynchronous, so that a media host in this process keeps serving while Node talks to it.
+    """
     env = dict(os.environ, NODE_EXTRA_CA_CERTS=str(ca_file))
-    proc = subprocess.run(
-        ["node", str(node_peers / "baileys_media.mjs"), json.dumps(cmds)],
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(node_peers / "baileys_media.mjs"),
+        json.dumps(cmds),
         cwd=node_peers,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env=env,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    result: list[Any] = json.loads(proc.stdout)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=300)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, (out + err).decode(errors="replace")
+    result: list[Any] = json.loads(out)
     return result

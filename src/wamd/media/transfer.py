@@ -204,7 +204,7 @@ class MediaClient:
         scheme: str = "https",
         proxy: str | None = None,
         retry: RetryPolicy | None = None,
-        chunk_size: int = 256 * 1024,
+        chunk_size: int = 1024 * 1024,
         spool_memory: int = 8 * 1024 * 1024,
         max_download: int = _DEFAULT_MAX_DOWNLOAD,
         thumbnail_width: int = 32,
@@ -251,7 +251,9 @@ class MediaClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, read_bufsize=self._chunk
+            )
             self._own_session = True
         return self._session
 
