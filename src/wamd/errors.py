@@ -10,6 +10,8 @@ Subsystems add their own subclasses here so that users can catch a whole family 
 
 from __future__ import annotations
 
+import base64
+
 
 class WamdError(Exception):
     """Base class of every error wamd raises on purpose."""
@@ -99,6 +101,30 @@ class PairingError(WamdError):
     """Pairing failed (bad HMAC, bad signature, bad pairing code, refs exhausted...)."""
 
 
+class PairVerificationError(PairingError):
+    """A ``<pair-success>`` failed verification.
+
+    ``code`` and ``text`` are what the client answers the server in its ``<iq type="error">``.
+    """
+
+    code = 500
+    text = "internal-error"
+
+
+class PairHMACMismatch(PairVerificationError):
+    """The device identity's HMAC does not match the adv secret (iq error 401 hmac-mismatch)."""
+
+    code = 401
+    text = "hmac-mismatch"
+
+
+class PairSignatureMismatch(PairVerificationError):
+    """The account signature on the device identity is invalid (401 signature-mismatch)."""
+
+    code = 401
+    text = "signature-mismatch"
+
+
 # --- signal ----------------------------------------------------------------------------------
 
 
@@ -150,6 +176,55 @@ class MediaExpired(MediaError):
 
 class AppStateError(WamdError):
     """An app-state patch or snapshot failed to verify or apply."""
+
+
+class AppStateMalformed(AppStateError):
+    """An app-state patch, snapshot, mutation or server answer cannot be parsed."""
+
+
+class AppStateKeyMissing(AppStateError):
+    """Decoding needs app-state sync keys this device does not hold (yet).
+
+    ``key_ids`` lists the missing key ids; ask one's own devices for them (an
+    ``AppStateSyncKeyRequest``) and retry when they arrive.
+    """
+
+    def __init__(self, key_ids: list[bytes], message: str = "") -> None:
+        shown = ", ".join(base64.b64encode(k).decode() for k in key_ids)
+        super().__init__(message or f"missing app-state sync key(s): {shown}")
+        self.key_ids = key_ids
+
+
+class AppStateMACMismatch(AppStateError):
+    """A MAC in an app-state patch or snapshot did not verify.
+
+    ``kind`` says which: ``"value"`` (a mutation's content MAC), ``"index"`` (a mutation's
+    index MAC), ``"snapshot"`` (the LTHash of the collection after the patch: the local state
+    and the server's disagree) or ``"patch"``. ``collection`` and ``version`` locate it.
+    The collection must be resynchronised from a snapshot (see ``wamd.appstate``).
+    """
+
+    def __init__(self, kind: str, collection: str, version: int, detail: str = "") -> None:
+        text = f"{kind} MAC mismatch in app state {collection!r} v{version}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+        self.kind = kind
+        self.collection = collection
+        self.version = version
+
+
+class AppStateVersionError(AppStateError):
+    """App-state patches arrived out of order (a version not after the current one)."""
+
+
+# --- history sync ----------------------------------------------------------------------------
+
+
+class HistorySyncError(WamdError):
+    """A history-sync blob or notification is malformed."""
+
+
+class HistorySyncTooLarge(HistorySyncError):
+    """A history-sync blob inflates past the configured size limit."""
 
 
 # --- store -----------------------------------------------------------------------------------

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import asyncpg
 import pytest
 
 from wamd.store import (
@@ -14,8 +19,60 @@ from wamd.store import (
     Store,
     StoredKeyPair,
 )
+from wamd.store.postgres import PostgresStore
+from wamd.store.sqlite import SQLiteStore
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+PG_DSN = os.environ.get("WAMD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+_schemas = itertools.count()
+
+
+def fresh_schema() -> str:
+    """A schema name no other test (or concurrent test run) uses."""
+    return f"wamd_test_{os.getpid()}_{next(_schemas)}_{os.urandom(3).hex()}"
+
+
+async def drop_schema(schema: str) -> None:
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_run_schema() -> Iterator[str]:
+    """One schema for the contract tests of this run (emptied before each test), dropped after."""
+    schema = fresh_schema()
+
+    async def create() -> None:
+        await (await PostgresStore.connect(PG_DSN, schema=schema)).close()
+
+    # (its own event loop in a thread: it is first asked for inside a test's running loop)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, create()).result()
+        try:
+            yield schema
+        finally:
+            pool.submit(asyncio.run, drop_schema(schema)).result()
+
+
+async def _truncate(schema: str) -> None:
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'DELETE FROM "{schema}".accounts')  # cascades to every table
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema, dropped after the test."""
+    schema = fresh_schema()
+    try:
+        yield schema
+    finally:
+        await drop_schema(schema)
 
 
 def key_pair() -> StoredKeyPair:
@@ -42,12 +99,17 @@ def credentials() -> Callable[..., DeviceCredentials]:
 
 
 @pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     backend = request.param
+    s: Store
     if backend == "memory":
-        s: Store = MemoryStore()
-    else:  # pragma: no cover - filled in with the SQL backends
-        raise AssertionError(backend)
+        s = MemoryStore()
+    elif backend == "sqlite":
+        s = await SQLiteStore.open(tmp_path / "wamd.db")
+    else:
+        schema = request.getfixturevalue("pg_run_schema")
+        await _truncate(schema)
+        s = await PostgresStore.connect(PG_DSN, schema=schema)
     try:
         yield s
     finally:

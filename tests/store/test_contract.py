@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -528,15 +528,29 @@ async def test_own_handles_inside_a_transaction_raise_instead_of_deadlocking(
     store: Store, credentials: Creds
 ) -> None:
     account = await new_account(store, credentials)
+    other = await new_account(store, credentials)
 
-    async def misuse() -> None:
+    async def misuse(use: Callable[[], Awaitable[object]]) -> None:
         async with asyncio.timeout(5), account.transaction() as tx:
             await tx.sessions.put("1.0", b"x")
-            await account.sessions.get("1.0")  # same task: must raise, not wait for itself
+            await use()  # same task: must raise, not wait for itself
 
-    with pytest.raises(StoreError, match="tx"):
-        await misuse()
+    uses: list[Callable[[], Awaitable[object]]] = [
+        lambda: account.sessions.put("1.0", b"y"),
+        lambda: account.sessions.get("1.0"),
+        lambda: other.sessions.get("1.0"),
+        lambda: store.accounts(),
+        lambda: _nested(other),
+    ]
+    for use in uses:
+        with pytest.raises(StoreError, match="tx"):
+            await misuse(use)
     assert await account.sessions.get("1.0") is None
+
+
+async def _nested(account: Account) -> None:
+    async with account.transaction() as tx:
+        await tx.sessions.put("2.0", b"z")
 
 
 async def test_others_see_a_transaction_only_after_commit(store: Store, credentials: Creds) -> None:

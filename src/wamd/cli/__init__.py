@@ -1,16 +1,26 @@
-"""The ``wamd`` command line: ``demo``, ``sandbox``, ``login``, ``send``, ``listen``."""
+"""The ``wamd`` command line: ``demo``, ``sandbox``, ``login``, ``send``, ``listen``.
+
+Each subcommand lives in its own module with a ``register(subparsers)`` function that adds
+its parser and sets ``run`` (``run(args) -> exit code``); list the module in ``COMMANDS``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+
+COMMANDS: tuple[str, ...] = ()
+"""The modules providing subcommands, in help order."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``wamd`` command."""
-    parser = argparse.ArgumentParser(prog="wamd", description=__doc__)
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="wamd", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
@@ -21,4 +31,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return 0
+    code: int = args.run(args)
+    return code

@@ -4,17 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import Self
 
 from wamd.errors import LeaseHeld, StoreError
 
 _SELF_WAIT = (
-    "this task holds a transaction on this account: inside `async with account.transaction() "
+    "this task holds a transaction on this store: inside `async with account.transaction() "
     "as tx`, use tx's stores (tx.sessions, ...), not the account's"
 )
+
+
+class TxTasks:
+    """The tasks holding a transaction on a store, so that their non-transactional calls (which
+    could wait for their own transaction) raise :class:`StoreError` instead."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def check(self) -> None:
+        """Raise :class:`StoreError` when the current task holds a transaction."""
+        task = asyncio.current_task()
+        if task is not None and task in self._tasks:
+            raise StoreError(_SELF_WAIT)
+
+    @contextmanager
+    def enter(self) -> Iterator[None]:
+        """Mark the current task as holding a transaction for the ``with`` block."""
+        self.check()
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._tasks.add(task)
+        try:
+            yield
+        finally:
+            self._tasks.discard(task)
 
 
 class TaskLock:
@@ -101,3 +131,32 @@ class LeaseBase:
         tb: TracebackType | None,
     ) -> None:
         await self.release()
+
+
+class _LocalLease(LeaseBase):
+    def __init__(self, registry: LocalLeases, key: int, what: str) -> None:
+        super().__init__(what)
+        self._registry = registry
+        self._key = key
+
+    async def _release(self) -> None:
+        self._registry.held.discard(self._key)
+
+
+class LocalLeases:
+    """Leases that exclude owners within this process only (stores that live in memory)."""
+
+    def __init__(self) -> None:
+        self.held: set[int] = set()
+
+    async def acquire(self, key: int, wait: float | None, what: str) -> LeaseBase:
+        """Take the lease of ``key`` (see :func:`poll_acquire` for ``wait``)."""
+
+        async def try_once() -> bool:
+            if key in self.held:
+                return False
+            self.held.add(key)
+            return True
+
+        await poll_acquire(try_once, wait, what)
+        return _LocalLease(self, key, what)

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from wamd.errors import AccountNotFound, StoreError
-from wamd.store._sync import LeaseBase, TaskLock, poll_acquire
+from wamd.store._sync import LocalLeases, TaskLock, TxTasks
 from wamd.store.interfaces import Lease, Transaction
 from wamd.store.types import (
     AccountInfo,
@@ -96,6 +96,7 @@ class _Ctx:
                 raise StoreError("the transaction is finished")
             yield self.t
             return
+        self.store.tx_tasks.check()
         async with self.t.lock.hold():
             if self.t.deleted:
                 raise AccountNotFound(f"account {self.t.account_id} was deleted")
@@ -606,16 +607,6 @@ class _Data:
         self.inbox = _Inbox(ctx)
 
 
-class _MemoryLease(LeaseBase):
-    def __init__(self, store: MemoryStore, account_id: int) -> None:
-        super().__init__(f"account {account_id}")
-        self._store = store
-        self._account_id = account_id
-
-    async def _release(self) -> None:
-        self._store.leased.discard(self._account_id)
-
-
 class MemoryAccount(_Data):
     """One account of a :class:`MemoryStore` (see :class:`wamd.store.Account`)."""
 
@@ -636,6 +627,12 @@ class MemoryAccount(_Data):
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A unit of work over this account (see :meth:`wamd.store.Account.transaction`)."""
         t = self._tables
+        with self._store.tx_tasks.enter():
+            async with self._transaction(t) as data:
+                yield data
+
+    @asynccontextmanager
+    async def _transaction(self, t: _Tables) -> AsyncIterator[Transaction]:
         async with t.lock.hold():
             if t.deleted:
                 raise AccountNotFound(f"account {t.account_id} was deleted")
@@ -652,16 +649,7 @@ class MemoryAccount(_Data):
     async def acquire_lease(self, *, wait: float | None = 0.0) -> Lease:
         """Take exclusive ownership of the account within this process."""
         account_id = self._tables.account_id
-        leased = self._store.leased
-
-        async def try_once() -> bool:
-            if account_id in leased:
-                return False
-            leased.add(account_id)
-            return True
-
-        await poll_acquire(try_once, wait, f"account {account_id}")
-        return _MemoryLease(self._store, account_id)
+        return await self._store.leases.acquire(account_id, wait, f"account {account_id}")
 
 
 class MemoryStore:
@@ -671,7 +659,8 @@ class MemoryStore:
         self._accounts: dict[int, _Tables] = {}
         self._ids = itertools.count(1)
         self.inbox_seq = itertools.count(1)
-        self.leased: set[int] = set()
+        self.leases = LocalLeases()
+        self.tx_tasks = TxTasks()
 
     def __repr__(self) -> str:
         return f"<MemoryStore accounts={len(self._accounts)}>"
@@ -686,6 +675,7 @@ class MemoryStore:
 
     async def accounts(self) -> list[AccountInfo]:
         """Every account, by id."""
+        self.tx_tasks.check()
         return [
             AccountInfo(
                 t.account_id,
@@ -699,6 +689,7 @@ class MemoryStore:
 
     async def new_account(self, credentials: DeviceCredentials) -> MemoryAccount:
         """Create an account holding ``credentials``."""
+        self.tx_tasks.check()
         account_id = next(self._ids)
         self.check_unique_jid(account_id, credentials)
         tables = _Tables(account_id, now(), replace(credentials, extra=dict(credentials.extra)))
@@ -718,19 +709,21 @@ class MemoryStore:
 
     async def account(self, key: int | str) -> MemoryAccount:
         """The account with this id, device JID or LID."""
+        self.tx_tasks.check()
         return MemoryAccount(self, self._find(key))
 
     async def delete_account(self, key: int | str) -> None:
         """Delete an account and everything it owns."""
+        self.tx_tasks.check()
         t = self._find(key)
         async with t.lock.hold():
             t.deleted = True
             del self._accounts[t.account_id]
-            self.leased.discard(t.account_id)
+            self.leases.held.discard(t.account_id)
 
     async def close(self) -> None:
         """Nothing to release (kept for the common interface)."""
-        self.leased.clear()
+        self.leases.held.clear()
 
     async def __aenter__(self) -> Self:
         return self

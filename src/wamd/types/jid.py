@@ -126,6 +126,10 @@ class JID:
                 raise InvalidJID(f"JID {name} must be an int in 0..{maximum}, not {value!r}")
         if agent and server != USER_SERVER:
             raise InvalidJID(f"a raw agent is only valid on {USER_SERVER}, not on {server!r}")
+        if agent and agent in SERVER_OF_DOMAIN:
+            raise InvalidJID(
+                f"agent {agent} is the domain of @{SERVER_OF_DOMAIN[agent]}: use that server"
+            )
         if "." in user and server == USER_SERVER:
             raise InvalidJID(f"invalid JID user {user!r}")
         if not user and (agent or device):

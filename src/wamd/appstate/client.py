@@ -1,0 +1,166 @@
+"""Wiring the app-state engine into a connected client.
+
+:class:`AppStateClient` owns an :class:`~wamd.appstate.engine.AppStateEngine` for the client's
+account and:
+
+- handles ``<notification type="server_sync">`` (another device changed a collection): acks
+  it, syncs the named collections in a background task and dispatches the events;
+- after each login, syncs every collection in the background (the initial full sync of a new
+  device, or catching up after being offline);
+- offers the user actions (:meth:`mute`, :meth:`pin`, ...), which push a patch and dispatch the
+  resulting events.
+
+It talks to the client through a small protocol (:class:`ClientLike`: the subset of
+:class:`wamd.Client` it needs), so it stays testable without a socket.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Protocol
+
+from wamd.appstate import actions
+from wamd.appstate.encode import PatchInfo
+from wamd.appstate.engine import (
+    AppStateEngine,
+    DownloadBlob,
+    RequestKeys,
+    RequestRecovery,
+)
+from wamd.appstate.events import AppStateEvent
+from wamd.appstate.server import collections_changed
+from wamd.appstate.state import ALL_COLLECTIONS
+from wamd.binary import AttrValue, Node
+from wamd.errors import MediaError, WamdError
+from wamd.events import Event
+from wamd.proto import appstate_pb2 as pb
+from wamd.store import Account
+
+log = logging.getLogger("wamd.appstate")
+
+
+class ClientLike(Protocol):
+    """What :class:`AppStateClient` needs from the client."""
+
+    async def request(self, node: Node, *, timeout: float | None = None) -> Node: ...  # noqa: ASYNC109
+    async def send_node(self, node: Node) -> None: ...
+    async def dispatch(self, event: Event) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Any: ...
+    def add_node_handler(
+        self,
+        tag: str,
+        handler: Callable[[Node], Awaitable[None]],
+        match: Callable[[Node], bool] | None = None,
+    ) -> None: ...
+    def add_login_hook(self, hook: Callable[[], Awaitable[None]]) -> None: ...
+
+
+async def _no_download(ref: pb.ExternalBlobReference) -> bytes:
+    raise MediaError("no media downloader configured: cannot fetch an app-state blob")
+
+
+def _is_server_sync(node: Node) -> bool:
+    return node.attrs.get("type") == "server_sync"
+
+
+class AppStateClient:
+    """App state for one client (see the module docs)."""
+
+    def __init__(
+        self,
+        client: ClientLike,
+        account: Callable[[], Account],
+        *,
+        download: DownloadBlob | None = None,
+        request_keys: RequestKeys | None = None,
+        request_recovery: RequestRecovery | None = None,
+        sync_on_login: bool = True,
+    ) -> None:
+        self._client = client
+        self._account = account
+        self._download = download or _no_download
+        self._request_keys = request_keys
+        self._request_recovery = request_recovery
+        self._engine: AppStateEngine | None = None
+        client.add_node_handler("notification", self._on_server_sync, _is_server_sync)
+        if sync_on_login:
+            client.add_login_hook(self._after_login)
+
+    @property
+    def engine(self) -> AppStateEngine:
+        """The engine (created on first use, once the account is loaded)."""
+        if self._engine is None:
+            self._engine = AppStateEngine(
+                self._account(),
+                self._send_iq,
+                self._download,
+                request_keys=self._request_keys,
+                request_recovery=self._request_recovery,
+            )
+        return self._engine
+
+    async def _send_iq(self, iq: Node) -> Node:
+        return await self._client.request(iq)
+
+    async def _dispatch(self, events: Iterable[AppStateEvent]) -> None:
+        for event in events:
+            await self._client.dispatch(event)
+
+    async def _on_server_sync(self, node: Node) -> None:
+        attrs: dict[str, AttrValue] = {"class": "notification", "type": "server_sync"}
+        for name in ("id", "from"):
+            value = node.attrs.get(name)
+            if value is not None:
+                attrs["id" if name == "id" else "to"] = value
+        names = [n for n in collections_changed(node) if n]
+        self._client.spawn(self._sync_and_dispatch(names))
+        await self._client.send_node(Node("ack", attrs))
+
+    async def _after_login(self) -> None:
+        self._client.spawn(self._sync_and_dispatch(list(map(str, ALL_COLLECTIONS))))
+
+    async def _sync_and_dispatch(self, names: list[str]) -> None:
+        try:
+            events = await self.engine.sync(names)
+        except WamdError as exc:
+            log.warning("app state sync of %s failed: %s", ", ".join(names), exc)
+            return
+        await self._dispatch(events)
+
+    async def keys_arrived(self) -> None:
+        """Call when sync keys were stored (a key share): retry the blocked collections."""
+        await self._dispatch(await self.engine.keys_arrived())
+
+    async def sync(self, *, full: bool = False) -> None:
+        """Sync every collection now and dispatch the events."""
+        await self._dispatch(await self.engine.sync(full=full))
+
+    async def push(self, info: PatchInfo) -> None:
+        """Send one change (built with :mod:`wamd.appstate.actions`) and dispatch its events.
+
+        Raises :class:`~wamd.errors.AppStateError` (no key yet, server refusal...).
+        """
+        await self._dispatch(await self.engine.push(info))
+
+    async def mute(
+        self, chat: actions.JIDLike, muted: bool = True, *, until_ms: int | None = None
+    ) -> None:
+        """Mute ``chat`` (until ``until_ms``, ms since the epoch; ``None``: forever) or unmute."""
+        await self.push(actions.mute(chat, muted, until_ms=until_ms))
+
+    async def pin(self, chat: actions.JIDLike, pinned: bool = True) -> None:
+        """Pin or unpin ``chat``."""
+        await self.push(actions.pin(chat, pinned))
+
+    async def archive(self, chat: actions.JIDLike, archived: bool = True) -> None:
+        """Archive (and unpin) or unarchive ``chat``."""
+        await self.push(actions.archive(chat, archived))
+
+    async def mark_read(self, chat: actions.JIDLike, read: bool = True) -> None:
+        """Mark ``chat`` as read or unread."""
+        await self.push(actions.mark_read(chat, read))
+
+    async def star(self, message: actions.MessageRef, starred: bool = True) -> None:
+        """Star or unstar a message."""
+        await self.push(actions.star(message, starred))

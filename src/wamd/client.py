@@ -1,0 +1,377 @@
+"""The :class:`Client`: the one object applications use.
+
+Its methods are thin and documented; the work happens in topic modules (``wamd.conn`` for the
+connection, ``wamd.pairing`` for linking the device, ...). There are no mixins: each area
+contributes functions or helper objects that the client calls.
+
+.. code-block:: python
+
+    from wamd import Client, events
+
+    client = Client("bot.sqlite")        # or any wamd.store.Store
+
+    @client.on(events.QR)
+    async def show(evt: events.QR) -> None:
+        print(evt.render())
+
+    @client.on(events.Connected)
+    async def ready(evt: events.Connected) -> None:
+        print("logged in as", client.jid)
+
+    async with client:
+        await client.run_until_disconnected()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from wamd.binary import Node
+from wamd.conn.device import Device
+from wamd.conn.keepalive import KeepAliveConfig
+from wamd.conn.manager import ConnectionManager, NodeHandler
+from wamd.conn.options import ConnectOptions, ServerInfo
+from wamd.conn.payload import AppVersion, DeviceInfo
+from wamd.conn.reconnect import ReconnectPolicy
+from wamd.conn.state import ConnState
+from wamd.errors import NotConnected, StoreError
+from wamd.events import Dispatcher, Event, Handler, HandlerRegistration, Predicate
+from wamd.pairing.flow import PairingFlow
+from wamd.store import DeviceCredentials, Store
+from wamd.types import JID, SERVER_JID
+
+__all__ = ["Client"]
+
+log = logging.getLogger("wamd.client")
+
+E = TypeVar("E", bound=Event)
+
+_OPTION_FIELDS = frozenset(
+    {
+        "proxy",
+        "connect_timeout",
+        "handshake_timeout",
+        "iq_timeout",
+        "lease_wait",
+        "qr_timeouts",
+        "transport_factory",
+    }
+)
+
+
+class Client:
+    """A WhatsApp Web multidevice client for one device (account).
+
+    Args:
+        store: where the device's keys, sessions and state live: a :class:`~wamd.store.Store`
+            (memory, SQLite, PostgreSQL), or the path of an SQLite file that the client opens
+            and closes itself. The default is ``wamd.db`` in the user's data directory.
+        account: which account of ``store`` to drive (its id or device JID); by default the
+            store's only account, created on first use.
+        server: the server to connect to (:class:`~wamd.conn.options.ServerInfo`); WhatsApp's
+            production server by default. A sandbox provides its own.
+        proxy: ``http://host:port`` or ``socks5://[user:pass@]host:port``.
+        app_version: the WhatsApp Web version announced (raise it on ``ClientOutdated``).
+        device: the name and platform shown on the phone's "Linked devices" screen.
+        reconnect: automatic reconnect policy (backoff, cap, veto hook).
+        keepalive: keepalive ping timing.
+        max_handlers: how many event handlers may run at once; when they are all busy the
+            client stops reading from the server until one finishes (backpressure).
+        options: a complete :class:`~wamd.conn.options.ConnectOptions` (the keyword options
+            above override its fields).
+        **extra: other :class:`ConnectOptions` fields (``iq_timeout``, ``lease_wait``...).
+    """
+
+    def __init__(
+        self,
+        store: Store | str | os.PathLike[str] | None = None,
+        *,
+        account: int | str | None = None,
+        server: ServerInfo | None = None,
+        proxy: str | None = None,
+        app_version: AppVersion | str | None = None,
+        device: DeviceInfo | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        keepalive: KeepAliveConfig | None = None,
+        max_handlers: int = 64,
+        options: ConnectOptions | None = None,
+        **extra: Any,
+    ) -> None:
+        unknown = set(extra) - _OPTION_FIELDS
+        if unknown:
+            raise TypeError(f"unknown Client options: {', '.join(sorted(unknown))}")
+        opts = options or ConnectOptions()
+        changes: dict[str, Any] = dict(extra)
+        if server is not None:
+            changes["server"] = server
+        if proxy is not None:
+            changes["proxy"] = proxy
+        if app_version is not None:
+            changes["app_version"] = (
+                AppVersion.parse(app_version) if isinstance(app_version, str) else app_version
+            )
+        if device is not None:
+            changes["device"] = device
+        if reconnect is not None:
+            changes["reconnect"] = reconnect
+        if keepalive is not None:
+            changes["keepalive"] = keepalive
+        if changes:
+            opts = dataclasses.replace(opts, **changes)
+        self._store: Store | None = None
+        self._store_path: str | None = None
+        self._owns_store = False
+        if store is None or isinstance(store, (str, os.PathLike)):
+            self._store_path = None if store is None else os.fspath(store)
+        else:
+            self._store = store
+        self.options: ConnectOptions = opts
+        """The connection options in effect."""
+        self.dispatcher = Dispatcher(max_concurrency=max_handlers)
+        """The event dispatcher (handlers registered with :meth:`on`)."""
+        self._device = Device(self._store, account)
+        self._conn = ConnectionManager(self._device, self.dispatcher, opts)
+        self._pairing = PairingFlow(self._conn)
+
+    def __repr__(self) -> str:
+        return f"Client(state={self.state.value}, jid={self.jid!s})"
+
+    # --- events -----------------------------------------------------------------------------
+
+    def on(
+        self, event_type: type[E], filter: Predicate | None = None
+    ) -> Callable[[Handler[E]], Handler[E]]:
+        """Decorator: call the function for every event of ``event_type`` passing ``filter``.
+
+        The handler (``async def`` or plain) runs in its own task; it may await requests on
+        this client. ``filter`` is a synchronous predicate (see :class:`wamd.events.Filter`).
+        """
+        return self.dispatcher.on(event_type, filter)
+
+    def add_event_handler(
+        self, event_type: type[E], handler: Handler[E], filter: Predicate | None = None
+    ) -> HandlerRegistration[E]:
+        """Register ``handler`` like :meth:`on`; returns the registration for removal."""
+        return self.dispatcher.add(event_type, handler, filter)
+
+    def remove_event_handler(self, handler: HandlerRegistration[Any] | Callable[..., Any]) -> int:
+        """Unregister a registration or every registration of a function; returns how many."""
+        return self.dispatcher.remove(handler)
+
+    async def wait_for(
+        self,
+        event_type: type[E],
+        filter: Predicate | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> E:
+        """Wait for the next event of ``event_type`` (passing ``filter``) and return it.
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds.
+        """
+        return await self.dispatcher.wait_for(event_type, filter, timeout=timeout)
+
+    # --- store ------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The store holding this device's data.
+
+        When the client was given a path (or nothing), the SQLite store is opened by
+        :meth:`connect` (or :meth:`open_store`); before that this raises
+        :class:`~wamd.errors.StoreError`.
+        """
+        if self._store is None:
+            raise StoreError("the store is not open yet: call connect() or open_store()")
+        return self._store
+
+    async def open_store(self) -> Store:
+        """Open the SQLite store given by path (or the default one) if not open yet."""
+        if self._store is None:
+            from wamd.store.sqlite import SQLiteStore
+
+            self._store = await SQLiteStore.open(self._store_path)
+            self._owns_store = True
+            self._device.store = self._store
+        return self._store
+
+    # --- connection -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnState:
+        """The connection state (:class:`~wamd.conn.state.ConnState`)."""
+        return self._conn.state
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the client is logged in and ready."""
+        return self._conn.state is ConnState.CONNECTED
+
+    @property
+    def credentials(self) -> DeviceCredentials | None:
+        """This device's stored credentials (None before the first :meth:`connect`)."""
+        return self._device.credentials if self._device.loaded else None
+
+    @property
+    def jid(self) -> JID | None:
+        """This device's JID (phone-number form), once paired."""
+        creds = self.credentials
+        return JID.parse(creds.jid) if creds is not None and creds.jid else None
+
+    @property
+    def lid(self) -> JID | None:
+        """This device's LID, once known."""
+        creds = self.credentials
+        return JID.parse(creds.lid) if creds is not None and creds.lid else None
+
+    @property
+    def is_paired(self) -> bool:
+        """Whether this device is linked to an account."""
+        creds = self.credentials
+        return creds is not None and creds.paired
+
+    async def connect(self) -> None:
+        """Connect to the server; returns once the encrypted connection is up.
+
+        A paired device then logs in (:class:`~wamd.events.Connected` follows); an unpaired
+        one waits to be linked (:class:`~wamd.events.QR` events follow, or call
+        :meth:`request_pairing_code`). Raises :class:`~wamd.errors.CertificateError` when
+        the server's certificate does not chain to the configured root key,
+        :class:`~wamd.errors.HandshakeError`, :class:`~wamd.errors.LeaseHeld` when another
+        process drives this account, ``OSError`` / ``aiohttp.ClientError`` for network errors.
+        """
+        await self.open_store()
+        await self._conn.connect()
+
+    async def disconnect(self) -> None:
+        """Close the connection and stop reconnecting (no ``Disconnected`` event)."""
+        await self._conn.disconnect()
+
+    async def close(self) -> None:
+        """Disconnect, stop every running event handler, and close the store if the client
+        opened it (a store passed in stays open)."""
+        await self._conn.disconnect()
+        await self.dispatcher.aclose(cancel=True)
+        if self._owns_store and self._store is not None:
+            store, self._store = self._store, None
+            self._owns_store = False
+            self._device.store = None
+            await store.close()
+
+    async def wait_until_connected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait until the client is logged in (:attr:`is_connected`).
+
+        Raises :class:`~wamd.errors.NotConnected` when the client stops first (logged out,
+        banned, disconnected, gave up reconnecting) and :class:`TimeoutError` after
+        ``timeout`` seconds.
+        """
+        await self._conn.wait_for_state(
+            {ConnState.CONNECTED}, timeout=timeout, fail_on={ConnState.DISCONNECTED}
+        )
+
+    async def run_until_disconnected(self) -> None:
+        """Wait until the client is disconnected for good (not merely reconnecting)."""
+        await self._conn.wait_for_state({ConnState.DISCONNECTED})
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- pairing ----------------------------------------------------------------------------
+
+    async def request_pairing_code(
+        self, phone: str, *, show_push_notification: bool = True
+    ) -> str:
+        """Link this device by phone number instead of QR; returns the code to type in.
+
+        Call it after :meth:`connect` on an unpaired device. The user opens WhatsApp on the
+        phone (Linked devices -> Link with phone number) and types the returned
+        ``XXXX-XXXX`` code; :class:`~wamd.events.PairSuccess` follows. Raises
+        :class:`~wamd.errors.PairingError` (bad number, already paired, bad answer),
+        :class:`~wamd.errors.IQError` when the server refuses.
+        """
+        return await self._pairing.request_code(
+            phone, show_push_notification=show_push_notification
+        )
+
+    async def logout(self) -> None:
+        """Unlink this device from the account and delete its stored data.
+
+        Raises :class:`~wamd.errors.NotConnected` when not logged in,
+        :class:`~wamd.errors.IQError` when the server refuses.
+        """
+        jid = self.jid
+        if jid is None or not self.is_connected:
+            raise NotConnected("logout needs a logged-in connection")
+        await self.request(
+            Node(
+                "iq",
+                {"xmlns": "md", "type": "set", "to": SERVER_JID},
+                [Node("remove-companion-device", {"jid": jid, "reason": "user_initiated"})],
+            )
+        )
+        await self._conn.disconnect()
+        await self._device.wipe()
+
+    # --- low level (for wamd's topic modules and advanced use) -------------------------------
+
+    async def send_node(self, node: Node) -> None:
+        """Send a raw stanza. Raises :class:`~wamd.errors.NotConnected`."""
+        await self._conn.send_node(node)
+
+    async def request(self, node: Node, *, timeout: float | None = None) -> Node:  # noqa: ASYNC109
+        """Send a raw stanza (an id is added when missing) and return its answer.
+
+        The answer is the ``<iq type="result">`` (or the ``<ack>``, for stanzas the server
+        acknowledges, such as ``<message>``) carrying the same id. Raises
+        :class:`~wamd.errors.IQError` for an ``<iq type="error">`` answer,
+        :class:`~wamd.errors.IQTimeout` when none comes within ``timeout`` seconds (default
+        ``iq_timeout``), :class:`~wamd.errors.NotConnected` when the connection drops first.
+        """
+        return await self._conn.request(node, timeout=timeout)
+
+    def add_node_handler(
+        self, tag: str, handler: NodeHandler, match: Callable[[Node], bool] | None = None
+    ) -> None:
+        """Handle incoming stanzas with ``tag`` (those ``match`` accepts) with ``handler``.
+
+        Node handlers run in the reader task, in arrival order: they may send but must not
+        await answers from the server; use :meth:`spawn` for work that does.
+        """
+        self._conn.route(tag, handler, match)
+
+    def add_login_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook()`` after every login, before :class:`~wamd.events.Connected`."""
+        self._conn.add_login_hook(hook)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` in a task tied to the current connection (cancelled when it ends)."""
+        return self._conn.spawn(coro)
+
+    async def dispatch(self, event: Event) -> None:
+        """Deliver ``event`` to the registered handlers (waits while the pool is full)."""
+        await self.dispatcher.dispatch(event)
+
+    @property
+    def connection(self) -> ConnectionManager:
+        """The connection manager (advanced use)."""
+        return self._conn
+
+    @property
+    def device(self) -> Device:
+        """The store account and credentials holder (advanced use)."""
+        return self._device
+

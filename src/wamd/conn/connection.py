@@ -1,0 +1,127 @@
+"""One live connection: a transport, the Noise session over it, and the node codec.
+
+:meth:`Connection.open` runs the client handshake (the server's certificate chain is
+verified against the pinned root key inside :class:`wamd.noise.NoiseClientConnection`); after
+that, :meth:`send_node` and :meth:`receive_node` move whole stanzas. No policy lives here:
+reconnecting, routing and keepalive are the manager's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+
+from wamd.binary import Node, decode_frame, encode_frame
+from wamd.conn.transport import Transport, TransportClosed
+from wamd.crypto import KeyPair
+from wamd.errors import HandshakeError, WamdError
+from wamd.noise import FrameReceived, HandshakeComplete, NoiseClientConnection
+
+__all__ = ["Connection"]
+
+log = logging.getLogger("wamd.conn")
+
+
+class Connection:
+    """A handshaken, encrypted connection that sends and receives nodes.
+
+    Sending is serialized (frame counters must leave in order); receiving is meant for one
+    reader task.
+    """
+
+    def __init__(self, transport: Transport, noise: NoiseClientConnection) -> None:
+        self._transport = transport
+        self._noise = noise
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._send_lock = asyncio.Lock()
+        self._closed = False
+        self.server_static: bytes = b""
+
+    def __repr__(self) -> str:
+        return f"Connection(closed={self._closed}, noise={self._noise!r})"
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @classmethod
+    async def open(
+        cls,
+        transport: Transport,
+        *,
+        noise_key: KeyPair,
+        client_payload: bytes,
+        root_public_key: bytes,
+        handshake_timeout: float = 20.0,
+    ) -> Connection:
+        """Run the Noise handshake over ``transport`` and return the open connection.
+
+        Raises :class:`~wamd.errors.CertificateError` when the server's chain does not verify
+        against ``root_public_key``, :class:`~wamd.errors.HandshakeError` for any other
+        handshake failure or timeout, :class:`~wamd.conn.transport.TransportClosed` when the
+        server hangs up. The transport is closed on failure.
+        """
+        noise = NoiseClientConnection(
+            static_key=noise_key, client_payload=client_payload, root_public_key=root_public_key
+        )
+        conn = cls(transport, noise)
+        try:
+            async with asyncio.timeout(handshake_timeout):
+                noise.start()
+                await transport.send(noise.data_to_send())
+                complete: HandshakeComplete | None = None
+                while complete is None:
+                    data = await transport.receive()
+                    for event in noise.receive_data(data):
+                        if isinstance(event, HandshakeComplete):
+                            complete = event
+                        elif isinstance(event, FrameReceived):
+                            conn._pending.append(event.payload)
+                    out = noise.data_to_send()
+                    if out:
+                        await transport.send(out)
+            conn.server_static = complete.remote_static
+        except TimeoutError:
+            await transport.close()
+            raise HandshakeError(f"no handshake answer within {handshake_timeout:g} s") from None
+        except BaseException:
+            await transport.close()
+            raise
+        return conn
+
+    async def send_node(self, node: Node) -> None:
+        """Encode, encrypt and send one node."""
+        if self._closed:
+            raise TransportClosed("connection is closed")
+        payload = encode_frame(node)
+        async with self._send_lock:
+            self._noise.send(payload)
+            await self._transport.send(self._noise.data_to_send())
+
+    async def receive_node(self) -> Node:
+        """The next node from the server.
+
+        Raises :class:`TransportClosed` when the connection ends, and a typed
+        :class:`~wamd.errors.WamdError` (``FrameError``, ``DecodeError``) for bad data; after
+        such an error the connection must be closed.
+        """
+        while not self._pending:
+            if self._closed:
+                raise TransportClosed("connection is closed")
+            data = await self._transport.receive()
+            for event in self._noise.receive_data(data):
+                if isinstance(event, FrameReceived):
+                    self._pending.append(event.payload)
+        return decode_frame(self._pending.popleft())
+
+    async def close(self) -> None:
+        """Close the transport (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._transport.close()
+        except (OSError, WamdError) as exc:  # pragma: no cover - best effort
+            log.debug("error closing transport: %s", exc)

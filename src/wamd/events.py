@@ -1,0 +1,544 @@
+"""Typed events and the dispatcher that runs user handlers.
+
+Every event is a frozen dataclass deriving from :class:`Event`. Handlers are registered with
+``@client.on(EventType)`` (optionally with a synchronous filter) and are called with the event::
+
+    @client.on(events.QR)
+    async def show(evt: events.QR) -> None:
+        print(evt.text)
+
+Handlers never run inside the receive loop: every call runs in its own task, at most
+``max_concurrency`` at once. When that many handlers are running, :meth:`Dispatcher.dispatch`
+waits for a free slot, so the reader stops reading (the server holds what it has not been able
+to deliver) instead of queueing without bound. Because a handler runs in its own task it may
+``await`` a request on the client (an IQ, a send) without deadlocking the reader.
+
+Filters are plain synchronous callables ``(event) -> bool``. Wrap them in :class:`Filter` to
+combine them with ``&``, ``|`` and ``~``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import enum
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from wamd.binary import Node
+    from wamd.types import JID
+
+__all__ = [
+    "QR",
+    "ClientOutdated",
+    "ConnectFailure",
+    "Connected",
+    "Disconnected",
+    "Dispatcher",
+    "Event",
+    "Filter",
+    "HandlerRegistration",
+    "KeepAliveRestored",
+    "KeepAliveTimeout",
+    "LoggedOut",
+    "LogoutReason",
+    "PairError",
+    "PairSuccess",
+    "QRTimeout",
+    "Reconnecting",
+    "StreamError",
+    "StreamReplaced",
+    "TemporaryBan",
+    "lend_slot",
+]
+
+log = logging.getLogger("wamd.events")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of every event; ``client.on(Event)`` receives all of them."""
+
+
+# --- pairing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QR(Event):
+    """A QR code to show to the user; scanning it on the phone links this device.
+
+    ``text`` is the content to encode (``https://wa.me/settings/linked_devices#...``). It is
+    valid for ``timeout`` seconds (60 for the first code, 20 for the following ones), then the
+    next code arrives in a new event. ``index`` counts from 0; ``remaining`` is how many more
+    codes the server gave before pairing times out. :meth:`render` draws it for a terminal.
+    """
+
+    text: str
+    timeout: float
+    index: int = 0
+    remaining: int = 0
+
+    def render(self, *, compact: bool = True) -> str:
+        """The QR code drawn with text characters, ready to print in a terminal."""
+        from wamd.pairing.qr import render_terminal
+
+        return render_terminal(self.text, compact=compact)
+
+
+@dataclass(frozen=True, slots=True)
+class QRTimeout(Event):
+    """Every QR code expired without being scanned; the client disconnected."""
+
+
+@dataclass(frozen=True, slots=True)
+class PairSuccess(Event):
+    """This device was linked to the account ``jid`` (phone-number form) and ``lid``.
+
+    The client restarts the connection right after (the server asks for it) and logs in
+    with the new identity: wait for :class:`Connected` before sending anything.
+    """
+
+    jid: JID
+    lid: JID | None
+    business_name: str
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class PairError(Event):
+    """The server announced a successful pairing but it failed to verify or to be stored.
+
+    ``error`` is a :class:`wamd.errors.PairingError` (bad HMAC, bad signature...) or a store
+    error; the client answered the server with an error and disconnected.
+    """
+
+    jid: JID | None
+    lid: JID | None
+    business_name: str
+    platform: str
+    error: BaseException
+
+
+# --- connection --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connected(Event):
+    """The client is logged in and ready: requests and sends may be made."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected(Event):
+    """The connection was lost unexpectedly (network error, server closed, keepalive dead).
+
+    ``will_reconnect`` says whether the client is going to reconnect by itself; ``error`` is
+    the cause when one is known. Not emitted after :meth:`Client.disconnect` nor for causes
+    that have their own event (:class:`LoggedOut`, :class:`StreamReplaced`...).
+    """
+
+    will_reconnect: bool
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting(Event):
+    """An automatic reconnect attempt starts after ``delay`` seconds (attempt counts from 1)."""
+
+    attempt: int
+    delay: float
+
+
+class LogoutReason(enum.IntEnum):
+    """Why the server logged this device out (the ``<failure reason>`` / stream-error code)."""
+
+    LOGGED_OUT = 401
+    """The device was removed from the account (on the phone or by the server)."""
+    MAIN_DEVICE_GONE = 403
+    """The account's primary device is gone or the account was banned."""
+    UNKNOWN_LOGOUT = 406
+    """Logged out for an unspecified reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut(Event):
+    """The device is no longer linked; its stored credentials have been wiped.
+
+    ``on_connect`` is true when the server refused the login (``<failure>``), false when an
+    established stream was closed (``<stream:error code="401">``). The client does not
+    reconnect: pair again to continue.
+    """
+
+    reason: LogoutReason
+    on_connect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReplaced(Event):
+    """Another connection logged in with the same device; this one was closed.
+
+    The client does not reconnect by itself (two clients would keep kicking each other).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class TemporaryBan(Event):
+    """The account is temporarily banned (``<failure reason="402">``).
+
+    ``code`` is the server's ban reason code; ``expire`` the number of seconds until the ban
+    lifts (0 when unknown). The client does not reconnect.
+    """
+
+    code: int
+    expire: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOutdated(Event):
+    """The server refused this client version (``<failure reason="405">``).
+
+    Set a newer ``app_version`` on the client (or upgrade wamd) and connect again.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailure(Event):
+    """The server refused the login for a reason without its own event; no reconnect."""
+
+    reason: int
+    message: str
+    raw: Node | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError(Event):
+    """The server closed the stream with an error code that has no dedicated event.
+
+    The client reconnects automatically (when enabled) after this event.
+    """
+
+    code: str
+    raw: Node | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAliveTimeout(Event):
+    """A keepalive ping went unanswered; ``error_count`` consecutive failures so far."""
+
+    error_count: int
+    last_success: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAliveRestored(Event):
+    """A keepalive ping was answered again after one or more :class:`KeepAliveTimeout`."""
+
+
+# --- filters and dispatch ------------------------------------------------------------------------
+
+E = TypeVar("E", bound=Event)
+
+Handler = Callable[[E], Any]
+"""A handler: an ``async def`` (or plain) function taking the event."""
+
+Predicate = Callable[[Any], bool]
+
+
+class Filter:
+    """A synchronous predicate on events that composes with ``&``, ``|`` and ``~``.
+
+    Any plain callable ``(event) -> bool`` can be used as a filter; wrap it in ``Filter`` to
+    combine it::
+
+        is_sandbox = Filter(lambda evt: evt.platform == "sandbox")
+        client.on(events.PairSuccess, is_sandbox & ~Filter(lambda evt: evt.business_name))
+
+    Filters must not do I/O: they run in the dispatcher, before a handler task is created.
+    """
+
+    __slots__ = ("_predicate",)
+
+    def __init__(self, predicate: Predicate) -> None:
+        self._predicate = predicate
+
+    def __call__(self, event: Any) -> bool:
+        return bool(self._predicate(event))
+
+    def __and__(self, other: Predicate) -> Filter:
+        return Filter(lambda event: self(event) and bool(other(event)))
+
+    def __or__(self, other: Predicate) -> Filter:
+        return Filter(lambda event: self(event) or bool(other(event)))
+
+    def __invert__(self) -> Filter:
+        return Filter(lambda event: not self(event))
+
+    def __repr__(self) -> str:
+        return f"Filter({self._predicate!r})"
+
+
+@dataclass(eq=False, slots=True)
+class HandlerRegistration(Generic[E]):
+    """One registered handler; pass it to :meth:`Dispatcher.remove` to unregister it."""
+
+    event_type: type[E]
+    handler: Handler[E]
+    filter: Predicate | None = None
+
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` is of the registered type and passes the filter."""
+        if not isinstance(event, self.event_type):
+            return False
+        return self.filter is None or bool(self.filter(event))
+
+
+@dataclass(eq=False, slots=True)
+class _Slot:
+    """The pool slot held by one handler task (lent back while it waits on the server)."""
+
+    semaphore: asyncio.Semaphore
+    owner: asyncio.Task[Any] | None
+    held: bool = True
+
+
+_current_slot: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar(
+    "wamd_handler_slot", default=None
+)
+
+
+@contextlib.asynccontextmanager
+async def lend_slot() -> AsyncIterator[None]:
+    """Give the caller's handler slot back to the pool for the duration of the block.
+
+    Requests that wait on the server (IQs, message acks) wrap their wait in this: a handler
+    waiting for a reply then does not count against the pool, so a full pool of handlers that
+    all await replies cannot stop the reader from reading those replies. Outside a handler
+    task (or in a task a handler spawned) it does nothing.
+    """
+    slot = _current_slot.get()
+    if slot is None or not slot.held or slot.owner is not asyncio.current_task():
+        yield
+        return
+    slot.held = False
+    slot.semaphore.release()
+    try:
+        yield
+    finally:
+        await slot.semaphore.acquire()
+        slot.held = True
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    event_type: type[Event]
+    filter: Predicate | None
+    future: asyncio.Future[Event]
+
+
+ErrorHook = Callable[[BaseException, Event], None]
+
+
+class Dispatcher:
+    """Runs event handlers in their own tasks, at most ``max_concurrency`` at once.
+
+    ``dispatch`` returns as soon as every matching handler has been started; it waits only
+    when the pool is full (backpressure). A handler that raises is logged (and passed to
+    ``on_error`` when given); it never stops the dispatcher or the other handlers.
+    """
+
+    def __init__(self, *, max_concurrency: int = 64, on_error: ErrorHook | None = None) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.max_concurrency = max_concurrency
+        self.on_error = on_error
+        self._registrations: list[HandlerRegistration[Any]] = []
+        self._waiters: list[_Waiter] = []
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # registration
+
+    def add(
+        self, event_type: type[E], handler: Handler[E], filter: Predicate | None = None
+    ) -> HandlerRegistration[E]:
+        """Register ``handler`` for events of ``event_type`` (and its subclasses)."""
+        if not (isinstance(event_type, type) and issubclass(event_type, Event)):
+            raise TypeError(f"{event_type!r} is not an event type")
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        registration = HandlerRegistration(event_type, handler, filter)
+        self._registrations.append(registration)
+        return registration
+
+    def on(
+        self, event_type: type[E], filter: Predicate | None = None
+    ) -> Callable[[Handler[E]], Handler[E]]:
+        """Decorator form of :meth:`add`; returns the function unchanged."""
+
+        def decorator(handler: Handler[E]) -> Handler[E]:
+            self.add(event_type, handler, filter)
+            return handler
+
+        return decorator
+
+    def remove(self, handler: HandlerRegistration[Any] | Callable[..., Any]) -> int:
+        """Unregister a registration, or every registration of a handler function.
+
+        Returns how many registrations were removed.
+        """
+        before = len(self._registrations)
+        if isinstance(handler, HandlerRegistration):
+            self._registrations = [r for r in self._registrations if r is not handler]
+        else:
+            self._registrations = [r for r in self._registrations if r.handler is not handler]
+        return before - len(self._registrations)
+
+    @property
+    def handlers(self) -> tuple[HandlerRegistration[Any], ...]:
+        """The current registrations, in registration order."""
+        return tuple(self._registrations)
+
+    @property
+    def running(self) -> int:
+        """How many handler tasks are running now."""
+        return len(self._tasks)
+
+    # dispatch
+
+    async def dispatch(self, event: Event) -> None:
+        """Start every matching handler for ``event`` in its own task.
+
+        Waits while the handler pool is full. Waiters registered with :meth:`wait_for` are
+        resolved first, synchronously.
+        """
+        self._resolve_waiters(event)
+        if self._closed:
+            return
+        for registration in list(self._registrations):
+            try:
+                matched = registration.matches(event)
+            except Exception as exc:
+                self._report(exc, event)
+                continue
+            if not matched:
+                continue
+            await self._slots.acquire()
+            try:
+                task = asyncio.create_task(
+                    self._run(registration, event), name=f"wamd-handler-{type(event).__name__}"
+                )
+            except BaseException:
+                self._slots.release()
+                raise
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, registration: HandlerRegistration[Any], event: Event) -> None:
+        slot = _Slot(self._slots, asyncio.current_task())
+        _current_slot.set(slot)
+        try:
+            result = registration.handler(event)
+            if inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._report(exc, event)
+        finally:
+            if slot.held:
+                slot.held = False
+                self._slots.release()
+
+    def _report(self, exc: BaseException, event: Event) -> None:
+        log.error("event handler failed on %s", type(event).__name__, exc_info=exc)
+        if self.on_error is not None:
+            try:
+                self.on_error(exc, event)
+            except Exception:
+                log.exception("on_error hook failed")
+
+    def _resolve_waiters(self, event: Event) -> None:
+        if not self._waiters:
+            return
+        keep: list[_Waiter] = []
+        for waiter in self._waiters:
+            if waiter.future.done():
+                continue
+            try:
+                matched = isinstance(event, waiter.event_type) and (
+                    waiter.filter is None or bool(waiter.filter(event))
+                )
+            except Exception as exc:
+                waiter.future.set_exception(exc)
+                continue
+            if matched:
+                waiter.future.set_result(event)
+            else:
+                keep.append(waiter)
+        self._waiters = keep
+
+    async def wait_for(
+        self,
+        event_type: type[E],
+        filter: Predicate | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> E:
+        """Wait for the next event of ``event_type`` passing ``filter`` and return it.
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds.
+        """
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(event_type, filter, future)
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                event = await future
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        assert isinstance(event, event_type)
+        return event
+
+    def _others(self) -> list[asyncio.Task[None]]:
+        current = asyncio.current_task()
+        return [task for task in self._tasks if task is not current]
+
+    async def drain(self) -> None:
+        """Wait until every running handler task (except the caller's own) has finished."""
+        while others := self._others():
+            await asyncio.gather(*others, return_exceptions=True)
+
+    async def aclose(
+        self, *, cancel: bool = False, timeout: float | None = None  # noqa: ASYNC109
+    ) -> None:
+        """Stop dispatching; cancel running handlers (``cancel``) or wait for them.
+
+        Called from a handler, that handler itself is neither cancelled nor waited for.
+        """
+        self._closed = True
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.cancel()
+        self._waiters.clear()
+        if cancel:
+            for task in self._others():
+                task.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.drain()
+        others = self._others()
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
+
+    def reopen(self) -> None:
+        """Allow dispatching again after :meth:`aclose`."""
+        self._closed = False

@@ -1,0 +1,168 @@
+"""The Double Ratchet on :class:`SessionState` values, byte-compatible with libsignal.
+
+KDFs (all HKDF-SHA256 / HMAC-SHA256 as libsignal):
+- root step: HKDF(ikm=DH, salt=root key, info="WhisperRatchet") -> new root key | chain key;
+- chain step: message key seed = HMAC(chain key, 0x01), next chain key = HMAC(chain key, 0x02);
+- message keys: HKDF(seed, salt=32 zero bytes, info="WhisperMessageKeys", 80) ->
+  AES-256 key | HMAC key | IV (16 bytes);
+- MAC: HMAC-SHA256(mac key, sender identity (33) | receiver identity (33) | version | proto)[:8].
+
+Functions here never modify the state they get; they return a new state.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from wamd.crypto import KeyPair, aes_cbc_decrypt, aes_cbc_encrypt
+from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession
+from wamd.signal import wire
+from wamd.signal.state import Limits, ReceiverChain, SessionState
+
+__all__ = ["decrypt_state", "derive_message_keys", "encrypt_state", "kdf_root"]
+
+_ZERO32 = bytes(32)
+_RATCHET_INFO = b"WhisperRatchet"
+_MESSAGE_INFO = b"WhisperMessageKeys"
+_MSG_INFO_1 = _MESSAGE_INFO + b"\x01"
+_MSG_INFO_2 = _MESSAGE_INFO + b"\x02"
+_MSG_INFO_3 = _MESSAGE_INFO + b"\x03"
+_ONE = b"\x01"
+_TWO = b"\x02"
+_digest = hmac.digest
+_compare = hmac.compare_digest
+
+
+def kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
+    """One root-chain step: (new root key, new chain key)."""
+    prk = _digest(root_key, dh_output, "sha256")
+    first = _digest(prk, _RATCHET_INFO + b"\x01", "sha256")
+    second = _digest(prk, first + _RATCHET_INFO + b"\x02", "sha256")
+    return first, second
+
+
+def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
+    """(cipher key, MAC key, IV) for a message key seed."""
+    prk = _digest(_ZERO32, seed, "sha256")
+    cipher_key = _digest(prk, _MSG_INFO_1, "sha256")
+    mac_key = _digest(prk, cipher_key + _MSG_INFO_2, "sha256")
+    iv = _digest(prk, mac_key + _MSG_INFO_3, "sha256")[:16]
+    return cipher_key, mac_key, iv
+
+
+def encrypt_state(state: SessionState, local_identity_djb: bytes, plaintext: bytes
+                  ) -> tuple[SessionState, bytes]:
+    """Encrypt one message on the sending chain; returns (new state, serialized SignalMessage)."""
+    chain_key = state.sender_chain_key
+    if chain_key is None:
+        raise NoSession("the session has no sending chain yet")
+    seed = _digest(chain_key, _ONE, "sha256")
+    cipher_key, mac_key, iv = derive_message_keys(seed)
+    body = wire.build_signal_body(
+        state.sender_ratchet.public, state.sender_index, state.previous_counter,
+        aes_cbc_encrypt(cipher_key, iv, plaintext),
+    )
+    mac = _digest(mac_key, local_identity_djb + b"\x05" + state.remote_identity + body,
+                  "sha256")[:8]
+    new = state.copy()
+    new.sender_chain_key = _digest(chain_key, _TWO, "sha256")
+    new.sender_index = state.sender_index + 1
+    return new, body + mac
+
+
+def decrypt_state(
+    state: SessionState,
+    local_identity_djb: bytes,
+    message: wire.SignalMessageParts,
+    limits: Limits,
+) -> tuple[SessionState, bytes]:
+    """Decrypt one parsed SignalMessage with ``state``; returns (new state, plaintext).
+
+    Raises :class:`InvalidMessage` (bad MAC, undecryptable, too far ahead) or
+    :class:`DuplicateMessage` (its message key was used already); ``state`` is never modified.
+    """
+    their_ratchet = message.ratchet_key
+    counter = message.counter
+    position = state.find_receiver_chain(their_ratchet)
+    root = b""
+    if position >= 0:
+        chain = state.receiver_chains[position]
+    else:
+        # A new ratchet key from the peer: the receiving half of a DH ratchet step, on the side.
+        try:
+            root, receive_key = kdf_root(state.root_key, state.sender_ratchet.dh(their_ratchet))
+        except CryptoError:
+            raise InvalidMessage("bad ratchet key in message") from None
+        chain = ReceiverChain(their_ratchet, receive_key, 0, {})
+
+    skipped = chain.skipped
+    if counter < chain.index:
+        seed = skipped.get(counter)
+        if seed is None:
+            raise DuplicateMessage(f"message {counter} was already decrypted (or is too old)")
+        new_skipped = dict(skipped)
+        del new_skipped[counter]
+        new_chain = ReceiverChain(their_ratchet, chain.chain_key, chain.index, new_skipped)
+    else:
+        if counter - chain.index > limits.max_skip:
+            raise InvalidMessage(
+                f"message {counter} is over {limits.max_skip} messages ahead of its chain"
+            )
+        chain_key = chain.chain_key
+        if counter > chain.index:
+            new_skipped = dict(skipped)
+            for index in range(chain.index, counter):
+                new_skipped[index] = _digest(chain_key, _ONE, "sha256")
+                chain_key = _digest(chain_key, _TWO, "sha256")
+            overflow = len(new_skipped) - limits.max_skipped_per_chain
+            if overflow > 0:
+                for index in sorted(new_skipped)[:overflow]:
+                    del new_skipped[index]
+        else:
+            new_skipped = skipped
+        seed = _digest(chain_key, _ONE, "sha256")
+        new_chain = ReceiverChain(their_ratchet, _digest(chain_key, _TWO, "sha256"), counter + 1,
+                                  new_skipped)
+
+    cipher_key, mac_key, iv = derive_message_keys(seed)
+    expected = _digest(mac_key, b"\x05" + state.remote_identity + local_identity_djb
+                       + message.signed, "sha256")[:8]
+    if not _compare(expected, message.mac):
+        raise InvalidMessage("bad MAC")
+    try:
+        plaintext = aes_cbc_decrypt(cipher_key, iv, message.ciphertext)
+    except CryptoError:
+        raise InvalidMessage("ciphertext does not decrypt") from None
+
+    new = state.copy()
+    chains = new.receiver_chains
+    if position >= 0:
+        chains[position] = new_chain
+    else:
+        # The sending half of the DH ratchet step: a fresh ratchet key and sending chain.
+        new_ratchet = KeyPair.generate()
+        new.root_key, new.sender_chain_key = kdf_root(root, new_ratchet.dh(their_ratchet))
+        new.sender_ratchet = new_ratchet
+        new.previous_counter = max(state.sender_index - 1, 0)
+        new.sender_index = 0
+        chains.append(new_chain)
+        del chains[: max(0, len(chains) - limits.max_receiver_chains)]
+    _enforce_total_skipped(new, limits)
+    new.pending = None
+    return new, plaintext
+
+
+def _enforce_total_skipped(state: SessionState, limits: Limits) -> None:
+    """Drop the oldest stored message keys (oldest chains first) beyond the total limit."""
+    chains = state.receiver_chains
+    total = sum(len(c.skipped) for c in chains)
+    excess = total - limits.max_skipped_total
+    i = 0
+    while excess > 0 and i < len(chains):
+        chain = chains[i]
+        if chain.skipped:
+            drop = min(excess, len(chain.skipped))
+            keep = dict(sorted(chain.skipped.items())[drop:])
+            chains[i] = ReceiverChain(chain.ratchet_key, chain.chain_key, chain.index, keep)
+            excess -= drop
+        i += 1

@@ -1,0 +1,207 @@
+"""Parse and build the Signal wire messages exactly as libsignal does.
+
+Every message starts with the version byte ``0x33`` (message version 3, current version 3).
+``SignalMessage`` ("msg"): version | protobuf | 8-byte MAC. ``PreKeySignalMessage`` ("pkmsg"):
+version | protobuf holding a whole SignalMessage. ``SenderKeyMessage`` ("skmsg"): version |
+protobuf | 64-byte XEdDSA signature. ``SenderKeyDistributionMessage``: version | protobuf.
+
+Parsing raises :class:`~wamd.errors.InvalidMessage` for anything malformed. Public keys on the
+wire are 33 bytes (``0x05`` | key); parsed objects hold the 32 raw bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError as ProtoDecodeError
+
+from wamd.errors import InvalidMessage
+from wamd.proto import signal_pb2
+
+VERSION_BYTE = 0x33
+VERSION_PREFIX = b"\x33"
+MAC_SIZE = 8
+SIGNATURE_SIZE = 64
+KEY_SIZE = 32
+
+__all__ = [
+    "MAC_SIZE",
+    "SIGNATURE_SIZE",
+    "VERSION_BYTE",
+    "PreKeyMessage",
+    "SenderKeyDistribution",
+    "SenderKeyMessageParts",
+    "SignalMessageParts",
+    "build_prekey_message",
+    "build_sender_key_distribution",
+    "parse_prekey_message",
+    "parse_sender_key_distribution",
+    "parse_sender_key_message",
+    "parse_signal_message",
+]
+
+
+def _key(data: bytes, what: str) -> bytes:
+    if len(data) != KEY_SIZE + 1 or data[0] != 0x05:
+        raise InvalidMessage(f"{what} is not a 33-byte 0x05-prefixed key")
+    return data[1:]
+
+
+def _check_version(data: bytes, what: str) -> None:
+    if not data:
+        raise InvalidMessage(f"empty {what}")
+    if data[0] != VERSION_BYTE:
+        raise InvalidMessage(f"{what} has unsupported version byte 0x{data[0]:02x}")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalMessageParts:
+    """A parsed ``SignalMessage``: ``signed`` is version | protobuf (the MAC'd bytes)."""
+
+    ratchet_key: bytes
+    counter: int
+    previous_counter: int
+    ciphertext: bytes
+    signed: bytes
+    mac: bytes
+
+
+def parse_signal_message(data: bytes) -> SignalMessageParts:
+    """Parse a serialized SignalMessage (no MAC check here)."""
+    _check_version(data, "SignalMessage")
+    if len(data) < 1 + MAC_SIZE + 2:
+        raise InvalidMessage("SignalMessage too short")
+    signed = data[:-MAC_SIZE]
+    try:
+        msg = signal_pb2.SignalMessage.FromString(signed[1:])
+    except ProtoDecodeError:
+        raise InvalidMessage("SignalMessage protobuf is malformed") from None
+    if not (msg.HasField("ratchet_key") and msg.HasField("counter") and msg.HasField("ciphertext")):
+        raise InvalidMessage("SignalMessage lacks a required field")
+    return SignalMessageParts(
+        _key(msg.ratchet_key, "ratchet key"), msg.counter, msg.previous_counter, msg.ciphertext,
+        signed, data[-MAC_SIZE:],
+    )
+
+
+def build_signal_body(ratchet_key: bytes, counter: int, previous_counter: int, ciphertext: bytes
+                      ) -> bytes:
+    """Version byte | SignalMessage protobuf (the part the MAC covers)."""
+    return VERSION_PREFIX + signal_pb2.SignalMessage(
+        ratchet_key=b"\x05" + ratchet_key, counter=counter, previous_counter=previous_counter,
+        ciphertext=ciphertext,
+    ).SerializeToString()
+
+
+@dataclass(frozen=True, slots=True)
+class PreKeyMessage:
+    """A parsed ``PreKeySignalMessage`` (keys as 32 raw bytes; ``message`` still serialized)."""
+
+    registration_id: int
+    pre_key_id: int | None
+    signed_pre_key_id: int
+    base_key: bytes
+    identity_key: bytes
+    message: bytes
+
+
+def parse_prekey_message(data: bytes) -> PreKeyMessage:
+    """Parse a serialized PreKeySignalMessage (the inner SignalMessage is parsed later)."""
+    _check_version(data, "PreKeySignalMessage")
+    try:
+        msg = signal_pb2.PreKeySignalMessage.FromString(data[1:])
+    except ProtoDecodeError:
+        raise InvalidMessage("PreKeySignalMessage protobuf is malformed") from None
+    for field in ("registration_id", "signed_pre_key_id", "base_key", "identity_key", "message"):
+        if not msg.HasField(field):
+            raise InvalidMessage(f"PreKeySignalMessage lacks {field}")
+    return PreKeyMessage(
+        registration_id=msg.registration_id,
+        pre_key_id=msg.pre_key_id if msg.HasField("pre_key_id") else None,
+        signed_pre_key_id=msg.signed_pre_key_id,
+        base_key=_key(msg.base_key, "base key"),
+        identity_key=_key(msg.identity_key, "identity key"),
+        message=msg.message,
+    )
+
+
+def build_prekey_message(
+    *, registration_id: int, pre_key_id: int | None, signed_pre_key_id: int, base_key: bytes,
+    identity_key: bytes, message: bytes,
+) -> bytes:
+    """Serialize a PreKeySignalMessage around an already serialized SignalMessage."""
+    msg = signal_pb2.PreKeySignalMessage(
+        registration_id=registration_id, signed_pre_key_id=signed_pre_key_id,
+        base_key=b"\x05" + base_key, identity_key=b"\x05" + identity_key, message=message,
+    )
+    if pre_key_id is not None:
+        msg.pre_key_id = pre_key_id
+    return VERSION_PREFIX + msg.SerializeToString()
+
+
+@dataclass(frozen=True, slots=True)
+class SenderKeyMessageParts:
+    """A parsed ``SenderKeyMessage``: ``signed`` is version | protobuf."""
+
+    key_id: int
+    iteration: int
+    ciphertext: bytes
+    signed: bytes
+    signature: bytes
+
+
+def parse_sender_key_message(data: bytes) -> SenderKeyMessageParts:
+    """Parse a serialized SenderKeyMessage (no signature check here)."""
+    _check_version(data, "SenderKeyMessage")
+    if len(data) < 1 + SIGNATURE_SIZE + 2:
+        raise InvalidMessage("SenderKeyMessage too short")
+    signed = data[:-SIGNATURE_SIZE]
+    try:
+        msg = signal_pb2.SenderKeyMessage.FromString(signed[1:])
+    except ProtoDecodeError:
+        raise InvalidMessage("SenderKeyMessage protobuf is malformed") from None
+    if not (msg.HasField("id") and msg.HasField("iteration") and msg.HasField("ciphertext")):
+        raise InvalidMessage("SenderKeyMessage lacks a required field")
+    return SenderKeyMessageParts(msg.id, msg.iteration, msg.ciphertext, signed,
+                                 data[-SIGNATURE_SIZE:])
+
+
+def build_sender_key_body(key_id: int, iteration: int, ciphertext: bytes) -> bytes:
+    """Version byte | SenderKeyMessage protobuf (the part the signature covers)."""
+    return VERSION_PREFIX + signal_pb2.SenderKeyMessage(
+        id=key_id, iteration=iteration, ciphertext=ciphertext
+    ).SerializeToString()
+
+
+@dataclass(frozen=True, slots=True)
+class SenderKeyDistribution:
+    """A parsed ``SenderKeyDistributionMessage`` (signing key as 32 raw bytes)."""
+
+    key_id: int
+    iteration: int
+    chain_key: bytes
+    signing_key: bytes
+
+
+def parse_sender_key_distribution(data: bytes) -> SenderKeyDistribution:
+    """Parse a serialized SenderKeyDistributionMessage."""
+    _check_version(data, "SenderKeyDistributionMessage")
+    try:
+        msg = signal_pb2.SenderKeyDistributionMessage.FromString(data[1:])
+    except ProtoDecodeError:
+        raise InvalidMessage("SenderKeyDistributionMessage protobuf is malformed") from None
+    for field in ("id", "iteration", "chain_key", "signing_key"):
+        if not msg.HasField(field):
+            raise InvalidMessage(f"SenderKeyDistributionMessage lacks {field}")
+    if len(msg.chain_key) != KEY_SIZE:
+        raise InvalidMessage("sender chain key is not 32 bytes")
+    return SenderKeyDistribution(msg.id, msg.iteration, msg.chain_key,
+                                 _key(msg.signing_key, "signing key"))
+
+
+def build_sender_key_distribution(dist: SenderKeyDistribution) -> bytes:
+    """Serialize a SenderKeyDistributionMessage."""
+    return VERSION_PREFIX + signal_pb2.SenderKeyDistributionMessage(
+        id=dist.key_id, iteration=dist.iteration, chain_key=dist.chain_key,
+        signing_key=b"\x05" + dist.signing_key,
+    ).SerializeToString()

@@ -1,0 +1,1 @@
+"""The SQL implementation shared by the SQLite and PostgreSQL stores (internal)."""

@@ -1,0 +1,53 @@
+"""What the shared SQL code needs from a backend: run statements, in or out of a transaction.
+
+Statements are written once, with ``?`` placeholders and SQL that SQLite and PostgreSQL both
+accept (``ON CONFLICT ... DO UPDATE``, ``RETURNING``, row values); the PostgreSQL executor
+renumbers the placeholders. Backend errors come out as :class:`~wamd.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+__all__ = ["Executor", "Row", "same_executor"]
+
+Row = Sequence[Any]
+
+
+class Executor(abc.ABC):
+    """Runs statements for the concern stores of one account handle or transaction."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        """Run one statement for each argument row."""
+
+    @abc.abstractmethod
+    async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        """Run a query; returns every row."""
+
+    async def fetchrow(self, sql: str, args: Sequence[object] = ()) -> Row | None:
+        """Run a query; returns its first row, if any."""
+        rows = await self.fetch(sql, args)
+        return rows[0] if rows else None
+
+    @abc.abstractmethod
+    def atomic(self) -> AbstractAsyncContextManager[Executor]:
+        """An executor whose statements commit together: a transaction of its own, or this
+        executor itself when it already runs inside one."""
+
+    @abc.abstractmethod
+    def in_list(self, column: str, values: Sequence[object]) -> tuple[str, list[object]]:
+        """A ``column IN (...)`` condition for ``values`` and its arguments."""
+
+
+@asynccontextmanager
+async def same_executor(x: Executor) -> AsyncIterator[Executor]:
+    """``atomic()`` of an executor already inside a transaction: the executor itself."""
+    yield x

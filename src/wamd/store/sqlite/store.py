@@ -1,0 +1,290 @@
+"""The SQLite store: one file, WAL journal, aiosqlite, file-lock leases.
+
+Durability: the database runs in WAL mode with ``synchronous=FULL`` by default, so a committed
+transaction is on disk (the WAL is fsynced at every commit) before ``commit`` returns. The
+receive path acknowledges a message only after its transaction commits; with ``FULL`` that
+acknowledgement survives a power cut, not only a process crash. ``synchronous="NORMAL"`` is
+faster and still atomic and crash-safe for the process (a kill -9 loses nothing committed: the
+WAL is in the OS page cache), but a power loss may drop the last commits — messages the server
+already considers delivered. Choose it only when that trade is acceptable.
+
+One connection serves the store; a lock serializes its users, and a transaction holds it from
+``BEGIN IMMEDIATE`` to ``COMMIT``. Several processes may share the file (for different
+accounts); SQLite's busy timeout makes their writers take turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+import aiosqlite
+import platformdirs
+
+from wamd.errors import StoreError
+from wamd.store._sync import LeaseBase, LocalLeases, TaskLock, poll_acquire
+from wamd.store.interfaces import Lease
+from wamd.store.sealing import KeySource, Sealer
+from wamd.store.sql.base import SQLStore, open_sealer
+from wamd.store.sql.executor import Executor, Row, same_executor
+from wamd.store.sql.migrations import Migrations, load_migrations
+
+__all__ = ["SQLiteStore", "default_path", "migrate"]
+
+MIGRATIONS: Migrations = load_migrations("wamd.store.sqlite")
+
+Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
+
+
+def default_path() -> Path:
+    """The default database file: ``wamd.db`` in the user's data directory."""
+    return platformdirs.user_data_path("wamd", appauthor=False) / "wamd.db"
+
+
+def _error(exc: sqlite3.Error) -> StoreError:
+    return StoreError(f"sqlite: {exc}")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into complete statements (sqlite3 knows where each one ends)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        raise StoreError("migration script ends with an incomplete statement")
+
+
+async def migrate(conn: aiosqlite.Connection, target: int | None = None) -> int:
+    """Bring the schema of ``conn`` (autocommit mode) to ``target`` (default: latest);
+    returns the version reached. Each step is one transaction."""
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS wamd_version (version INTEGER NOT NULL)")
+        while True:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = list(await conn.execute_fetchall("SELECT version FROM wamd_version"))
+                current = int(rows[0][0]) if rows else 0
+                steps = MIGRATIONS.plan(current, target)
+                if not steps:
+                    await conn.execute("COMMIT")
+                    return current
+                step = steps[0]
+                for statement in _statements(step.sql):
+                    await conn.execute(statement)
+                await conn.execute("DELETE FROM wamd_version")
+                await conn.execute("INSERT INTO wamd_version (version) VALUES (?)", [step.version])
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+    except sqlite3.Error as exc:
+        raise _error(exc) from exc
+
+
+class _SQLiteExecutor(Executor):
+    """Statements on the store's connection; ``tx`` tells whether a transaction is open."""
+
+    def __init__(self, store: SQLiteStore, tx: bool) -> None:
+        self._store = store
+        self._tx = tx
+        self.open = True
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[aiosqlite.Connection]:
+        conn = self._store._conn
+        if self._tx:
+            if not self.open:
+                raise StoreError("the transaction is finished")
+            yield conn
+            return
+        async with self._store._lock.hold():
+            yield conn
+
+    async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
+        async with self._conn() as conn:
+            try:
+                cursor = await conn.execute(sql, args)
+            except sqlite3.Error as exc:
+                raise _error(exc) from exc
+            return int(cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        if not self._tx:  # one transaction for the batch, not one (and one fsync) per row
+            async with self.atomic() as x:
+                await x.executemany(sql, rows)
+            return
+        async with self._conn() as conn:
+            try:
+                await conn.executemany(sql, rows)
+            except sqlite3.Error as exc:
+                raise _error(exc) from exc
+
+    async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        async with self._conn() as conn:
+            try:
+                return list(await conn.execute_fetchall(sql, args))
+            except sqlite3.Error as exc:
+                raise _error(exc) from exc
+
+    def atomic(self) -> AbstractAsyncContextManager[Executor]:
+        if self._tx:
+            return same_executor(self)
+        return self._store._begin()
+
+    def in_list(self, column: str, values: Sequence[object]) -> tuple[str, list[object]]:
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+class _FileLease(LeaseBase):
+    def __init__(self, account_id: int, fd: int) -> None:
+        super().__init__(f"account {account_id}")
+        self._fd = fd
+
+    async def _release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
+class SQLiteStore(SQLStore):
+    """A store in one SQLite file (see :class:`wamd.store.Store`); open with :meth:`open`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str, sealer: Sealer) -> None:
+        """Use :meth:`open`."""
+        super().__init__()
+        self._conn = conn
+        self._path = path
+        self._lock = TaskLock()
+        self._local_leases = LocalLeases()
+        self.sealer = sealer
+        self.auto = _SQLiteExecutor(self, tx=False)
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStore {self._path!r}>"
+
+    @property
+    def path(self) -> str:
+        """The database file (``":memory:"`` for an in-memory database)."""
+        return self._path
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        key: KeySource | None = None,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 30.0,
+    ) -> SQLiteStore:
+        """Open (creating or upgrading as needed) the store at ``path``.
+
+        Args:
+            path: the database file; default :func:`default_path`. ``":memory:"`` works too
+                (nothing persists; leases are per process).
+            key: the at-rest encryption key (bytes or a callable returning it, e.g.
+                :func:`wamd.store.key_from_env`); ``None`` for a plaintext store.
+            synchronous: SQLite's ``synchronous`` pragma (see the module docs).
+            busy_timeout: seconds to wait for another process's write lock.
+
+        Raises:
+            SchemaTooNew: the file was written by a newer wamd.
+            WrongStoreKey: the key does not open the store (or one was given to a plaintext
+                store, or none to an encrypted one).
+            StoreError: the file cannot be opened or is not a wamd store.
+        """
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+        if path is None:
+            path = default_path()
+        path = os.fspath(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _error(exc) from exc
+        try:
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                f"PRAGMA synchronous={synchronous}",
+                "PRAGMA foreign_keys=ON",
+                f"PRAGMA busy_timeout={int(busy_timeout * 1000)}",
+            ):
+                await conn.execute(pragma)
+            await migrate(conn)
+            store = cls(conn, path, Sealer())
+            store.sealer = await open_sealer(store.auto, key)
+        except BaseException as exc:
+            await conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _error(exc) from exc
+            raise
+        return store
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[Executor]:
+        async with self._lock.hold():
+            conn = self._conn
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _error(exc) from exc
+            x = _SQLiteExecutor(self, tx=True)
+            try:
+                yield x
+                await conn.execute("COMMIT")
+            except BaseException as exc:
+                x.open = False
+                # (suppressed: no transaction is left when COMMIT itself failed)
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.shield(conn.execute("ROLLBACK"))
+                if isinstance(exc, sqlite3.Error):
+                    raise _error(exc) from exc
+                raise
+            finally:
+                x.open = False
+
+    def _lock_file(self, account_id: int) -> Path:
+        return Path(f"{self._path}.locks") / f"account-{account_id}.lock"
+
+    async def _lease(self, account_id: int, wait: float | None) -> Lease:
+        what = f"account {account_id} of {self._path}"
+        if self._path == ":memory:":
+            return await self._local_leases.acquire(account_id, wait, what)
+        lock_path = self._lock_file(account_id)
+        lock_path.parent.mkdir(exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+        async def try_once() -> bool:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        try:
+            await poll_acquire(try_once, wait, what)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return _FileLease(account_id, fd)
+
+    async def _close(self) -> None:
+        await self._conn.close()
