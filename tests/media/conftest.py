@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -59,29 +56,3 @@ def client_for(
     kwargs.setdefault("retry", FAST_RETRY)
     kwargs.setdefault("ca_file", server.ca_file)
     return MediaClient(fetch, **kwargs)
-
-
-async def run_baileys(node_peers: Path, cmds: list[dict[str, Any]], ca_file: Path) -> list[Any]:
-    """Run tests/interop/baileys_media.mjs with the sandbox CA trusted; returns its results.
-
-    Asynchronous, so that a media host in this process keeps serving while Node talks to it.
-    """
-    env = dict(os.environ, NODE_EXTRA_CA_CERTS=str(ca_file))
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        str(node_peers / "baileys_media.mjs"),
-        json.dumps(cmds),
-        cwd=node_peers,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=300)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, (out + err).decode(errors="replace")
-    result: list[Any] = json.loads(out)
-    return result

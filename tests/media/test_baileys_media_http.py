@@ -10,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from tests.media.conftest import run_baileys
+from tests.media.peers import run_baileys
 from wamd.media.keys import MediaType
 from wamd.media.ref import MediaRef
 from wamd.media.transfer import MediaClient

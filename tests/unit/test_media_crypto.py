@@ -8,9 +8,7 @@ byte-identical keys and blobs, and decrypt Baileys' blobs.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.media.peers import run_baileys_sync
 from wamd.errors import IntegrityError, MediaError
 from wamd.media.cipher import (
     MAC_LENGTH,
@@ -60,18 +59,6 @@ HKDF_INFO = {
     MediaType.APP_STATE: b"WhatsApp App State Keys",
     MediaType.LINK_THUMBNAIL: b"WhatsApp Link Thumbnail Keys",
 }
-
-
-def baileys(node_peers: Path, cmd: dict[str, Any] | list[dict[str, Any]]) -> Any:
-    proc = subprocess.run(
-        ["node", str(node_peers / "baileys_media.mjs"), json.dumps(cmd)],
-        cwd=node_peers,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout)
 
 
 def test_hkdf_infos_are_whatsapps() -> None:
@@ -138,7 +125,7 @@ def test_keys_match_baileys(node_peers: Path) -> None:
         {"op": "keys", "type": name, "mediaKey": hashlib.sha256(name.encode()).hexdigest()}
         for _, name in KEY_CASES
     ]
-    results = baileys(node_peers, cmds)
+    results = run_baileys_sync(node_peers, cmds)
     for (kind, name), theirs in zip(KEY_CASES, results, strict=True):
         ours = derive_media_keys(hashlib.sha256(name.encode()).digest(), kind)
         assert ours.iv.hex() == theirs["iv"], kind
@@ -169,7 +156,7 @@ def test_blobs_byte_identical_to_baileys(node_peers: Path, tmp_path: Path) -> No
         {"op": "encrypt", "type": name, "mediaKey": key.hex(), "input": str(src)}
         for _, _, key, name, src in cases
     ]
-    results = baileys(node_peers, cmds)
+    results = run_baileys_sync(node_peers, cmds)
     for (kind, plaintext, media_key, _, _), theirs in zip(cases, results, strict=True):
         enc_file = Path(theirs["encFile"])
         try:

@@ -7,7 +7,6 @@ independent parser, on the same files.
 from __future__ import annotations
 
 import io
-import json
 import struct
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import subprocess_env
+from tests.media.peers import run_baileys_sync
 from wamd.media.info import (
     DEFAULT_MIMETYPES,
     MediaInfo,
@@ -280,15 +280,7 @@ def test_durations_agree_with_baileys(node_peers: Path, tmp_path: Path) -> None:
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
         cmds.append({"op": "duration", "input": str(tmp_path / name)})
-    proc = subprocess.run(
-        ["node", str(node_peers / "baileys_media.mjs"), json.dumps(cmds)],
-        cwd=node_peers,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    theirs = json.loads(proc.stdout)
+    theirs = run_baileys_sync(node_peers, cmds)
     for (name, data), their in zip(files.items(), theirs, strict=True):
         ours = media_duration_and_size(data).seconds
         assert ours == round(their["seconds"]), (name, ours, their)
