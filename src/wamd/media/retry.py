@@ -228,7 +228,7 @@ def build_retry_notification(
         iv = os.urandom(IV_LENGTH) if iv is None else iv
         answer = media_retry_pb2.MediaRetryNotification(
             stanza_id=target.message_id,
-            result=media_retry_pb2.MediaRetryNotification.ResultType.Value(result.name),
+            result=result.name,
         )
         if direct_path is not None:
             answer.direct_path = direct_path
