@@ -169,7 +169,8 @@ def main() -> None:
         peer.close()
 
     print(f"corpus: {count} stanzas, {total_bytes} encoded bytes "
-          f"(avg {total_bytes / count:.0f} B/stanza); best of {args.rounds} rounds")
+          f"(avg {total_bytes / count:.0f} B/stanza); nodes/s counts stanzas; "
+          f"best of {args.rounds} rounds")
     for index, clock in enumerate(("CPU time", "wall clock")):
         print(f"\n[{clock}]")
         print(f"{'':8} {'wamd nodes/s':>13} {'wamd MB/s':>10} {'Baileys nodes/s':>16} "
