@@ -36,11 +36,21 @@ HOSTED_SERVER: Final = "hosted"
 HOSTED_LID_SERVER: Final = "hosted.lid"
 BOT_SERVER: Final = "bot"
 
-KNOWN_SERVERS: Final = frozenset({
-    USER_SERVER, LEGACY_USER_SERVER, GROUP_SERVER, BROADCAST_SERVER, LID_SERVER,
-    MESSENGER_SERVER, INTEROP_SERVER, NEWSLETTER_SERVER, HOSTED_SERVER, HOSTED_LID_SERVER,
-    BOT_SERVER,
-})
+KNOWN_SERVERS: Final = frozenset(
+    {
+        USER_SERVER,
+        LEGACY_USER_SERVER,
+        GROUP_SERVER,
+        BROADCAST_SERVER,
+        LID_SERVER,
+        MESSENGER_SERVER,
+        INTEROP_SERVER,
+        NEWSLETTER_SERVER,
+        HOSTED_SERVER,
+        HOSTED_LID_SERVER,
+        BOT_SERVER,
+    }
+)
 
 # --- AD-JID domain types ---------------------------------------------------------------------
 DOMAIN_WHATSAPP: Final = 0
@@ -94,7 +104,13 @@ class JID:
     _wire: bytes | None  # memo of the binary encoding, filled by wamd.binary's encoder
 
     def __init__(
-        self, user: str, server: str, *, agent: int = 0, device: int = 0, integrator: int = 0,
+        self,
+        user: str,
+        server: str,
+        *,
+        agent: int = 0,
+        device: int = 0,
+        integrator: int = 0,
     ) -> None:
         if not isinstance(user, str) or not isinstance(server, str):
             raise InvalidJID("JID user and server must be strings")
@@ -103,7 +119,9 @@ class JID:
         if "@" in user or ":" in user:
             raise InvalidJID(f"invalid JID user {user!r}")
         for name, value, maximum in (
-            ("agent", agent, 255), ("device", device, 65535), ("integrator", integrator, 65535),
+            ("agent", agent, 255),
+            ("device", device, 65535),
+            ("integrator", integrator, 65535),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
                 raise InvalidJID(f"JID {name} must be an int in 0..{maximum}, not {value!r}")
@@ -126,7 +144,12 @@ class JID:
 
     @classmethod
     def _make(
-        cls, user: str, server: str, agent: int = 0, device: int = 0, integrator: int = 0,
+        cls,
+        user: str,
+        server: str,
+        agent: int = 0,
+        device: int = 0,
+        integrator: int = 0,
     ) -> JID:
         """Build without validation (for the decoder, whose inputs are already checked)."""
         jid = _new(cls)
