@@ -109,13 +109,16 @@ def _write_string(out: bytearray, text: str) -> None:
             out += _HEX_HEAD[length]
             out += _fromhex(text + "F" if length & 1 else text)
             return
-    raw = text.encode()
-    length = len(raw)
+    _write_bytes(out, text.encode())
+
+
+def _write_bytes(out: bytearray, data: bytes) -> None:
+    length = len(data)
     if length < 256:
         out += _BINARY8_HEAD[length]
     else:
         _byte_length(out, length)
-    out += raw
+    out += data
 
 
 def _jid_wire(jid: JID) -> bytes:
@@ -211,19 +214,12 @@ def _write_node(out: bytearray, node: Node, depth: int) -> None:
         for child in content:
             _write_node(out, child, depth)
     elif isinstance(content, bytes):
-        length = len(content)
-        if length < 256:
-            out += _BINARY8_HEAD[length]
-        else:
-            _byte_length(out, length)
-        out += content
+        _write_bytes(out, content)
     elif isinstance(content, str):
         _write_string(out, content)
     elif isinstance(content, JID):
         out += _jid_wire(content)
     elif isinstance(content, (bytearray, memoryview)):
-        data = bytes(content)
-        _byte_length(out, len(data))
-        out += data
+        _write_bytes(out, bytes(content))
     else:
         raise EncodeError(f"<{tag}> content of type {type(content).__name__} is not encodable")
