@@ -394,3 +394,15 @@ async def test_blobs_survive_a_restart(tmp_path: Path) -> None:
         assert server.ca_file.read_bytes() == ca
         ref = MediaRef(**{**_fields(result.ref()), "url": None})
         assert await client.download(ref) == b"persistent"
+
+
+async def test_host_size_limits_are_respected(tmp_path: Path) -> None:
+    async with (
+        MediaServer(tmp_path, https_ports=(0, 0), max_upload=5000) as small,
+        client_for(small, small.https_hostnames) as client,
+    ):
+        with pytest.raises(MediaError, match="limit"):
+            await client.upload(os.urandom(6000), MediaType.DOCUMENT)
+        assert list(small.log) == []  # refused before sending a byte
+        result = await client.upload(os.urandom(4000), MediaType.DOCUMENT)
+        assert result.file_length == 4000

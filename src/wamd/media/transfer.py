@@ -371,6 +371,11 @@ class MediaClient:
         index = 0
         while index < len(conn.hosts):
             hostname = conn.hosts[index].hostname
+            limit = conn.hosts[index].max_content_length
+            if limit is not None and spool.size > limit:
+                last = MediaError(f"{spool.size} bytes exceed {hostname}'s limit of {limit}")
+                index += 1
+                continue
             try:
                 answer = await self._post_to_host(
                     f"{self._scheme}://{hostname}{path}", conn, token, spool
