@@ -45,6 +45,7 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.upkeep",
     "wamd.sandbox.prekeys",
     "wamd.sandbox.usync",
+    "wamd.sandbox.presence",
     "wamd.sandbox.media",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
