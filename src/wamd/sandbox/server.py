@@ -32,6 +32,7 @@ from wamd.noise.framing import MAX_FRAME_SIZE
 from wamd.sandbox.admin import SandboxAdmin
 from wamd.sandbox.identity import ServerIdentity
 from wamd.sandbox.login import Login
+from wamd.sandbox.media_http import MediaServer
 from wamd.sandbox.pairing import Pairing
 from wamd.sandbox.router import Router
 from wamd.sandbox.session import Session, SessionState
@@ -45,6 +46,7 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.prekeys",
     "wamd.sandbox.usync",
     "wamd.sandbox.presence",
+    "wamd.sandbox.media",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
@@ -89,6 +91,8 @@ class Sandbox:
         """Async callables run by :meth:`start` after the state is open (modules' setup)."""
         self.shutdown_hooks: list[Callable[[], Any]] = []
         """Async callables run by :meth:`stop` before the state closes."""
+        self.media: MediaServer | None = None
+        """The media host (``wamd.sandbox.media``), while the sandbox runs."""
         self.sessions: dict[JID, Session] = {}
         """Logged-in sessions by phone-number device JID."""
         self._connections: set[Session] = set()
