@@ -36,7 +36,7 @@ class BaileysPeer:
                     *, log_level: str = "warn") -> BaileysPeer:
         args = {"url": sandbox.url, "rootPublicKey": sandbox.root_public_key.hex(),
                 "authDir": str(auth_dir)}
-        auth_dir.mkdir(parents=True, exist_ok=True)
+        auth_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
         log = auth_dir.parent / f"{auth_dir.name}.log"
         with log.open("ab") as stderr:
             proc = await asyncio.create_subprocess_exec(
