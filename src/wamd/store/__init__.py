@@ -39,6 +39,7 @@ from wamd.store.interfaces import (
     Transaction,
 )
 from wamd.store.memory import MemoryStore
+from wamd.store.sealing import KeySource, key_from_env
 from wamd.store.types import (
     EMPTY_LTHASH,
     AccountInfo,
@@ -75,6 +76,7 @@ __all__ = [
     "IdentityStore",
     "InboxEntry",
     "InboxStore",
+    "KeySource",
     "LIDMapStore",
     "Lease",
     "MemoryStore",
@@ -96,4 +98,5 @@ __all__ = [
     "Store",
     "StoredKeyPair",
     "Transaction",
+    "key_from_env",
 ]
