@@ -10,6 +10,8 @@
 //        (encryptedStream + getWAUploadToServer against the given media hosts)
 //   {op:"download", type, mediaKey, directPath, url, output}  -> {bytes, ms}
 //        (downloadContentFromMessage, streamed into output)
+//   {op:"retry-request", mediaKey, id, remoteJid, fromMe, participant, meId} -> the node (encryptMediaRetryRequest)
+//   {op:"retry-decrypt", mediaKey, id, ciphertext, iv}   -> {stanzaId, directPath, result} (decryptMediaRetryData)
 //   {op:"duration", input}                               -> {seconds}  (getAudioDuration: music-metadata)
 // All binary values are hex. HTTPS trust for a self-signed server: NODE_EXTRA_CA_CERTS.
 import crypto from 'node:crypto'
@@ -28,7 +30,19 @@ let pinned = null
 const realRandomBytes = crypto.randomBytes
 crypto.randomBytes = (n, ...rest) => (pinned && n === 32 && rest.length === 0 ? Buffer.from(pinned) : realRandomBytes(n, ...rest))
 syncBuiltinESMExports()
-const { getMediaKeys, encryptedStream, getWAUploadToServer, downloadContentFromMessage, getAudioDuration } = await import('baileys')
+const {
+    getMediaKeys, encryptedStream, getWAUploadToServer, downloadContentFromMessage, getAudioDuration,
+    encryptMediaRetryRequest, decryptMediaRetryData
+} = await import('baileys')
+
+// A Baileys BinaryNode as JSON: Buffers become {hex}.
+const nodeJSON = (node) => ({
+    tag: node.tag,
+    attrs: Object.fromEntries(Object.entries(node.attrs).filter(([, v]) => v !== undefined)),
+    content: Array.isArray(node.content)
+        ? node.content.map(nodeJSON)
+        : node.content instanceof Uint8Array ? { hex: Buffer.from(node.content).toString('hex') } : node.content
+})
 const logger = P({ level: 'silent' })
 
 async function main(cmd) {
@@ -83,6 +97,14 @@ async function main(cmd) {
             stream.on('data', (chunk) => { bytes += chunk.length })
             await pipeline(stream, createWriteStream(cmd.output))
             return { bytes, ms: performance.now() - t0 }
+        }
+        case 'retry-request': {
+            const key = { id: cmd.id, remoteJid: cmd.remoteJid, fromMe: cmd.fromMe, participant: cmd.participant }
+            return nodeJSON(encryptMediaRetryRequest(key, hex(cmd.mediaKey), cmd.meId))
+        }
+        case 'retry-decrypt': {
+            const n = decryptMediaRetryData({ ciphertext: hex(cmd.ciphertext), iv: hex(cmd.iv) }, hex(cmd.mediaKey), cmd.id)
+            return { stanzaId: n.stanzaId, directPath: n.directPath, result: n.result }
         }
         case 'duration':
             return { seconds: await getAudioDuration(cmd.input) }

@@ -155,3 +155,17 @@ async def test_fetcher_must_return_a_media_conn() -> None:
 
     with pytest.raises(MediaError):
         await MediaConnCache(fetch).get()
+
+
+async def test_fetcher_over_an_iq_sender() -> None:
+    from wamd.media import media_conn_fetcher
+
+    sent: list[Node] = []
+
+    async def request(node: Node) -> Node:
+        sent.append(node)
+        return decode_node(encode_node(answer()))
+
+    conn = await media_conn_fetcher(request)()
+    assert sent == [media_conn_request()]
+    assert conn.auth == "AUTH-TOKEN"

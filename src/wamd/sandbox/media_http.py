@@ -422,3 +422,33 @@ def blob_id_of(direct_path_or_url: str) -> str | None:
     """The blob id inside a direct path or URL issued by this host (``None`` if none)."""
     found = re.search(r"/([0-9a-f]{32})\.enc(?:\?|$)", direct_path_or_url)
     return found.group(1) if found else None
+
+
+async def serve_forever(state_dir: str | Path, **options: object) -> None:
+    """Run a media host until cancelled, printing one JSON line: ports, CA file, an auth.
+
+    For benchmarks and manual use: ``python -m wamd.sandbox.media_http STATE_DIR``.
+    """
+    import json
+
+    server = MediaServer(state_dir, **options)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        info = {
+            "https": server.https_hostnames,
+            "http": server.http_hostnames,
+            "ca_file": str(server.ca_file),
+            "auth": server.issue_auth(),
+            "auth_ttl": server.auth_ttl,
+        }
+        print(json.dumps(info), flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(sys.argv[1] if len(sys.argv) > 1 else "wamd-media-state"))
