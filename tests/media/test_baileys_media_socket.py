@@ -57,7 +57,8 @@ async def read_event(proc: asyncio.subprocess.Process, log: Path) -> dict[str, A
         line = await proc.stdout.readline()
     if not line:
         await proc.wait()
-        raise AssertionError(f"Baileys exited ({proc.returncode}): {log.read_text()[-3000:]}")
+        tail = (await asyncio.to_thread(log.read_text))[-3000:]
+        raise AssertionError(f"Baileys exited ({proc.returncode}): {tail}")
     event: dict[str, Any] = json.loads(line)
     assert event.get("event") != "error", event
     return event
