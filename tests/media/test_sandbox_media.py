@@ -5,43 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from wamd import events
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
 from wamd.errors import MediaExpired
 from wamd.media import MediaClient, MediaConn, MediaType, media_conn_fetcher
 from wamd.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from tests.media.conftest import PairClient
 
 PHONE = "15550004242"
 
 
 @pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Client]:
-    server = ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
-    client = Client(tmp_path / "client.sqlite", server=server)
-
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        if evt.index == 0:
-            await sandbox.admin.scan_qr(evt.text, phone=PHONE)
-
-    await client.connect()
-    await client.wait_until_connected(timeout=60)
-    try:
-        yield client
-    finally:
-        await client.close()
+async def client(pair_client: PairClient, tmp_path: Path) -> Client:
+    return await pair_client(tmp_path / "client.sqlite", PHONE)
 
 
 async def test_media_through_the_sandbox(sandbox: Sandbox, client: Client) -> None:
