@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 
 from wamd.client import Client
@@ -69,3 +70,39 @@ async def test_media_host_follows_the_sandbox_lifecycle(tmp_path: Path) -> None:
     assert sandbox.media is None
     await asyncio.sleep(0)
     assert not ca.exists()  # in-memory sandboxes keep media in a temporary folder
+
+
+async def test_admin_http_controls_the_media_host(sandbox: Sandbox) -> None:
+    host = sandbox.media
+    assert host is not None
+    async with aiohttp.ClientSession() as http:
+
+        async def call(method: str, name: str, body: object = None) -> tuple[int, object]:
+            url = f"{sandbox.admin_url}/{name}"
+            async with http.request(method, url, json=body) as resp:
+                return resp.status, await resp.json()
+
+        status, info = await call("GET", "media")
+        assert status == 200
+        assert info == {
+            "https": host.https_hostnames,
+            "http": host.http_hostnames,
+            "ca_file": str(host.ca_file),
+        }
+        assert await call("POST", "media_fault", {"status": 503, "method": "POST", "count": 2}) == (
+            200,
+            {"ok": True},
+        )
+        assert host.faults[-1].status == 503
+        assert host.faults[-1].count == 2
+        status, error = await call("POST", "media_fault", {"nope": 1})
+        assert status == 400
+        assert error == {"error": "bad fault field 'nope'"}
+        status, _ = await call("POST", "media_fault", {"count": True})
+        assert status == 400
+        assert await call("POST", "media_revoke_auths") == (200, {"ok": True})
+        assert await call("POST", "media_expire", {}) == (200, {"expired": 0})
+        status, _ = await call("POST", "media_expire", {"direct_path": 5})
+        assert status == 400
+        status, _ = await call("POST", "media_expire", [1])
+        assert status == 400
