@@ -29,6 +29,7 @@ from aiohttp import web
 
 from wamd.binary import Node
 from wamd.media.conn import MEDIA_CONN_XMLNS
+from wamd.sandbox.admin import SandboxAdmin
 from wamd.sandbox.media_http import Fault, MediaServer
 from wamd.sandbox.router import IQFailure, IQResult
 from wamd.sandbox.server import ADMIN_PATH
@@ -97,18 +98,13 @@ def _add_admin_routes(sandbox: Sandbox) -> None:
         return sandbox.media
 
     def endpoint(
-        operation: Callable[[dict[str, Any]], Any],
+        operation: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handle(request: web.Request) -> web.Response:
-            try:
-                body = await request.json() if request.can_read_body else {}
-                if not isinstance(body, dict):
-                    raise ValueError("the request body must be a JSON object")
-                return web.json_response(operation(body))
-            except (ValueError, TypeError) as exc:
-                return web.json_response({"error": str(exc)}, status=400)
+        async def run(body: dict[str, Any]) -> dict[str, Any]:
+            return operation(body)
 
-        return handle
+        # the admin API's own JSON wrapper: 400 with {"error"} on bad input
+        return SandboxAdmin._endpoint(run)
 
     def info(_: dict[str, Any]) -> dict[str, Any]:
         media = host()
