@@ -145,7 +145,11 @@ async def test_offline_device_catches_up_after_restart_and_recovers(
             theirs = await a.device.account.app_state.get_version(name)
             assert ours == theirs
         settings = await b2.device.account.chat_settings.get(str(CHAT))
-        assert (settings.muted_until, settings.archived, settings.pinned) == (1_900_000_000, True, True)
+        assert (settings.muted_until, settings.archived, settings.pinned) == (
+            1_900_000_000,
+            True,
+            True,
+        )
         assert any(
             isinstance(e, ev.AppStateSyncComplete) and e.collection == "regular_high" for e in seen
         )

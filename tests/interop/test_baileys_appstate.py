@@ -45,12 +45,21 @@ class BaileysDevice:
 
     @classmethod
     async def start(cls, interop: Path, sandbox: Sandbox, auth_dir: Path) -> BaileysDevice:
-        args = {"url": sandbox.url, "rootPublicKey": sandbox.root_public_key.hex(), "authDir": str(auth_dir)}
+        args = {
+            "url": sandbox.url,
+            "rootPublicKey": sandbox.root_public_key.hex(),
+            "authDir": str(auth_dir),
+        }
         log = auth_dir.parent / "baileys-appstate.log"
         with log.open("ab") as stderr:
             proc = await asyncio.create_subprocess_exec(
-                "node", str(interop / "baileys_appstate.mjs"), json.dumps(args), cwd=interop,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+                "node",
+                str(interop / "baileys_appstate.mjs"),
+                json.dumps(args),
+                cwd=interop,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
                 env={**os.environ, "BAILEYS_LOG": "debug"},
             )
         return cls(proc, log)
@@ -109,7 +118,9 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         await box.stop()
 
 
-async def test_app_state_between_wamd_and_baileys(sandbox: Sandbox, node_peers: Path, tmp_path: Path) -> None:
+async def test_app_state_between_wamd_and_baileys(
+    sandbox: Sandbox, node_peers: Path, tmp_path: Path
+) -> None:
     client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
 
     @client.on(events.QR)
@@ -131,7 +142,11 @@ async def test_app_state_between_wamd_and_baileys(sandbox: Sandbox, node_peers: 
         await baileys.wait_for("open")
         key = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=1)
         await client.device.account.app_state_keys.put(key)
-        await baileys.call("key", keyId=base64.b64encode(key.key_id).decode(), keyData=base64.b64encode(key.key_data).decode())
+        await baileys.call(
+            "key",
+            keyId=base64.b64encode(key.key_id).decode(),
+            keyData=base64.b64encode(key.key_data).decode(),
+        )
         state = AppStateClient(client, lambda: client.device.account, sync_on_login=False)
 
         # Baileys -> wamd
@@ -139,7 +154,9 @@ async def test_app_state_between_wamd_and_baileys(sandbox: Sandbox, node_peers: 
         mute = await asyncio.wait_for(seen.get(), TIMEOUT)
         assert isinstance(mute, ev.Mute)
         assert (mute.chat, mute.muted, mute.until_ms) == (JID.parse(CHAT), True, 1_900_000_000_000)
-        await baileys.call("modify", mod={"addLabel": {"id": "9", "name": "Leads", "color": 4}}, jid="")
+        await baileys.call(
+            "modify", mod={"addLabel": {"id": "9", "name": "Leads", "color": 4}}, jid=""
+        )
         label = await asyncio.wait_for(seen.get(), TIMEOUT)
         assert isinstance(label, ev.LabelEdit)
         assert (label.label_id, label.name, label.color) == ("9", "Leads", 4)
