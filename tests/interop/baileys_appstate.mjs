@@ -6,7 +6,9 @@
 //   / {"event":"done","id"} / {"event":"error","id","message"}
 // stdin (JSON lines): {"id","op":"key","keyId","keyData"} stores an app-state sync key as the
 //   primary's key share would; {"id","op":"modify","mod","jid"} runs sock.chatModify;
-//   {"id","op":"resync","names"} runs an app-state resync; {"op":"quit"}.
+//   {"id","op":"resync","names"} runs an app-state resync; privacy / lastSeen {value} /
+//   blocklist / block {jid, action} / status {text} / onWhatsApp {phones} call the matching
+//   socket functions (the answer's "result" holds what they return); {"op":"quit"}.
 import readline from 'node:readline'
 import P from 'pino'
 import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, proto, useMultiFileAuthState } from 'baileys'
@@ -59,6 +61,24 @@ const ops = {
     async resync({ names }) {
         await sock.resyncAppState(names, false)
     },
+    async privacy() {
+        return await sock.fetchPrivacySettings(true)
+    },
+    async lastSeen({ value }) {
+        await sock.updateLastSeenPrivacy(value)
+    },
+    async blocklist() {
+        return await sock.fetchBlocklist()
+    },
+    async block({ jid, action }) {
+        await sock.updateBlockStatus(jid, action)
+    },
+    async status({ text }) {
+        await sock.updateProfileStatus(text)
+    },
+    async onWhatsApp({ phones }) {
+        return await sock.onWhatsApp(...phones)
+    },
 }
 
 const rl = readline.createInterface({ input: process.stdin })
@@ -67,8 +87,8 @@ for await (const line of rl) {
     const req = JSON.parse(line)
     if (req.op === 'quit') break
     try {
-        await ops[req.op](req)
-        out({ event: 'done', id: req.id })
+        const result = await ops[req.op](req)
+        out({ event: 'done', id: req.id, result: result ?? null })
     } catch (err) {
         out({ event: 'error', id: req.id, message: String(err?.stack || err) })
     }

@@ -89,12 +89,13 @@ class BaileysDevice:
             if event["event"] == name and (check is None or check(event)):
                 return event
 
-    async def call(self, op: str, **args: Any) -> None:
+    async def call(self, op: str, **args: Any) -> Any:
         assert self.proc.stdin is not None
         self._ids += 1
         self.proc.stdin.write((json.dumps({"id": self._ids, "op": op, **args}) + "\n").encode())
         await self.proc.stdin.drain()
-        await self.wait_for("done", lambda e: e["id"] == self._ids)
+        done = await self.wait_for("done", lambda e: e["id"] == self._ids)
+        return done["result"]
 
     async def stop(self) -> None:
         if self.proc.returncode is None:
@@ -171,6 +172,62 @@ async def test_app_state_between_wamd_and_baileys(
         await baileys.wait_for(
             "chats.update", lambda e: any(u.get("muteEndTime", 0) is None for u in e["data"])
         )
+    finally:
+        await baileys.stop()
+        await client.close()
+
+
+@pytest.fixture
+async def users_sandbox() -> AsyncIterator[Sandbox]:
+    box = Sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.users"))
+    await box.start()
+    try:
+        yield box
+    finally:
+        await box.stop()
+
+
+async def test_users_settings_shared_by_wamd_and_baileys(
+    users_sandbox: Sandbox, node_peers: Path, tmp_path: Path
+) -> None:
+    """Privacy, blocklist and status set by one device of the account are what the other sees;
+    Baileys' own user queries get answers it accepts."""
+    from wamd.sandbox.users import server_of
+    from wamd.users import queries as q
+    from wamd.users.client import UsersClient
+
+    sandbox = users_sandbox
+    other = await sandbox.admin.create_account("15558881111")
+    client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
+
+    @client.on(events.QR)
+    async def scan(evt: events.QR) -> None:
+        await sandbox.admin.scan_qr(evt.text, PHONE)
+
+    await client.connect()
+    baileys = await BaileysDevice.start(node_peers, sandbox, tmp_path / "auth")
+    try:
+        await client.wait_until_connected(timeout=30)
+        qr = await baileys.wait_for("qr")
+        await sandbox.admin.scan_qr(qr["qr"], PHONE)
+        await baileys.wait_for("open")
+        users = UsersClient(client, client.device.account)
+
+        await users.set_privacy(q.PrivacyCategory.LAST_SEEN, q.PrivacyValue.CONTACTS)
+        assert (await baileys.call("privacy"))["last"] == "contacts"
+        await baileys.call("lastSeen", value="none")
+        assert (await users.privacy())["last"] == "none"
+
+        other_pn = f"{other.phone}@s.whatsapp.net"
+        found = await baileys.call("onWhatsApp", phones=[other.phone])
+        assert found == [{"jid": other_pn, "exists": True}]
+        await users.set_blocked(JID.parse(other_pn), True)
+        assert await baileys.call("blocklist") == [f"{other.lid}@lid"]
+        await baileys.call("block", jid=f"{other.lid}@lid", action="unblock")
+        assert (await users.blocklist()).jids == []
+
+        await baileys.call("status", text="from Baileys")
+        assert (await server_of(sandbox).status(PHONE))[0] == "from Baileys"
     finally:
         await baileys.stop()
         await client.close()
