@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from tests.media.conftest import client_for
 from wamd import events
 from wamd.appstate import events as ev
 from wamd.appstate.client import AppStateClient
+from wamd.appstate.engine import DownloadBlob
 from wamd.client import Client
 from wamd.conn.options import ServerInfo
-from wamd.proto import appstate_pb2 as pb
 from wamd.sandbox import Sandbox
 from wamd.sandbox.appstate import server_of
-from wamd.sandbox.server import DEFAULT_MODULES
+from wamd.sandbox.appstate_blobs import MediaBlobPublisher
+from wamd.sandbox.media_http import MediaServer
 from wamd.store import MemoryStore
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
@@ -32,7 +35,7 @@ CHAT = JID.parse("15551230000@s.whatsapp.net")
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.appstate"))
+    box = Sandbox()
     await box.start()
     try:
         yield box
@@ -85,33 +88,25 @@ async def test_two_devices_see_each_others_actions(sandbox: Sandbox) -> None:
         await b.close()
 
 
-class Blobs:
-    """A stand-in blob store for snapshots until the sandbox serves media (in-process)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    async def publish(self, raw: bytes) -> pb.ExternalBlobReference:
-        path = f"/v/t62.appstate/{len(self.data) + 1}"
-        self.data[path] = raw
-        return pb.ExternalBlobReference(direct_path=path, file_size_bytes=len(raw))
-
-    async def download(self, ref: pb.ExternalBlobReference) -> bytes:
-        return self.data[ref.direct_path]
-
-
 async def test_offline_device_catches_up_after_restart_and_recovers(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    blobs = Blobs()
-    server_of(sandbox).publish_blob = blobs.publish
+    # snapshots travel as encrypted blobs on a media host beside the sandbox
+    async with MediaServer(tmp_path) as media, client_for(media) as media_client:
+        server_of(sandbox).publish_blob = MediaBlobPublisher(media)
+        await _offline_catch_up(sandbox, caplog, media_client.download)
+
+
+async def _offline_catch_up(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, download: DownloadBlob
+) -> None:
     a, b = await _paired(sandbox), await _paired(sandbox)
     b_store = b.store
     key = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=1)
     for client in (a, b):
         await client.device.account.app_state_keys.put(key)
-    state_a = AppStateClient(a, lambda: a.device.account, download=blobs.download)
-    state_b1 = AppStateClient(b, lambda: b.device.account, download=blobs.download)
+    state_a = AppStateClient(a, lambda: a.device.account, download=download)
+    state_b1 = AppStateClient(b, lambda: b.device.account, download=download)
     await state_a.mute(CHAT)
     await state_a.archive(CHAT)
     await state_b1.sync()  # b is at regular_high v1, regular_low v1
@@ -134,7 +129,7 @@ async def test_offline_device_catches_up_after_restart_and_recovers(
         if isinstance(evt, ev.Mute) and evt.until_ms == 1_900_000_000_000:
             done.set()
 
-    state_b = AppStateClient(b2, lambda: b2.device.account, download=blobs.download)
+    state_b = AppStateClient(b2, lambda: b2.device.account, download=download)
     await b2.connect()
     try:
         await b2.wait_until_connected(timeout=30)

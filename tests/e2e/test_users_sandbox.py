@@ -13,7 +13,6 @@ from wamd.client import Client
 from wamd.conn.options import ServerInfo
 from wamd.errors import IQError
 from wamd.sandbox import Sandbox
-from wamd.sandbox.server import DEFAULT_MODULES
 from wamd.sandbox.users import server_of
 from wamd.store import MemoryStore
 from wamd.types import JID, SERVER_JID
@@ -26,7 +25,7 @@ OTHER = "15556661111"
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.users"))
+    box = Sandbox()
     await box.start()
     try:
         yield box

@@ -24,7 +24,6 @@ from wamd.appstate.client import AppStateClient
 from wamd.client import Client
 from wamd.conn.options import ServerInfo
 from wamd.sandbox import Sandbox
-from wamd.sandbox.server import DEFAULT_MODULES
 from wamd.store import MemoryStore
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
@@ -111,7 +110,7 @@ class BaileysDevice:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.appstate"))
+    box = Sandbox()
     await box.start()
     try:
         yield box
@@ -179,7 +178,7 @@ async def test_app_state_between_wamd_and_baileys(
 
 @pytest.fixture
 async def users_sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.users"))
+    box = Sandbox()
     await box.start()
     try:
         yield box

@@ -44,6 +44,8 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.upkeep",
     "wamd.sandbox.prekeys",
     "wamd.sandbox.usync",
+    "wamd.sandbox.appstate",
+    "wamd.sandbox.users",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
