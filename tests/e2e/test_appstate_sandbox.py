@@ -10,21 +10,17 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from tests.media.conftest import client_for
 from wamd import events
 from wamd.appstate import events as ev
 from wamd.appstate.client import AppStateClient
-from wamd.appstate.engine import DownloadBlob
 from wamd.client import Client
 from wamd.conn.options import ServerInfo
+from wamd.media import MediaClient, media_conn_fetcher
 from wamd.sandbox import Sandbox
 from wamd.sandbox.appstate import server_of
-from wamd.sandbox.appstate_blobs import MediaBlobPublisher
-from wamd.sandbox.media_http import MediaServer
 from wamd.store import MemoryStore
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
@@ -57,12 +53,19 @@ async def _paired(sandbox: Sandbox) -> Client:
 
 async def test_two_devices_see_each_others_actions(sandbox: Sandbox) -> None:
     a, b = await _paired(sandbox), await _paired(sandbox)
+    assert sandbox.media is not None
+    media_client = MediaClient(media_conn_fetcher(a.request), ca_file=sandbox.media.ca_file)
     try:
         key = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=1)
         for client in (a, b):
             await client.device.account.app_state_keys.put(key)
-        state_a = AppStateClient(a, lambda: a.device.account, sync_on_login=False)
-        state_b = AppStateClient(b, lambda: b.device.account, sync_on_login=False)
+        download = media_client.download
+        state_a = AppStateClient(
+            a, lambda: a.device.account, download=download, sync_on_login=False
+        )
+        state_b = AppStateClient(
+            b, lambda: b.device.account, download=download, sync_on_login=False
+        )
         seen: asyncio.Queue[ev.AppStateEvent] = asyncio.Queue()
 
         @b.on(ev.MutationEvent)
@@ -82,25 +85,22 @@ async def test_two_devices_see_each_others_actions(sandbox: Sandbox) -> None:
         settings = await b.device.account.chat_settings.get(str(CHAT))
         assert settings.muted_until == -1
         assert settings.pinned
-        del state_b
     finally:
+        await media_client.close()
         await a.close()
         await b.close()
 
 
 async def test_offline_device_catches_up_after_restart_and_recovers(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # snapshots travel as encrypted blobs on a media host beside the sandbox
-    async with MediaServer(tmp_path) as media, client_for(media) as media_client:
-        server_of(sandbox).publish_blob = MediaBlobPublisher(media)
-        await _offline_catch_up(sandbox, caplog, media_client.download)
-
-
-async def _offline_catch_up(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, download: DownloadBlob
-) -> None:
+    # snapshots travel as encrypted blobs on the sandbox's media host (HTTPS), fetched with
+    # wamd's media client (media_conn asked over the device's own connection)
+    assert sandbox.media is not None
+    assert server_of(sandbox).publish_blob is not None
     a, b = await _paired(sandbox), await _paired(sandbox)
+    media_client = MediaClient(media_conn_fetcher(a.request), ca_file=sandbox.media.ca_file)
+    download = media_client.download
     b_store = b.store
     key = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=1)
     for client in (a, b):
@@ -151,5 +151,6 @@ async def _offline_catch_up(
         assert "regular_high failed" in caplog.text  # the corrupt v2 was caught...
         assert "resyncing from a snapshot" in caplog.text  # ...and repaired
     finally:
+        await media_client.close()
         await a.close()
         await b2.close()

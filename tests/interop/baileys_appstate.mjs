@@ -1,5 +1,5 @@
 // A Baileys (rc14) device of a sandbox account, for the app-state interop tests.
-// argv[2] = JSON {url, rootPublicKey (hex), authDir}
+// argv[2] = JSON {url, rootPublicKey (hex), authDir, mediaHost ("host:port" of the media host)}
 // stdout (JSON lines): {"event":"qr","qr"} / {"event":"open"} / {"event":"ready"} /
 //   {"event":"chats.update","updates":[...]} / {"event":"messages.update",...} /
 //   {"event":"labels.edit",...} / {"event":"labels.association",...} / {"event":"contacts.upsert",...}
@@ -14,6 +14,16 @@ import P from 'pino'
 import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, proto, useMultiFileAuthState } from 'baileys'
 
 const args = JSON.parse(process.argv[2])
+// Baileys fetches app-state and history blobs from mmg.whatsapp.net: the sandbox's media host
+// stands in for it (TLS trust comes from NODE_EXTRA_CA_CERTS, set by the test).
+if (args.mediaHost) {
+    const realFetch = globalThis.fetch
+    globalThis.fetch = (url, init) => {
+        const target = new URL(url.toString())
+        if (target.host === 'mmg.whatsapp.net') target.host = args.mediaHost
+        return realFetch(target.toString(), init)
+    }
+}
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(args.rootPublicKey, 'hex')
 const logger = P({ level: process.env.BAILEYS_LOG || 'silent' }, P.destination(2))

@@ -23,6 +23,7 @@ from wamd.appstate import events as ev
 from wamd.appstate.client import AppStateClient
 from wamd.client import Client
 from wamd.conn.options import ServerInfo
+from wamd.media import MediaClient, media_conn_fetcher
 from wamd.sandbox import Sandbox
 from wamd.store import MemoryStore
 from wamd.store.types import AppStateSyncKey
@@ -44,10 +45,12 @@ class BaileysDevice:
 
     @classmethod
     async def start(cls, interop: Path, sandbox: Sandbox, auth_dir: Path) -> BaileysDevice:
+        assert sandbox.media is not None
         args = {
             "url": sandbox.url,
             "rootPublicKey": sandbox.root_public_key.hex(),
             "authDir": str(auth_dir),
+            "mediaHost": sandbox.media.https_hostnames[0],
         }
         log = auth_dir.parent / "baileys-appstate.log"
         with log.open("ab") as stderr:
@@ -59,7 +62,11 @@ class BaileysDevice:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
-                env={**os.environ, "BAILEYS_LOG": "debug"},
+                env={
+                    **os.environ,
+                    "BAILEYS_LOG": "debug",
+                    "NODE_EXTRA_CA_CERTS": str(sandbox.media.ca_file),
+                },
             )
         return cls(proc, log)
 
@@ -147,7 +154,11 @@ async def test_app_state_between_wamd_and_baileys(
             keyId=base64.b64encode(key.key_id).decode(),
             keyData=base64.b64encode(key.key_data).decode(),
         )
-        state = AppStateClient(client, lambda: client.device.account, sync_on_login=False)
+        assert sandbox.media is not None
+        media = MediaClient(media_conn_fetcher(client.request), ca_file=sandbox.media.ca_file)
+        state = AppStateClient(
+            client, lambda: client.device.account, download=media.download, sync_on_login=False
+        )
 
         # Baileys -> wamd
         await baileys.call("modify", mod={"mute": 1_900_000_000_000}, jid=CHAT)
@@ -171,6 +182,7 @@ async def test_app_state_between_wamd_and_baileys(
         await baileys.wait_for(
             "chats.update", lambda e: any(u.get("muteEndTime", 0) is None for u in e["data"])
         )
+        await media.close()
     finally:
         await baileys.stop()
         await client.close()

@@ -4,8 +4,8 @@ Installs the ``w:sync:app:state`` IQ handler over :class:`wamd.appstate.server.A
 (tables of the ``"appstate"`` component in the sandbox state). When a device's patch is
 accepted, the account's other online devices get ``<notification type="server_sync">`` naming
 the collection; offline devices catch up when they next sync (wamd syncs after every login).
-Snapshots are served as blobs once the sandbox has a media store (``publish_blob``); until then
-a device starting from scratch receives every patch from version 0 instead.
+Snapshots are served as encrypted blobs on the sandbox's media host (``sandbox.media``); without
+one, a device starting from scratch receives every patch from version 0 instead.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from wamd.appstate.server import (
 )
 from wamd.binary import Node
 from wamd.errors import NotConnected
+from wamd.sandbox.appstate_blobs import MediaBlobPublisher
 from wamd.sandbox.router import IQFailure, IQResult
 from wamd.sandbox.session import Session
 from wamd.types import SERVER_JID
@@ -48,6 +49,13 @@ def install(sandbox: Sandbox) -> None:
     sandbox.state.register_schema(COMPONENT, MIGRATIONS)
     server = AppStateServer(sandbox.state.run)
     _servers[sandbox] = server
+
+    async def use_media_host() -> None:
+        # runs after the media module's startup hook (it is installed earlier)
+        if sandbox.media is not None and server.publish_blob is None:
+            server.publish_blob = MediaBlobPublisher(sandbox.media)
+
+    sandbox.startup_hooks.append(use_media_host)
 
     @sandbox.router.iq(XMLNS, "sync")
     async def sync(session: Session, iq: Node) -> IQResult:
