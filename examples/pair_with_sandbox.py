@@ -13,11 +13,10 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from wamd.sandbox import Sandbox
-
 from wamd import events
 from wamd.client import Client
 from wamd.conn.options import ServerInfo
+from wamd.sandbox import Sandbox
 
 PHONE = "15550009999"
 

@@ -171,6 +171,18 @@ class MediaExpired(MediaError):
     """The media is gone from the server (HTTP 403/404/410); ask the sender's phone to re-upload."""
 
 
+class MediaRetryError(MediaError):
+    """The phone could not re-upload the media, or its answer could not be read.
+
+    ``code`` is the ``<error code>`` of the phone's answer (2: it no longer has the media),
+    0 when there was none.
+    """
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 # --- app state -------------------------------------------------------------------------------
 
 

@@ -216,3 +216,58 @@ async def test_concurrent_pushes_from_two_devices_both_land() -> None:
     vb = await b.account.app_state.get_version("regular_low")
     assert va == vb
     assert va.version == 2
+
+
+async def test_hostile_answers_are_typed_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wamd.appstate import engine as engine_module
+    from wamd.appstate.engine import AppStateServerError
+    from wamd.binary import Node
+    from wamd.errors import AppStateError, AppStateMalformed
+
+    backend = Backend()
+    a = await backend.device()
+    await share_key(a)
+    answers: list[Node] = []
+
+    async def scripted(iq: Node) -> Node:
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    a.engine._send_iq = scripted  # type: ignore[method-assign]
+
+    def answer(*collections: Node) -> Node:
+        return Node("iq", {"type": "result"}, [Node("sync", {}, list(collections))])
+
+    answers[:] = [answer()]
+    with pytest.raises(AppStateMalformed, match="no collection"):
+        await a.engine.sync_collection("regular")
+    answers[:] = [
+        answer(
+            Node(
+                "collection",
+                {"name": "regular", "version": "0", "type": "error"},
+                [Node("error", {"code": "500"})],
+            )
+        )
+    ]
+    with pytest.raises(AppStateServerError) as info:
+        await a.engine.sync_collection("regular")
+    assert info.value.code == 500
+    monkeypatch.setattr(engine_module, "MAX_ROUNDS", 3)
+    answers[:] = [
+        answer(Node("collection", {"name": "regular", "version": "0", "has_more_patches": "true"}))
+    ]
+    with pytest.raises(AppStateError, match="more patches"):
+        await a.engine.sync_collection("regular")
+    answers[:] = [
+        answer(
+            Node(
+                "collection",
+                {"name": "regular", "version": "0"},
+                [Node("patches", {}, [Node("patch", {}, b"\xff\xff")])],
+            )
+        )
+    ]
+    with pytest.raises(AppStateMalformed):
+        await a.engine.sync_collection("regular")
+    assert a.recoveries == ["regular", "regular"]  # malformed twice: resync failed, recovery
+    assert (await a.account.app_state.get_version("regular")).version == 0

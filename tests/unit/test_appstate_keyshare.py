@@ -71,3 +71,19 @@ def test_recovery_and_on_demand_requests() -> None:
     assert pdo.history_sync_on_demand_request.on_demand_msg_count == 20
     with pytest.raises(ValueError, match="positive"):
         on_demand_request("1@s.whatsapp.net", "ABC", True, 1, count=0)
+
+
+async def test_store_share_and_answer_from_store() -> None:
+    from tests.store.conftest import make_credentials
+    from wamd.appstate.keyshare import answer_request_from_store, store_key_share
+    from wamd.store import MemoryStore
+
+    account = await MemoryStore().new_account(make_credentials())
+    keys = [_key(1), _key(2)]
+    share = key_share_message(keys).protocol_message.app_state_sync_key_share
+    assert await store_key_share(account, share) == [k.key_id for k in keys]
+    latest = await account.app_state_keys.latest()
+    assert latest == keys[1]
+    request = key_request_message([keys[0].key_id, b"unknown"]).protocol_message
+    answer = await answer_request_from_store(account, request.app_state_sync_key_request)
+    assert keys_from_share(answer.protocol_message.app_state_sync_key_share) == [keys[0]]

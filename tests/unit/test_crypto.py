@@ -29,6 +29,7 @@ from wamd.crypto import (
     sha256,
     verify_signature,
 )
+from wamd.crypto.hashes import HmacSha256
 from wamd.errors import CryptoError
 
 h = bytes.fromhex
@@ -348,3 +349,16 @@ def test_keypair_equality() -> None:
     assert kp == KeyPair.from_private(kp.private)
     assert kp != KeyPair.generate()
     assert hash(kp) == hash(KeyPair.from_private(kp.private))
+
+
+@settings(max_examples=200)
+@given(key=st.binary(max_size=200), data=st.binary(max_size=300))
+def test_hmac_sha256_matches_stdlib(key: bytes, data: bytes) -> None:
+    import hmac
+
+    expected = hmac.digest(key, data, "sha256")
+    assert hmac_sha256(key, data) == expected
+    keyed = HmacSha256(key)
+    assert keyed.digest(data) == expected
+    assert keyed.digest(data) == expected  # the kept states are not consumed
+    assert key.hex() not in repr(keyed) or not key

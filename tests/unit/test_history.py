@@ -127,3 +127,27 @@ async def test_fetch_inline_and_downloaded() -> None:
         await fetch_history(e2e_pb2.HistorySyncNotification(), download)
     with pytest.raises(HistorySyncTooLarge):
         await fetch_history(inline, never, limit=10)
+
+
+async def test_handle_notification_remembers_names_and_lids() -> None:
+    from tests.store.conftest import make_credentials
+    from wamd.history.handler import handle_notification
+    from wamd.store import MemoryStore
+
+    account = await MemoryStore().new_account(make_credentials())
+    blob = zlib.compress(_sample().SerializeToString())
+    note = e2e_pb2.HistorySyncNotification(
+        initial_hist_bootstrap_inline_payload=blob, sync_type=e2e_pb2.INITIAL_BOOTSTRAP
+    )
+
+    async def never(_: e2e_pb2.HistorySyncNotification) -> bytes:
+        raise AssertionError("inline")
+
+    event = await handle_notification(account, note, never)
+    assert event.data.message_count == 2
+    assert event.notification.sync_type is HistorySyncType.INITIAL_BOOTSTRAP
+    contact = await account.contacts.get("15550001111@s.whatsapp.net")
+    assert contact is not None
+    assert contact.push_name == "Annie"
+    assert await account.lid_map.pn_for_lid("555") == "15550003333"
+    assert await account.lid_map.lid_for_pn("15550001111") == "99887766"

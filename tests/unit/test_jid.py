@@ -75,7 +75,7 @@ def test_format(jid: JID, text: str) -> None:
         "1555:1:2@s.whatsapp.net", "1555:70000@s.whatsapp.net", "1555.x:1@s.whatsapp.net",
         "1555.300:1@s.whatsapp.net", ":3@s.whatsapp.net", "1555@s.what:sapp.net",
         "x-1:2@interop", "1555:+1@s.whatsapp.net", "1555: 1@s.whatsapp.net",
-        "1555:\u0661@s.whatsapp.net",
+        "1555:\u0661@s.whatsapp.net", "1555.1:2@s.whatsapp.net", "1555.129:0@s.whatsapp.net",
     ],
 )
 def test_parse_rejects(text: str) -> None:
@@ -96,6 +96,8 @@ def test_constructor_validates() -> None:
         lambda: JID("1", "s.whatsapp.net", device=65536),
         lambda: JID("1", "s.whatsapp.net", agent=256),
         lambda: JID("1", "lid", agent=1),
+        lambda: JID("1", "s.whatsapp.net", agent=1),
+        lambda: JID("1", "s.whatsapp.net", agent=128),
         lambda: JID("1", "s.whatsapp.net", device=True),
         lambda: JID("", "s.whatsapp.net", device=1),
         lambda: JID("1.2", "s.whatsapp.net"),

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from wamd.errors import AppStateMalformed
 from wamd.proto import e2e_pb2
+from wamd.store import Account
 from wamd.store.types import AppStateSyncKey
 
 KEY_DATA_SIZE = 32
@@ -90,3 +91,27 @@ def recovery_request_message(collection: str, timestamp: int) -> e2e_pb2.Message
     request.syncd_collection_fatal_recovery_request.collection_name = collection
     request.syncd_collection_fatal_recovery_request.timestamp = timestamp
     return message
+
+
+async def store_key_share(account: Account, share: e2e_pb2.AppStateSyncKeyShare) -> list[bytes]:
+    """Store the keys of a share (received from one of one's own devices); returns their ids.
+
+    The caller must have checked that the share came from one's own account (a key from
+    anyone else must never be stored). Then call ``AppStateClient.keys_arrived()``.
+    """
+    keys = keys_from_share(share)
+    if keys:
+        await account.app_state_keys.put_many(keys)
+    return [key.key_id for key in keys]
+
+
+async def answer_request_from_store(
+    account: Account, request: e2e_pb2.AppStateSyncKeyRequest
+) -> e2e_pb2.Message:
+    """The share answering a request from one's own device with the keys held in the store."""
+    held = [
+        key
+        for key in [await account.app_state_keys.get(k) for k in requested_key_ids(request)]
+        if key is not None
+    ]
+    return key_share_message(held)

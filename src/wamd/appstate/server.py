@@ -258,7 +258,8 @@ class AppStateServer:
         page_size: int = PAGE_SIZE,
     ) -> None:
         self._run = run
-        self._publish_blob = publish_blob
+        self.publish_blob = publish_blob
+        """Uploads snapshot blobs; set it when the media store becomes available."""
         self._page_size = page_size
 
     async def handle(self, phone: str, iq: Node) -> SyncOutcome:
@@ -284,7 +285,7 @@ class AppStateServer:
                     patches, more = _patches_after(db, phone, name, request.version, page)
                     return _Answer(current, patches=patches, more=more, conflict=True)
                 return _Answer(_store_patch(db, phone, name, request.patch), accepted=True)
-            if request.snapshot and self._publish_blob is not None and current > 0:
+            if request.snapshot and self.publish_blob is not None and current > 0:
                 return _Answer(current, snapshot=_snapshot(db, phone, name))
             after = 0 if request.snapshot else request.version
             patches, more = _patches_after(db, phone, name, after, page)
@@ -308,8 +309,8 @@ class AppStateServer:
             attrs["has_more_patches"] = "true"
         if patches:
             content.append(Node("patches", {}, [Node("patch", {}, p) for p in patches]))
-        if snapshot is not None and self._publish_blob is not None:
-            reference = await self._publish_blob(snapshot.SerializeToString())
+        if snapshot is not None and self.publish_blob is not None:
+            reference = await self.publish_blob(snapshot.SerializeToString())
             content.append(Node("snapshot", {}, reference.SerializeToString()))
         return Node("collection", attrs, content or None)
 

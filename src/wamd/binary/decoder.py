@@ -55,7 +55,9 @@ class _Truncated(Exception):
 
 
 def decode_node(
-    data: bytes | bytearray | memoryview, *, max_depth: int = DEFAULT_MAX_DEPTH,
+    data: bytes | bytearray | memoryview,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Node:
     """Decode one node occupying all of ``data`` (no flag byte).
 
@@ -149,21 +151,21 @@ def _read_node(data: bytes, pos: int, depth: int, max_depth: int) -> tuple[Node,
         end = pos + 1 + data[pos]
         if end > len(data):
             raise _Truncated
-        content = data[pos + 1:end]
+        content = data[pos + 1 : end]
         pos = end
     elif t == BINARY_20:
         end = pos + 3 + (((data[pos] & 15) << 16) | (data[pos + 1] << 8) | data[pos + 2])
         if end > len(data):
             raise _Truncated
-        content = data[pos + 3:end]
+        content = data[pos + 3 : end]
         pos = end
     elif t == BINARY_32:
         if pos + 4 > len(data):
             raise _Truncated
-        end = pos + 4 + int.from_bytes(data[pos:pos + 4], "big")
+        end = pos + 4 + int.from_bytes(data[pos : pos + 4], "big")
         if end > len(data):
             raise _Truncated
-        content = data[pos + 4:end]
+        content = data[pos + 4 : end]
         pos = end
     elif t == LIST_EMPTY:
         content = []
@@ -189,7 +191,7 @@ def _read_string(data: bytes, pos: int, t: int) -> tuple[str | JID, int]:
     elif t == BINARY_32:
         if pos + 4 > len(data):
             raise _Truncated
-        end = pos + 4 + int.from_bytes(data[pos:pos + 4], "big")
+        end = pos + 4 + int.from_bytes(data[pos : pos + 4], "big")
         pos += 4
     elif t in (NIBBLE_8, HEX_8):
         return _read_packed(data, pos, t)
@@ -213,7 +215,7 @@ def _read_packed(data: bytes, pos: int, t: int) -> tuple[str, int]:
     end = pos + 1 + (header & 127)
     if end > len(data):
         raise _Truncated
-    digits = data[pos + 1:end].hex()
+    digits = data[pos + 1 : end].hex()
     if t == NIBBLE_8:
         if _BAD_NIBBLE.search(digits):
             raise DecodeError("invalid nibble in packed string", pos - 1)

@@ -31,7 +31,9 @@ def pack_frame(node_data: bytes, *, compress: bool = False) -> bytes:
 
 
 def unpack_frame(
-    payload: bytes | bytearray | memoryview, *, max_size: int = DEFAULT_MAX_INFLATED,
+    payload: bytes | bytearray | memoryview,
+    *,
+    max_size: int = DEFAULT_MAX_INFLATED,
 ) -> bytes:
     """Strip the flag byte and inflate if needed; returns the encoded node bytes.
 

@@ -52,7 +52,10 @@ class Node:
     content: Content
 
     def __init__(
-        self, tag: str, attrs: dict[str, AttrValue] | None = None, content: Content = None,
+        self,
+        tag: str,
+        attrs: dict[str, AttrValue] | None = None,
+        content: Content = None,
     ) -> None:
         self.tag = tag
         self.attrs = {} if attrs is None else attrs
@@ -63,9 +66,7 @@ class Node:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Node):
             return NotImplemented
-        return (
-            self.tag == other.tag and self.attrs == other.attrs and self.content == other.content
-        )
+        return self.tag == other.tag and self.attrs == other.attrs and self.content == other.content
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -141,7 +142,11 @@ class Node:
         return self.attrs.get(key, default)
 
     def _read(
-        self, key: str, default: object, convert: Callable[[AttrValue], object], kind: str,
+        self,
+        key: str,
+        default: object,
+        convert: Callable[[AttrValue], object],
+        kind: str,
     ) -> object:
         value = self.attrs.get(key)
         if value is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 
 from wamd.crypto import KeyPair, aes_cbc_decrypt, aes_cbc_encrypt
+from wamd.crypto.hashes import HmacSha256, hmac_sha256
 from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession
 from wamd.signal import wire
 from wamd.signal.state import Limits, ReceiverChain, SessionState
@@ -29,24 +30,24 @@ _MSG_INFO_2 = _MESSAGE_INFO + b"\x02"
 _MSG_INFO_3 = _MESSAGE_INFO + b"\x03"
 _ONE = b"\x01"
 _TWO = b"\x02"
-_digest = hmac.digest
+_digest = hmac_sha256
 _compare = hmac.compare_digest
 
 
 def kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
     """One root-chain step: (new root key, new chain key)."""
-    prk = _digest(root_key, dh_output, "sha256")
-    first = _digest(prk, _RATCHET_INFO + b"\x01", "sha256")
-    second = _digest(prk, first + _RATCHET_INFO + b"\x02", "sha256")
+    expand = HmacSha256(_digest(root_key, dh_output))
+    first = expand.digest(_RATCHET_INFO + b"\x01")
+    second = expand.digest(first + _RATCHET_INFO + b"\x02")
     return first, second
 
 
 def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
     """(cipher key, MAC key, IV) for a message key seed."""
-    prk = _digest(_ZERO32, seed, "sha256")
-    cipher_key = _digest(prk, _MSG_INFO_1, "sha256")
-    mac_key = _digest(prk, cipher_key + _MSG_INFO_2, "sha256")
-    iv = _digest(prk, mac_key + _MSG_INFO_3, "sha256")[:16]
+    expand = HmacSha256(_digest(_ZERO32, seed))
+    cipher_key = expand.digest(_MSG_INFO_1)
+    mac_key = expand.digest(cipher_key + _MSG_INFO_2)
+    iv = expand.digest(mac_key + _MSG_INFO_3)[:16]
     return cipher_key, mac_key, iv
 
 
@@ -56,16 +57,15 @@ def encrypt_state(state: SessionState, local_identity_djb: bytes, plaintext: byt
     chain_key = state.sender_chain_key
     if chain_key is None:
         raise NoSession("the session has no sending chain yet")
-    seed = _digest(chain_key, _ONE, "sha256")
+    seed = _digest(chain_key, _ONE)
     cipher_key, mac_key, iv = derive_message_keys(seed)
     body = wire.build_signal_body(
         state.sender_ratchet.public, state.sender_index, state.previous_counter,
         aes_cbc_encrypt(cipher_key, iv, plaintext),
     )
-    mac = _digest(mac_key, local_identity_djb + b"\x05" + state.remote_identity + body,
-                  "sha256")[:8]
+    mac = _digest(mac_key, local_identity_djb + b"\x05" + state.remote_identity + body)[:8]
     new = state.copy()
-    new.sender_chain_key = _digest(chain_key, _TWO, "sha256")
+    new.sender_chain_key = _digest(chain_key, _TWO)
     new.sender_index = state.sender_index + 1
     return new, body + mac
 
@@ -112,21 +112,21 @@ def decrypt_state(
         if counter > chain.index:
             new_skipped = dict(skipped)
             for index in range(chain.index, counter):
-                new_skipped[index] = _digest(chain_key, _ONE, "sha256")
-                chain_key = _digest(chain_key, _TWO, "sha256")
+                new_skipped[index] = _digest(chain_key, _ONE)
+                chain_key = _digest(chain_key, _TWO)
             overflow = len(new_skipped) - limits.max_skipped_per_chain
             if overflow > 0:
                 for index in sorted(new_skipped)[:overflow]:
                     del new_skipped[index]
         else:
             new_skipped = skipped
-        seed = _digest(chain_key, _ONE, "sha256")
-        new_chain = ReceiverChain(their_ratchet, _digest(chain_key, _TWO, "sha256"), counter + 1,
+        seed = _digest(chain_key, _ONE)
+        new_chain = ReceiverChain(their_ratchet, _digest(chain_key, _TWO), counter + 1,
                                   new_skipped)
 
     cipher_key, mac_key, iv = derive_message_keys(seed)
     expected = _digest(mac_key, b"\x05" + state.remote_identity + local_identity_djb
-                       + message.signed, "sha256")[:8]
+                       + message.signed)[:8]
     if not _compare(expected, message.mac):
         raise InvalidMessage("bad MAC")
     try:
@@ -147,7 +147,8 @@ def decrypt_state(
         new.sender_index = 0
         chains.append(new_chain)
         del chains[: max(0, len(chains) - limits.max_receiver_chains)]
-    _enforce_total_skipped(new, limits)
+    if new_skipped is not skipped and len(new_skipped) > len(skipped):
+        _enforce_total_skipped(new, limits)
     new.pending = None
     return new, plaintext
 

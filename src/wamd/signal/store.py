@@ -10,7 +10,10 @@ libsignal's ``"<name>.<device>"`` strings.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from wamd.store import Account, Transaction
 
 __all__ = [
     "IdentityStoreLike",
@@ -99,3 +102,9 @@ class SignalStore(Protocol):
     def signed_prekeys(self) -> SignedPreKeyStoreLike: ...
     @property
     def sender_keys(self) -> SenderKeyStoreLike: ...
+
+
+if TYPE_CHECKING:  # mypy proves that wamd.store's accounts and transactions fit
+
+    def _fits(account: Account, tx: Transaction) -> tuple[SignalStore, SignalStore]:
+        return account, tx

@@ -8,9 +8,8 @@ starts from SPK_B as its ratchet key and steps when the first message arrives.
 
 from __future__ import annotations
 
-import hmac
-
 from wamd.crypto import KeyPair
+from wamd.crypto.hashes import hmac_sha256
 from wamd.errors import CryptoError, InvalidMessage
 from wamd.signal.keys import PreKeyBundle
 from wamd.signal.ratchet import kdf_root
@@ -24,8 +23,8 @@ _TEXT_INFO = b"WhisperText"
 
 
 def _master_root(secret: bytes) -> bytes:
-    prk = hmac.digest(_ZERO32, secret, "sha256")
-    return hmac.digest(prk, _TEXT_INFO + b"\x01", "sha256")
+    prk = hmac_sha256(_ZERO32, secret)
+    return hmac_sha256(prk, _TEXT_INFO + b"\x01")
 
 
 def initiate(identity: KeyPair, bundle: PreKeyBundle, *, base_key: KeyPair | None = None,

@@ -12,9 +12,11 @@ Conventions shared by every implementation (checked by ``tests/store``):
 * ``get`` returns ``None`` for a missing key; batch ``get_many`` returns a dict holding only
   the keys found; ``delete`` of a missing key is not an error.
 * Timestamps are Unix seconds (``int``); a ``None`` timestamp argument means "now".
-* Inside a transaction, use the ``tx`` handles only: calling the account's own handles from
-  the task that holds the transaction raises :class:`~wamd.errors.StoreError` (it would
+* Inside a transaction, use the ``tx`` handles only: any other call on the same store from
+  the task that holds the transaction (the account's own handles, another account, a nested
+  ``transaction()``, ``store.accounts()``) raises :class:`~wamd.errors.StoreError` (it could
   otherwise wait for itself).
+* Batch writes outside a transaction (``put_many``...) commit as one transaction.
 """
 
 from __future__ import annotations

@@ -36,11 +36,21 @@ HOSTED_SERVER: Final = "hosted"
 HOSTED_LID_SERVER: Final = "hosted.lid"
 BOT_SERVER: Final = "bot"
 
-KNOWN_SERVERS: Final = frozenset({
-    USER_SERVER, LEGACY_USER_SERVER, GROUP_SERVER, BROADCAST_SERVER, LID_SERVER,
-    MESSENGER_SERVER, INTEROP_SERVER, NEWSLETTER_SERVER, HOSTED_SERVER, HOSTED_LID_SERVER,
-    BOT_SERVER,
-})
+KNOWN_SERVERS: Final = frozenset(
+    {
+        USER_SERVER,
+        LEGACY_USER_SERVER,
+        GROUP_SERVER,
+        BROADCAST_SERVER,
+        LID_SERVER,
+        MESSENGER_SERVER,
+        INTEROP_SERVER,
+        NEWSLETTER_SERVER,
+        HOSTED_SERVER,
+        HOSTED_LID_SERVER,
+        BOT_SERVER,
+    }
+)
 
 # --- AD-JID domain types ---------------------------------------------------------------------
 DOMAIN_WHATSAPP: Final = 0
@@ -93,7 +103,13 @@ class JID:
     integrator: int
 
     def __init__(
-        self, user: str, server: str, *, agent: int = 0, device: int = 0, integrator: int = 0,
+        self,
+        user: str,
+        server: str,
+        *,
+        agent: int = 0,
+        device: int = 0,
+        integrator: int = 0,
     ) -> None:
         if not isinstance(user, str) or not isinstance(server, str):
             raise InvalidJID("JID user and server must be strings")
@@ -102,12 +118,18 @@ class JID:
         if "@" in user or ":" in user:
             raise InvalidJID(f"invalid JID user {user!r}")
         for name, value, maximum in (
-            ("agent", agent, 255), ("device", device, 65535), ("integrator", integrator, 65535),
+            ("agent", agent, 255),
+            ("device", device, 65535),
+            ("integrator", integrator, 65535),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
                 raise InvalidJID(f"JID {name} must be an int in 0..{maximum}, not {value!r}")
         if agent and server != USER_SERVER:
             raise InvalidJID(f"a raw agent is only valid on {USER_SERVER}, not on {server!r}")
+        if agent and agent in SERVER_OF_DOMAIN:
+            raise InvalidJID(
+                f"agent {agent} is the domain of @{SERVER_OF_DOMAIN[agent]}: use that server"
+            )
         if "." in user and server == USER_SERVER:
             raise InvalidJID(f"invalid JID user {user!r}")
         if not user and (agent or device):
@@ -120,7 +142,12 @@ class JID:
 
     @classmethod
     def _make(
-        cls, user: str, server: str, agent: int = 0, device: int = 0, integrator: int = 0,
+        cls,
+        user: str,
+        server: str,
+        agent: int = 0,
+        device: int = 0,
+        integrator: int = 0,
     ) -> JID:
         """Build without validation (for the decoder, whose inputs are already checked)."""
         jid = _new(cls)

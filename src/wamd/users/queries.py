@@ -136,9 +136,12 @@ def parse_is_on_whatsapp(answer: Node) -> list[OnWhatsApp]:
         contact = user.child("contact")
         if contact is None:
             continue
-        query = _text(contact).lstrip("+").removesuffix("@" + LEGACY_USER_SERVER)
         registered = contact.attr_str("type", "") == "in"
         jid = _jid_attr(user, "jid")
+        # WhatsApp echoes the asked number in <contact>; some servers only name the user.
+        query = _text(contact).lstrip("+").removesuffix("@" + LEGACY_USER_SERVER)
+        if not query and jid is not None:
+            query = jid.user
         lid_node = user.child("lid")
         lid = _jid_attr(lid_node, "val") if lid_node is not None else None
         results.append(

@@ -8,9 +8,11 @@ faster and still atomic and crash-safe for the process (a kill -9 loses nothing 
 WAL is in the OS page cache), but a power loss may drop the last commits — messages the server
 already considers delivered. Choose it only when that trade is acceptable.
 
-One connection serves the store; a lock serializes its users, and a transaction holds it from
-``BEGIN IMMEDIATE`` to ``COMMIT``. Several processes may share the file (for different
-accounts); SQLite's busy timeout makes their writers take turns.
+One connection writes; a lock serializes its users, and a transaction holds it from
+``BEGIN IMMEDIATE`` to ``COMMIT``. Plain reads outside transactions use a second, read-only
+connection, so they never wait for a commit's fsync (WAL gives them the last committed state).
+Several processes may share the file (for different accounts); SQLite's busy timeout makes
+their writers take turns.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import aiosqlite
 import platformdirs
 
 from wamd.errors import StoreError
-from wamd.store._sync import LeaseBase, LocalLeases, TaskLock, poll_acquire
+from wamd.store._sync import LeaseBase, LocalLeases, TaskLock, TxTasks, poll_acquire
 from wamd.store.interfaces import Lease
 from wamd.store.sealing import KeySource, Sealer
 from wamd.store.sql.base import SQLStore, open_sealer
@@ -110,6 +112,7 @@ class _SQLiteExecutor(Executor):
                 raise StoreError("the transaction is finished")
             yield conn
             return
+        self._store._tx_tasks.check()
         async with self._store._lock.hold():
             yield conn
 
@@ -136,6 +139,15 @@ class _SQLiteExecutor(Executor):
                 raise _error(exc) from exc
 
     async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        reader = self._store._reader
+        if not self._tx and reader is not None and sql.lstrip()[:6].upper() == "SELECT":
+            # a plain read outside a transaction: the read connection, without waiting for
+            # the writer (WAL: it sees every transaction committed before it starts)
+            self._store._tx_tasks.check()
+            try:
+                return list(await reader.execute_fetchall(sql, args))
+            except sqlite3.Error as exc:
+                raise _error(exc) from exc
         async with self._conn() as conn:
             try:
                 return list(await conn.execute_fetchall(sql, args))
@@ -164,12 +176,20 @@ class _FileLease(LeaseBase):
 class SQLiteStore(SQLStore):
     """A store in one SQLite file (see :class:`wamd.store.Store`); open with :meth:`open`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: str, sealer: Sealer) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        reader: aiosqlite.Connection | None,
+        path: str,
+        sealer: Sealer,
+    ) -> None:
         """Use :meth:`open`."""
         super().__init__()
         self._conn = conn
+        self._reader = reader
         self._path = path
         self._lock = TaskLock()
+        self._tx_tasks = TxTasks()
         self._local_leases = LocalLeases()
         self.sealer = sealer
         self.auto = _SQLiteExecutor(self, tx=False)
@@ -214,23 +234,30 @@ class SQLiteStore(SQLStore):
         path = os.fspath(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        busy = f"PRAGMA busy_timeout={int(busy_timeout * 1000)}"
+        opened: list[aiosqlite.Connection] = []
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise _error(exc) from exc
-        try:
+            opened.append(conn)
             for pragma in (
                 "PRAGMA journal_mode=WAL",
                 f"PRAGMA synchronous={synchronous}",
                 "PRAGMA foreign_keys=ON",
-                f"PRAGMA busy_timeout={int(busy_timeout * 1000)}",
+                busy,
             ):
                 await conn.execute(pragma)
             await migrate(conn)
-            store = cls(conn, path, Sealer())
+            reader = None
+            if path != ":memory:":  # (a second ":memory:" connection is another database)
+                reader = await aiosqlite.connect(path, isolation_level=None)
+                opened.append(reader)
+                await reader.execute("PRAGMA query_only=ON")
+                await reader.execute(busy)
+            store = cls(conn, reader, path, Sealer())
             store.sealer = await open_sealer(store.auto, key)
         except BaseException as exc:
-            await conn.close()
+            for c in opened:
+                await c.close()
             if isinstance(exc, sqlite3.Error):
                 raise _error(exc) from exc
             raise
@@ -238,6 +265,12 @@ class SQLiteStore(SQLStore):
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[Executor]:
+        with self._tx_tasks.enter():
+            async with self._transaction() as x:
+                yield x
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Executor]:
         async with self._lock.hold():
             conn = self._conn
             try:
@@ -287,4 +320,6 @@ class SQLiteStore(SQLStore):
         return _FileLease(account_id, fd)
 
     async def _close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self._conn.close()
