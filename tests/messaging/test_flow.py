@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from tests.messaging.harness import FakeServer, Party
 from wamd.messaging.events import Message, Receipt, UndecryptableMessage
 from wamd.messaging.send import send_message
 from wamd.proto import e2e_pb2
 from wamd.types import JID
-
-from tests.messaging.harness import FakeServer, Party
 
 
 def _text(text: str) -> e2e_pb2.Message:
