@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 from wamd.binary import AttrValue, Node
 from wamd.errors import CryptoError, UntrustedIdentity
+from wamd.messaging.builders import stanza_extras
 from wamd.messaging.context import Context
 from wamd.messaging.send import device_identity_node, device_sent
 from wamd.messaging.sessions import fetch_bundles
@@ -100,12 +101,16 @@ class RetryResponder:
             if value is not None:
                 attrs[name] = value
         enc = stanza[0]
+        extras = stanza_extras(message)
+        attrs.update(extras.attrs)
+        enc.attrs.update(extras.enc_attrs)
         kind = media_type(message)
         if kind:
             enc.attrs["mediatype"] = kind
         content = [enc]
         if stanza[1]:
             content.append(device_identity_node(ctx))
+        content += extras.nodes
         await ctx.link.send_node(Node("message", attrs, content))
         self.resent += 1
         log.info("sent %s again to %s (retry #%d)", request.message_id, device, request.count)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from wamd.binary import AttrValue, Node
 from wamd.errors import IQError, SendError
+from wamd.messaging.builders import stanza_extras
 from wamd.messaging.context import Context
 from wamd.messaging.ids import generate_message_id
 from wamd.messaging.sessions import apply_bundles, fetch_bundles
@@ -169,14 +170,14 @@ async def send_message(
     devices = list(lists[to].devices) + list(lists[own_user].devices)
     plaintext = message.SerializeToString()
     own_plaintext = device_sent(to, message).SerializeToString()
+    extras = stanza_extras(message)
     attrs: dict[str, AttrValue] = {"id": msg_id, "to": to, "type": message_type(message)}
-    enc_attrs: dict[str, AttrValue] = {}
+    attrs.update(extras.attrs)
+    enc_attrs: dict[str, AttrValue] = dict(extras.enc_attrs)
     kind = media_type(message)
     if kind:
         enc_attrs["mediatype"] = kind
-    if message.HasField("reaction_message") or message.HasField("poll_update_message"):
-        enc_attrs["decrypt-fail"] = "hide"
-    stanza = Node("message", attrs, [])
+    stanza = Node("message", attrs, list(extras.nodes))
     encrypted = await encrypt_for_devices(
         ctx, devices, plaintext, own_plaintext, enc_attrs=enc_attrs,
         outgoing=(str(to), msg_id, plaintext), stanza=stanza,
