@@ -44,6 +44,7 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.upkeep",
     "wamd.sandbox.prekeys",
     "wamd.sandbox.usync",
+    "wamd.sandbox.messaging",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
