@@ -27,7 +27,9 @@ async def drained(sandbox: Sandbox, peer: Peer) -> None:
     assert jid is not None
     router = router_of(sandbox)
     async with asyncio.timeout(10):
-        while await router.queued(jid.user, jid.device):
+        while True:  # the queue lives in SQLite: poll it
+            if not await router.queued(jid.user, jid.device):
+                return
             await asyncio.sleep(0.05)
 
 
