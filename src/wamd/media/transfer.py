@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import ssl
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator
@@ -371,6 +372,11 @@ class MediaClient:
         index = 0
         while index < len(conn.hosts):
             hostname = conn.hosts[index].hostname
+            limit = conn.hosts[index].max_content_length
+            if limit is not None and spool.size > limit:
+                last = MediaError(f"{spool.size} bytes exceed {hostname}'s limit of {limit}")
+                index += 1
+                continue
             try:
                 answer = await self._post_to_host(
                     f"{self._scheme}://{hostname}{path}", conn, token, spool
@@ -385,7 +391,7 @@ class MediaClient:
             except _HostFailed as exc:
                 last = exc.__cause__
                 index += 1
-        raise MediaError(f"media upload failed on every host: {last!r}") from last
+        raise MediaError(f"media upload failed on every host: {_redact(last)}") from last
 
     async def _post_to_host(
         self, url: str, conn: MediaConn, token: str, spool: _Spool
@@ -575,7 +581,7 @@ class MediaClient:
                     if attempt < self._retry.attempts:
                         after = exc.retry_after if isinstance(exc, _RetryableStatus) else None
                         await asyncio.sleep(self._retry.delay(attempt - 1, after))
-        raise MediaError(f"media download failed on every host: {last!r}") from last
+        raise MediaError(f"media download failed on every host: {_redact(last)}") from last
 
     async def _get_from(self, url: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
         headers = dict(self._headers)
@@ -616,6 +622,14 @@ class _AuthRefused(Exception):
 
 class _HostFailed(Exception):
     """Every try on one host failed; the cause is the last failure."""
+
+
+_AUTH_PARAM = re.compile(r"(auth=)[^&\s'\"]+")
+
+
+def _redact(exc: BaseException | None) -> str:
+    """``repr`` of a failure with any ``auth=`` query value hidden (it is a secret)."""
+    return _AUTH_PARAM.sub(r"\1<redacted>", repr(exc))
 
 
 def _unlink_quietly(path: Path) -> None:
