@@ -32,6 +32,8 @@ __all__ = ["MESSAGE_KIND", "HandlerFailed", "Inbox"]
 log = logging.getLogger("wamd.messaging")
 
 MESSAGE_KIND = "message"
+TRIM_EVERY = 1000
+"""Finished entries between two trims of the inbox, dedupe and outgoing buffers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class Inbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._since_trim = 0
         self.dispatched = 0
 
     def __repr__(self) -> str:
@@ -86,7 +89,8 @@ class Inbox:
     ) -> None:
         errors = [e for e in await asyncio.gather(*tasks, return_exceptions=True)
                   if isinstance(e, BaseException)]
-        if event.seq in self._done:
+        if event.seq in self._done:  # finished by the handler's own transaction
+            self._done.discard(event.seq)
             self._settle(event.seq)
             return
         cancelled = [e for e in errors if isinstance(e, asyncio.CancelledError)]
@@ -130,6 +134,14 @@ class Inbox:
                 log.warning("could not mark %d inbox entries done: %s", len(seqs), exc)
                 self._done.difference_update(seqs)
                 return
+            self._done.difference_update(seqs)  # the store says done now
+            self._since_trim += len(seqs)
+            if self._since_trim >= TRIM_EVERY:
+                self._since_trim = 0
+                try:
+                    await self.trim()
+                except StoreError as exc:
+                    log.warning("could not trim the inbox: %s", exc)
 
     @contextlib.asynccontextmanager
     async def transaction(self, event: Message) -> AsyncIterator[Transaction]:
@@ -184,7 +196,6 @@ class Inbox:
         await account.inbox.delete_done()
         await account.seen.prune(keep_last=opts.seen_keep)
         await account.outgoing.prune(keep_last=opts.outgoing_keep)
-        self._done.clear()
 
     async def close(self) -> None:
         """Stop watching (running handlers belong to the dispatcher) and flush done marks."""
