@@ -36,6 +36,7 @@ from typing import IO, Any
 import aiohttp
 
 from wamd.errors import IntegrityError, MediaError, MediaExpired
+from wamd.media.aio import BackgroundWriter, prefetched_reads
 from wamd.media.cipher import (
     EncryptedMedia,
     MediaDecryptor,
@@ -336,16 +337,17 @@ class MediaClient:
             chunks: AsyncIterator[bytes] = _rechunk_async(source, self._chunk)
         else:
             chunks = _thread_chunks(source, self._chunk)
-        pending = bytearray()
-        async for chunk in chunks:
-            if len(head) < SNIFF_BYTES:
-                head += chunk[: SNIFF_BYTES - len(head)]
-            pending += enc.update(chunk)
-            if len(pending) >= self._chunk:
-                await asyncio.to_thread(spool.write, bytes(pending))
-                pending.clear()
-        pending += enc.finalize()
-        await asyncio.to_thread(spool.write, bytes(pending))
+        writer = BackgroundWriter(spool, self._chunk)
+        try:
+            async for chunk in chunks:
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                await writer.write(enc.update(chunk))
+            await writer.write(enc.finalize())
+        except BaseException:
+            await writer.abort()
+            raise
+        await writer.close()
         info = MediaInfo()
         if describe:
             info = describe_media(bytes(head), media_type, mimetype=mimetype)
@@ -441,12 +443,7 @@ class MediaClient:
         return answer
 
     async def _spool_body(self, spool: _Spool) -> AsyncIterator[bytes]:
-        offset = 0
-        while offset < spool.size:
-            data = await asyncio.to_thread(spool.read_at, offset, self._chunk)
-            if not data:
-                break
-            offset += len(data)
+        async for data in prefetched_reads(spool.read_at, spool.size, self._chunk):
             yield data
 
     # --- download -----------------------------------------------------------------------------
@@ -519,27 +516,24 @@ class MediaClient:
             tempfile.mkstemp, prefix=f".{target.name}.", suffix=".part", dir=target.parent
         )
         tmp = Path(tmp_name)
-        written = 0
         try:
             with os.fdopen(fd, "wb") as f:
-                buf = bytearray()
-                async with contextlib.aclosing(
-                    self.iter_download(message, media_type=media_type)
-                ) as it:
-                    async for chunk in it:
-                        buf += chunk
-                        if len(buf) >= 1024 * 1024:
-                            await asyncio.to_thread(f.write, buf)
-                            written += len(buf)
-                            buf = bytearray()
-                if buf:
-                    await asyncio.to_thread(f.write, buf)
-                    written += len(buf)
+                writer = BackgroundWriter(f)
+                try:
+                    async with contextlib.aclosing(
+                        self.iter_download(message, media_type=media_type)
+                    ) as it:
+                        async for chunk in it:
+                            await writer.write(chunk)
+                except BaseException:
+                    await writer.abort()
+                    raise
+                await writer.close()
             await asyncio.to_thread(os.replace, tmp, target)
         except BaseException:
             await asyncio.to_thread(_unlink_quietly, tmp)
             raise
-        return written
+        return writer.written
 
     async def _download_urls(self, ref: MediaRef) -> list[str]:
         urls: list[str] = []
