@@ -113,9 +113,10 @@ class MediaServer:
         auth_ttl: int = 21600,
         max_upload: int = 4 * 1024**3,
         hosts_scheme: str = "https",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         root = Path(state_dir)
-        self.store = MediaStore(root / "media", blob_ttl=blob_ttl)
+        self.store = MediaStore(root / "media", blob_ttl=blob_ttl, clock=clock)
         self.tls: TLSFiles = load_or_generate_tls_files(root / "tls")
         self._bind_host = host
         self._want_https = https_ports
@@ -345,7 +346,7 @@ class MediaServer:
         record = self.store.lookup(blob_id)
         if record is None:
             raise web.HTTPNotFound()
-        if record.is_gone():
+        if record.is_gone(self.store.clock()):
             if not record.expired:
                 await asyncio.to_thread(self.store.expire, blob_id)
             raise web.HTTPGone()
@@ -354,7 +355,7 @@ class MediaServer:
     async def _truncated(self, request: web.Request, keep: int) -> web.StreamResponse:
         match = _BLOB_NAME.match(request.match_info.get("name", ""))
         record = self.store.lookup(match.group(1)) if match else None
-        if record is None or record.is_gone():
+        if record is None or record.is_gone(self.store.clock()):
             raise web.HTTPNotFound()
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "application/octet-stream"}
