@@ -429,7 +429,7 @@ def blob_id_of(direct_path_or_url: str) -> str | None:
 async def serve_forever(state_dir: str | Path, **options: object) -> None:
     """Run a media host until cancelled, printing one JSON line: ports, CA file, an auth.
 
-    For benchmarks and manual use: ``python -m wamd.sandbox.media_http STATE_DIR``.
+    For benchmarks and manual use (bench/media.py runs it in its own process).
     """
     import json
 
@@ -448,9 +448,3 @@ async def serve_forever(state_dir: str | Path, **options: object) -> None:
     finally:
         await server.stop()
 
-
-if __name__ == "__main__":
-    import sys
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(sys.argv[1] if len(sys.argv) > 1 else "wamd-media-state"))
