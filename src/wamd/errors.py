@@ -152,6 +152,11 @@ class UntrustedIdentity(DecryptionError):
         self.address = address
 
 
+class MessageSecretMissing(DecryptionError):
+    """The secret of the original message (a poll, an event...) is not known, so a vote or
+    an encrypted reaction referring to it cannot be decrypted (or sent)."""
+
+
 class SendError(WamdError):
     """A message could not be sent."""
 

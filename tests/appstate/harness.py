@@ -16,7 +16,7 @@ from wamd.appstate.engine import AppStateEngine
 from wamd.appstate.server import AppStateServer, collections_changed, schema
 from wamd.binary import Node
 from wamd.proto import appstate_pb2 as pb
-from wamd.store import Account, MemoryStore
+from wamd.store import Account, MemoryStore, Store
 from wamd.store.types import AppStateSyncKey
 
 T = TypeVar("T")
@@ -53,9 +53,7 @@ class Backend:
     async def download(self, ref: pb.ExternalBlobReference) -> bytes:
         return self.blobs[ref.direct_path]
 
-    async def device(
-        self, store: MemoryStore | None = None, account: Account | None = None
-    ) -> Device:
+    async def device(self, store: Store | None = None, account: Account | None = None) -> Device:
         store = store or MemoryStore()
         account = account or await store.new_account(make_credentials())
         device = Device(self, store, account)
@@ -68,7 +66,7 @@ class Device:
     """One wamd device: its store account and its engine; it records the events it saw."""
 
     backend: Backend
-    store: MemoryStore
+    store: Store
     account: Account
     events: list[ev.AppStateEvent] = field(default_factory=list)
     key_requests: list[list[bytes]] = field(default_factory=list)

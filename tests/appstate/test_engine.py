@@ -3,11 +3,19 @@ restarts keep state, a corrupted patch leads to recovery, missing keys park a co
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tests.appstate.harness import PHONE, Backend, share_key
 from wamd.appstate import actions
 from wamd.appstate import events as ev
+from wamd.appstate.crypto import index_mac
+from wamd.appstate.encode import index_bytes
+from wamd.appstate.keys import expand_keys
 from wamd.appstate.state import ALL_COLLECTIONS
 from wamd.errors import AppStateKeyMissing
 from wamd.store.types import ChatSettings
@@ -271,3 +279,58 @@ async def test_hostile_answers_are_typed_errors(monkeypatch: pytest.MonkeyPatch)
         await a.engine.sync_collection("regular")
     assert a.recoveries == ["regular", "regular"]  # malformed twice: resync failed, recovery
     assert (await a.account.app_state.get_version("regular")).version == 0
+
+
+async def test_sqlite_store_survives_reopen_and_failed_commits_leave_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wamd.store.sqlite import SQLiteStore
+
+    backend = Backend()
+    a = await backend.device()
+    path = tmp_path / "b.db"
+    store = await SQLiteStore.open(path)
+    b = await backend.device(store)
+    key = await share_key(a, b)
+    await a.push(actions.mute(CHAT))
+    await b.handle_notifications()
+    synced = await b.account.app_state.get_version("regular_high")
+    assert synced.version == 1
+    mute_index = index_mac(expand_keys(key.key_data).index, index_bytes(("mute", str(CHAT))))
+    macs_before = await b.account.app_state.get_macs("regular_high", [mute_index])
+    assert len(macs_before) == 1
+    await store.close()
+
+    # reopen: the version, LTHash and MACs are all there; an incremental sync follows
+    store = await SQLiteStore.open(path)
+    account = await store.account(b.account.id)
+    assert await account.app_state.get_version("regular_high") == synced
+    b2 = await backend.device(store, account)
+    await a.push(actions.mute(CHAT, False))
+
+    # a commit that dies half-way (after the MACs, before the version) leaves nothing behind
+    original = type(account).transaction
+
+    @contextlib.asynccontextmanager
+    async def failing(self: Any) -> AsyncIterator[Any]:
+        async with original(self) as tx:
+
+            async def boom(*_: object) -> None:
+                raise OSError("disk full")
+
+            tx.app_state.put_version = boom
+            yield tx
+
+    monkeypatch.setattr(type(account), "transaction", failing)
+    with pytest.raises(OSError, match="disk full"):
+        await b2.engine.sync_collection("regular_high")
+    monkeypatch.undo()
+    assert await account.app_state.get_version("regular_high") == synced
+    assert await account.app_state.get_macs("regular_high", [mute_index]) == macs_before
+    events = await b2.engine.sync_collection("regular_high")
+    assert [type(e) for e in events] == [ev.Mute]
+    assert await account.app_state.get_version(
+        "regular_high"
+    ) == await a.account.app_state.get_version("regular_high")
+    assert await account.app_state.get_macs("regular_high", [mute_index]) != macs_before
+    await store.close()

@@ -9,7 +9,7 @@
 //   {"op": "decode_frame", "hex": H}      -> {"node": N}  (H: flag byte + maybe-compressed node)
 //   {"op": "deflate_frame", "node": N}    -> {"hex": flag 0x02 + zlib(encoded node)}
 //   {"op": "bench", "nodes": [N...], "seconds": s}
-//        -> {"encode": {"nodes", "bytes", "seconds"}, "decode": {...}}
+//        -> {"encode": {"nodes", "bytes", "seconds", "cpu_seconds"}, "decode": {...}}
 // Errors: {"error": message}.
 import { createInterface } from 'node:readline';
 import { deflateSync } from 'node:zlib';
@@ -62,6 +62,7 @@ function bench(nodes, seconds) {
         for (let i = 0; i < 50; i++) fn(); // warm up the JIT
         let rounds = 0;
         const start = process.hrtime.bigint();
+        const cpuStart = process.cpuUsage();
         const limit = BigInt(Math.round(seconds * 1e9));
         let elapsed = 0n;
         do {
@@ -69,7 +70,13 @@ function bench(nodes, seconds) {
             rounds++;
             elapsed = process.hrtime.bigint() - start;
         } while (elapsed < limit);
-        return { nodes: rounds * nodes.length, bytes: rounds * totalBytes, seconds: Number(elapsed) / 1e9 };
+        const cpu = process.cpuUsage(cpuStart);
+        return {
+            nodes: rounds * nodes.length,
+            bytes: rounds * totalBytes,
+            seconds: Number(elapsed) / 1e9,
+            cpu_seconds: (cpu.user + cpu.system) / 1e6,
+        };
     };
     const encode = measure(() => {
         for (const n of nodes) encodeBinaryNode(n);

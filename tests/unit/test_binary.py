@@ -172,7 +172,7 @@ def test_deep_nesting_roundtrip_and_limit() -> None:
         decode_node(encode_node(Node("n", {}, [node])))
     assert decode_node(encode_node(Node("n", {}, [node])), max_depth=65).tag == "n"
     with pytest.raises(ValueError, match="max_depth"):
-        decode_node(data, max_depth=10_000)
+        decode_node(data, max_depth=100_000)
 
 
 def test_encode_rejects_bad_nodes() -> None:
@@ -383,3 +383,29 @@ def test_pretty() -> None:
     long = pretty(Node("a", {}, b"\x00" * 1000), max_binary=4)
     assert long == "<a><!-- 1000 bytes: 00000000... --></a>"
     assert str(Node("a", {}, [])) == "<a/>"
+
+
+def test_jid_encoding_memo_is_invisible() -> None:
+    jid = JID.parse("88123:4@lid")
+    first = encode_node(Node("x", {"jid": jid}, jid))
+    assert encode_node(Node("x", {"jid": jid}, jid)) == first
+    assert jid == JID.parse("88123:4@lid")
+    assert hash(jid) == hash(JID.parse("88123:4@lid"))
+    decoded = decode_node(first)
+    again = decode_node(first)
+    assert decoded == again
+    assert decoded.attrs["jid"] == jid
+    assert encode_node(decoded) == first
+
+
+def test_str_subclass_values_encode_as_strings() -> None:
+    import enum
+
+    class Kind(enum.StrEnum):
+        TEXT = "text"
+        OTHER = "not a token"
+
+    node = Node("message", {"type": Kind.TEXT, "x": Kind.OTHER}, Kind.TEXT)
+    assert decode_node(encode_node(node)) == Node(
+        "message", {"type": "text", "x": "not a token"}, "text",
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from wamd.binary.node import AttrValue, Content, Node
+from wamd.binary.node import AttrValue, Node
 from wamd.binary.tokens import (
     AD_JID,
     BINARY_8,
@@ -40,14 +40,19 @@ from wamd.types.jid import (
 
 DEFAULT_MAX_DEPTH = 64
 """Default bound on node nesting (real stanzas nest fewer than ten levels)."""
-MAX_DEPTH_LIMIT = 500
-"""Largest ``max_depth`` accepted (the decoder recurses once per level)."""
+MAX_DEPTH_LIMIT = 10_000
+"""Largest ``max_depth`` accepted."""
 
 _SINGLE = SINGLE_BYTE_TOKENS
 _DOUBLE = DOUBLE_BYTE_TOKENS
-_BAD_NIBBLE = re.compile(r"[cde]")
+_BAD_NIBBLE_SEARCH = re.compile(r"[cde]").search
+_BAD_NIBBLES = frozenset("cde")  # not "": an empty odd-flagged string is accepted
+_NIBBLE_LETTER_SEARCH = re.compile(r"[a-f]").search
 _NIBBLE_FROM_HEX = str.maketrans("abf", "-.\x00")
 _MIN_NODE_SIZE = 3  # LIST_8, size, tag token
+_new_node = object.__new__
+_JID_CACHE: dict[bytes, JID] = {}
+_JID_CACHE_SIZE = 4096
 
 
 class _Truncated(Exception):
@@ -55,9 +60,7 @@ class _Truncated(Exception):
 
 
 def decode_node(
-    data: bytes | bytearray | memoryview,
-    *,
-    max_depth: int = DEFAULT_MAX_DEPTH,
+    data: bytes | bytearray | memoryview, *, max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Node:
     """Decode one node occupying all of ``data`` (no flag byte).
 
@@ -69,7 +72,7 @@ def decode_node(
     buf = data if data.__class__ is bytes else bytes(data)
     assert isinstance(buf, bytes)
     try:
-        node, pos = _read_node(buf, 0, 0, max_depth)
+        node, pos = _read_tree(buf, max_depth)
     except (IndexError, _Truncated):
         raise DecodeError("unexpected end of input", len(buf)) from None
     if pos != len(buf):
@@ -77,101 +80,198 @@ def decode_node(
     return node
 
 
-def _read_node(data: bytes, pos: int, depth: int, max_depth: int) -> tuple[Node, int]:
-    start = pos
-    b = data[pos]
-    if b == LIST_8:
-        size = data[pos + 1]
-        pos += 2
-    elif b == LIST_16:
-        size = (data[pos + 1] << 8) | data[pos + 2]
-        pos += 3
-    else:
-        raise DecodeError(f"expected a node list, found byte {b}", pos)
-    if not size:
-        raise DecodeError("empty node", start)
-    if size > len(data) - pos:
-        raise _Truncated
+def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
+    """Decode the node at offset 0; returns it and the offset just after it.
 
-    t = data[pos]
-    if 0 < t < DICTIONARY_0:
-        tag: object = _SINGLE[t]
-        pos += 1
-    else:
-        tag_pos = pos
-        tag, pos = _read_string(data, pos + 1, t)
-        if tag.__class__ is not str or not tag:
-            raise DecodeError("node tag must be a non-empty string", tag_pos)
-    assert isinstance(tag, str)
-
-    attrs: dict[str, AttrValue] = {}
-    for _ in range((size - 1) >> 1):
-        t = data[pos]
-        if 0 < t < DICTIONARY_0:
-            key: object = _SINGLE[t]
-            pos += 1
-        else:
-            key_pos = pos
-            key, pos = _read_string(data, pos + 1, t)
-            if key.__class__ is not str:
-                raise DecodeError("attribute name must be a string", key_pos)
-        assert isinstance(key, str)
-        t = data[pos]
-        if 0 < t < DICTIONARY_0:
-            attrs[key] = _SINGLE[t]
-            pos += 1
-        else:
-            attrs[key], pos = _read_string(data, pos + 1, t)
-
-    if size & 1:
-        return Node(tag, attrs), pos
-
-    content: Content
-    t = data[pos]
-    pos += 1
-    if t in (LIST_8, LIST_16):
-        if t == LIST_8:
-            count = data[pos]
-            pos += 1
-        else:
-            count = (data[pos] << 8) | data[pos + 1]
+    Iterative (an explicit stack of unfinished child lists) with the common encodings
+    inlined and module constants bound to locals: this loop is the decoder's hot path.
+    Indexing past the end raises IndexError, which the caller turns into a DecodeError.
+    """
+    single = _SINGLE
+    double = _DOUBLE
+    jid_cache = _JID_CACHE
+    nibble_letter = _NIBBLE_LETTER_SEARCH
+    new_node = _new_node
+    limit = len(data)
+    pos = 0
+    root: Node | None = None
+    # unfinished parents: (their children list, the number of children announced)
+    stack: list[tuple[list[Node], int]] = []
+    while True:
+        b = data[pos]
+        if b == LIST_8:
+            size = data[pos + 1]
             pos += 2
-        if count:
-            if depth + 1 >= max_depth:
-                raise DecodeError(f"nodes nested deeper than {max_depth}", pos)
-            if count * _MIN_NODE_SIZE > len(data) - pos:
-                raise _Truncated
-        children: list[Node] = []
-        append = children.append
-        for _ in range(count):
-            child, pos = _read_node(data, pos, depth + 1, max_depth)
-            append(child)
-        content = children
-    elif t == BINARY_8:
-        end = pos + 1 + data[pos]
-        if end > len(data):
+        elif b == LIST_16:
+            size = (data[pos + 1] << 8) | data[pos + 2]
+            pos += 3
+        else:
+            raise DecodeError(f"expected a node list, found byte {b}", pos)
+        if not size:
+            raise DecodeError("empty node", pos - 2)
+        if size > limit - pos:
             raise _Truncated
-        content = data[pos + 1 : end]
-        pos = end
-    elif t == BINARY_20:
-        end = pos + 3 + (((data[pos] & 15) << 16) | (data[pos + 1] << 8) | data[pos + 2])
-        if end > len(data):
-            raise _Truncated
-        content = data[pos + 3 : end]
-        pos = end
-    elif t == BINARY_32:
-        if pos + 4 > len(data):
-            raise _Truncated
-        end = pos + 4 + int.from_bytes(data[pos : pos + 4], "big")
-        if end > len(data):
-            raise _Truncated
-        content = data[pos + 4 : end]
-        pos = end
-    elif t == LIST_EMPTY:
-        content = []
-    else:
-        content, pos = _read_string(data, pos, t)
-    return Node(tag, attrs, content), pos
+
+        t = data[pos]
+        tag: str
+        if 0 < t < DICTIONARY_0:
+            tag = single[t]
+            pos += 1
+        else:
+            tag_pos = pos
+            tag_value, pos = _read_string(data, pos + 1, t)
+            if not isinstance(tag_value, str) or not tag_value:
+                raise DecodeError("node tag must be a non-empty string", tag_pos)
+            tag = tag_value
+
+        attrs: dict[str, AttrValue] = {}
+        key: str
+        value: str | JID | None
+        for _ in range((size - 1) >> 1):
+            t = data[pos]
+            pos += 1
+            if 0 < t < DICTIONARY_0:
+                key = single[t]
+            elif DICTIONARY_0 <= t <= DICTIONARY_3:
+                key = double[t - DICTIONARY_0][data[pos]]
+                pos += 1
+            else:
+                key_pos = pos - 1
+                key_value, pos = _read_string(data, pos, t)
+                if not isinstance(key_value, str):
+                    raise DecodeError("attribute name must be a string", key_pos)
+                key = key_value
+
+            t = data[pos]
+            pos += 1
+            if 0 < t < DICTIONARY_0:
+                attrs[key] = single[t]
+                continue
+            if t in (JID_PAIR, AD_JID):
+                # A JID's bytes fully determine it: recently seen encodings are looked up
+                # whole (JIDs are immutable, so sharing them is safe).
+                if t == AD_JID:
+                    end = pos + 4 + (data[pos + 3] & 127) if data[pos + 2] == NIBBLE_8 else 0
+                elif data[pos] == NIBBLE_8:
+                    end = pos + 3 + (data[pos + 1] & 127)
+                else:
+                    end = pos + 2 if data[pos] == LIST_EMPTY else 0
+                if end:
+                    encoded = data[pos - 1:end]
+                    value = jid_cache.get(encoded)
+                    if value is None:
+                        value, pos = _read_jid(data, pos, t)
+                        if pos == end:
+                            if len(jid_cache) >= _JID_CACHE_SIZE:
+                                jid_cache.clear()
+                            jid_cache[encoded] = value
+                    else:
+                        pos = end
+                else:
+                    value, pos = _read_jid(data, pos, t)
+            elif t in (NIBBLE_8, HEX_8):
+                header = data[pos]
+                end = pos + 1 + (header & 127)
+                if end > limit:
+                    raise _Truncated
+                digits = data[pos + 1:end].hex()
+                if t == HEX_8:
+                    value = digits.upper()
+                    if header & 128:
+                        value = value[:-1]
+                else:
+                    if header & 128:
+                        if digits[-1:] in _BAD_NIBBLES:
+                            raise DecodeError("invalid nibble in packed string", pos - 1)
+                        digits = digits[:-1]
+                    # hex() of decimal digits is the digits themselves: translate if needed
+                    if nibble_letter(digits):
+                        if _BAD_NIBBLE_SEARCH(digits):
+                            raise DecodeError("invalid nibble in packed string", pos - 1)
+                        digits = digits.translate(_NIBBLE_FROM_HEX)
+                    value = digits
+                pos = end
+            elif t == BINARY_8:
+                end = pos + 1 + data[pos]
+                if end > limit:
+                    raise _Truncated
+                try:
+                    value = data[pos + 1:end].decode()
+                except UnicodeDecodeError:
+                    value = data[pos + 1:end].decode("utf-8", "replace")
+                pos = end
+            elif DICTIONARY_0 <= t <= DICTIONARY_3:
+                value = double[t - DICTIONARY_0][data[pos]]
+                pos += 1
+            else:
+                value, pos = _read_string(data, pos, t)
+            attrs[key] = value
+
+        node = new_node(Node)
+        node.tag = tag
+        node.attrs = attrs
+        if stack:
+            stack[-1][0].append(node)
+        else:
+            root = node
+        if size & 1:
+            node.content = None
+        else:
+            t = data[pos]
+            pos += 1
+            if t == BINARY_8:
+                end = pos + 1 + data[pos]
+                if end > limit:
+                    raise _Truncated
+                node.content = data[pos + 1:end]
+                pos = end
+            elif t in (LIST_8, LIST_16):
+                if t == LIST_8:
+                    count = data[pos]
+                    pos += 1
+                else:
+                    count = (data[pos] << 8) | data[pos + 1]
+                    pos += 2
+                children: list[Node] = []
+                node.content = children
+                if count:
+                    if len(stack) + 1 >= max_depth:
+                        raise DecodeError(f"nodes nested deeper than {max_depth}", pos)
+                    if count * _MIN_NODE_SIZE > limit - pos:
+                        raise _Truncated
+                    stack.append((children, count))
+                    continue  # read the first child
+            elif t == BINARY_20:
+                end = pos + 3 + (((data[pos] & 15) << 16) | (data[pos + 1] << 8) | data[pos + 2])
+                if end > limit:
+                    raise _Truncated
+                node.content = data[pos + 3:end]
+                pos = end
+            elif t == BINARY_32:
+                if pos + 4 > limit:
+                    raise _Truncated
+                end = pos + 4 + int.from_bytes(data[pos:pos + 4], "big")
+                if end > limit:
+                    raise _Truncated
+                node.content = data[pos + 4:end]
+                pos = end
+            elif t == LIST_EMPTY:
+                node.content = []
+            else:
+                node.content, pos = _read_string(data, pos, t)
+        # The node is complete: close every parent whose children are all read.
+        while stack:
+            children, count = stack[-1]
+            if len(children) < count:
+                break
+            stack.pop()
+        if not stack:
+            assert root is not None
+            return root, pos
+
+
+def _read_jid(data: bytes, pos: int, t: int) -> tuple[JID, int]:
+    return _read_ad_jid(data, pos) if t == AD_JID else _read_jid_pair(data, pos)
 
 
 def _read_string(data: bytes, pos: int, t: int) -> tuple[str | JID, int]:
@@ -191,7 +291,7 @@ def _read_string(data: bytes, pos: int, t: int) -> tuple[str | JID, int]:
     elif t == BINARY_32:
         if pos + 4 > len(data):
             raise _Truncated
-        end = pos + 4 + int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 4 + int.from_bytes(data[pos:pos + 4], "big")
         pos += 4
     elif t in (NIBBLE_8, HEX_8):
         return _read_packed(data, pos, t)
@@ -215,9 +315,9 @@ def _read_packed(data: bytes, pos: int, t: int) -> tuple[str, int]:
     end = pos + 1 + (header & 127)
     if end > len(data):
         raise _Truncated
-    digits = data[pos + 1 : end].hex()
+    digits = data[pos + 1:end].hex()
     if t == NIBBLE_8:
-        if _BAD_NIBBLE.search(digits):
+        if _BAD_NIBBLE_SEARCH(digits):
             raise DecodeError("invalid nibble in packed string", pos - 1)
         text = digits.translate(_NIBBLE_FROM_HEX)
     else:

@@ -39,12 +39,20 @@ from wamd.types.jid import (
 MAX_ENCODE_DEPTH = 256
 """Deepest nesting the encoder accepts (guards against cyclic node graphs)."""
 
-_NIBBLE = re.compile(r"[0-9.\-]{1,127}")
-_HEX = re.compile(r"[0-9A-F]{1,127}")
+_NIBBLE = re.compile(r"[0-9.\-]{1,127}").fullmatch
+_HEX = re.compile(r"[0-9A-F]{1,127}").fullmatch
 _NIBBLE_TO_HEX = str.maketrans("-.", "ab")
 _EMPTY_STRING = bytes((BINARY_8, 0))
 _ALWAYS_AD = (HOSTED_SERVER, HOSTED_LID_SERVER)
 _MAX_LENGTH = 1 << 32
+_TOKEN = TOKEN_INDEX.get
+_fromhex = bytes.fromhex
+_set = object.__setattr__
+# Precomputed two-byte headers, indexed by size/length.
+_LIST8_HEAD = tuple(bytes((LIST_8, n)) for n in range(256))
+_BINARY8_HEAD = tuple(bytes((BINARY_8, n)) for n in range(256))
+_NIBBLE_HEAD = tuple(bytes((NIBBLE_8, ((n + 1) >> 1) | ((n & 1) << 7))) for n in range(128))
+_HEX_HEAD = tuple(bytes((HEX_8, ((n + 1) >> 1) | ((n & 1) << 7))) for n in range(128))
 
 
 def encode_node(node: Node) -> bytes:
@@ -59,7 +67,7 @@ def _list_start(out: bytearray, size: int) -> None:
     if size == 0:
         out.append(LIST_EMPTY)
     elif size < 256:
-        out += bytes((LIST_8, size))
+        out += _LIST8_HEAD[size]
     elif size < 65536:
         out += bytes((LIST_16, size >> 8, size & 0xFF))
     else:
@@ -68,7 +76,7 @@ def _list_start(out: bytearray, size: int) -> None:
 
 def _byte_length(out: bytearray, length: int) -> None:
     if length < 256:
-        out += bytes((BINARY_8, length))
+        out += _BINARY8_HEAD[length]
     elif length < 1 << 20:
         out += bytes((BINARY_20, length >> 16, (length >> 8) & 0xFF, length & 0xFF))
     elif length < _MAX_LENGTH:
@@ -79,27 +87,46 @@ def _byte_length(out: bytearray, length: int) -> None:
 
 
 def _write_string(out: bytearray, text: str) -> None:
-    token = TOKEN_INDEX.get(text)
+    token = _TOKEN(text)
     if token is not None:
         out += token
-    elif not text:
-        out += _EMPTY_STRING
-    elif len(text) <= 127 and _NIBBLE.fullmatch(text):
-        odd = len(text) & 1
-        out += bytes((NIBBLE_8, ((len(text) + 1) >> 1) | (odd << 7)))
-        packed = text.translate(_NIBBLE_TO_HEX)
-        out += bytes.fromhex(packed + "f" if odd else packed)
-    elif len(text) <= 127 and _HEX.fullmatch(text):
-        odd = len(text) & 1
-        out += bytes((HEX_8, ((len(text) + 1) >> 1) | (odd << 7)))
-        out += bytes.fromhex(text + "F" if odd else text)
+        return
+    length = len(text)
+    if length <= 127 and text.isascii():
+        if not length:
+            out += _EMPTY_STRING
+            return
+        if text.isdigit():  # the common packed case: decimal digits are their own hex form
+            out += _NIBBLE_HEAD[length]
+            out += _fromhex(text + "f" if length & 1 else text)
+            return
+        if _NIBBLE(text):
+            out += _NIBBLE_HEAD[length]
+            packed = text.translate(_NIBBLE_TO_HEX)
+            out += _fromhex(packed + "f" if length & 1 else packed)
+            return
+        if _HEX(text):
+            out += _HEX_HEAD[length]
+            out += _fromhex(text + "F" if length & 1 else text)
+            return
+    _write_bytes(out, text.encode())
+
+
+def _write_bytes(out: bytearray, data: bytes) -> None:
+    length = len(data)
+    if length < 256:
+        out += _BINARY8_HEAD[length]
     else:
-        raw = text.encode()
-        _byte_length(out, len(raw))
-        out += raw
+        _byte_length(out, length)
+    out += data
 
 
-def _write_jid(out: bytearray, jid: JID) -> None:
+def _jid_wire(jid: JID) -> bytes:
+    """The encoding of ``jid``, memoized on the (immutable) JID object."""
+    wire = jid._wire
+    if wire is not None:
+        return wire
+    out = bytearray()
     server = jid.server
     if server in DOMAIN_OF_SERVER and (jid.device or jid.agent or server in _ALWAYS_AD):
         if jid.device > 255:
@@ -126,26 +153,49 @@ def _write_jid(out: bytearray, jid: JID) -> None:
         else:
             out.append(LIST_EMPTY)
         _write_string(out, server)
+    wire = bytes(out)
+    _set(jid, "_wire", wire)
+    return wire
 
 
 def _write_node(out: bytearray, node: Node, depth: int) -> None:
     if node.__class__ is not Node and not isinstance(node, Node):
         raise EncodeError(f"expected a Node, got {type(node).__name__}")
     tag = node.tag
-    if not isinstance(tag, str) or not tag:
-        raise EncodeError(f"invalid node tag {tag!r}")
     attrs = node.attrs
     content = node.content
-    _list_start(out, 2 * len(attrs) + (1 if content is None else 2))
-    _write_string(out, tag)
+    size = 2 * len(attrs) + (1 if content is None else 2)
+    if size < 256:
+        out += _LIST8_HEAD[size]
+    else:
+        _list_start(out, size)
+    if tag.__class__ is not str and not isinstance(tag, str):
+        raise EncodeError(f"invalid node tag {tag!r}")
+    token = _TOKEN(tag)
+    if token is not None:
+        out += token
+    elif tag:
+        _write_string(out, tag)
+    else:
+        raise EncodeError("empty node tag")
     for key, value in attrs.items():
-        if key.__class__ is not str:
+        token = _TOKEN(key)
+        if token is not None:
+            out += token
+        elif isinstance(key, str):
+            _write_string(out, key)
+        else:
             raise EncodeError(f"<{tag}> attribute name {key!r} is not a string")
-        _write_string(out, key)
         if value.__class__ is str:
-            _write_string(out, value)
+            token = _TOKEN(value)
+            if token is not None:
+                out += token
+            else:
+                _write_string(out, value)
         elif value.__class__ is JID:
-            _write_jid(out, value)
+            out += value._wire or _jid_wire(value)
+        elif isinstance(value, str):  # str subclasses such as StrEnum members
+            _write_string(out, value)
         else:
             raise EncodeError(
                 f"<{tag}> attribute {key!r} must be str or JID, not {type(value).__name__}"
@@ -155,16 +205,21 @@ def _write_node(out: bytearray, node: Node, depth: int) -> None:
     if isinstance(content, list):
         if depth >= MAX_ENCODE_DEPTH:
             raise EncodeError(f"nodes nested deeper than {MAX_ENCODE_DEPTH}")
-        _list_start(out, len(content))
+        count = len(content)
+        if 0 < count < 256:
+            out += _LIST8_HEAD[count]
+        else:
+            _list_start(out, count)
+        depth += 1
         for child in content:
-            _write_node(out, child, depth + 1)
-    elif isinstance(content, (bytes, bytearray, memoryview)):
-        data = content if content.__class__ is bytes else bytes(content)
-        _byte_length(out, len(data))
-        out += data
+            _write_node(out, child, depth)
+    elif isinstance(content, bytes):
+        _write_bytes(out, content)
     elif isinstance(content, str):
         _write_string(out, content)
     elif isinstance(content, JID):
-        _write_jid(out, content)
+        out += _jid_wire(content)
+    elif isinstance(content, (bytearray, memoryview)):
+        _write_bytes(out, bytes(content))
     else:
         raise EncodeError(f"<{tag}> content of type {type(content).__name__} is not encodable")

@@ -11,7 +11,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = (
+    "wamd.cli.sandbox",
+    "wamd.cli.login",
+    "wamd.cli.listen",
+)
 """The modules providing subcommands, in help order."""
 
 

@@ -94,13 +94,14 @@ class JID:
     domain, so their ``agent`` is always 0 (see :attr:`domain`).
     """
 
-    __slots__ = ("agent", "device", "integrator", "server", "user")
+    __slots__ = ("_wire", "agent", "device", "integrator", "server", "user")
 
     user: str
     server: str
     agent: int
     device: int
     integrator: int
+    _wire: bytes | None  # memo of the binary encoding, filled by wamd.binary's encoder
 
     def __init__(
         self,
@@ -139,6 +140,7 @@ class JID:
         _set(self, "agent", agent)
         _set(self, "device", device)
         _set(self, "integrator", integrator)
+        _set(self, "_wire", None)
 
     @classmethod
     def _make(
@@ -156,6 +158,7 @@ class JID:
         _set(jid, "agent", agent)
         _set(jid, "device", device)
         _set(jid, "integrator", integrator)
+        _set(jid, "_wire", None)
         return jid
 
     # --- parsing and formatting -------------------------------------------------------------

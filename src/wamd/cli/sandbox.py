@@ -1,0 +1,69 @@
+"""``wamd sandbox``: run a local WhatsApp-compatible server until interrupted.
+
+It prints the WebSocket URL clients connect to, the admin API's URL and the certificate root
+public key (hex) clients must pin, then serves until Ctrl-C (or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import platformdirs
+
+from wamd.sandbox import Sandbox
+
+
+def default_state_dir() -> Path:
+    """Where ``wamd sandbox`` keeps its state unless told otherwise."""
+    return platformdirs.user_data_path("wamd", appauthor=False) / "sandbox"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``sandbox`` subcommand."""
+    parser = subparsers.add_parser(
+        "sandbox",
+        help="run a local WhatsApp-compatible server for offline tests",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    parser.add_argument("--port", type=int, default=8888, help="port (0 picks a free one)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help=f"folder of the state database (default: {default_state_dir()})",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-vv: every stanza)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sandbox until interrupted."""
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    state_dir = args.state_dir if args.state_dir is not None else default_state_dir()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.host, args.port, state_dir))
+    return 0
+
+
+async def _serve(host: str, port: int, state_dir: Path) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Sandbox(state_dir, host=host, port=port) as sandbox:
+        print(f"wamd sandbox listening on {sandbox.url}", flush=True)
+        print(f"admin API: {sandbox.admin_url}", flush=True)
+        print(f"root public key: {sandbox.root_public_key.hex()}", flush=True)
+        print(f"state: {state_dir}", flush=True)
+        await stop.wait()
