@@ -10,9 +10,10 @@ For each size, a random file is written once; then each side, best of ``--rounds
 - download+decrypt: from the direct path to the plaintext on disk (wamd:
   ``MediaClient.download_to_file``; Baileys: ``downloadContentFromMessage`` piped to a file).
 
-Baileys is timed inside its Node process (tests/interop/baileys_media.mjs), so Node start-up
-is not counted. wamd verifies the MAC and both SHA-256s on download; Baileys checks nothing.
-MB/s are MiB of plaintext per second.
+Baileys is timed inside its Node process (tests/interop/baileys_media.mjs) after a warm-up
+request to the host, so Node start-up, module loading and the TLS handshake are not counted
+(wamd's session is warm too). wamd verifies the MAC and both SHA-256s on download; Baileys
+checks nothing. MB/s are MiB of plaintext per second.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ async def measure(
                 "input": str(src),
                 "hosts": host["https"],
                 "auth": host["auth"],
+                "warm": True,
             },
             host["ca_file"],
         )
@@ -144,6 +146,7 @@ async def measure(
                 "directPath": up["directPath"],
                 "url": up["url"],
                 "output": str(out),
+                "warm": True,
             },
             host["ca_file"],
         )

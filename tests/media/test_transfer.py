@@ -394,3 +394,34 @@ async def test_blobs_survive_a_restart(tmp_path: Path) -> None:
         assert server.ca_file.read_bytes() == ca
         ref = MediaRef(**{**_fields(result.ref()), "url": None})
         assert await client.download(ref) == b"persistent"
+
+
+async def test_host_size_limits_are_respected(tmp_path: Path) -> None:
+    async with (
+        MediaServer(tmp_path, https_ports=(0, 0), max_upload=5000) as small,
+        client_for(small, small.https_hostnames) as client,
+    ):
+        with pytest.raises(MediaError, match="limit"):
+            await client.upload(os.urandom(6000), MediaType.DOCUMENT)
+        assert list(small.log) == []  # refused before sending a byte
+        result = await client.upload(os.urandom(4000), MediaType.DOCUMENT)
+        assert result.file_length == 4000
+
+
+async def test_failures_do_not_show_the_auth(media_server: MediaServer) -> None:
+    async with client_for(media_server, media_server.https_hostnames[:1]) as client:
+        media_server.inject(Fault(status=500, count=None))
+        with pytest.raises(MediaError) as info:
+            await client.upload(b"data", MediaType.IMAGE)
+        conn = client.media_conns.current
+        assert conn is not None
+        assert conn.auth not in str(info.value)
+        assert conn.auth not in repr(client)
+
+
+def test_redaction() -> None:
+    from wamd.media.transfer import _redact
+
+    text = _redact(ValueError("POST https://h/mms/image/t?auth=SECRET-1&token=t failed"))
+    assert "SECRET-1" not in text
+    assert "auth=<redacted>&token=t" in text

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.messaging.kinds_sandbox import paired_client
 from wamd.binary import Node
 from wamd.messaging.presence import (
     ChatPresence,
@@ -21,6 +20,7 @@ from wamd.messaging.presence import (
     subscribe_node,
 )
 from wamd.sandbox import Sandbox
+from wamd.sandbox.testing import paired_client
 
 pytestmark = pytest.mark.slow
 
@@ -32,19 +32,18 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
 
 
 async def test_presence_and_chatstate_are_routed(sandbox: Sandbox) -> None:
-    alice = await paired_client(sandbox, "15550001111")
-    bob = await paired_client(sandbox, "15550002222")
-    got: asyncio.Queue[Presence | ChatPresence] = asyncio.Queue()
+    async with (paired_client(sandbox, "15550001111") as alice,
+                paired_client(sandbox, "15550002222") as bob):
+        got: asyncio.Queue[Presence | ChatPresence] = asyncio.Queue()
 
-    async def on_presence(node: Node) -> None:
-        await got.put(parse_presence(node))
+        async def on_presence(node: Node) -> None:
+            await got.put(parse_presence(node))
 
-    async def on_chatstate(node: Node) -> None:
-        await got.put(parse_chatstate(node))
+        async def on_chatstate(node: Node) -> None:
+            await got.put(parse_chatstate(node))
 
-    alice.add_node_handler("presence", on_presence)
-    alice.add_node_handler("chatstate", on_chatstate)
-    try:
+        alice.add_node_handler("presence", on_presence)
+        alice.add_node_handler("chatstate", on_chatstate)
         assert bob.jid is not None
         assert bob.lid is not None
         bob_user = bob.jid.to_non_ad()
@@ -80,6 +79,3 @@ async def test_presence_and_chatstate_are_routed(sandbox: Sandbox) -> None:
         assert isinstance(gone, Presence)
         assert not gone.available
         assert gone.last_seen is not None
-    finally:
-        await alice.close()
-        await bob.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import re
 import secrets
 import socket
@@ -31,6 +32,7 @@ from pathlib import Path
 from aiohttp import web
 
 from wamd.binary import Node
+from wamd.media.aio import prefetched_reads
 from wamd.sandbox.media_store import BlobRecord, MediaStore, UploadRejected
 from wamd.sandbox.media_tls import TLSFiles, load_or_generate_tls_files
 
@@ -392,13 +394,12 @@ async def _serve_file(request: web.Request, path: Path, size: int) -> web.Stream
         return response
     f = await asyncio.to_thread(path.open, "rb")
     try:
-        await asyncio.to_thread(f.seek, start)
-        remaining = end - start + 1
-        while remaining > 0:
-            data = await asyncio.to_thread(f.read, min(_READ_CHUNK, remaining))
-            if not data:
-                break
-            remaining -= len(data)
+        fd = f.fileno()
+
+        def read_at(offset: int, n: int) -> bytes:
+            return os.pread(fd, n, start + offset)
+
+        async for data in prefetched_reads(read_at, end - start + 1, _READ_CHUNK):
             await response.write(data)
     finally:
         await asyncio.to_thread(f.close)

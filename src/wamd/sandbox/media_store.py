@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from wamd.errors import MediaError
+from wamd.media.aio import BackgroundWriter
 
 _WRITE_BATCH = 1024 * 1024
 
@@ -129,19 +130,15 @@ class MediaStore:
         digest = hashlib.sha256()
         size = 0
         f = await asyncio.to_thread(tmp.open, "wb")
+        writer = BackgroundWriter(f, _WRITE_BATCH)
         try:
-            batch = bytearray()
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_size:
                     raise UploadRejected(f"upload larger than {max_size} bytes", 413)
                 digest.update(chunk)
-                batch += chunk
-                if len(batch) >= _WRITE_BATCH:
-                    await asyncio.to_thread(f.write, batch)
-                    batch = bytearray()
-            if batch:
-                await asyncio.to_thread(f.write, batch)
+                await writer.write(chunk)
+            await writer.close()
             await asyncio.to_thread(f.close)
             if not token_matches(token, digest.digest()):
                 raise UploadRejected("the upload does not match its token", 400)
@@ -157,6 +154,7 @@ class MediaStore:
             await asyncio.to_thread(self._commit, tmp, record)
             return record
         except BaseException:
+            await writer.abort()
             await asyncio.to_thread(_discard, f, tmp)
             raise
 
