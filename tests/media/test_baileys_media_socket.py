@@ -12,43 +12,22 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.unit.test_media_info import make_image
-from wamd import events
-from wamd.client import Client
-from wamd.conn.options import ServerInfo
 from wamd.media import MediaClient, MediaType, media_conn_fetcher, media_message
 from wamd.proto import e2e_pb2
 from wamd.sandbox import Sandbox
 
+if TYPE_CHECKING:
+    from tests.media.conftest import PairClient
+
 pytestmark = pytest.mark.interop
 
 TIMEOUT = 60.0
-
-
-@pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
-        yield running
-
-
-async def paired_client(sandbox: Sandbox, tmp_path: Path, phone: str) -> Client:
-    server = ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
-    client = Client(tmp_path / "wamd.sqlite", server=server)
-
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        if evt.index == 0:
-            await sandbox.admin.scan_qr(evt.text, phone=phone)
-
-    await client.connect()
-    await client.wait_until_connected(timeout=TIMEOUT)
-    return client
 
 
 async def read_event(proc: asyncio.subprocess.Process, log: Path) -> dict[str, Any]:
@@ -64,7 +43,9 @@ async def read_event(proc: asyncio.subprocess.Process, log: Path) -> dict[str, A
     return event
 
 
-async def test_image_both_ways(node_peers: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+async def test_image_both_ways(
+    node_peers: Path, sandbox: Sandbox, pair_client: PairClient, tmp_path: Path
+) -> None:
     assert sandbox.media is not None
     picture = make_image("JPEG", (320, 240))
     src = tmp_path / "baileys.jpg"
@@ -89,7 +70,7 @@ async def test_image_both_ways(node_peers: Path, sandbox: Sandbox, tmp_path: Pat
             stderr=stderr,
             env=env,
         )
-    client = await paired_client(sandbox, tmp_path, "15550007001")
+    client = await pair_client(tmp_path / "wamd.sqlite", "15550007001")
     try:
         event = await read_event(proc, log)
         assert event["event"] == "qr"
@@ -125,4 +106,3 @@ async def test_image_both_ways(node_peers: Path, sandbox: Sandbox, tmp_path: Pat
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-        await client.close()
