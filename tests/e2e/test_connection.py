@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.unit.conn_fakes import Recorder
 from wamd import events
 from wamd.binary import Node
 from wamd.client import Client
@@ -32,15 +33,6 @@ from wamd.store import MemoryStore
 
 PHONE = "15550002000"
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.3, jitter=0.1)
-
-
-class Recorder:
-    def __init__(self, client: Client) -> None:
-        self.events: list[events.Event] = []
-        client.on(events.Event)(self.events.append)
-
-    def of(self, kind: type[events.Event]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 def server_of(sandbox: Sandbox) -> ServerInfo:
@@ -272,9 +264,13 @@ async def test_stream_error_503_reconnects(sandbox: Sandbox) -> None:
     await client.close()
 
 
-async def test_keepalive_timeout_then_drop_and_reconnect(sandbox: Sandbox) -> None:
+async def ping_deaf_client(sandbox: Sandbox, max_fail_time: float) -> tuple[Client, Any]:
+    """A paired client with fast keepalive, and the sandbox no longer answering its pings.
+
+    Returns the client and the sandbox's original ping handler (to restore answers).
+    """
     keepalive = KeepAliveConfig(
-        interval_min=0.1, interval_max=0.15, deadline=0.2, max_fail_time=1.0
+        interval_min=0.1, interval_max=0.15, deadline=0.2, max_fail_time=max_fail_time
     )
     client, _ = await paired_client(sandbox, keepalive=keepalive)
     answered = sandbox.router.iq_handler("w:p", None)
@@ -284,6 +280,11 @@ async def test_keepalive_timeout_then_drop_and_reconnect(sandbox: Sandbox) -> No
         return NO_REPLY
 
     sandbox.router.add_iq("w:p", "*", ignore_pings)
+    return client, answered
+
+
+async def test_keepalive_timeout_then_drop_and_reconnect(sandbox: Sandbox) -> None:
+    client, answered = await ping_deaf_client(sandbox, max_fail_time=1.0)
     timeout = await client.wait_for(events.KeepAliveTimeout, timeout=20)
     assert timeout.error_count == 1
     dropped = await client.wait_for(events.Disconnected, timeout=20)
@@ -295,17 +296,7 @@ async def test_keepalive_timeout_then_drop_and_reconnect(sandbox: Sandbox) -> No
 
 
 async def test_keepalive_restored(sandbox: Sandbox) -> None:
-    keepalive = KeepAliveConfig(
-        interval_min=0.1, interval_max=0.15, deadline=0.2, max_fail_time=60
-    )
-    client, _ = await paired_client(sandbox, keepalive=keepalive)
-    answered = sandbox.router.iq_handler("w:p", None)
-    assert answered is not None
-
-    async def ignore_pings(session: Any, iq: Node) -> Any:
-        return NO_REPLY
-
-    sandbox.router.add_iq("w:p", "*", ignore_pings)
+    client, answered = await ping_deaf_client(sandbox, max_fail_time=60)
     await client.wait_for(events.KeepAliveTimeout, timeout=20)
     sandbox.router.add_iq("w:p", "*", answered)
     await client.wait_for(events.KeepAliveRestored, timeout=20)
