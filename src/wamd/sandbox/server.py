@@ -45,6 +45,7 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.upkeep",
     "wamd.sandbox.prekeys",
     "wamd.sandbox.usync",
+    "wamd.sandbox.messaging",
     "wamd.sandbox.presence",
     "wamd.sandbox.media",
     "wamd.sandbox.appstate",
