@@ -49,7 +49,7 @@ def install(sandbox: Sandbox) -> None:
         else:
             scratch.append(tempfile.TemporaryDirectory(prefix="wamd-sandbox-media-"))
             root = Path(scratch[-1].name)
-        media = MediaServer(root, host=sandbox.host)
+        media = MediaServer(root, host=sandbox.host, clock=sandbox.clock)
         await media.start()
         sandbox.media = media
 
