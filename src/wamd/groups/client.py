@@ -29,6 +29,7 @@ from wamd.errors import (
     NotConnected,
     NotGroupAdmin,
     NotInGroup,
+    SendError,
     StoreError,
 )
 from wamd.groups import stanzas
@@ -38,6 +39,7 @@ from wamd.groups.events import (
     parse_group_notification,
     parse_picture_notification,
 )
+from wamd.groups.send import GroupLocks, send_group_message
 from wamd.groups.types import (
     INVITE_LINK_PREFIX,
     GroupInfo,
@@ -48,6 +50,8 @@ from wamd.groups.types import (
     RequestAction,
     SubGroup,
 )
+from wamd.messaging.send import SendResult
+from wamd.proto import e2e_pb2
 from wamd.types import GROUP_SERVER, JID, SERVER_JID
 
 if TYPE_CHECKING:
@@ -120,6 +124,7 @@ class Groups:
         self._client = client
         self.cache = GroupCache()
         """Group infos seen (used by group sends)."""
+        self._locks = GroupLocks()
         client.add_node_handler("notification", self._on_notification, _is_group_notification)
 
     def __repr__(self) -> str:
@@ -334,6 +339,28 @@ class Groups:
         """The groups linked to the community ``parent``."""
         return stanzas.parse_subgroups(await self._request(stanzas.subgroups_request(parent)))
 
+    # --- messages ----------------------------------------------------------------------------
+
+    async def send_message(
+        self, group: JID, message: e2e_pb2.Message, *, id: str | None = None
+    ) -> SendResult:
+        """Send ``message`` to every member device of ``group`` with this device's sender key
+        (see :mod:`wamd.groups.send`). Raises :class:`~wamd.errors.SendError` when the server
+        refuses it (403: not a member, or announce mode and not an admin),
+        :class:`~wamd.errors.IQTimeout`, :class:`~wamd.errors.NotConnected`, and the group
+        errors of :meth:`info` when the members cannot be read."""
+        ctx = self._client.messaging.context()
+        info = await self.cached_info(group)
+        try:
+            result = await send_group_message(ctx, info, message, self._locks.get(group),
+                                              message_id=id)
+        except SendError:
+            self.cache.forget(group)
+            raise
+        if result.server_phash is not None:
+            self.cache.forget(group)
+        return result
+
     # --- notifications -----------------------------------------------------------------------
 
     async def _on_notification(self, node: Node) -> None:
@@ -374,7 +401,7 @@ class Groups:
         if not own:
             return
         account = device.account
-        async with account.transaction() as tx:
+        async with self._locks.get(group), account.transaction() as tx:
             for jid in own:
                 await tx.sender_keys.delete(str(group), JID.parse(jid).signal_address)
             await tx.sender_key_distribution.clear(str(group))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from wamd.binary import AttrValue, Node
 from wamd.sandbox.state import Account, account_by_phone
@@ -176,7 +177,7 @@ def _group(row: sqlite3.Row | tuple[object, ...] | None) -> Group | None:
     values = dict(zip(_COLUMNS, row, strict=True))
     for name in _BOOLS:
         values[name] = bool(values[name])
-    return Group(**values)  # type: ignore[arg-type]
+    return Group(**values)
 
 
 def get_group(db: sqlite3.Connection, group_id: str) -> Group | None:
@@ -205,12 +206,12 @@ def insert_group(db: sqlite3.Connection, group: Group) -> None:
                f"({', '.join('?' * len(_COLUMNS))})", values)
 
 
-def update_group(db: sqlite3.Connection, group: Group, **changes: object) -> Group:
+def update_group(db: sqlite3.Connection, group: Group, **changes: Any) -> Group:
     """Change columns of ``group`` (a reset invite code is remembered as revoked)."""
     if "invite_code" in changes and changes["invite_code"] != group.invite_code:
         db.execute("INSERT OR REPLACE INTO group_revoked_invites (code, group_id) VALUES (?, ?)",
                    (group.invite_code, group.id))
-    new = replace(group, **changes)  # type: ignore[arg-type]
+    new = replace(group, **changes)
     names = list(changes)
     values = [int(v) if isinstance(v, bool) else v for v in (getattr(new, n) for n in names)]
     db.execute(f"UPDATE groups SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",

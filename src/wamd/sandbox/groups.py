@@ -40,11 +40,12 @@ from aiohttp import web
 
 from wamd.binary import AttrValue, Node
 from wamd.errors import AttributeInvalid, AttributeMissing, InvalidJID, MalformedNode
+from wamd.messaging.stanzas import participant_hash
 from wamd.sandbox import group_state as gs
 from wamd.sandbox.group_state import Group, Member
 from wamd.sandbox.router import IQFailure, IQHandler, IQResult
 from wamd.sandbox.session import Session
-from wamd.sandbox.state import Account, account_by_phone
+from wamd.sandbox.state import Account, account_by_phone, devices_of
 from wamd.types import GROUP_SERVER, JID, LID_SERVER, USER_SERVER
 
 if TYPE_CHECKING:
@@ -132,6 +133,9 @@ def _render(db: sqlite3.Connection, group: Group, members: list[Member] | None =
     return gs.render_group(group, members, _accounts(db, group, members), **options)
 
 
+_Work = Callable[[sqlite3.Connection, _Op, JID, Node], "Node | None"]
+
+
 class GroupServer:
     """The group area of one sandbox (see the module docstring)."""
 
@@ -140,6 +144,8 @@ class GroupServer:
         self.addressing_mode = "lid"
         """How new groups name their members: ``"lid"`` or ``"pn"``."""
         self._counter = itertools.count(1)
+        self.messages: GroupMessages | None = None
+        """Group message fan-out (set by :func:`install`)."""
 
     def __repr__(self) -> str:
         return f"GroupServer(addressing_mode={self.addressing_mode!r})"
@@ -268,10 +274,9 @@ class GroupServer:
             raise IQFailure(501, "feature-not-implemented")
         return await self._run(session, lambda db, op: handler(db, op, to, child))
 
-    def _handlers(
-        self, on_server: bool, kind: object, child: Node
-    ) -> Callable[[sqlite3.Connection, _Op, JID, Node], Node | list[Node] | None] | None:
+    def _handlers(self, on_server: bool, kind: object, child: Node) -> _Work | None:
         tag = child.tag
+        table: dict[tuple[str, str], _Work]
         if on_server:
             table = {
                 ("set", "create"): self._create,
@@ -747,7 +752,8 @@ class GroupServer:
             picture = iq.child("picture")
             if picture is None:
                 gs.set_picture(db, group, "", None)
-                change = Node("delete", {"jid": group.jid, "author": gs.user_jid(op.actor, group.lid_addressed)})
+                author = gs.user_jid(op.actor, group.lid_addressed)
+                change = Node("delete", {"jid": group.jid, "author": author})
                 answer = None
             else:
                 data = picture.content_bytes()
@@ -776,6 +782,177 @@ class GroupServer:
         return web.Response(body=stored[1], content_type="image/jpeg")
 
 
+# --- group messages --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Fanout:
+    group: Group
+    members: list[Member]
+    devices: dict[str, list[int]]
+    error: str = ""
+
+
+def _device_form(account: Account, device: int, lid: bool) -> JID:
+    return gs.user_jid(account, lid).with_device(device)
+
+
+class GroupMessages:
+    """Fans group messages out (see :meth:`on_message`) and routes group receipts."""
+
+    def __init__(self, server: GroupServer) -> None:
+        self.server = server
+        self.sandbox = server.sandbox
+        self.routed = 0
+
+    def __repr__(self) -> str:
+        return f"GroupMessages(routed={self.routed})"
+
+    async def _members(self, group_id: str, phone: str) -> _Fanout | None:
+        def read(db: sqlite3.Connection) -> _Fanout | None:
+            group = gs.get_group(db, group_id)
+            if group is None:
+                return None
+            members = gs.members_of(db, group.id)
+            devices = {m.account.phone: [d.device for d in devices_of(db, m.account.phone)]
+                       for m in members}
+            me = next((m for m in members if m.account.phone == phone), None)
+            error = ""
+            if me is None or (group.announce and not me.is_admin):
+                error = "403"
+            return _Fanout(group, members, devices, error)
+
+        return await self.sandbox.state.run(read)
+
+    async def on_message(self, session: Session, node: Node) -> None:
+        """``<message to=gid>``: every device of every member (but the sending one) gets
+        ``<message from=gid participant=sender>`` with the ``skmsg`` and, when the sender
+        addressed it in ``<participants>``, its own pairwise ``<enc>`` (the sender key);
+        the sender gets ``<ack phash>``. Non-members and non-admins of announce groups get
+        ``<ack error="403">``, unknown groups ``error="404"``."""
+        device, account = session.device, session.account
+        msg_id = node.attrs.get("id")
+        if device is None or account is None or not isinstance(msg_id, str) or not msg_id:
+            return
+        try:
+            to = node.attr_jid("to")
+            fanout = await self._members(to.user, account.phone)
+            if fanout is None:
+                await session.send(_message_ack(node, error="404"))
+                return
+            if fanout.error:
+                await session.send(_message_ack(node, error=fanout.error))
+                return
+            pairwise = await self._pairwise(node, fanout)
+        except (AttributeMissing, AttributeInvalid, InvalidJID, MalformedNode, ValueError) as exc:
+            log.info("%s: refusing group message %s: %s", session, msg_id, exc)
+            await session.send(_message_ack(node, error="400"))
+            return
+        group = fanout.group
+        lid = group.lid_addressed
+        t = str(int(self.sandbox.clock()))
+        group_encs = [c for c in node.children_by_tag("enc") if c.attrs.get("type") == "skmsg"]
+        identity = node.child("device-identity")
+        attrs: dict[str, AttrValue] = {
+            "id": msg_id, "from": group.jid, "t": t,
+            "participant": _device_form(account, device.device, lid),
+            "type": node.attrs.get("type", "text"),
+            "notify": device.push_name or account.push_name or "",
+            "addressing_mode": group.addressing_mode,
+        }
+        if lid:
+            attrs["participant_pn"] = gs.user_jid(account, False)
+        else:
+            attrs["participant_lid"] = gs.user_jid(account, True)
+        for name in ("edit", "category"):
+            value = node.attrs.get(name)
+            if value is not None:
+                attrs[name] = value
+        deliveries: list[tuple[str, int, str, Node]] = []
+        for member in fanout.members:
+            phone = member.account.phone
+            for device_id in fanout.devices.get(phone, []):
+                if phone == account.phone and device_id == device.device:
+                    continue
+                own = pairwise.get((phone, device_id), [])
+                encs = own + group_encs
+                if not encs:
+                    continue
+                content = encs + ([identity] if own and identity is not None else [])
+                deliveries.append((phone, device_id, msg_id, Node("message", dict(attrs),
+                                                                   content)))
+        await deliver(self.sandbox, "message", deliveries)
+        self.routed += 1
+        everyone = [_device_form(m.account, d, lid)
+                    for m in fanout.members for d in [0, *fanout.devices.get(m.account.phone, [])]
+                    if not (m.account.phone == account.phone and d == device.device)]
+        await session.send(_message_ack(node, t=t, phash=participant_hash(everyone)))
+
+    async def _pairwise(self, node: Node, fanout: _Fanout) -> dict[tuple[str, int], list[Node]]:
+        """The sender's ``<participants><to jid><enc>`` entries for member devices."""
+        participants = node.child("participants")
+        if participants is None:
+            return {}
+        entries = participants.children_by_tag("to")
+        if len(entries) > MAX_PARTICIPANTS * 8:
+            raise ValueError("too many participants")
+        lids = {m.account.lid: m.account.phone for m in fanout.members}
+        out: dict[tuple[str, int], list[Node]] = {}
+        for entry in entries:
+            jid = entry.attr_jid("jid")
+            phone = lids.get(jid.user) if jid.server == LID_SERVER else (
+                jid.user if jid.server == USER_SERVER else None)
+            if phone is None or jid.device not in fanout.devices.get(phone, []):
+                continue  # not a member (any more), or no such device
+            encs = entry.children_by_tag("enc")
+            if encs:
+                out[(phone, jid.device)] = encs
+        return out
+
+    async def on_receipt(self, session: Session, node: Node) -> None:
+        """``<receipt to=gid participant=sender>``: tell the sender's devices."""
+        device, account = session.device, session.account
+        receipt_id = node.attrs.get("id")
+        if device is None or account is None or not isinstance(receipt_id, str):
+            return
+        try:
+            to = node.attr_jid("to")
+            sender = node.attr_jid("participant", None)
+        except (AttributeInvalid, InvalidJID):
+            return
+        if sender is None:
+            return
+        fanout = await self._members(to.user, account.phone)
+        if fanout is None:
+            return
+        phone = sender.user if sender.server == USER_SERVER else next(
+            (m.account.phone for m in fanout.members if m.account.lid == sender.user), None)
+        if phone is None or phone == account.phone:
+            return
+        lid = fanout.group.lid_addressed
+        attrs: dict[str, AttrValue] = {
+            "id": receipt_id, "from": fanout.group.jid, "t": str(int(self.sandbox.clock())),
+            "participant": _device_form(account, device.device, lid)}
+        kind = node.attrs.get("type")
+        if kind is not None:
+            attrs["type"] = kind
+        content = node.content if isinstance(node.content, list) else None
+        targets = fanout.devices.get(phone) or [
+            d.device for d in await self.sandbox.state.devices(phone)]
+        await deliver(self.sandbox, "receipt", [
+            (phone, d, receipt_id, Node("receipt", dict(attrs), content)) for d in targets])
+
+
+def _message_ack(node: Node, *, t: str | None = None, error: str | None = None,
+                 phash: str | None = None) -> Node:
+    attrs: dict[str, AttrValue] = {"id": node.attrs.get("id", ""), "class": "message",
+                                   "from": node.attrs.get("to", "")}
+    for name, value in (("t", t), ("error", error), ("phash", phash)):
+        if value is not None:
+            attrs[name] = value
+    return Node("ack", attrs)
+
+
 # --- delivery --------------------------------------------------------------------------------
 
 
@@ -796,14 +973,15 @@ async def deliver(sandbox: Sandbox, kind: str,
         except KeyError:
             router = None
     if router is not None:
-        await router.deliver([(messaging.Target(p, d), kind, i, n) for p, d, i, n in deliveries])
+        await router.deliver([(messaging.Target(p, d), kind, i, n)
+                              for p, d, i, n in deliveries])
         return
     for phone, device, _, node in deliveries:
         session = sandbox.session_for(JID(phone, USER_SERVER, device=device))
         if session is not None and session.is_open:
             try:
                 await session.send(node)
-            except Exception:  # noqa: BLE001 - a closed session just misses it
+            except Exception:  # a closed session just misses it
                 log.debug("could not deliver to %s", session)
 
 
@@ -840,3 +1018,23 @@ def install(sandbox: Sandbox) -> None:
     sandbox.router.add_iq("w:profile:picture", "picture", picture_handler("picture"))
     sandbox.router.add_iq("w:profile:picture", "*", picture_handler("*"))
     sandbox.app.router.add_get(PICTURE_PATH + "/{group}/{id}", server.serve_picture)
+
+    messages = GroupMessages(server)
+    server.messages = messages
+    user_messages = sandbox.router.stanza_handler("message", None)
+    user_receipts = sandbox.router.stanza_handler("receipt", None)
+
+    async def on_message(session: Session, node: Node) -> None:
+        if str(node.attrs.get("to", "")).endswith("@" + GROUP_SERVER):
+            await messages.on_message(session, node)
+        elif user_messages is not None:
+            await user_messages(session, node)
+
+    async def on_receipt(session: Session, node: Node) -> None:
+        if user_receipts is not None:
+            await user_receipts(session, node)  # confirms the delivery in the offline queue
+        if str(node.attrs.get("to", "")).endswith("@" + GROUP_SERVER):
+            await messages.on_receipt(session, node)
+
+    sandbox.router.add_stanza("message", "*", on_message)
+    sandbox.router.add_stanza("receipt", "*", on_receipt)
