@@ -212,7 +212,10 @@ class Groups:
         kind = ParticipantAction(action)
         answer = await self._request(stanzas.participants_request(group, kind, jids))
         self.cache.forget(group)
-        return stanzas.parse_participant_results(answer, kind.value)
+        results = stanzas.parse_participant_results(answer, kind.value)
+        if kind is ParticipantAction.REMOVE and any(r.ok for r in results):
+            await self._drop_sender_key(group)  # the removed devices hold the current one
+        return results
 
     async def add(self, group: JID, jids: Iterable[JID]) -> list[GroupParticipant]:
         """Add members (see :meth:`update_participants`)."""
