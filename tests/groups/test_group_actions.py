@@ -8,11 +8,13 @@ import asyncio
 import pytest
 
 from tests.groups.conftest import Member, pair, text
+from wamd.binary import Node
 from wamd.errors import (
     GroupError,
     GroupNotFound,
     InviteLinkInvalid,
     InviteLinkRevoked,
+    IQError,
     NotGroupAdmin,
     NotInGroup,
     SendError,
@@ -87,7 +89,8 @@ async def test_settings_permissions_and_events(sandbox: Sandbox) -> None:
                                                              ParticipantAction.PROMOTE)
         assert [p.ok for p in promoted] == [True]
         change = await c.change(lambda e: bool(e.promoted))
-        assert change.promoted[0].is_user(b.pn) and change.promoted[0].is_admin
+        assert change.promoted[0].is_user(b.pn)
+        assert change.promoted[0].is_admin
         assert change.actor == a1.lid
         await b.wait(lambda: any(e.promoted for e in b.changes))
         await b.client.send_message(gid, text("now I may"))
@@ -157,7 +160,8 @@ async def test_members_invites_and_join_requests(sandbox: Sandbox) -> None:
         assert (joined.jid, joined.reason, joined.actor) == (gid, "add", a.lid)
         assert {p.phone_number for p in joined.group.participants} == {a.pn, b.pn, c.pn}
         added = await b.change(lambda e: bool(e.added))
-        assert added.added[0].is_user(c.pn) and added.actor == a.lid
+        assert added.added[0].is_user(c.pn)
+        assert added.actor == a.lid
         results = await a.client.groups.remove(gid, [nobody])
         assert [r.error for r in results] == [404]
         with pytest.raises(NotGroupAdmin):
@@ -187,13 +191,15 @@ async def test_members_invites_and_join_requests(sandbox: Sandbox) -> None:
         # Leaving, then joining back by link.
         await c.client.leave_group(gid)
         left = await b.change(lambda e: bool(e.removed))
-        assert left.left and left.actor == c.lid
+        assert left.left
+        assert left.actor == c.lid
         with pytest.raises(NotInGroup):
             await c.client.get_group_info(gid)
         joined_result = await c.client.join_group_with_link(new_link)
         assert (joined_result.jid, joined_result.pending_approval) == (gid, False)
         rejoin = await b.change(lambda e: bool(e.added) and e.join_reason == "invite")
-        assert rejoin.actor == c.lid and rejoin.added[0].is_user(c.pn)
+        assert rejoin.actor == c.lid
+        assert rejoin.added[0].is_user(c.pn)
         with pytest.raises(GroupError) as again:
             await c.client.join_group_with_link(new_link)
         assert again.value.code == 409
@@ -204,11 +210,13 @@ async def test_members_invites_and_join_requests(sandbox: Sandbox) -> None:
         pending = await c.client.join_group_with_link(new_link)
         assert pending.pending_approval
         request = await a.change(lambda e: bool(e.join_requests))
-        assert request.join_requests[0].is_user(c.pn) and request.actor == c.lid
+        assert request.join_requests[0].is_user(c.pn)
+        assert request.actor == c.lid
         with pytest.raises(NotGroupAdmin):
             await b.client.get_group_join_requests(gid)
         requests = await a.client.get_group_join_requests(gid)
-        assert [r.jid for r in requests] == [c.lid] and requests[0].phone_number == c.pn
+        assert [r.jid for r in requests] == [c.lid]
+        assert requests[0].phone_number == c.pn
         results = await a.client.update_group_join_requests(gid, [c.pn, b.pn],
                                                             RequestAction.APPROVE)
         assert [r.error for r in results] == [0, 404]
@@ -239,9 +247,11 @@ async def test_communities(sandbox: Sandbox) -> None:
         assert community.is_community
         assert community.default_membership_approval_mode == "request_required"
         subgroups = await a.client.get_subgroups(community.jid)
-        assert len(subgroups) == 1 and subgroups[0].is_default_subgroup
+        assert len(subgroups) == 1
+        assert subgroups[0].is_default_subgroup
         announcements = await b.client.get_group_info(subgroups[0].jid)
-        assert announcements.announce and announcements.linked_parent == community.jid
+        assert announcements.announce
+        assert announcements.linked_parent == community.jid
 
         inside = await a.client.create_group("inside", [b.pn], linked_parent=community.jid)
         assert inside.linked_parent == community.jid
@@ -283,5 +293,57 @@ async def test_offline_member_gets_changes_later(sandbox: Sandbox) -> None:
         change = await b.change(lambda e: e.subject is not None)
         assert change.subject == "while you were away"
         await b.wait(lambda: b.texts(info.jid) == ["missed this"])
+    finally:
+        await close(a, b)
+
+
+async def test_malformed_requests_are_refused_not_fatal(sandbox: Sandbox) -> None:
+    a, b = await pair(sandbox, A), await pair(sandbox, B)
+    try:
+        info = await a.client.create_group("hostile", [b.pn])
+        gid = info.jid
+
+        async def refused(child: Node | None, *, to: JID = gid, kind: str = "set") -> int:
+            iq = Node("iq", {"xmlns": "w:g2", "type": kind, "to": to},
+                      [child] if child is not None else None)
+            with pytest.raises(IQError) as error:
+                await a.client.request(iq)
+            return error.value.code
+
+        assert await refused(None) == 400
+        assert await refused(Node("teleport")) == 501
+        assert await refused(Node("create", {}, []), to=JID("", "g.us")) == 406
+        assert await refused(Node("add", {}, [Node("participant", {"jid": "@@"})])) == 400
+        assert await refused(Node("add", {}, [Node("participant")])) == 400
+        assert await refused(Node("membership_approval_mode")) == 400
+        assert await refused(Node("member_add_mode", {}, b"everyone")) == 400
+        assert await refused(Node("subject", {}, [Node("x")])) == 400
+        assert await refused(Node("query"), to=JID("nope", "s.whatsapp.net"), kind="get") == 400
+        assert await refused(Node("leave", {}, [Node("group", {"id": "x@y@z"})]),
+                             to=JID("", "g.us")) == 400
+        too_many = [Node("participant", {"jid": JID(str(10**10 + i), "s.whatsapp.net")})
+                    for i in range(1100)]
+        assert await refused(Node("add", {}, too_many)) == 406
+
+        async def message_ack(content: list[Node]) -> Node:
+            return await a.client.request(Node("message", {"id": f"M{len(content)}",
+                                                           "to": gid, "type": "text"}, content))
+
+        garbage = [Node("participants", {}, [Node("to", {"jid": "not@a@jid"})])]
+        assert (await message_ack(garbage)).attrs.get("error") == "400"
+        ghost = await message_ack([Node("participants", {}, [
+            Node("to", {"jid": JID("19990000000", "s.whatsapp.net", device=1)}, [
+                Node("enc", {"v": "2", "type": "pkmsg"}, b"x")])]),
+            Node("enc", {"v": "2", "type": "skmsg"}, b"junk")])
+        assert "error" not in ghost.attrs  # unknown devices are skipped, the rest delivered
+        missing = await a.client.request(Node("message", {"id": "M9", "to": JID(
+            "120363000000000000", "g.us"), "type": "text"}, [Node("enc", {"type": "skmsg"})]))
+        assert missing.attrs.get("error") == "404"
+
+        # Everything still works afterwards.
+        await a.client.set_group_subject(gid, "still fine")
+        assert (await b.change(lambda e: e.subject is not None)).subject == "still fine"
+        await a.client.send_message(gid, text("after the noise"))
+        await b.wait(lambda: "after the noise" in b.texts(gid))
     finally:
         await close(a, b)
