@@ -45,6 +45,8 @@ MAX_DEPTH_LIMIT = 10_000
 
 _SINGLE = SINGLE_BYTE_TOKENS
 _DOUBLE = DOUBLE_BYTE_TOKENS
+# byte -> single-byte token, None for the bytes that are not one (0 and 236..255)
+_TOKEN_AT: tuple[str | None, ...] = (None, *SINGLE_BYTE_TOKENS[1:], *(None,) * 20)
 _BAD_NIBBLE_SEARCH = re.compile(r"[cde]").search
 _BAD_NIBBLES = frozenset("cde")  # not "": an empty odd-flagged string is accepted
 _NIBBLE_FROM_HEX = str.maketrans("abf", "-.\x00")
@@ -86,7 +88,7 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
     inlined and module constants bound to locals: this loop is the decoder's hot path.
     Indexing past the end raises IndexError, which the caller turns into a DecodeError.
     """
-    single = _SINGLE
+    token_at = _TOKEN_AT
     double = _DOUBLE
     jid_cache = _JID_CACHE
     new_node = _new_node
@@ -114,9 +116,10 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
             raise _Truncated
 
         t = data[pos]
+        token = token_at[t]
         tag: str
-        if 0 < t < DICTIONARY_0:
-            tag = single[t]
+        if token is not None:
+            tag = token
             pos += 1
         else:
             tag_pos = pos
@@ -133,8 +136,9 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
             pairs -= 1
             t = data[pos]
             pos += 1
-            if 0 < t < DICTIONARY_0:
-                key = single[t]
+            token = token_at[t]
+            if token is not None:
+                key = token
             elif DICTIONARY_0 <= t <= DICTIONARY_3:
                 key = double[t - DICTIONARY_0][data[pos]]
                 pos += 1
@@ -147,8 +151,9 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
 
             t = data[pos]
             pos += 1
-            if 0 < t < DICTIONARY_0:
-                attrs[key] = single[t]
+            token = token_at[t]
+            if token is not None:
+                attrs[key] = token
                 continue
             if t == JID_PAIR or t == AD_JID:  # noqa: SIM109 - int compares beat a tuple scan
                 # A JID's bytes fully determine it: recently seen encodings are looked up
