@@ -77,10 +77,12 @@ class QR(Event):
     valid for ``timeout`` seconds (60 for the first code, 20 for the following ones), then the
     next code arrives in a new event. ``index`` counts from 0; ``remaining`` is how many more
     codes the server gave before pairing times out. :meth:`render` draws it for a terminal.
+    The text holds this device's adv secret: show it to the user, do not log it (it is left
+    out of the event's ``repr``).
     """
 
-    text: str
-    timeout: float
+    text: str = field(repr=False)  # it carries the adv secret: keep it out of logs
+    timeout: float = 60.0
     index: int = 0
     remaining: int = 0
 
@@ -359,7 +361,7 @@ class Dispatcher:
         self._registrations: list[HandlerRegistration[Any]] = []
         self._waiters: list[_Waiter] = []
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[BaseException | None]] = set()
         self._closed = False
 
     # registration
@@ -411,15 +413,17 @@ class Dispatcher:
 
     # dispatch
 
-    async def dispatch(self, event: Event) -> None:
+    async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
         """Start every matching handler for ``event`` in its own task.
 
         Waits while the handler pool is full. Waiters registered with :meth:`wait_for` are
-        resolved first, synchronously.
+        resolved first, synchronously. Returns the started tasks; each finishes with the
+        exception its handler raised (already reported), or ``None``.
         """
         self._resolve_waiters(event)
+        started: list[asyncio.Task[BaseException | None]] = []
         if self._closed:
-            return
+            return started
         for registration in list(self._registrations):
             try:
                 matched = registration.matches(event)
@@ -438,8 +442,12 @@ class Dispatcher:
                 raise
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        return started
 
-    async def _run(self, registration: HandlerRegistration[Any], event: Event) -> None:
+    async def _run(
+        self, registration: HandlerRegistration[Any], event: Event
+    ) -> BaseException | None:
         slot = _Slot(self._slots, asyncio.current_task())
         _current_slot.set(slot)
         try:
@@ -450,10 +458,12 @@ class Dispatcher:
             raise
         except Exception as exc:
             self._report(exc, event)
+            return exc
         finally:
             if slot.held:
                 slot.held = False
                 self._slots.release()
+        return None
 
     def _report(self, exc: BaseException, event: Event) -> None:
         log.error("event handler failed on %s", type(event).__name__, exc_info=exc)
@@ -506,7 +516,7 @@ class Dispatcher:
         assert isinstance(event, event_type)
         return event
 
-    def _others(self) -> list[asyncio.Task[None]]:
+    def _others(self) -> list[asyncio.Task[BaseException | None]]:
         current = asyncio.current_task()
         return [task for task in self._tasks if task is not current]
 

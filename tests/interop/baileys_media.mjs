@@ -6,9 +6,9 @@
 //   {op:"keys", type, mediaKey}                          -> {iv, cipherKey, macKey}       (getMediaKeys)
 //   {op:"encrypt", type, mediaKey, input}                -> {encFile, mac, fileEncSha256, fileSha256, fileLength}
 //        (encryptedStream with crypto.randomBytes pinned to mediaKey; the caller deletes encFile)
-//   {op:"upload", type, mediaKey, input, hosts, auth}    -> {url, directPath, fileEncSha256, fileSha256, fileLength, ms}
+//   {op:"upload", type, mediaKey, input, hosts, auth, warm?}    -> {url, directPath, fileEncSha256, fileSha256, fileLength, ms}
 //        (encryptedStream + getWAUploadToServer against the given media hosts)
-//   {op:"download", type, mediaKey, directPath, url, output}  -> {bytes, ms}
+//   {op:"download", type, mediaKey, directPath, url, output, warm?}  -> {bytes, ms}
 //        (downloadContentFromMessage, streamed into output)
 //   {op:"retry-request", mediaKey, id, remoteJid, fromMe, participant, meId} -> the node (encryptMediaRetryRequest)
 //   {op:"retry-decrypt", mediaKey, id, ciphertext, iv}   -> {stanzaId, directPath, result} (decryptMediaRetryData)
@@ -45,6 +45,21 @@ const nodeJSON = (node) => ({
 })
 const logger = P({ level: 'silent' })
 
+// Open a connection to the host first (both Node HTTP stacks Baileys uses: fetch for
+// downloads, the https module for uploads), so that timings exclude one-time module loading
+// and the TLS handshake, as they do for wamd's warm session.
+async function warm(origin) {
+    try {
+        await (await fetch(origin, { method: 'HEAD' })).arrayBuffer()
+    } catch {}
+    const https = await import('node:https')
+    await new Promise((resolve) => {
+        const req = https.request(origin, { method: 'HEAD' }, (res) => { res.resume(); res.on('end', resolve) })
+        req.on('error', resolve)
+        req.end()
+    })
+}
+
 async function main(cmd) {
     pinned = cmd.mediaKey ? hex(cmd.mediaKey) : null
     switch (cmd.op) {
@@ -65,6 +80,7 @@ async function main(cmd) {
             }
         }
         case 'upload': {
+            if (cmd.warm) await warm(`https://${cmd.hosts[0]}/`)
             const t0 = performance.now()
             const r = await encryptedStream({ url: cmd.input }, cmd.type, { logger })
             const mediaConn = { hosts: cmd.hosts.map((hostname) => ({ hostname })), auth: cmd.auth, ttl: 3600, fetchDate: new Date() }
@@ -88,6 +104,7 @@ async function main(cmd) {
             }
         }
         case 'download': {
+            if (cmd.warm) await warm(new URL(cmd.url).origin + '/')
             const t0 = performance.now()
             const stream = await downloadContentFromMessage(
                 { mediaKey: hex(cmd.mediaKey), directPath: cmd.directPath, url: cmd.url },

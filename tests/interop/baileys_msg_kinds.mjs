@@ -19,7 +19,7 @@
 //        -> {"results": [{"name", "voters"}]}  (getAggregateVotesInPollMessage)
 // Errors: {"error": message}.
 import { createInterface } from 'node:readline';
-import { randomBytes } from 'node:crypto';
+import { encryptVote as encryptVoteWith } from './baileys_msg_votes.mjs';
 import {
     proto,
     generateWAMessage,
@@ -27,9 +27,6 @@ import {
     normalizeMessageContent,
     decryptPollVote,
     getAggregateVotesInPollMessage,
-    hmacSign,
-    aesEncryptGCM,
-    sha256,
 } from 'baileys';
 
 const b64 = (buf) => Buffer.from(buf).toString('base64');
@@ -72,18 +69,6 @@ function inspect(req) {
     };
 }
 
-function voteKey(req) {
-    const sign = Buffer.concat([
-        Buffer.from(req.pollMsgId),
-        Buffer.from(req.pollCreatorJid),
-        Buffer.from(req.voterJid),
-        Buffer.from('Poll Vote'),
-        new Uint8Array([1]),
-    ]);
-    const key0 = hmacSign(unb64(req.pollEncKey), new Uint8Array(32), 'sha256');
-    return hmacSign(sign, key0, 'sha256');
-}
-
 function decryptVote(req) {
     const vote = decryptPollVote(
         { encPayload: unb64(req.encPayload), encIv: unb64(req.encIv) },
@@ -98,16 +83,15 @@ function decryptVote(req) {
 }
 
 function encryptVote(req) {
-    const plain = proto.Message.PollVoteMessage.encode({
-        selectedOptions: req.selected.map((name) => sha256(Buffer.from(name))),
-    }).finish();
-    const iv = req.iv ? unb64(req.iv) : randomBytes(12);
-    const aad = Buffer.from(`${req.pollMsgId}\u0000${req.voterJid}`);
-    const encPayload = aesEncryptGCM(plain, voteKey(req), iv, aad);
-    // Baileys must read back what we claim a Baileys app sends.
-    const check = decryptVote({ ...req, encPayload: b64(encPayload), encIv: b64(iv) });
-    if (check.selected.length !== req.selected.length) throw new Error('vote does not round-trip');
-    return { encPayload: b64(encPayload), encIv: b64(iv) };
+    const { encPayload, encIv } = encryptVoteWith({
+        selected: req.selected,
+        pollEncKey: unb64(req.pollEncKey),
+        pollMsgId: req.pollMsgId,
+        pollCreatorJid: req.pollCreatorJid,
+        voterJid: req.voterJid,
+        iv: req.iv ? unb64(req.iv) : undefined,
+    });
+    return { encPayload: b64(encPayload), encIv: b64(encIv) };
 }
 
 function tally(req) {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
@@ -242,12 +241,18 @@ async def test_expired_media(media_server: MediaServer, media_client: MediaClien
 
 
 async def test_blob_ttl(tmp_path: Path) -> None:
-    async with MediaServer(tmp_path, blob_ttl=0.3) as server, client_for(server) as client:
+    now = [1_700_000_000.0]
+    async with (
+        MediaServer(tmp_path, blob_ttl=60, clock=lambda: now[0]) as server,
+        client_for(server) as client,
+    ):
         result = await client.upload(b"short-lived", MediaType.AUDIO)
+        now[0] += 59
         assert await client.download(result.ref()) == b"short-lived"
-        await asyncio.sleep(0.4)
+        now[0] += 1
         with pytest.raises(MediaExpired):
             await client.download(result.ref())
+        assert statuses(server, "GET") == [200, 410]
 
 
 async def test_unknown_and_forged_paths(
@@ -328,11 +333,11 @@ async def test_host_fallback_from_a_failing_host(media_server: MediaServer) -> N
 
 
 async def test_timeouts_are_retried(media_server: MediaServer) -> None:
-    retry = RetryPolicy(attempts=3, backoff=0.01, read_timeout=0.3)
+    retry = RetryPolicy(attempts=3, backoff=0.01, read_timeout=1.5)
     async with client_for(media_server, retry=retry) as client:
-        media_server.inject(Fault(status=None, delay=1.0, method="POST"))
+        media_server.inject(Fault(status=None, delay=5.0, method="POST"))
         result = await client.upload(b"slow", MediaType.IMAGE)
-        media_server.inject(Fault(status=None, delay=1.0, method="GET"))
+        media_server.inject(Fault(status=None, delay=5.0, method="GET"))
         assert await client.download(result.ref()) == b"slow"
 
 
@@ -394,3 +399,34 @@ async def test_blobs_survive_a_restart(tmp_path: Path) -> None:
         assert server.ca_file.read_bytes() == ca
         ref = MediaRef(**{**_fields(result.ref()), "url": None})
         assert await client.download(ref) == b"persistent"
+
+
+async def test_host_size_limits_are_respected(tmp_path: Path) -> None:
+    async with (
+        MediaServer(tmp_path, https_ports=(0, 0), max_upload=5000) as small,
+        client_for(small, small.https_hostnames) as client,
+    ):
+        with pytest.raises(MediaError, match="limit"):
+            await client.upload(os.urandom(6000), MediaType.DOCUMENT)
+        assert list(small.log) == []  # refused before sending a byte
+        result = await client.upload(os.urandom(4000), MediaType.DOCUMENT)
+        assert result.file_length == 4000
+
+
+async def test_failures_do_not_show_the_auth(media_server: MediaServer) -> None:
+    async with client_for(media_server, media_server.https_hostnames[:1]) as client:
+        media_server.inject(Fault(status=500, count=None))
+        with pytest.raises(MediaError) as info:
+            await client.upload(b"data", MediaType.IMAGE)
+        conn = client.media_conns.current
+        assert conn is not None
+        assert conn.auth not in str(info.value)
+        assert conn.auth not in repr(client)
+
+
+def test_redaction() -> None:
+    from wamd.media.transfer import _redact
+
+    text = _redact(ValueError("POST https://h/mms/image/t?auth=SECRET-1&token=t failed"))
+    assert "SECRET-1" not in text
+    assert "auth=<redacted>&token=t" in text

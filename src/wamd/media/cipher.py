@@ -177,9 +177,9 @@ class MediaDecryptor:
         self._file_length = file_length
         self._max_blob = None if file_length is None else blob_length(file_length)
         self._received = 0
-        self._tail = b""  # the last bytes seen: they may be the MAC
-        self._ct_pending = b""  # ciphertext short of a whole block
-        self._held = b""  # the last plaintext block: it holds the padding
+        # Bytes not decrypted yet: always at least the last ciphertext block (it holds the
+        # padding) and the last 10 bytes (they may be the MAC) stay here until finalize.
+        self._buf = bytearray()
         self._emitted = 0
         self._done = False
 
@@ -201,22 +201,16 @@ class MediaDecryptor:
         if self._max_blob is not None and self._received > self._max_blob:
             raise IntegrityError(f"the blob is longer than a {self._file_length}-byte file can be")
         self._enc_sha.update(chunk)
-        data = self._tail + bytes(chunk)
-        keep = min(MAC_LENGTH, len(data))
-        self._tail = data[len(data) - keep :]
-        ct = memoryview(data)[: len(data) - keep]
-        if not ct:
+        buf = self._buf
+        buf += chunk
+        ready = len(buf) - MAC_LENGTH - BLOCK
+        ready -= ready % BLOCK
+        if ready <= 0:
             return b""
-        self._hmac.update(ct)
-        if self._ct_pending:
-            ct = memoryview(self._ct_pending + bytes(ct))
-        whole = len(ct) - len(ct) % BLOCK
-        self._ct_pending = bytes(ct[whole:])
-        if not whole:
-            return b""
-        plain = self._held + self._aes.run(ct[:whole])
-        self._held = plain[-BLOCK:]
-        out = plain[:-BLOCK]
+        with memoryview(buf) as view, view[:ready] as ct:
+            self._hmac.update(ct)
+            out = self._aes.run(ct)
+        del buf[:ready]
         self._emit(out)
         return out
 
@@ -234,19 +228,23 @@ class MediaDecryptor:
         if self._done:
             raise MediaError("the decryptor is finalized")
         self._done = True
-        if len(self._tail) < MAC_LENGTH or self._ct_pending or not self._held:
+        buf = self._buf
+        if len(buf) < MAC_LENGTH + BLOCK or (len(buf) - MAC_LENGTH) % BLOCK:
             raise IntegrityError(f"a {self._received}-byte blob is not a whole media blob")
-        if not hmac.compare_digest(self._hmac.digest()[:MAC_LENGTH], self._tail):
+        last_ct, mac = bytes(buf[:-MAC_LENGTH]), bytes(buf[-MAC_LENGTH:])
+        self._buf = bytearray()
+        self._hmac.update(last_ct)
+        if not hmac.compare_digest(self._hmac.digest()[:MAC_LENGTH], mac):
             raise IntegrityError("media MAC mismatch")
         if self._want_enc_sha is not None and not hmac.compare_digest(
             self._enc_sha.digest(), self._want_enc_sha
         ):
             raise IntegrityError("file_enc_sha256 mismatch")
-        pad = self._held[-1]
-        if not 1 <= pad <= BLOCK or self._held[-pad:] != bytes([pad]) * pad:
+        last = self._aes.run(last_ct)
+        pad = last[-1]
+        if not 1 <= pad <= BLOCK or last[-pad:] != bytes([pad]) * pad:
             raise IntegrityError("bad padding in the decrypted media")
-        out = self._held[:-pad]
-        self._held = b""
+        out = last[:-pad]
         self._emit(out)
         if self._want_plain_sha is not None and not hmac.compare_digest(
             self._plain_sha.digest(), self._want_plain_sha

@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import ssl
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator
@@ -35,6 +36,7 @@ from typing import IO, Any
 import aiohttp
 
 from wamd.errors import IntegrityError, MediaError, MediaExpired
+from wamd.media.aio import BackgroundWriter, prefetched_reads
 from wamd.media.cipher import (
     EncryptedMedia,
     MediaDecryptor,
@@ -335,16 +337,17 @@ class MediaClient:
             chunks: AsyncIterator[bytes] = _rechunk_async(source, self._chunk)
         else:
             chunks = _thread_chunks(source, self._chunk)
-        pending = bytearray()
-        async for chunk in chunks:
-            if len(head) < SNIFF_BYTES:
-                head += chunk[: SNIFF_BYTES - len(head)]
-            pending += enc.update(chunk)
-            if len(pending) >= self._chunk:
-                await asyncio.to_thread(spool.write, bytes(pending))
-                pending.clear()
-        pending += enc.finalize()
-        await asyncio.to_thread(spool.write, bytes(pending))
+        writer = BackgroundWriter(spool, self._chunk)
+        try:
+            async for chunk in chunks:
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                await writer.write(enc.update(chunk))
+            await writer.write(enc.finalize())
+        except BaseException:
+            await writer.abort()
+            raise
+        await writer.close()
         info = MediaInfo()
         if describe:
             info = describe_media(bytes(head), media_type, mimetype=mimetype)
@@ -371,6 +374,11 @@ class MediaClient:
         index = 0
         while index < len(conn.hosts):
             hostname = conn.hosts[index].hostname
+            limit = conn.hosts[index].max_content_length
+            if limit is not None and spool.size > limit:
+                last = MediaError(f"{spool.size} bytes exceed {hostname}'s limit of {limit}")
+                index += 1
+                continue
             try:
                 answer = await self._post_to_host(
                     f"{self._scheme}://{hostname}{path}", conn, token, spool
@@ -385,7 +393,7 @@ class MediaClient:
             except _HostFailed as exc:
                 last = exc.__cause__
                 index += 1
-        raise MediaError(f"media upload failed on every host: {last!r}") from last
+        raise MediaError(f"media upload failed on every host: {_redact(last)}") from last
 
     async def _post_to_host(
         self, url: str, conn: MediaConn, token: str, spool: _Spool
@@ -435,12 +443,7 @@ class MediaClient:
         return answer
 
     async def _spool_body(self, spool: _Spool) -> AsyncIterator[bytes]:
-        offset = 0
-        while offset < spool.size:
-            data = await asyncio.to_thread(spool.read_at, offset, self._chunk)
-            if not data:
-                break
-            offset += len(data)
+        async for data in prefetched_reads(spool.read_at, spool.size, self._chunk):
             yield data
 
     # --- download -----------------------------------------------------------------------------
@@ -513,27 +516,24 @@ class MediaClient:
             tempfile.mkstemp, prefix=f".{target.name}.", suffix=".part", dir=target.parent
         )
         tmp = Path(tmp_name)
-        written = 0
         try:
             with os.fdopen(fd, "wb") as f:
-                buf = bytearray()
-                async with contextlib.aclosing(
-                    self.iter_download(message, media_type=media_type)
-                ) as it:
-                    async for chunk in it:
-                        buf += chunk
-                        if len(buf) >= 1024 * 1024:
-                            await asyncio.to_thread(f.write, buf)
-                            written += len(buf)
-                            buf = bytearray()
-                if buf:
-                    await asyncio.to_thread(f.write, buf)
-                    written += len(buf)
+                writer = BackgroundWriter(f)
+                try:
+                    async with contextlib.aclosing(
+                        self.iter_download(message, media_type=media_type)
+                    ) as it:
+                        async for chunk in it:
+                            await writer.write(chunk)
+                except BaseException:
+                    await writer.abort()
+                    raise
+                await writer.close()
             await asyncio.to_thread(os.replace, tmp, target)
         except BaseException:
             await asyncio.to_thread(_unlink_quietly, tmp)
             raise
-        return written
+        return writer.written
 
     async def _download_urls(self, ref: MediaRef) -> list[str]:
         urls: list[str] = []
@@ -575,7 +575,7 @@ class MediaClient:
                     if attempt < self._retry.attempts:
                         after = exc.retry_after if isinstance(exc, _RetryableStatus) else None
                         await asyncio.sleep(self._retry.delay(attempt - 1, after))
-        raise MediaError(f"media download failed on every host: {last!r}") from last
+        raise MediaError(f"media download failed on every host: {_redact(last)}") from last
 
     async def _get_from(self, url: str, offset: int, limit: int) -> AsyncGenerator[bytes, None]:
         headers = dict(self._headers)
@@ -616,6 +616,14 @@ class _AuthRefused(Exception):
 
 class _HostFailed(Exception):
     """Every try on one host failed; the cause is the last failure."""
+
+
+_AUTH_PARAM = re.compile(r"(auth=)[^&\s'\"]+")
+
+
+def _redact(exc: BaseException | None) -> str:
+    """``repr`` of a failure with any ``auth=`` query value hidden (it is a secret)."""
+    return _AUTH_PARAM.sub(r"\1<redacted>", repr(exc))
 
 
 def _unlink_quietly(path: Path) -> None:

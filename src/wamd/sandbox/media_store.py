@@ -21,12 +21,13 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
 from wamd.errors import MediaError
+from wamd.media.aio import BackgroundWriter
 
 _WRITE_BATCH = 1024 * 1024
 
@@ -71,9 +72,16 @@ def token_matches(token: str, digest: bytes) -> bool:
 class MediaStore:
     """Blob storage of the sandbox media host (one directory)."""
 
-    def __init__(self, root: Path, *, blob_ttl: float | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        blob_ttl: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.root = root
         self.blob_ttl = blob_ttl
+        self.clock = clock
         self._blobs = root / "blobs"
         self._tmp = root / "tmp"
         self._blobs.mkdir(parents=True, exist_ok=True)
@@ -129,23 +137,19 @@ class MediaStore:
         digest = hashlib.sha256()
         size = 0
         f = await asyncio.to_thread(tmp.open, "wb")
+        writer = BackgroundWriter(f, _WRITE_BATCH)
         try:
-            batch = bytearray()
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_size:
                     raise UploadRejected(f"upload larger than {max_size} bytes", 413)
                 digest.update(chunk)
-                batch += chunk
-                if len(batch) >= _WRITE_BATCH:
-                    await asyncio.to_thread(f.write, batch)
-                    batch = bytearray()
-            if batch:
-                await asyncio.to_thread(f.write, batch)
+                await writer.write(chunk)
+            await writer.close()
             await asyncio.to_thread(f.close)
             if not token_matches(token, digest.digest()):
                 raise UploadRejected("the upload does not match its token", 400)
-            now = time.time()
+            now = self.clock()
             record = BlobRecord(
                 blob_id=blob_id,
                 mms_type=mms_type,
@@ -157,6 +161,7 @@ class MediaStore:
             await asyncio.to_thread(self._commit, tmp, record)
             return record
         except BaseException:
+            await writer.abort()
             await asyncio.to_thread(_discard, f, tmp)
             raise
 
@@ -188,7 +193,7 @@ class MediaStore:
         with contextlib.suppress(OSError):
             self.blob_path(blob_id).unlink()
         self._write_record(
-            BlobRecord(**{**asdict(record), "expired": True, "expires": time.time()})
+            BlobRecord(**{**asdict(record), "expired": True, "expires": self.clock()})
         )
         return True
 
@@ -204,7 +209,7 @@ class MediaStore:
     def sweep(self) -> int:
         """Delete the bytes of blobs whose time ran out; returns how many were deleted."""
         count = 0
-        now = time.time()
+        now = self.clock()
         for path in self._blobs.glob("*.json"):
             record = self.lookup(path.stem)
             if record is not None and not record.expired and record.is_gone(now):

@@ -32,6 +32,7 @@ from wamd.noise.framing import MAX_FRAME_SIZE
 from wamd.sandbox.admin import SandboxAdmin
 from wamd.sandbox.identity import ServerIdentity
 from wamd.sandbox.login import Login
+from wamd.sandbox.media_http import MediaServer
 from wamd.sandbox.pairing import Pairing
 from wamd.sandbox.router import Router
 from wamd.sandbox.session import Session, SessionState
@@ -44,6 +45,11 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.upkeep",
     "wamd.sandbox.prekeys",
     "wamd.sandbox.usync",
+    "wamd.sandbox.messaging",
+    "wamd.sandbox.presence",
+    "wamd.sandbox.media",
+    "wamd.sandbox.appstate",
+    "wamd.sandbox.users",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
@@ -58,7 +64,8 @@ class Sandbox:
 
     ``state_dir=None`` keeps the state in memory (nothing survives :meth:`stop`). ``port=0``
     picks a free port (read it back from :attr:`port` / :attr:`url` after :meth:`start`).
-    ``clock`` returns Unix seconds (tests may shift time).
+    ``clock`` returns Unix seconds (tests may shift time). ``edge_routing=True`` hands clients
+    routing info after login, as WhatsApp does, so that their next intro carries it.
     """
 
     def __init__(
@@ -69,10 +76,13 @@ class Sandbox:
         port: int = 0,
         modules: Sequence[str] = DEFAULT_MODULES,
         clock: Callable[[], float] = time.time,
+        edge_routing: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.clock = clock
+        self.edge_routing = edge_routing
+        """Send ``<ib><edge_routing>`` after each login (clients echo it in their next intro)."""
         self.state_dir = None if state_dir is None else Path(state_dir)
         path = ":memory:" if self.state_dir is None else self.state_dir / STATE_FILE
         self.state = SandboxState(path)
@@ -88,6 +98,8 @@ class Sandbox:
         """Async callables run by :meth:`start` after the state is open (modules' setup)."""
         self.shutdown_hooks: list[Callable[[], Any]] = []
         """Async callables run by :meth:`stop` before the state closes."""
+        self.media: MediaServer | None = None
+        """The media host (``wamd.sandbox.media``), while the sandbox runs."""
         self.sessions: dict[JID, Session] = {}
         """Logged-in sessions by phone-number device JID."""
         self._connections: set[Session] = set()

@@ -20,6 +20,7 @@ from wamd.crypto.hashes import HmacSha256, hmac_sha256
 from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession, StoreError
 from wamd.proto import signal_pb2
 from wamd.signal import wire
+from wamd.signal._pbwrite import bytes_field, varint_field
 from wamd.signal.state import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -65,6 +66,20 @@ class SenderKeyState:
         return (f"SenderKeyState(key_id={self.key_id}, iteration={self.iteration},"
                 f" own={self.signing_key is not None}, skipped={len(self.skipped)})")
 
+    def serialize(self) -> bytes:
+        """This state as a ``SenderKeyState`` protobuf."""
+        parts = [
+            varint_field(b"\x08", self.key_id),
+            varint_field(b"\x10", self.iteration),
+            bytes_field(b"\x1a", self.chain_key),
+            bytes_field(b"\x22", self.signing_public),
+        ]
+        if self.signing_key is not None:
+            parts.append(bytes_field(b"\x2a", self.signing_key.private))
+        parts.extend(bytes_field(b"\x32", varint_field(b"\x08", i) + bytes_field(b"\x12", seed))
+                     for i, seed in self.skipped.items())
+        return b"".join(parts)
+
     def _replace(self, iteration: int, chain_key: bytes, skipped: dict[int, bytes]
                  ) -> SenderKeyState:
         return SenderKeyState(self.key_id, iteration, chain_key, self.signing_public,
@@ -96,16 +111,7 @@ class SenderKeyRecord:
 
     def serialize(self) -> bytes:
         """The record as bytes (a ``SenderKeyRecord`` protobuf)."""
-        msg = signal_pb2.SenderKeyRecord()
-        for state in self.states:
-            item = msg.states.add(
-                key_id=state.key_id, iteration=state.iteration, chain_key=state.chain_key,
-                signing_public=state.signing_public,
-                skipped=[signal_pb2.SkippedKey(index=i, seed=s) for i, s in state.skipped.items()],
-            )
-            if state.signing_key is not None:
-                item.signing_private = state.signing_key.private
-        return msg.SerializeToString()
+        return b"".join(bytes_field(b"\x0a", state.serialize()) for state in self.states)
 
     @classmethod
     def deserialize(cls, data: bytes) -> SenderKeyRecord:
