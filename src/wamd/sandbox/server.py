@@ -48,6 +48,8 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.messaging",
     "wamd.sandbox.presence",
     "wamd.sandbox.media",
+    "wamd.sandbox.appstate",
+    "wamd.sandbox.users",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
