@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 
-from wamd import events
+from tests.sandbox.routing_helpers import pair as routing_pair
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
 from wamd.groups import GroupInfoChanged, JoinedGroup
 from wamd.messaging import Message
 from wamd.proto import e2e_pb2
 from wamd.sandbox import Sandbox
-from wamd.store import MemoryStore
 from wamd.types import JID
 
 TIMEOUT = 20.0
@@ -77,22 +75,8 @@ def text(value: str) -> e2e_pb2.Message:
 
 async def pair(sandbox: Sandbox, phone: str) -> Member:
     """A new device of ``phone``'s account (created on first pairing), connected."""
-    client = Client(MemoryStore(), server=ServerInfo(url=sandbox.url,
-                                                     root_key=sandbox.root_public_key))
-    member = Member(client, phone)
-    scanned = asyncio.get_running_loop().create_future()
-
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        if not scanned.done():
-            scanned.set_result(await sandbox.admin.scan_qr(evt.text, phone=phone))
-
-    await client.connect()
-    async with asyncio.timeout(TIMEOUT):
-        await scanned
-    await client.wait_until_connected(timeout=TIMEOUT)
-    client.remove_event_handler(scan)
-    return member
+    peer = await routing_pair(sandbox, phone)
+    return Member(peer.client, phone)
 
 
 @pytest.fixture

@@ -422,24 +422,36 @@ class GroupServer:
             self._notify_joined(db, op, group, [m.account.phone for m in added], "add")
         return Node("add", {}, results)
 
-    def _remove(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
-        group = self._group(db, to)
-        self._admin(db, group, op)
-        before = [m.account.phone for m in gs.members_of(db, group.id)]
+    def _per_member(self, db: sqlite3.Connection, group: Group, node: Node,
+                    act: Callable[[Member], str]) -> tuple[list[Node], list[Member]]:
+        """Apply ``act`` to each named member (it returns an error code, ``""`` when done);
+        non-members get 404. Returns the per-participant results and the members done."""
         results: list[Node] = []
-        removed: list[Member] = []
+        done: list[Member] = []
         for jid in self._participants(node):
             account = _account_for(db, jid)
             target = gs.member(db, group.id, account.phone) if account is not None else None
+            error = "404" if target is None else act(target)
             attrs: dict[str, AttrValue] = {"jid": jid}
-            if target is None:
-                attrs["error"] = "404"
-            elif target.role == gs.ROLE_SUPERADMIN and target.account.phone != op.actor.phone:
-                attrs["error"] = "406"
-            else:
-                gs.remove_member(db, group.id, target.account.phone)
-                removed.append(target)
+            if error:
+                attrs["error"] = error
+            elif target is not None:
+                done.append(target)
             results.append(Node("participant", attrs))
+        return results, done
+
+    def _remove(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
+        group = self._group(db, to)
+        self._admin(db, group, op)
+        before = self._phones(db, group)
+
+        def remove(target: Member) -> str:
+            if target.role == gs.ROLE_SUPERADMIN and target.account.phone != op.actor.phone:
+                return "406"
+            gs.remove_member(db, group.id, target.account.phone)
+            return ""
+
+        results, removed = self._per_member(db, group, node, remove)
         if removed:
             self._notify(op, group, before, [Node("remove", {}, [
                 gs.render_participant(m, group.lid_addressed, with_role=False)
@@ -450,29 +462,20 @@ class GroupServer:
     def _promote_demote(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         group = self._group(db, to)
         self._admin(db, group, op)
-        promote = node.tag == "promote"
-        results: list[Node] = []
-        changed: list[Member] = []
-        for jid in self._participants(node):
-            account = _account_for(db, jid)
-            target = gs.member(db, group.id, account.phone) if account is not None else None
-            attrs: dict[str, AttrValue] = {"jid": jid}
-            if target is None:
-                attrs["error"] = "404"
-            elif target.role == gs.ROLE_SUPERADMIN:
-                if not promote:
-                    attrs["error"] = "406"
-                else:
-                    changed.append(target)
-            else:
-                role = gs.ROLE_ADMIN if promote else gs.ROLE_MEMBER
-                gs.set_role(db, group.id, target.account.phone, role)
-                changed.append(Member(target.account, role, target.added))
-            results.append(Node("participant", attrs))
+        role = gs.ROLE_ADMIN if node.tag == "promote" else gs.ROLE_MEMBER
+
+        def change(target: Member) -> str:
+            if target.role == gs.ROLE_SUPERADMIN:
+                return "406" if role == gs.ROLE_MEMBER else ""
+            gs.set_role(db, group.id, target.account.phone, role)
+            return ""
+
+        results, changed = self._per_member(db, group, node, change)
         if changed:
-            phones = [m.account.phone for m in gs.members_of(db, group.id)]
-            self._notify(op, group, phones, [Node(node.tag, {}, [
-                gs.render_participant(m, group.lid_addressed) for m in changed])])
+            shown = [m if m.role == gs.ROLE_SUPERADMIN else Member(m.account, role, m.added)
+                     for m in changed]
+            self._notify(op, group, self._phones(db, group), [Node(node.tag, {}, [
+                gs.render_participant(m, group.lid_addressed) for m in shown])])
         return Node(node.tag, {}, results)
 
     def _ensure_admin(self, db: sqlite3.Connection, op: _Op, group: Group) -> None:
