@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conn_fakes import FakeServer
+from tests.unit.conn_fakes import FakeServer, Recorder
 from wamd import events
 from wamd.binary import Node
 from wamd.client import Client
@@ -26,17 +26,6 @@ from wamd.store import MemoryStore
 from wamd.types import SERVER_JID
 
 FAST_RECONNECT = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0)
-
-
-class Recorder:
-    """Collects every event a client emits."""
-
-    def __init__(self, client: Client) -> None:
-        self.events: list[events.Event] = []
-        client.on(events.Event)(self.events.append)
-
-    def of(self, kind: type[events.Event]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 @pytest.fixture
