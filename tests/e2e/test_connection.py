@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import subprocess_env
+from tests.conftest import ROOT, subprocess_env
 from tests.unit.conn_fakes import Recorder
 from wamd import events
 from wamd.binary import Node
@@ -331,3 +331,18 @@ def test_demo_runs_as_a_subprocess() -> None:
         "Demo finished",
     ):
         assert expected in out, out
+
+
+@pytest.mark.parametrize("args", [[], ["--code"]])
+def test_pairing_example_runs(args: list[str]) -> None:
+    example = ROOT / "examples" / "pair_with_sandbox.py"
+    proc = subprocess.run(
+        [sys.executable, str(example), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "logged in again from the stored session as 15550009999:" in proc.stdout

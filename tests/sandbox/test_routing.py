@@ -223,3 +223,25 @@ async def test_device_notifications_keep_device_lists_current(sandbox: Sandbox) 
         await close(alice, bob)
         if extra is not None:
             await extra.client.close()
+
+
+async def test_handlers_may_send_while_handling(sandbox: Sandbox) -> None:
+    """An echo bot whose handlers await send_message, with a pool of two handlers and a
+    small in-flight bound: no deadlock, every message echoed."""
+    from wamd.messaging import Message
+
+    alice = await pair(sandbox, A)
+    bob = await pair(sandbox, B, max_handlers=2, max_inflight=4, batch_size=2)
+
+    @bob.client.on(Message)
+    async def echo(evt: Message) -> None:
+        if not evt.from_me:
+            await bob.client.send_message(evt.chat, text(f"echo {evt.text}"))
+
+    try:
+        for i in range(20):
+            await alice.client.send_message(B_PN, text(str(i)))
+        await alice.wait(lambda: len(alice.texts) == 20)
+        assert sorted(alice.texts) == sorted(f"echo {i}" for i in range(20))  # type: ignore[type-var]
+    finally:
+        await close(alice, bob)

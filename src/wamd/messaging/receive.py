@@ -196,7 +196,10 @@ class Receiver:
         for item in items:
             env = item.envelope
             key = (str(env.chat), str(env.sender.to_non_ad()), env.id)
-            if key in keys or await seen.contains(SeenMessage(*key)):
+            # Only offline deliveries can repeat what an earlier connection committed; a live
+            # repeat would still be caught: its ratchet keys are used up (DuplicateMessage)
+            # and the dedupe row is written in the commit.
+            if key in keys or (env.offline and await seen.contains(SeenMessage(*key))):
                 item.duplicate = True
                 continue
             keys.add(key)
@@ -258,9 +261,9 @@ class Receiver:
                 if not added or item.message is None:
                     item.duplicate = not added
                     continue
-                event = self._event(item)
-                seq = await tx.inbox.put(MESSAGE_KIND, event.to_payload(), env.timestamp or None)
-                item.event = event.with_seq(seq)
+                payload = self._event(item, 0).to_payload()
+                seq = await tx.inbox.put(MESSAGE_KIND, payload, env.timestamp or None)
+                item.event = self._event(item, seq)
         self.received += sum(1 for i in items if i.event is not None)
         return list(changes.identity_changes)
 
@@ -293,7 +296,7 @@ class Receiver:
             except (DecryptionError, CryptoError, ValueError) as exc:
                 log.warning("bad sender key distribution from %s: %s", address, exc)
 
-    def _event(self, item: _Item) -> Message:
+    def _event(self, item: _Item, seq: int) -> Message:
         env = item.envelope
         assert item.message is not None
         return Message(
@@ -310,6 +313,7 @@ class Receiver:
             edit=env.edit,
             category=env.category,
             retry_count=max((e.retry_count for e in env.encs), default=0),
+            seq=seq,
             raw=item.node,
         )
 
