@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
 from tests.groups.conftest import Member, pair, text
@@ -22,6 +23,7 @@ from wamd.errors import (
 from wamd.groups import INVITE_LINK_PREFIX, MemberAddMode, ParticipantAction, RequestAction
 from wamd.sandbox import Sandbox
 from wamd.types import JID
+from wamd.users.client import UsersClient
 
 A, B, C, D = "15550001", "15550002", "15550003", "15550004"
 
@@ -119,11 +121,17 @@ async def test_settings_permissions_and_events(sandbox: Sandbox) -> None:
         await a1.client.set_group_ephemeral(gid, 0)
         assert (await c.change(lambda e: e.ephemeral_timer == 0)).ephemeral_timer == 0
 
-        # Photo: the event names the new picture id.
-        picture_id = await a1.client.set_group_photo(gid, b"\xff\xd8\xff\xe0 not really a jpeg")
+        # Photo: the event names the new picture id; members can fetch it.
+        photo = b"\xff\xd8\xff\xe0 not really a jpeg"
+        picture_id = await a1.client.set_group_photo(gid, photo)
         assert picture_id
         change = await c.change(lambda e: e.picture_id is not None)
         assert (change.picture_id, change.actor) == (picture_id, a1.lid)
+        where = await UsersClient(c.client, c.client.device.account).profile_picture(gid)
+        assert where is not None
+        assert where.id == picture_id
+        async with aiohttp.ClientSession() as http, http.get(where.url) as response:
+            assert await response.read() == photo
         assert await a1.client.set_group_photo(gid, None) == ""
         assert (await c.change(lambda e: e.picture_removed)).actor == a1.lid
 
