@@ -262,6 +262,20 @@ def add_member(db: sqlite3.Connection, group_id: str, phone: str, role: str, now
                "VALUES (?, ?, ?, ?)", (group_id, phone, role, now))
     db.execute("DELETE FROM group_requests WHERE group_id = ? AND phone = ?", (group_id, phone))
     db.execute("UPDATE groups SET version = version + 1 WHERE id = ?", (group_id,))
+    _remember_peers(db, group_id, phone)
+
+
+def _remember_peers(db: sqlite3.Connection, group_id: str, phone: str) -> None:
+    """Record the new member and the others as chat peers of each other in the message
+    router's ``chat_peers`` table, so a device one of them pairs later is announced to the
+    others (``<notification type="devices">``) and gets their sender keys."""
+    others = [r[0] for r in db.execute(
+        "SELECT phone FROM group_members WHERE group_id = ? AND phone != ?", (group_id, phone))]
+    pairs = [(phone, o) for o in others] + [(o, phone) for o in others]
+    try:
+        db.executemany("INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)", pairs)
+    except sqlite3.OperationalError:  # the message router (its table) is not installed
+        pass
 
 
 def remove_member(db: sqlite3.Connection, group_id: str, phone: str) -> bool:
