@@ -218,3 +218,27 @@ async def test_new_device_of_a_member_gets_the_sender_key(sandbox: Sandbox) -> N
         for member in (a, b1, b2):
             if member is not None:
                 await member.client.close()
+
+
+async def test_phone_number_addressed_group(sandbox: Sandbox) -> None:
+    group_server_of(sandbox).addressing_mode = "pn"
+    a, b = await pair(sandbox, A), await pair(sandbox, B)
+    try:
+        info = await a.client.create_group("old style", [b.lid])
+        assert info.addressing_mode == "pn"
+        assert {p.jid for p in info.participants} == {a.pn, b.pn}
+        assert {p.lid for p in info.participants} == {a.lid, b.lid}
+        sent = await a.client.send_message(info.jid, text("pn hello"))
+        assert all(d.is_pn for d in sent.recipients)
+        assert sent.server_phash is None
+        await b.wait(lambda: b.texts(info.jid) == ["pn hello"])
+        got = b.messages[0]
+        assert got.sender == a.client.jid
+        assert got.sender_alt is not None
+        assert got.sender_alt.user == a.lid.user
+        await b.client.send_message(info.jid, text("pn reply"))
+        await a.wait(lambda: a.texts(info.jid) == ["pn reply"])
+        assert a.messages[0].sender == b.client.jid
+    finally:
+        for member in (a, b):
+            await member.client.close()
