@@ -8,6 +8,7 @@ is rendered for the wire (:func:`render_group`).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sqlite3
 from dataclasses import dataclass, field, replace
@@ -91,6 +92,15 @@ MIGRATIONS = (
     CREATE TABLE group_revoked_invites (
         code TEXT PRIMARY KEY,
         group_id TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE group_add_requests (
+        code TEXT PRIMARY KEY,
+        group_id TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+        phone TEXT NOT NULL,
+        inviter TEXT NOT NULL,
+        expiration INTEGER NOT NULL
     )
     """,
 )
@@ -272,10 +282,47 @@ def _remember_peers(db: sqlite3.Connection, group_id: str, phone: str) -> None:
     others = [r[0] for r in db.execute(
         "SELECT phone FROM group_members WHERE group_id = ? AND phone != ?", (group_id, phone))]
     pairs = [(phone, o) for o in others] + [(o, phone) for o in others]
-    try:
+    with contextlib.suppress(sqlite3.OperationalError):  # no message router (no table)
         db.executemany("INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)", pairs)
-    except sqlite3.OperationalError:  # the message router (its table) is not installed
-        pass
+
+
+def refuses_adds(db: sqlite3.Connection, phone: str) -> bool:
+    """Whether the account's ``groupadd`` privacy setting is ``none`` (nobody may add it:
+    admins get an ``add_request`` to send as an invite message instead)."""
+    try:
+        row = db.execute("SELECT value FROM users_privacy WHERE phone = ? AND name = 'groupadd'",
+                         (phone,)).fetchone()
+    except sqlite3.OperationalError:  # the users area (its table) is not installed
+        return False
+    return row is not None and row[0] == "none"
+
+
+INVITE_SECONDS = 3 * 24 * 3600
+"""How long an ``add_request`` (invite message) code stays valid."""
+
+
+def new_add_request(db: sqlite3.Connection, group_id: str, phone: str, inviter: str,
+                    now: int) -> tuple[str, int]:
+    """An invite-message code for ``phone`` to join; returns the code and its expiration."""
+    code = new_invite_code()
+    expiration = now + INVITE_SECONDS
+    db.execute("INSERT INTO group_add_requests (code, group_id, phone, inviter, expiration) "
+               "VALUES (?, ?, ?, ?, ?)", (code, group_id, phone, inviter, expiration))
+    return code, expiration
+
+
+def add_request_of(db: sqlite3.Connection, group_id: str, code: str,
+                   phone: str) -> tuple[str, int] | None:
+    """The inviter and expiration of ``phone``'s invite-message code for a group."""
+    row = db.execute("SELECT inviter, expiration FROM group_add_requests WHERE code = ? AND "
+                     "group_id = ? AND phone = ?", (code, group_id, phone)).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def drop_add_requests(db: sqlite3.Connection, group_id: str, phone: str) -> None:
+    """Forget the invite-message codes of ``phone`` for a group (it joined)."""
+    db.execute("DELETE FROM group_add_requests WHERE group_id = ? AND phone = ?",
+               (group_id, phone))
 
 
 def remove_member(db: sqlite3.Connection, group_id: str, phone: str) -> bool:
