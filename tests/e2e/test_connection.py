@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import subprocess_env
+from tests.conftest import ROOT, subprocess_env
 from tests.unit.conn_fakes import Recorder
 from wamd import events
 from wamd.binary import Node
@@ -29,14 +29,11 @@ from wamd.conn.state import ConnState
 from wamd.crypto import KeyPair
 from wamd.errors import CertificateError
 from wamd.sandbox import NO_REPLY, Sandbox
+from wamd.sandbox.testing import server_info
 from wamd.store import MemoryStore
 
 PHONE = "15550002000"
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.3, jitter=0.1)
-
-
-def server_of(sandbox: Sandbox) -> ServerInfo:
-    return ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
 
 
 @pytest.fixture
@@ -62,7 +59,7 @@ async def paired_client(
 ) -> tuple[Client, Recorder]:
     kwargs.setdefault("reconnect", FAST)
     store = store if store is not None else MemoryStore()
-    client = Client(store, server=server_of(sandbox), **kwargs)
+    client = Client(store, server=server_info(sandbox), **kwargs)
     rec = Recorder(client)
     await pair_by_qr(sandbox, client)
     return client, rec
@@ -87,7 +84,7 @@ async def test_qr_pairing(sandbox: Sandbox) -> None:
 
 
 async def test_code_pairing(sandbox: Sandbox) -> None:
-    client = Client(MemoryStore(), server=server_of(sandbox))
+    client = Client(MemoryStore(), server=server_info(sandbox))
     success = asyncio.create_task(client.wait_for(events.PairSuccess, timeout=20))
     await client.connect()
     code = await client.request_pairing_code(f"+{PHONE}")
@@ -124,7 +121,7 @@ async def test_a_new_process_logs_in_from_the_stored_session(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     store_file = tmp_path / "device.sqlite"
-    client = Client(store_file, server=server_of(sandbox))
+    client = Client(store_file, server=server_info(sandbox))
     paired = await pair_by_qr(sandbox, client)
     await client.close()
     proc = await asyncio.create_subprocess_exec(
@@ -218,7 +215,7 @@ async def test_min_version_refuses_old_clients_at_login(sandbox: Sandbox) -> Non
     await client.run_until_disconnected()
     # A newer app version is accepted again: no release needed.
     await client.close()
-    newer = Client(client.store, server=server_of(sandbox), app_version="2.3000.2000000001")
+    newer = Client(client.store, server=server_info(sandbox), app_version="2.3000.2000000001")
     await newer.connect()
     await newer.wait_until_connected(timeout=20)
     await newer.close()
@@ -334,3 +331,18 @@ def test_demo_runs_as_a_subprocess() -> None:
         "Demo finished",
     ):
         assert expected in out, out
+
+
+@pytest.mark.parametrize("args", [[], ["--code"]])
+def test_pairing_example_runs(args: list[str]) -> None:
+    example = ROOT / "examples" / "pair_with_sandbox.py"
+    proc = subprocess.run(
+        [sys.executable, str(example), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "logged in again from the stored session as 15550009999:" in proc.stdout

@@ -26,7 +26,6 @@ from typing import Any
 
 from wamd import events
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
 from wamd.conn.reconnect import ReconnectPolicy
 
 __all__ = ["register", "run"]
@@ -94,12 +93,13 @@ async def _open_store(path: Path) -> Any:
 
 async def _demo(state_dir: Path, args: argparse.Namespace) -> None:
     from wamd.sandbox import Sandbox
+    from wamd.sandbox.testing import server_info
 
     out = Printer()
     phone: str = args.phone
     out.title("Starting the sandbox (a local WhatsApp-compatible server)")
     async with Sandbox(state_dir / "sandbox", port=0) as sandbox:
-        server = ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
+        server = server_info(sandbox)
         out.info(f"listening on {sandbox.url}")
         out.info(f"admin API at {sandbox.admin_url}")
         out.info(f"certificate root key {sandbox.root_public_key.hex()}")

@@ -21,9 +21,9 @@ order before anything new (``<ib><offline count>`` follows).
 
 Receipts (``<receipt id to [type] [recipient] [participant]>``) go to the addressed device, or
 to every device of the addressed user; they arrive ``from`` the receipting device. Device-list
-notifications (``<notification type="devices"><add device_hash><device jid/>``) go to every
-device of the account and of every account that has exchanged messages with it when a new
-device is paired.
+notifications (``<notification type="devices"><add|remove device_hash><device jid/>``) go to
+every device of the account and of every account that has exchanged messages with it when a
+device is paired or unlinked.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from wamd.types import JID, LID_SERVER, SERVER_JID, USER_SERVER
 if TYPE_CHECKING:
     from wamd.sandbox.server import Sandbox
 
-__all__ = ["MIGRATIONS", "Router", "install", "router_of"]
+__all__ = ["MIGRATIONS", "Router", "Target", "install", "router_of"]
 
 log = logging.getLogger("wamd.sandbox")
 
@@ -79,6 +79,11 @@ _FLUSHED_KEY = "messaging.flushed"
 class _Target:
     phone: str
     device: int
+
+
+Target = _Target
+"""A delivery target (account phone, device id), for other area modules using
+:meth:`Router.deliver` (groups)."""
 
 
 def _user(account: Account, lid: bool) -> JID:
@@ -394,32 +399,43 @@ class Router:
 
     async def device_added(self, device: Device) -> None:
         """Tell the account's devices and its chat peers about a new device."""
-        state = self.sandbox.state
+        entry = Node("device", {"jid": JID(device.phone, USER_SERVER, device=device.device),
+                                "key-index": str(device.key_index)})
+        await self._device_change(device.phone, device.device, "add", entry)
 
+    async def device_removed(self, phone: str, device: int) -> None:
+        """Tell the account's other devices and its chat peers that a device is gone, and
+        drop what was queued for it."""
+        await self.sandbox.state.run(lambda db: db.execute(
+            "DELETE FROM offline_queue WHERE phone = ? AND device = ?", (phone, device)))
+        entry = Node("device", {"jid": JID(phone, USER_SERVER, device=device)})
+        await self._device_change(phone, device, "remove", entry)
+
+    async def _device_change(self, phone: str, changed: int, tag: str, entry: Node) -> None:
         def read(db: sqlite3.Connection) -> tuple[Account | None, list[Device], list[str]]:
-            account = account_by_phone(db, device.phone)
+            account = account_by_phone(db, phone)
             peers = [r[0] for r in db.execute(
-                "SELECT peer FROM chat_peers WHERE phone = ?", (device.phone,))]
-            return account, devices_of(db, device.phone), peers
+                "SELECT peer FROM chat_peers WHERE phone = ?", (phone,))]
+            return account, devices_of(db, phone), peers
 
-        account, devices, peers = await state.run(read)
+        account, devices, peers = await self.sandbox.state.run(read)
         if account is None:
             return
         pn = JID(account.phone, USER_SERVER)
         ids = [0] + [d.device for d in devices]
-        notification_id = f"dev-{device.phone}-{device.device}-{int(self.sandbox.clock())}"
-        added = Node("add", {"device_hash": participant_hash(pn.with_device(i) for i in ids)},
-                     [Node("device", {"jid": pn.with_device(device.device),
-                                      "key-index": str(device.key_index)})])
+        now = int(self.sandbox.clock())
+        notification_id = f"dev-{tag}-{phone}-{changed}-{now}"
+        change = Node(tag, {"device_hash": participant_hash(pn.with_device(i) for i in ids)},
+                      [entry])
         node = Node("notification", {
             "from": pn, "lid": JID(account.lid, LID_SERVER), "type": "devices",
-            "id": notification_id, "t": str(int(self.sandbox.clock())),
-        }, [added])
+            "id": notification_id, "t": str(now),
+        }, [change])
         targets: list[_Target] = []
-        for phone in [account.phone, *peers]:
-            for device_id in await self.device_ids(phone):
-                if device_id and not (phone == device.phone and device_id == device.device):
-                    targets.append(_Target(phone, device_id))
+        for owner in [account.phone, *peers]:
+            for device_id in await self.device_ids(owner):
+                if device_id and not (owner == phone and device_id == changed):
+                    targets.append(_Target(owner, device_id))
         await self.deliver([(t, "notification", notification_id, node) for t in targets])
 
 
@@ -452,8 +468,12 @@ def install(sandbox: Sandbox) -> None:
     async def on_paired(device: Device) -> None:
         await router.device_added(device)
 
+    async def on_removed(phone: str, device: int) -> None:
+        await router.device_removed(phone, device)
+
     sandbox.router.add_stanza("message", "*", on_message)
     sandbox.router.add_stanza("receipt", "*", on_receipt)
     sandbox.router.add_stanza("ack", "*", on_ack)
     sandbox.router.on_active(on_active)
     sandbox.router.on_paired(on_paired)
+    sandbox.router.on_removed(on_removed)
