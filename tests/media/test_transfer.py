@@ -122,6 +122,25 @@ async def test_https_needs_the_ca(media_server: MediaServer) -> None:
             await client.upload(b"data", MediaType.IMAGE)
 
 
+async def test_streamed_sources_are_described_when_small(media_server: MediaServer) -> None:
+    picture = make_image("PNG", (300, 200))
+
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(0, len(picture), 100):
+            yield picture[i : i + 100]
+
+    async with client_for(media_server) as client:
+        result = await client.upload(stream(), MediaType.IMAGE)
+        assert (result.mimetype, result.width, result.height) == ("image/png", 300, 200)
+        assert result.jpeg_thumbnail is not None
+        result = await client.upload(io.BytesIO(picture), MediaType.IMAGE)
+        assert (result.width, result.height) == (300, 200)
+    assert len(picture) > 150
+    async with client_for(media_server, describe_limit=150) as client:
+        result = await client.upload(stream(), MediaType.IMAGE)
+        assert (result.mimetype, result.width, result.jpeg_thumbnail) == ("image/png", None, None)
+
+
 async def test_image_upload_describes_the_image(media_client: MediaClient) -> None:
     result = await media_client.upload(make_image("PNG", (300, 200)), MediaType.IMAGE)
     assert (result.mimetype, result.width, result.height) == ("image/png", 300, 200)

@@ -225,6 +225,8 @@ class Receiver:
                     raise MalformedNode(f"unsupported enc version {enc.version}")
                 result = await batch.decrypt(address, enc.type, enc.data)
                 plaintext = result.plaintext
+                if group:  # a group message's pairwise part carries the sender key it needs
+                    await self._distribution_first(batch, plaintext, address)
             for enc in group:
                 result = await batch.decrypt(address, ENC_SKMSG, enc.data, group=str(env.chat))
                 plaintext = result.plaintext
@@ -270,20 +272,34 @@ class Receiver:
         self.received += sum(1 for i in items if i.event is not None)
         return list(changes.identity_changes)
 
+    async def _distribution_first(self, batch: SignalBatch, plaintext: bytes,
+                                  address: str) -> None:
+        """Store the sender key distributed in ``plaintext`` before the ``skmsg`` of the same
+        stanza is decrypted with it."""
+        message = e2e_pb2.Message()
+        try:
+            message.ParseFromString(plaintext)
+        except ProtobufDecodeError:
+            return
+        await self._store_distributions(batch, message, address)
+
     async def _process_skdm(self, batch: SignalBatch, item: _Item) -> None:
-        message = item.message
-        assert message is not None
+        assert item.message is not None
+        sender = await self._ctx.book.to_lid(item.envelope.sender)
+        await self._store_distributions(batch, item.message, sender.signal_address)
+
+    @staticmethod
+    async def _store_distributions(batch: SignalBatch, message: e2e_pb2.Message,
+                                   address: str) -> None:
         for skdm in (message.sender_key_distribution_message,
                      message.fast_ratchet_key_sender_key_distribution_message):
             if not skdm.group_id or not skdm.axolotl_sender_key_distribution_message:
                 continue
-            sender = await self._ctx.book.to_lid(item.envelope.sender)
             try:
                 await batch.process_distribution(
-                    skdm.group_id, sender.signal_address,
-                    skdm.axolotl_sender_key_distribution_message)
+                    skdm.group_id, address, skdm.axolotl_sender_key_distribution_message)
             except (DecryptionError, CryptoError, ValueError) as exc:
-                log.warning("bad sender key distribution from %s: %s", sender, exc)
+                log.warning("bad sender key distribution from %s: %s", address, exc)
 
     def _event(self, item: _Item, seq: int) -> Message:
         env = item.envelope

@@ -45,7 +45,7 @@ from wamd.types import JID, LID_SERVER, SERVER_JID, USER_SERVER
 if TYPE_CHECKING:
     from wamd.sandbox.server import Sandbox
 
-__all__ = ["MIGRATIONS", "Router", "install", "router_of"]
+__all__ = ["MIGRATIONS", "Router", "Target", "install", "router_of"]
 
 log = logging.getLogger("wamd.sandbox")
 
@@ -79,6 +79,11 @@ _FLUSHED_KEY = "messaging.flushed"
 class _Target:
     phone: str
     device: int
+
+
+Target = _Target
+"""A delivery target (account phone, device id), for other area modules using
+:meth:`Router.deliver` (groups)."""
 
 
 def _user(account: Account, lid: bool) -> JID:

@@ -50,6 +50,7 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.media",
     "wamd.sandbox.appstate",
     "wamd.sandbox.users",
+    "wamd.sandbox.groups",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
