@@ -78,7 +78,7 @@ class Receiver:
         assert self.proc.stdout is not None
         async with asyncio.timeout(60):
             line = await self.proc.stdout.readline()
-        if line.strip() != b"ready":
+        if not line.startswith(b"ready"):
             raise AssertionError(f"receiver did not start: {line!r}\n"
                                  f"{self.log.read_text(errors='replace')[-3000:]}")
 

@@ -172,3 +172,25 @@ async def test_three_members_two_devices_each(sandbox: Sandbox) -> None:
     finally:
         for member in everyone:
             await member.client.close()
+
+
+async def test_lost_sender_key_recovered_by_retry(sandbox: Sandbox) -> None:
+    a, b = await pair(sandbox, A), await pair(sandbox, B)
+    try:
+        info = await a.client.create_group("retry", [b.pn])
+        gid = info.jid
+        await a.client.send_message(gid, text("first"))
+        await b.wait(lambda: b.texts(gid) == ["first"])
+        # B loses A's sender key: A's next skmsg cannot be decrypted; B's retry receipt
+        # reaches A through the group, A sends the message again pairwise to B alone.
+        sender = b.messages[0].sender
+        await b.client.device.account.sender_keys.delete(str(gid), sender.signal_address)
+        b.client.messaging.context().cipher.clear_cache()
+        sent = await a.client.send_message(gid, text("second"))
+        await b.wait(lambda: b.texts(gid) == ["first", "second"])
+        assert b.messages[-1].id == sent.id
+        assert b.messages[-1].sender == sender
+        assert a.client.messaging.retry.resent == 1
+    finally:
+        for member in (a, b):
+            await member.client.close()

@@ -847,6 +847,7 @@ class GroupMessages:
                 await session.send(_message_ack(node, error=fanout.error))
                 return
             pairwise = await self._pairwise(node, fanout)
+            retried = node.attr_jid("participant", None)
         except (AttributeMissing, AttributeInvalid, InvalidJID, MalformedNode, ValueError) as exc:
             log.info("%s: refusing group message %s: %s", session, msg_id, exc)
             await session.send(_message_ack(node, error="400"))
@@ -855,6 +856,11 @@ class GroupMessages:
         lid = group.lid_addressed
         t = str(int(self.sandbox.clock()))
         group_encs = [c for c in node.children_by_tag("enc") if c.attrs.get("type") == "skmsg"]
+        if retried is not None:  # a message sent again to the one device that asked
+            phone = self._member_phone(fanout, retried)
+            direct = [c for c in node.children_by_tag("enc") if c.attrs.get("type") != "skmsg"]
+            pairwise = {(phone, retried.device): direct} if phone is not None else {}
+            group_encs = []
         identity = node.child("device-identity")
         attrs: dict[str, AttrValue] = {
             "id": msg_id, "from": group.jid, "t": t,
@@ -899,18 +905,26 @@ class GroupMessages:
         entries = participants.children_by_tag("to")
         if len(entries) > MAX_PARTICIPANTS * 8:
             raise ValueError("too many participants")
-        lids = {m.account.lid: m.account.phone for m in fanout.members}
         out: dict[tuple[str, int], list[Node]] = {}
         for entry in entries:
             jid = entry.attr_jid("jid")
-            phone = lids.get(jid.user) if jid.server == LID_SERVER else (
-                jid.user if jid.server == USER_SERVER else None)
+            phone = self._member_phone(fanout, jid)
             if phone is None or jid.device not in fanout.devices.get(phone, []):
                 continue  # not a member (any more), or no such device
             encs = entry.children_by_tag("enc")
             if encs:
                 out[(phone, jid.device)] = encs
         return out
+
+    @staticmethod
+    def _member_phone(fanout: _Fanout, jid: JID) -> str | None:
+        """The phone of the member ``jid`` (either form) names, if it is one."""
+        for member in fanout.members:
+            account = member.account
+            if (jid.server == LID_SERVER and jid.user == account.lid) or (
+                    jid.server == USER_SERVER and jid.user == account.phone):
+                return account.phone
+        return None
 
     async def on_receipt(self, session: Session, node: Node) -> None:
         """``<receipt to=gid participant=sender>``: tell the sender's devices."""
@@ -928,8 +942,7 @@ class GroupMessages:
         fanout = await self._members(to.user, account.phone)
         if fanout is None:
             return
-        phone = sender.user if sender.server == USER_SERVER else next(
-            (m.account.phone for m in fanout.members if m.account.lid == sender.user), None)
+        phone = self._member_phone(fanout, sender)
         if phone is None or phone == account.phone:
             return
         lid = fanout.group.lid_addressed
