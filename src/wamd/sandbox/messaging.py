@@ -175,6 +175,10 @@ class Router:
                     continue  # the activation flush will send it, in order
                 await self._send(session, seq, node)
 
+    async def deliver_to(self, phone: str, device: int, stanza_id: str, node: Node) -> None:
+        """Queue one ``<message>`` for one device (see :meth:`deliver`)."""
+        await self.deliver([(_Target(phone, device), "message", stanza_id, node)])
+
     def _session(self, target: _Target) -> Session | None:
         session = self.sandbox.session_for(JID(target.phone, USER_SERVER, device=target.device))
         if session is None or session.state is not SessionState.ACTIVE:
