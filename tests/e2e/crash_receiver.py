@@ -28,6 +28,7 @@ async def main(store: str, url: str, root_key: str, expected: str = "") -> None:
     count = 0
 
     if expected:
+
         @client.on(Message)
         async def tally(evt: Message) -> None:
             nonlocal count
@@ -36,9 +37,9 @@ async def main(store: str, url: str, root_key: str, expected: str = "") -> None:
                 if profiler is not None:
                     profiler.disable()
                     profiler.dump_stats(os.environ["WAMD_PROFILE"])
-                print("done", time.process_time(), client.messaging.receiver.batches,
-                      flush=True)
+                print("done", time.process_time(), client.messaging.receiver.batches, flush=True)
     else:
+
         @client.on(Message)
         async def record(evt: Message) -> None:
             async with client.inbox_transaction(evt) as tx:
@@ -48,8 +49,9 @@ async def main(store: str, url: str, root_key: str, expected: str = "") -> None:
     @client.on(UndecryptableMessage)
     async def lost(evt: UndecryptableMessage) -> None:
         account = client.device.account
-        await account.contacts.put(Contact(f"undecryptable-{evt.id}@{HANDLED}",
-                                           push_name=evt.reason[:200]))
+        await account.contacts.put(
+            Contact(f"undecryptable-{evt.id}@{HANDLED}", push_name=evt.reason[:200])
+        )
 
     await client.connect()
     await client.wait_until_connected(timeout=30)

@@ -21,6 +21,7 @@ from wamd.proto import history_pb2
 from wamd.sandbox import Sandbox
 from wamd.sandbox.phone_peer import peer_of
 from wamd.sandbox.server import DEFAULT_MODULES
+from wamd.sandbox.testing import running_sandbox
 from wamd.store import MemoryStore
 from wamd.types import JID
 
@@ -30,12 +31,8 @@ CHAT = JID.parse("15551112222@s.whatsapp.net")
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.phone_peer"))
-    await box.start()
-    try:
+    async with running_sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.phone_peer")) as box:
         yield box
-    finally:
-        await box.stop()
 
 
 class Linked:

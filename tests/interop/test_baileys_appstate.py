@@ -26,6 +26,7 @@ from wamd.conn.options import ServerInfo
 from wamd.media import MediaClient, media_conn_fetcher
 from wamd.sandbox import Sandbox
 from wamd.sandbox.server import DEFAULT_MODULES
+from wamd.sandbox.testing import running_sandbox
 from wamd.store import MemoryStore
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
@@ -118,12 +119,8 @@ class BaileysDevice:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox()
-    await box.start()
-    try:
+    async with running_sandbox() as box:
         yield box
-    finally:
-        await box.stop()
 
 
 async def test_app_state_between_wamd_and_baileys(
@@ -189,18 +186,8 @@ async def test_app_state_between_wamd_and_baileys(
         await client.close()
 
 
-@pytest.fixture
-async def users_sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox()
-    await box.start()
-    try:
-        yield box
-    finally:
-        await box.stop()
-
-
 async def test_users_settings_shared_by_wamd_and_baileys(
-    users_sandbox: Sandbox, node_peers: Path, tmp_path: Path
+    sandbox: Sandbox, node_peers: Path, tmp_path: Path
 ) -> None:
     """Privacy, blocklist and status set by one device of the account are what the other sees;
     Baileys' own user queries get answers it accepts."""
@@ -208,7 +195,6 @@ async def test_users_settings_shared_by_wamd_and_baileys(
     from wamd.users import queries as q
     from wamd.users.client import UsersClient
 
-    sandbox = users_sandbox
     other = await sandbox.admin.create_account("15558881111")
     client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
 
@@ -247,12 +233,8 @@ async def test_users_settings_shared_by_wamd_and_baileys(
 
 @pytest.fixture
 async def phone_sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.phone_peer"))
-    await box.start()
-    try:
+    async with running_sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.phone_peer")) as box:
         yield box
-    finally:
-        await box.stop()
 
 
 async def test_baileys_gets_the_key_from_the_sandbox_phone(
