@@ -27,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -41,9 +42,22 @@ from wamd.conn.reconnect import ReconnectPolicy
 from wamd.conn.state import ConnState
 from wamd.errors import NotConnected, StoreError
 from wamd.events import Dispatcher, Event, Handler, HandlerRegistration, Predicate
+from wamd.groups import (
+    GroupInfo,
+    GroupParticipant,
+    Groups,
+    JoinRequest,
+    JoinResult,
+    MemberAddMode,
+    ParticipantAction,
+    RequestAction,
+    SubGroup,
+)
+from wamd.messaging import Message, Messaging, MessagingOptions, SendResult
 from wamd.pairing.flow import PairingFlow
-from wamd.store import DeviceCredentials, Store
-from wamd.types import JID, SERVER_JID
+from wamd.proto import e2e_pb2
+from wamd.store import DeviceCredentials, Store, Transaction
+from wamd.types import GROUP_SERVER, JID, SERVER_JID
 
 __all__ = ["Client"]
 
@@ -84,6 +98,7 @@ class Client:
             client stops reading from the server until one finishes (backpressure).
         options: a complete :class:`~wamd.conn.options.ConnectOptions` (the keyword options
             above override its fields).
+        messaging: message-path tunables (:class:`~wamd.messaging.MessagingOptions`).
         **extra: other :class:`ConnectOptions` fields (``iq_timeout``, ``lease_wait``...).
     """
 
@@ -100,6 +115,7 @@ class Client:
         keepalive: KeepAliveConfig | None = None,
         max_handlers: int = 64,
         options: ConnectOptions | None = None,
+        messaging: MessagingOptions | None = None,
         **extra: Any,
     ) -> None:
         unknown = set(extra) - _OPTION_FIELDS
@@ -137,6 +153,8 @@ class Client:
         self._device = Device(self._store, account)
         self._conn = ConnectionManager(self._device, self.dispatcher, opts)
         self._pairing = PairingFlow(self._conn)
+        self._messaging = Messaging(self, messaging)
+        self._groups = Groups(self)
 
     def __repr__(self) -> str:
         return f"Client(state={self.state.value}, jid={self.jid!s})"
@@ -325,6 +343,145 @@ class Client:
         )
         await self._conn.disconnect()
         await self._device.wipe()
+
+    # --- messaging --------------------------------------------------------------------------
+
+    async def send_message(
+        self, to: JID, message: e2e_pb2.Message, *, id: str | None = None
+    ) -> SendResult:
+        """Send ``message`` (an ``e2e_pb2.Message``) to the user ``to`` (phone-number or LID
+        JID), end-to-end encrypted for each of their devices and our own other devices; or to
+        the group ``to`` (``id@g.us``) with this device's sender key
+        (:meth:`wamd.groups.Groups.send_message`).
+
+        ``id`` defaults to a fresh id in WhatsApp's format. Returns once the server
+        acknowledged it. Raises :class:`~wamd.errors.SendError` (refused, or no device
+        reachable), :class:`~wamd.errors.IQTimeout` (no ack), :class:`~wamd.errors.NotConnected`.
+        """
+        if to.server == GROUP_SERVER:
+            return await self._groups.send_message(to, message, id=id)
+        return await self._messaging.send_message(to, message, id=id)
+
+    def inbox_transaction(self, event: Message) -> AbstractAsyncContextManager[Transaction]:
+        """A store transaction that also marks ``event`` as handled, for exactly-once effects::
+
+            async with client.inbox_transaction(evt) as tx:
+                ...  # writes through tx commit together with the "handled" mark
+
+        Without it, a message whose handler was running during a crash is dispatched again
+        after the restart (``evt.redelivered`` is then true).
+        """
+        return self._messaging.transaction(event)
+
+    @property
+    def messaging(self) -> Messaging:
+        """The message path (advanced use: receipts mode, prekeys, idle waits)."""
+        return self._messaging
+
+    # --- groups -----------------------------------------------------------------------------
+    # Thin delegations to :class:`wamd.groups.Groups` (``client.groups``), which documents the
+    # errors: GroupNotFound (404), NotInGroup (403), NotGroupAdmin (401), InviteLinkInvalid
+    # (406), InviteLinkRevoked (410), GroupError otherwise; NotConnected, IQTimeout.
+
+    @property
+    def groups(self) -> Groups:
+        """Group and community operations (every method of :class:`wamd.groups.Groups`)."""
+        return self._groups
+
+    async def create_group(
+        self, subject: str, participants: Iterable[JID], **options: Any
+    ) -> GroupInfo:
+        """Create a group (options: ``announce``, ``locked``, ``join_approval``,
+        ``member_add_mode``, ``ephemeral_timer``, ``linked_parent``)."""
+        return await self._groups.create(subject, participants, **options)
+
+    async def create_community(self, subject: str, participants: Iterable[JID] = ()) -> GroupInfo:
+        """Create a community (its announcement group is created with it)."""
+        return await self._groups.create_community(subject, participants)
+
+    async def get_group_info(self, group: JID) -> GroupInfo:
+        """A group's participants (with admin flags), subject, description and settings."""
+        return await self._groups.info(group)
+
+    async def get_joined_groups(self) -> list[GroupInfo]:
+        """Every group this account is in."""
+        return await self._groups.joined()
+
+    async def update_group_participants(
+        self, group: JID, participants: Iterable[JID], action: ParticipantAction | str
+    ) -> list[GroupParticipant]:
+        """Add, remove, promote or demote members; one result (with ``error``) per member."""
+        return await self._groups.update_participants(group, participants, action)
+
+    async def leave_group(self, group: JID) -> None:
+        """Leave a group."""
+        await self._groups.leave(group)
+
+    async def set_group_subject(self, group: JID, subject: str) -> None:
+        """Rename a group."""
+        await self._groups.set_subject(group, subject)
+
+    async def set_group_description(self, group: JID, description: str) -> str:
+        """Set (or with ``""`` delete) the description; returns its id."""
+        return await self._groups.set_description(group, description)
+
+    async def set_group_photo(self, group: JID, jpeg: bytes | None) -> str:
+        """Set (JPEG bytes) or remove (``None``) the group photo; returns the picture id."""
+        return await self._groups.set_photo(group, jpeg)
+
+    async def set_group_announce(self, group: JID, announce: bool) -> None:
+        """Only admins send (``True``) or everyone (``False``)."""
+        await self._groups.set_announce(group, announce)
+
+    async def set_group_locked(self, group: JID, locked: bool) -> None:
+        """Only admins edit the info (``True``) or everyone (``False``)."""
+        await self._groups.set_locked(group, locked)
+
+    async def set_group_join_approval(self, group: JID, enabled: bool) -> None:
+        """Require admin approval for joins by link."""
+        await self._groups.set_join_approval(group, enabled)
+
+    async def set_group_member_add_mode(self, group: JID, mode: MemberAddMode | str) -> None:
+        """Who may add members."""
+        await self._groups.set_member_add_mode(group, mode)
+
+    async def set_group_ephemeral(self, group: JID, seconds: int) -> None:
+        """The group's disappearing-messages timer (0: off)."""
+        await self._groups.set_ephemeral(group, seconds)
+
+    async def get_group_invite_link(self, group: JID, *, reset: bool = False) -> str:
+        """The invite link (``reset=True`` revokes the old one first)."""
+        return await self._groups.invite_link(group, reset=reset)
+
+    async def get_group_info_from_link(self, link: str) -> GroupInfo:
+        """What group an invite link leads to, without joining."""
+        return await self._groups.info_from_link(link)
+
+    async def join_group_with_link(self, link: str) -> JoinResult:
+        """Join by invite link (``pending_approval`` when an admin must approve)."""
+        return await self._groups.join_with_link(link)
+
+    async def get_group_join_requests(self, group: JID) -> list[JoinRequest]:
+        """Pending join requests (admins)."""
+        return await self._groups.join_requests(group)
+
+    async def update_group_join_requests(
+        self, group: JID, participants: Iterable[JID], action: RequestAction | str
+    ) -> list[GroupParticipant]:
+        """Approve or reject join requests; one result per participant."""
+        return await self._groups.update_join_requests(group, participants, action)
+
+    async def link_group(self, community: JID, group: JID) -> None:
+        """Link ``group`` into ``community``."""
+        await self._groups.link(community, group)
+
+    async def unlink_group(self, community: JID, group: JID) -> None:
+        """Unlink ``group`` from ``community``."""
+        await self._groups.unlink(community, group)
+
+    async def get_subgroups(self, community: JID) -> list[SubGroup]:
+        """The groups linked to ``community``."""
+        return await self._groups.subgroups(community)
 
     # --- low level (for wamd's topic modules and advanced use) -------------------------------
 

@@ -12,9 +12,13 @@ import aiohttp
 import pytest
 
 from wamd.client import Client
-from wamd.errors import MediaExpired
-from wamd.media import MediaClient, MediaConn, MediaType, media_conn_fetcher
+from wamd.errors import MediaExpired, MediaRetryError
+from wamd.media import MediaClient, MediaConn, MediaType, media_conn_fetcher, media_message
+from wamd.media.retry import NOT_ON_PHONE, RetryTarget
+from wamd.media.reupload import MediaReuploader, download_or_reupload
 from wamd.sandbox import Sandbox
+from wamd.sandbox.media import phone_media_of
+from wamd.types import JID
 
 if TYPE_CHECKING:
     from tests.media.conftest import PairClient
@@ -106,3 +110,36 @@ async def test_admin_http_controls_the_media_host(sandbox: Sandbox) -> None:
         assert status == 400
         status, _ = await call("POST", "media_expire", [1])
         assert status == 400
+
+
+async def test_media_retry_through_the_sandbox(sandbox: Sandbox, client: Client) -> None:
+    """Expired media -> retry receipt -> the simulated phone re-uploads -> download works."""
+    host = sandbox.media
+    assert host is not None
+    chat = JID.parse("15550009999@s.whatsapp.net")
+    reuploader = MediaReuploader(client)
+    async with MediaClient(media_conn_fetcher(client.request), ca_file=host.ca_file) as media:
+        data = os.urandom(50_000)
+        up = await media.upload(data, MediaType.VIDEO)
+        message = media_message(up)
+        phone_media_of(sandbox).remember(PHONE, "3EB0RETRY1", up.media_key, up.direct_path)
+        host.expire(up.direct_path)
+        with pytest.raises(MediaExpired):
+            await media.download(message)
+        target = RetryTarget("3EB0RETRY1", chat, from_me=True)
+        got, fresh = await download_or_reupload(media, reuploader, message, target)
+        assert got == data
+        assert fresh.direct_path != up.direct_path
+        assert await media.download(fresh) == data
+        # media the phone never had: it says so (code 2)
+        other = await media.upload(b"unknown to the phone", MediaType.IMAGE)
+        host.expire(other.direct_path)
+        with pytest.raises(MediaRetryError) as info:
+            await download_or_reupload(
+                media, reuploader, media_message(other), RetryTarget("3EB0NONE", chat, True)
+            )
+        assert info.value.code == NOT_ON_PHONE
+        # a request encrypted with another key is ignored by the phone: no answer
+        phone_media_of(sandbox).remember(PHONE, "3EB0WRONG", up.media_key, fresh.direct_path)
+        with pytest.raises(MediaRetryError, match="did not answer"):
+            await reuploader.request(RetryTarget("3EB0WRONG", chat, True), bytes(32), timeout=1)

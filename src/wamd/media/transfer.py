@@ -190,7 +190,9 @@ class MediaClient:
     :class:`MediaConn` (the client wires it to the ``w:m`` IQ). TLS: ``ssl_context`` replaces
     the default verifying context; ``ca_file``/``ca_pem`` add a trusted CA to it (the sandbox's
     self-signed CA). ``scheme="http"`` talks plain HTTP (sandbox only). ``session`` reuses an
-    aiohttp session (not closed by :meth:`close`).
+    aiohttp session (not closed by :meth:`close`). Uploads from file objects and async
+    iterators keep up to ``describe_limit`` bytes of plaintext to describe the file (dimensions,
+    duration, thumbnail); beyond that only the MIME type is sniffed.
 
     Use as ``async with MediaClient(...) as media:`` or call :meth:`close`.
     """
@@ -210,6 +212,7 @@ class MediaClient:
         spool_memory: int = 8 * 1024 * 1024,
         max_download: int = _DEFAULT_MAX_DOWNLOAD,
         thumbnail_width: int = 32,
+        describe_limit: int = 16 * 1024 * 1024,
     ) -> None:
         if scheme not in ("https", "http"):
             raise ValueError("scheme is 'https' or 'http'")
@@ -226,6 +229,7 @@ class MediaClient:
         self._spool_memory = spool_memory
         self._max_download = max_download
         self._thumb_width = thumbnail_width
+        self._describe_limit = describe_limit
         self._session = session
         self._own_session = session is None
         self._headers = {"Origin": ORIGIN, "Referer": ORIGIN + "/"}
@@ -332,6 +336,8 @@ class MediaClient:
                     thumbnail_width=self._thumb_width,
                 )
             return encrypted, info
+        # Keep the plaintext while it is small: describing needs the whole file.
+        kept: bytearray | None = bytearray() if describe else None
         head = bytearray()
         if isinstance(source, AsyncIterable):
             chunks: AsyncIterator[bytes] = _rechunk_async(source, self._chunk)
@@ -342,6 +348,10 @@ class MediaClient:
             async for chunk in chunks:
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
+                if kept is not None and len(kept) + len(chunk) <= self._describe_limit:
+                    kept += chunk
+                else:
+                    kept = None
                 await writer.write(enc.update(chunk))
             await writer.write(enc.finalize())
         except BaseException:
@@ -349,10 +359,19 @@ class MediaClient:
             raise
         await writer.close()
         info = MediaInfo()
-        if describe:
-            info = describe_media(bytes(head), media_type, mimetype=mimetype)
-            # Only the head was kept: dimensions, duration and thumbnails need the whole file.
-            info = MediaInfo(mimetype=info.mimetype)
+        if kept is not None:
+            info = await asyncio.to_thread(
+                describe_media,
+                bytes(kept),
+                media_type,
+                mimetype=mimetype,
+                thumbnail_width=self._thumb_width,
+            )
+        elif describe:
+            # Too large to keep: the MIME type from the head only.
+            info = MediaInfo(
+                mimetype=describe_media(bytes(head), media_type, mimetype=mimetype).mimetype
+            )
         return enc.result, info
 
     @staticmethod

@@ -45,8 +45,12 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.upkeep",
     "wamd.sandbox.prekeys",
     "wamd.sandbox.usync",
+    "wamd.sandbox.messaging",
     "wamd.sandbox.presence",
     "wamd.sandbox.media",
+    "wamd.sandbox.appstate",
+    "wamd.sandbox.users",
+    "wamd.sandbox.groups",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
