@@ -309,6 +309,8 @@ class GroupServer:
                 ("set", "links"): self._link,
                 ("set", "unlink"): self._unlink,
                 ("get", "sub_groups"): self._subgroups,
+                ("get", "linked_groups_participants"): self._community_participants,
+                ("set", "accept"): self._accept,
             }
         return table.get((str(kind), tag))
 
@@ -382,8 +384,41 @@ class GroupServer:
 
     def _query(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         group = self._group(db, to)
-        self._member(db, group, op)
+        request = node.child("add_request")
+        if request is None:
+            self._member(db, group, op)
+        else:
+            self._add_request(db, op, group, request)
         return _render(db, group)
+
+    @staticmethod
+    def _add_request(db: sqlite3.Connection, op: _Op, group: Group, node: Node) -> None:
+        """Check an invite-message code (``<add_request|accept code expiration admin>``)."""
+        found = gs.add_request_of(db, group.id, node.attr_str("code"), op.actor.phone)
+        if found is None:
+            raise _fail(NOT_AUTHORIZED)
+        if found[1] <= op.now:
+            raise IQFailure(410, "gone")
+
+    def _accept(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> None:
+        group = self._group(db, to)
+        self._add_request(db, op, group, node)
+        if gs.member(db, group.id, op.actor.phone) is not None:
+            raise _fail(CONFLICT)
+        self._join_member(db, op, group, "invite")
+        gs.drop_add_requests(db, group.id, op.actor.phone)
+
+    def _community_participants(self, db: sqlite3.Connection, op: _Op, to: JID,
+                                node: Node) -> Node:
+        parent = self._group(db, to)
+        self._member(db, parent, op)
+        seen: dict[str, Member] = {}
+        for group in [parent, *gs.subgroups_of(db, parent.id)]:
+            for member in gs.members_of(db, group.id):
+                seen.setdefault(member.account.phone, member)
+        return Node("linked_groups_participants", {}, [
+            gs.render_participant(m, parent.lid_addressed, with_role=False)
+            for m in seen.values()])
 
     def _participating(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         with_participants = node.child("participants") is not None
@@ -409,6 +444,13 @@ class GroupServer:
                 attrs["error"] = "404"
             elif gs.member(db, group.id, account.phone) is not None:
                 attrs["error"] = "409"
+            elif gs.refuses_adds(db, account.phone):
+                attrs["error"] = "403"
+                code, expiration = gs.new_add_request(db, group.id, account.phone,
+                                                      op.actor.phone, op.now)
+                results.append(Node("participant", attrs, [Node("add_request", {
+                    "code": code, "expiration": str(expiration)})]))
+                continue
             else:
                 gs.add_member(db, group.id, account.phone, gs.ROLE_MEMBER, op.now)
                 added.append(Member(account))
@@ -627,13 +669,18 @@ class GroupServer:
                     "created_membership_requests", {"request_method": "invite_link"},
                     [Node("participant", gs.person_attrs(op.actor, lid))])])
             return Node("membership_approval_request", {"jid": group.jid})
+        self._join_member(db, op, group, "invite")
+        return Node("group", {"jid": group.jid})
+
+    def _join_member(self, db: sqlite3.Connection, op: _Op, group: Group, reason: str) -> None:
+        """The requester joins by itself (link or invite message): the others see an
+        ``<add reason>`` by the joiner, the joiner's other devices a ``<create reason>``."""
         before = self._phones(db, group)
         gs.add_member(db, group.id, op.actor.phone, gs.ROLE_MEMBER, op.now)
-        self._notify(op, group, before, [Node("add", {"reason": "invite"}, [
-            gs.render_participant(Member(op.actor), lid)])])
+        self._notify(op, group, before, [Node("add", {"reason": reason}, [
+            gs.render_participant(Member(op.actor), group.lid_addressed)])])
         group = gs.get_group(db, group.id) or group
-        self._notify_joined(db, op, group, [op.actor.phone], "invite")
-        return Node("group", {"jid": group.jid})
+        self._notify_joined(db, op, group, [op.actor.phone], reason)
 
     def _requests(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         group = self._group(db, to)
@@ -847,6 +894,7 @@ class GroupMessages:
                 await session.send(_message_ack(node, error=fanout.error))
                 return
             pairwise = await self._pairwise(node, fanout)
+            retried = node.attr_jid("participant", None)
         except (AttributeMissing, AttributeInvalid, InvalidJID, MalformedNode, ValueError) as exc:
             log.info("%s: refusing group message %s: %s", session, msg_id, exc)
             await session.send(_message_ack(node, error="400"))
@@ -855,6 +903,11 @@ class GroupMessages:
         lid = group.lid_addressed
         t = str(int(self.sandbox.clock()))
         group_encs = [c for c in node.children_by_tag("enc") if c.attrs.get("type") == "skmsg"]
+        if retried is not None:  # a message sent again to the one device that asked
+            phone = self._member_phone(fanout, retried)
+            direct = [c for c in node.children_by_tag("enc") if c.attrs.get("type") != "skmsg"]
+            pairwise = {(phone, retried.device): direct} if phone is not None else {}
+            group_encs = []
         identity = node.child("device-identity")
         attrs: dict[str, AttrValue] = {
             "id": msg_id, "from": group.jid, "t": t,
@@ -899,18 +952,26 @@ class GroupMessages:
         entries = participants.children_by_tag("to")
         if len(entries) > MAX_PARTICIPANTS * 8:
             raise ValueError("too many participants")
-        lids = {m.account.lid: m.account.phone for m in fanout.members}
         out: dict[tuple[str, int], list[Node]] = {}
         for entry in entries:
             jid = entry.attr_jid("jid")
-            phone = lids.get(jid.user) if jid.server == LID_SERVER else (
-                jid.user if jid.server == USER_SERVER else None)
+            phone = self._member_phone(fanout, jid)
             if phone is None or jid.device not in fanout.devices.get(phone, []):
                 continue  # not a member (any more), or no such device
             encs = entry.children_by_tag("enc")
             if encs:
                 out[(phone, jid.device)] = encs
         return out
+
+    @staticmethod
+    def _member_phone(fanout: _Fanout, jid: JID) -> str | None:
+        """The phone of the member ``jid`` (either form) names, if it is one."""
+        for member in fanout.members:
+            account = member.account
+            if (jid.server == LID_SERVER and jid.user == account.lid) or (
+                    jid.server == USER_SERVER and jid.user == account.phone):
+                return account.phone
+        return None
 
     async def on_receipt(self, session: Session, node: Node) -> None:
         """``<receipt to=gid participant=sender>``: tell the sender's devices."""
@@ -928,8 +989,7 @@ class GroupMessages:
         fanout = await self._members(to.user, account.phone)
         if fanout is None:
             return
-        phone = sender.user if sender.server == USER_SERVER else next(
-            (m.account.phone for m in fanout.members if m.account.lid == sender.user), None)
+        phone = self._member_phone(fanout, sender)
         if phone is None or phone == account.phone:
             return
         lid = fanout.group.lid_addressed
