@@ -789,7 +789,10 @@ class GroupServer:
 
     async def picture(self, session: Session, iq: Node) -> IQResult:
         """``w:profile:picture`` with a group ``target``: set, remove or get the photo."""
-        target = iq.attr_jid("target")
+        try:
+            target = iq.attr_jid("target")
+        except (AttributeMissing, AttributeInvalid, InvalidJID) as exc:
+            raise _bad() from exc
         kind = iq.attrs.get("type")
 
         def work(db: sqlite3.Connection, op: _Op) -> Node | None:
