@@ -44,8 +44,8 @@ class MediaReuploader:
     """Sends media-retry requests for ``client`` and matches the phone's answers to them.
 
     One per client: it registers the client's handler of those notifications (a
-    :class:`~wamd.client.Client` has its own, ``client.media_service.reuploader``). ``on_notice`` is called
-    with every well-formed answer, awaited or not (the client emits
+    :class:`~wamd.client.Client` has its own, ``client.media_service.reuploader``).
+    ``on_notice`` is called with every well-formed answer, awaited or not (the client emits
     :class:`~wamd.media.events.MediaRetry` from it).
     """
 
