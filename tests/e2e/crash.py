@@ -51,12 +51,15 @@ class CrashReport:
 def read_handled(db: Path) -> tuple[list[str], list[str], list[str]]:
     """Handled ids, duplicate markers, undecryptable markers from the receiver's store."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        handled = [r[0] for r in conn.execute(
-            "SELECT message_id FROM seen WHERE chat = 'handled'")]
-        markers = [r[0] for r in conn.execute(
-            "SELECT jid FROM contacts WHERE jid LIKE '%@handled'")]
-    return (handled, [m for m in markers if m.startswith("dup-")],
-            [m for m in markers if m.startswith("undecryptable-")])
+        handled = [r[0] for r in conn.execute("SELECT message_id FROM seen WHERE chat = 'handled'")]
+        markers = [
+            r[0] for r in conn.execute("SELECT jid FROM contacts WHERE jid LIKE '%@handled'")
+        ]
+    return (
+        handled,
+        [m for m in markers if m.startswith("dup-")],
+        [m for m in markers if m.startswith("undecryptable-")],
+    )
 
 
 class Receiver:
@@ -71,16 +74,22 @@ class Receiver:
     async def start(self) -> None:
         with self.log.open("ab") as stderr:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(RECEIVER), str(self.db), self.sandbox.url,
+                sys.executable,
+                str(RECEIVER),
+                str(self.db),
+                self.sandbox.url,
                 self.sandbox.root_public_key.hex(),
-                stdout=asyncio.subprocess.PIPE, stderr=stderr, env=subprocess_env(),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                env=subprocess_env(),
             )
         assert self.proc.stdout is not None
         async with asyncio.timeout(60):
             line = await self.proc.stdout.readline()
-        if line.strip() != b"ready":
-            raise AssertionError(f"receiver did not start: {line!r}\n"
-                                 f"{self.log.read_text(errors='replace')[-3000:]}")
+        if not line.startswith(b"ready"):
+            raise AssertionError(
+                f"receiver did not start: {line!r}\n{self.log.read_text(errors='replace')[-3000:]}"
+            )
 
     async def kill(self) -> None:
         proc = self.proc
@@ -90,8 +99,9 @@ class Receiver:
         self.proc = None
 
 
-async def run_crash_scenario(tmp: Path, *, count: int, kills: int, seed: int,
-                             max_gap: float = 0.5, settle: float = 120.0) -> CrashReport:
+async def run_crash_scenario(
+    tmp: Path, *, count: int, kills: int, seed: int, max_gap: float = 0.5, settle: float = 120.0
+) -> CrashReport:
     """Run the scenario (see the module docstring); returns the report."""
     rng = random.Random(seed)
     started = time.monotonic()
@@ -113,7 +123,8 @@ async def run_crash_scenario(tmp: Path, *, count: int, kills: int, seed: int,
         async def burst() -> None:
             for i in range(count):
                 result = await sender.client.send_message(
-                    to, e2e_pb2.Message(conversation=f"burst {i}"))
+                    to, e2e_pb2.Message(conversation=f"burst {i}")
+                )
                 sent.append(result.id)
 
         sending = asyncio.ensure_future(burst())
@@ -137,5 +148,14 @@ async def run_crash_scenario(tmp: Path, *, count: int, kills: int, seed: int,
             await receiver.kill()
             await sender.client.close()
     handled, duplicates, undecryptable = read_handled(db)
-    return CrashReport(sent, handled, duplicates, undecryptable, kills,
-                       time.monotonic() - started, kill_times, handled_at, sent_at)
+    return CrashReport(
+        sent,
+        handled,
+        duplicates,
+        undecryptable,
+        kills,
+        time.monotonic() - started,
+        kill_times,
+        handled_at,
+        sent_at,
+    )

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from wamd import events
 from wamd.appstate import events as ev
 from wamd.appstate.client import AppStateClient
 from wamd.client import Client
@@ -21,6 +20,7 @@ from wamd.conn.options import ServerInfo
 from wamd.media import MediaClient, media_conn_fetcher
 from wamd.sandbox import Sandbox
 from wamd.sandbox.appstate import server_of
+from wamd.sandbox.testing import pair, running_sandbox, server_info
 from wamd.store import MemoryStore
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
@@ -31,23 +31,13 @@ CHAT = JID.parse("15551230000@s.whatsapp.net")
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox()
-    await box.start()
-    try:
+    async with running_sandbox() as box:
         yield box
-    finally:
-        await box.stop()
 
 
 async def _paired(sandbox: Sandbox) -> Client:
-    client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
-
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        await sandbox.admin.scan_qr(evt.text, PHONE)
-
-    await client.connect()
-    await client.wait_until_connected(timeout=30)
+    client = Client(MemoryStore(), server=server_info(sandbox))
+    await pair(sandbox, client, PHONE)
     return client
 
 

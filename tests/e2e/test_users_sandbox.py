@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from wamd import events
 from wamd.binary import Node
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
 from wamd.errors import IQError
 from wamd.sandbox import Sandbox
+from wamd.sandbox.testing import pair, running_sandbox, server_info
 from wamd.sandbox.users import server_of
 from wamd.store import MemoryStore
 from wamd.types import JID, SERVER_JID
@@ -25,25 +24,15 @@ OTHER = "15556661111"
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox()
-    await box.start()
-    try:
+    async with running_sandbox() as box:
         yield box
-    finally:
-        await box.stop()
 
 
 async def test_users_against_the_sandbox(sandbox: Sandbox) -> None:
     other = await sandbox.admin.create_account(OTHER)
-    client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
-
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        await sandbox.admin.scan_qr(evt.text, PHONE)
-
-    await client.connect()
+    client = Client(MemoryStore(), server=server_info(sandbox))
+    await pair(sandbox, client, PHONE)
     try:
-        await client.wait_until_connected(timeout=30)
         users = UsersClient(client, client.device.account)
         found = {r.query: r for r in await users.is_on_whatsapp([OTHER, "15550000009"])}
         assert found[OTHER].registered

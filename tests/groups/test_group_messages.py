@@ -194,3 +194,51 @@ async def test_lost_sender_key_recovered_by_retry(sandbox: Sandbox) -> None:
     finally:
         for member in (a, b):
             await member.client.close()
+
+
+async def test_new_device_of_a_member_gets_the_sender_key(sandbox: Sandbox) -> None:
+    stanzas = record_stanzas(sandbox)
+    a, b1 = await pair(sandbox, A), await pair(sandbox, B)
+    b2: Member | None = None
+    try:
+        info = await a.client.create_group("growing", [b1.pn])
+        gid = info.jid
+        await a.client.send_message(gid, text("before"))
+        await b1.wait(lambda: b1.texts(gid) == ["before"])
+        b2 = await pair(sandbox, B)  # A learns of it from a devices notification
+        b2_jid = b2.client.jid
+        assert b2_jid is not None
+        sent = await a.client.send_message(gid, text("after"))
+        assert {JID.parse(t).device for t in pairwise_targets(stanzas[-1])} == {b2_jid.device}
+        assert sent.server_phash is None
+        await b2.wait(lambda: b2.texts(gid) == ["after"])
+        await b1.wait(lambda: b1.texts(gid) == ["before", "after"])
+        assert a.client.messaging.retry.resent == 0
+    finally:
+        for member in (a, b1, b2):
+            if member is not None:
+                await member.client.close()
+
+
+async def test_phone_number_addressed_group(sandbox: Sandbox) -> None:
+    group_server_of(sandbox).addressing_mode = "pn"
+    a, b = await pair(sandbox, A), await pair(sandbox, B)
+    try:
+        info = await a.client.create_group("old style", [b.lid])
+        assert info.addressing_mode == "pn"
+        assert {p.jid for p in info.participants} == {a.pn, b.pn}
+        assert {p.lid for p in info.participants} == {a.lid, b.lid}
+        sent = await a.client.send_message(info.jid, text("pn hello"))
+        assert all(d.is_pn for d in sent.recipients)
+        assert sent.server_phash is None
+        await b.wait(lambda: b.texts(info.jid) == ["pn hello"])
+        got = b.messages[0]
+        assert got.sender == a.client.jid
+        assert got.sender_alt is not None
+        assert got.sender_alt.user == a.lid.user
+        await b.client.send_message(info.jid, text("pn reply"))
+        await a.wait(lambda: a.texts(info.jid) == ["pn reply"])
+        assert a.messages[0].sender == b.client.jid
+    finally:
+        for member in (a, b):
+            await member.client.close()

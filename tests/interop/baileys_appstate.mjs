@@ -38,7 +38,10 @@ const start = () => {
         markOnlineOnConnect: false,
         syncFullHistory: false,
     })
-    sock.ev.on('creds.update', saveCreds)
+    sock.ev.on('creds.update', (update) => {
+        if (update.myAppStateKeyId) out({ event: 'appStateKey', keyId: update.myAppStateKeyId })
+        return saveCreds()
+    })
     sock.ev.on('connection.update', (update) => {
         const { connection, lastDisconnect, qr, receivedPendingNotifications } = update
         if (qr) out({ event: 'qr', qr })

@@ -25,6 +25,8 @@ from wamd.client import Client
 from wamd.conn.options import ServerInfo
 from wamd.media import MediaClient, media_conn_fetcher
 from wamd.sandbox import Sandbox
+from wamd.sandbox.server import DEFAULT_MODULES
+from wamd.sandbox.testing import running_sandbox
 from wamd.store import MemoryStore
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
@@ -117,12 +119,8 @@ class BaileysDevice:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox()
-    await box.start()
-    try:
+    async with running_sandbox() as box:
         yield box
-    finally:
-        await box.stop()
 
 
 async def test_app_state_between_wamd_and_baileys(
@@ -188,18 +186,8 @@ async def test_app_state_between_wamd_and_baileys(
         await client.close()
 
 
-@pytest.fixture
-async def users_sandbox() -> AsyncIterator[Sandbox]:
-    box = Sandbox()
-    await box.start()
-    try:
-        yield box
-    finally:
-        await box.stop()
-
-
 async def test_users_settings_shared_by_wamd_and_baileys(
-    users_sandbox: Sandbox, node_peers: Path, tmp_path: Path
+    sandbox: Sandbox, node_peers: Path, tmp_path: Path
 ) -> None:
     """Privacy, blocklist and status set by one device of the account are what the other sees;
     Baileys' own user queries get answers it accepts."""
@@ -207,7 +195,6 @@ async def test_users_settings_shared_by_wamd_and_baileys(
     from wamd.users import queries as q
     from wamd.users.client import UsersClient
 
-    sandbox = users_sandbox
     other = await sandbox.admin.create_account("15558881111")
     client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
 
@@ -239,6 +226,62 @@ async def test_users_settings_shared_by_wamd_and_baileys(
 
         await baileys.call("status", text="from Baileys")
         assert (await server_of(sandbox).status(PHONE))[0] == "from Baileys"
+    finally:
+        await baileys.stop()
+        await client.close()
+
+
+@pytest.fixture
+async def phone_sandbox() -> AsyncIterator[Sandbox]:
+    async with running_sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.phone_peer")) as box:
+        yield box
+
+
+async def test_baileys_gets_the_key_from_the_sandbox_phone(
+    phone_sandbox: Sandbox, node_peers: Path, tmp_path: Path
+) -> None:
+    """No key injected anywhere: the sandbox phone shares it (a Signal pkmsg from wamd.signal)
+    with Baileys and with wamd; then a change made in wamd reaches Baileys."""
+    from wamd.appstate.keyshare import store_key_share
+    from wamd.messaging.events import Message
+
+    sandbox = phone_sandbox
+    client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
+
+    @client.on(events.QR)
+    async def scan(evt: events.QR) -> None:
+        await sandbox.admin.scan_qr(evt.text, PHONE)
+
+    shared = asyncio.Event()
+
+    @client.on(Message)
+    async def on_message(evt: Message) -> None:
+        protocol = evt.message.protocol_message
+        if evt.from_me and protocol.HasField("app_state_sync_key_share"):
+            await store_key_share(client.device.account, protocol.app_state_sync_key_share)
+            shared.set()
+
+    await client.connect()
+    baileys = await BaileysDevice.start(node_peers, sandbox, tmp_path / "auth")
+    try:
+        await client.wait_until_connected(timeout=30)
+        await asyncio.wait_for(shared.wait(), TIMEOUT)
+        qr = await baileys.wait_for("qr")
+        await sandbox.admin.scan_qr(qr["qr"], PHONE)
+        got = await baileys.wait_for("appStateKey")
+        key = await client.device.account.app_state_keys.latest()
+        assert key is not None
+        assert base64.b64decode(got["keyId"]) == key.key_id
+        assert sandbox.media is not None
+        media = MediaClient(media_conn_fetcher(client.request), ca_file=sandbox.media.ca_file)
+        state = AppStateClient(
+            client, lambda: client.device.account, download=media.download, sync_on_login=False
+        )
+        await state.archive(JID.parse(CHAT))
+        await baileys.wait_for(
+            "chats.update", lambda e: any(u.get("archived") is True for u in e["data"])
+        )
+        await media.close()
     finally:
         await baileys.stop()
         await client.close()

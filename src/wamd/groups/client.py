@@ -22,6 +22,7 @@ from wamd.binary import AttrValue, Node
 from wamd.errors import (
     GroupError,
     GroupNotFound,
+    InvalidJID,
     InviteLinkInvalid,
     InviteLinkRevoked,
     IQError,
@@ -57,7 +58,7 @@ from wamd.types import GROUP_SERVER, JID, SERVER_JID
 if TYPE_CHECKING:
     from wamd.client import Client
 
-__all__ = ["GroupCache", "Groups"]
+__all__ = ["GroupCache", "Groups", "invite_message", "typed_error"]
 
 log = logging.getLogger("wamd.groups")
 
@@ -312,6 +313,30 @@ class Groups:
         self.cache.forget(result.jid)
         return result
 
+    async def info_from_invite(self, invite: e2e_pb2.GroupInviteMessage,
+                               inviter: JID) -> GroupInfo:
+        """What group an invite message (``message.group_invite_message`` received from
+        ``inviter``) leads to, without joining."""
+        group, code, expiration = _invite_parts(invite)
+        return stanzas.parse_group_answer(await self._request(
+            stanzas.invite_message_info_request(group, inviter, code, expiration)))
+
+    async def join_with_invite(self, invite: e2e_pb2.GroupInviteMessage,
+                               inviter: JID) -> JID:
+        """Join the group of an invite message received from ``inviter``; returns the group
+        (:class:`~wamd.errors.NotGroupAdmin` 401 when the code is not valid for this account,
+        :class:`~wamd.errors.InviteLinkRevoked` 410 when it expired)."""
+        group, code, expiration = _invite_parts(invite)
+        await self._request(stanzas.accept_invite_message_request(group, inviter, code,
+                                                                  expiration))
+        self.cache.forget(group)
+        return group
+
+    async def community_participants(self, community: JID) -> list[GroupParticipant]:
+        """The members of every group of ``community``."""
+        return stanzas.parse_community_participants(
+            await self._request(stanzas.community_participants_request(community)))
+
     async def join_requests(self, group: JID) -> list[JoinRequest]:
         """The pending join requests (admins only)."""
         return stanzas.parse_join_requests(
@@ -421,6 +446,40 @@ class Groups:
                 attrs[name] = value
         with contextlib.suppress(NotConnected):
             await self._client.send_node(Node("ack", attrs))
+
+
+def invite_message(
+    group: GroupInfo | JID, participant: GroupParticipant, *, subject: str = "",
+    caption: str = "", jpeg_thumbnail: bytes = b"",
+) -> e2e_pb2.Message:
+    """The ``GroupInviteMessage`` to send (1:1) to a user whose add was refused with an
+    ``add_request`` (their privacy settings): they join with :meth:`Groups.join_with_invite`."""
+    request = participant.add_request
+    if request is None:
+        raise ValueError(f"no add request for {participant.jid}: nothing to invite with")
+    jid = group.jid if isinstance(group, GroupInfo) else group
+    message = e2e_pb2.Message()
+    invite = message.group_invite_message
+    invite.group_jid = str(jid)
+    invite.invite_code = request.code
+    invite.invite_expiration = (int(request.expiration.timestamp())
+                                if request.expiration is not None else 0)
+    invite.group_name = subject or (group.subject if isinstance(group, GroupInfo) else "")
+    if caption:
+        invite.caption = caption
+    if jpeg_thumbnail:
+        invite.jpeg_thumbnail = jpeg_thumbnail
+    return message
+
+
+def _invite_parts(invite: e2e_pb2.GroupInviteMessage) -> tuple[JID, str, int]:
+    try:
+        group = JID.parse(invite.group_jid)
+    except InvalidJID as exc:
+        raise ValueError(f"invite message with a bad group {invite.group_jid!r}") from exc
+    if group.server != GROUP_SERVER or not invite.invite_code:
+        raise ValueError("not a group invite message")
+    return group, invite.invite_code, invite.invite_expiration
 
 
 def _is_group_notification(node: Node) -> bool:

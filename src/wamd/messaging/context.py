@@ -56,6 +56,8 @@ class MessagingOptions:
         max_inflight: stanzas being processed at once; when reached the reader stops reading
             (the server keeps what it has not delivered).
         batch_size: most stanzas of one chat decrypted and committed in one transaction.
+        offline_batch_delay: seconds a chat worker waits for more of an offline backlog
+            before committing what it has (amortizes the commit; live stanzas never wait).
         max_retries: retry receipts sent for one undecryptable message before giving up
             (then :class:`~wamd.messaging.events.UndecryptableMessage`).
         handler_failure: what happens to a :class:`~wamd.messaging.events.Message` whose
@@ -74,6 +76,7 @@ class MessagingOptions:
     send_timeout: float = 60.0
     max_inflight: int = 256
     batch_size: int = 64
+    offline_batch_delay: float = 0.01
     max_retries: int = 5
     handler_failure: str = "retry"
     handler_attempts: int = 3

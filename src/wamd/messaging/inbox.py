@@ -32,6 +32,8 @@ __all__ = ["MESSAGE_KIND", "HandlerFailed", "Inbox"]
 log = logging.getLogger("wamd.messaging")
 
 MESSAGE_KIND = "message"
+DONE_FLUSH_DELAY = 0.05
+"""Seconds finished entries wait to be marked done together."""
 TRIM_EVERY = 1000
 """Finished entries between two trims of the inbox, dedupe and outgoing buffers."""
 
@@ -125,7 +127,9 @@ class Inbox:
             self._flush_task = asyncio.ensure_future(self._flush())
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0)
+        # done marks are not needed for durability (a crash only re-dispatches): gather a
+        # few before writing them in one transaction
+        await asyncio.sleep(DONE_FLUSH_DELAY)
         while self._pending_done:
             seqs, self._pending_done = self._pending_done, set()
             try:

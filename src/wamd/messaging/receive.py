@@ -103,6 +103,7 @@ class Receiver:
         self.active = False
         """Whether delivery receipts say we are active (else ``type="inactive"``)."""
         self.received = 0
+        self.batches = 0
 
     def __repr__(self) -> str:
         return f"Receiver(chats={len(self._chats)})"
@@ -143,6 +144,9 @@ class Receiver:
         try:
             while chat.queue:
                 size = self._ctx.options.batch_size
+                if chat.queue[0].envelope.offline and len(chat.queue) < size:
+                    # an offline backlog streams in: let a batch gather, one commit for all
+                    await asyncio.sleep(self._ctx.options.offline_batch_delay)
                 items, chat.queue = chat.queue[:size], chat.queue[size:]
                 try:
                     await self._process(items)
@@ -164,6 +168,7 @@ class Receiver:
 
     async def _process(self, items: list[_Item]) -> None:
         ctx = self._ctx
+        self.batches += 1
         fresh = await self._skip_seen(items)
         senders = [i.envelope.sender for i in fresh]
         await ctx.book.remember(

@@ -96,6 +96,9 @@ class Router:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self._accounts: dict[JID, Account] = {}
+        self._device_ids: dict[str, list[int]] = {}
+        self._peers: set[tuple[str, str]] = set()
         self.routed = 0
 
     def __repr__(self) -> str:
@@ -111,16 +114,33 @@ class Router:
     # --- lookups ------------------------------------------------------------------------------
 
     async def account_of(self, jid: JID) -> Account | None:
-        """The account a phone-number or LID JID belongs to."""
+        """The account a phone-number or LID JID belongs to (cached: routing only needs its
+        phone number and LID, which never change)."""
+        user = jid.to_non_ad()
+        cached = self._accounts.get(user)
+        if cached is not None:
+            return cached
+        account = None
         if jid.server == USER_SERVER:
-            return await self.sandbox.state.account(jid.user)
-        if jid.server == LID_SERVER:
-            return await self.sandbox.state.account_by_lid(jid.user)
-        return None
+            account = await self.sandbox.state.account(jid.user)
+        elif jid.server == LID_SERVER:
+            account = await self.sandbox.state.account_by_lid(jid.user)
+        if account is not None:
+            self._accounts[user] = account
+        return account
 
     async def device_ids(self, phone: str) -> list[int]:
-        """The phone (0) and the companions of an account."""
-        return [0] + [d.device for d in await self.sandbox.state.devices(phone)]
+        """The phone (0) and the companions of an account (cached until a device is paired
+        or removed)."""
+        cached = self._device_ids.get(phone)
+        if cached is None:
+            cached = [0] + [d.device for d in await self.sandbox.state.devices(phone)]
+            self._device_ids[phone] = cached
+        return cached
+
+    def devices_changed(self, phone: str) -> None:
+        """Forget the cached device list of an account."""
+        self._device_ids.pop(phone, None)
 
     # --- the queue ----------------------------------------------------------------------------
 
@@ -154,6 +174,10 @@ class Router:
                 if not session.data.get(_FLUSHED_KEY):
                     continue  # the activation flush will send it, in order
                 await self._send(session, seq, node)
+
+    async def deliver_to(self, phone: str, device: int, stanza_id: str, node: Node) -> None:
+        """Queue one ``<message>`` for one device (see :meth:`deliver`)."""
+        await self.deliver([(_Target(phone, device), "message", stanza_id, node)])
 
     def _session(self, target: _Target) -> Session | None:
         session = self.sandbox.session_for(JID(target.phone, USER_SERVER, device=target.device))
@@ -334,8 +358,9 @@ class Router:
         return Node("ack", attrs)
 
     async def _remember_peers(self, a: str, b: str) -> None:
-        if a == b:
+        if a == b or (a, b) in self._peers:
             return
+        self._peers.update({(a, b), (b, a)})
         await self.sandbox.state.run(
             lambda db: db.executemany(
                 "INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)",
@@ -395,6 +420,7 @@ class Router:
 
     async def device_added(self, device: Device) -> None:
         """Tell the account's devices and its chat peers about a new device."""
+        self.devices_changed(device.phone)
         entry = Node("device", {"jid": JID(device.phone, USER_SERVER, device=device.device),
                                 "key-index": str(device.key_index)})
         await self._device_change(device.phone, device.device, "add", entry)
@@ -402,6 +428,7 @@ class Router:
     async def device_removed(self, phone: str, device: int) -> None:
         """Tell the account's other devices and its chat peers that a device is gone, and
         drop what was queued for it."""
+        self.devices_changed(phone)
         await self.sandbox.state.run(lambda db: db.execute(
             "DELETE FROM offline_queue WHERE phone = ? AND device = ?", (phone, device)))
         entry = Node("device", {"jid": JID(phone, USER_SERVER, device=device)})
