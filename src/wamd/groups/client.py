@@ -126,6 +126,7 @@ class Groups:
         self.cache = GroupCache()
         """Group infos seen (used by group sends)."""
         self._locks = GroupLocks()
+        self._stale: set[JID] = set()
         client.add_node_handler("notification", self._on_notification, _is_group_notification)
 
     def __repr__(self) -> str:
@@ -381,7 +382,8 @@ class Groups:
         info = await self.cached_info(group)
         try:
             result = await send_group_message(ctx, info, message, self._locks.get(group),
-                                              message_id=id)
+                                              message_id=id,
+                                              prepare=lambda: self._rotate_if_stale(group))
         except SendError:
             self.cache.forget(group)
             raise
@@ -405,31 +407,47 @@ class Groups:
         elif isinstance(event, GroupInfoChanged):
             self.cache.forget(event.group)
             if event.removed:
-                await self._after_removal(event)
+                # A member left or was removed: its devices hold our current sender key, so
+                # the next message must use a new one. The reader must not wait for the
+                # group's lock (a send holding it may be waiting for an answer the reader
+                # has to read): mark the key stale now, drop it in the background; a send
+                # that takes the lock first drops it itself.
+                self._stale.add(event.group)
+                self._client.spawn(self._rotate_soon(event.group))
         if event is not None:
             await self._client.dispatch(event)
         await self._ack(node)
 
-    async def _after_removal(self, event: GroupInfoChanged) -> None:
-        """A member left or was removed: make a new sender key for our next message (the
-        removed member's devices hold the current one). If we were removed, drop it."""
+    async def _rotate_soon(self, group: JID) -> None:
+        async with self._locks.get(group):
+            await self._rotate_if_stale(group)
+
+    async def _rotate_if_stale(self, group: JID) -> None:
+        """Drop our sender key of ``group`` if a removal made it stale (group lock held)."""
+        if group not in self._stale:
+            return
         try:
-            await self._drop_sender_key(event.group)
+            await self._drop_locked(group)
         except (StoreError, NotConnected) as exc:
-            log.warning("could not rotate the sender key of %s: %s", event.group, exc)
+            log.warning("could not rotate the sender key of %s: %s", group, exc)
+            return
+        self._stale.discard(group)
 
     async def _drop_sender_key(self, group: JID) -> None:
         """Forget this device's sender key of ``group`` and who received it: the next group
         message creates a new key and distributes it to every member device."""
+        async with self._locks.get(group):
+            await self._drop_locked(group)
+            self._stale.discard(group)
+
+    async def _drop_locked(self, group: JID) -> None:
         device = self._client.device
         if not device.loaded:
             return
         creds = device.credentials
         own = [j for j in (creds.jid, creds.lid) if j]
-        if not own:
-            return
         account = device.account
-        async with self._locks.get(group), account.transaction() as tx:
+        async with account.transaction() as tx:
             for jid in own:
                 await tx.sender_keys.delete(str(group), JID.parse(jid).signal_address)
             await tx.sender_key_distribution.clear(str(group))

@@ -39,10 +39,17 @@ from typing import TYPE_CHECKING, TypeVar
 from aiohttp import web
 
 from wamd.binary import AttrValue, Node
-from wamd.errors import AttributeInvalid, AttributeMissing, InvalidJID, MalformedNode
+from wamd.errors import (
+    AttributeInvalid,
+    AttributeMissing,
+    InvalidJID,
+    MalformedNode,
+    NotConnected,
+)
 from wamd.messaging.stanzas import participant_hash
 from wamd.sandbox import group_state as gs
 from wamd.sandbox.group_state import Group, Member
+from wamd.sandbox.messaging import Target, router_of
 from wamd.sandbox.router import IQFailure, IQHandler, IQResult
 from wamd.sandbox.session import Session
 from wamd.sandbox.state import Account, account_by_phone, devices_of
@@ -1022,29 +1029,22 @@ def _message_ack(node: Node, *, t: str | None = None, error: str | None = None,
 async def deliver(sandbox: Sandbox, kind: str,
                   deliveries: list[tuple[str, int, str, Node]]) -> None:
     """Deliver ``(phone, device, stanza id, node)``: through the message router's durable
-    queue when installed, else straight to the device's session when it is active."""
+    queue when it is installed, else straight to the device's session when it is active."""
     if not deliveries:
         return
     try:
-        from wamd.sandbox import messaging
-    except ImportError:  # pragma: no cover - the router is part of the default modules
-        messaging = None  # type: ignore[assignment]
-    router = None
-    if messaging is not None:
-        try:
-            router = messaging.router_of(sandbox)
-        except KeyError:
-            router = None
+        router = router_of(sandbox)
+    except KeyError:
+        router = None
     if router is not None:
-        await router.deliver([(messaging.Target(p, d), kind, i, n)
-                              for p, d, i, n in deliveries])
+        await router.deliver([(Target(p, d), kind, i, n) for p, d, i, n in deliveries])
         return
     for phone, device, _, node in deliveries:
         session = sandbox.session_for(JID(phone, USER_SERVER, device=device))
         if session is not None and session.is_open:
             try:
                 await session.send(node)
-            except Exception:  # a closed session just misses it
+            except NotConnected:
                 log.debug("could not deliver to %s", session)
 
 
