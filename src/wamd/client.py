@@ -27,10 +27,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import IO, Any, Self, TypeVar, overload
 
 from wamd.binary import Node
 from wamd.conn.device import Device
@@ -53,7 +53,13 @@ from wamd.groups import (
     RequestAction,
     SubGroup,
 )
+from wamd.media.keys import MediaType
+from wamd.media.retry import RetryTarget
+from wamd.media.send import SentMedia
+from wamd.media.service import ClientMedia, Downloadable
+from wamd.media.transfer import MediaClient, UploadResult, UploadSource
 from wamd.messaging import Message, Messaging, MessagingOptions, SendResult
+from wamd.messaging.builders import Quotable
 from wamd.pairing.flow import PairingFlow
 from wamd.proto import e2e_pb2
 from wamd.store import DeviceCredentials, Store, Transaction
@@ -155,6 +161,7 @@ class Client:
         self._pairing = PairingFlow(self._conn)
         self._messaging = Messaging(self, messaging)
         self._groups = Groups(self)
+        self._media = ClientMedia(self)
 
     def __repr__(self) -> str:
         return f"Client(state={self.state.value}, jid={self.jid!s})"
@@ -275,6 +282,7 @@ class Client:
         opened it (a store passed in stays open)."""
         await self._conn.disconnect()
         await self.dispatcher.aclose(cancel=True)
+        await self._media.aclose()
         if self._owns_store and self._store is not None:
             store, self._store = self._store, None
             self._owns_store = False
@@ -482,6 +490,129 @@ class Client:
     async def get_subgroups(self, community: JID) -> list[SubGroup]:
         """The groups linked to ``community``."""
         return await self._groups.subgroups(community)
+
+    # --- media (docs/media.md) ---------------------------------------------------------------
+    # Thin delegations to :class:`wamd.media.service.ClientMedia`. Errors: MediaError (every
+    # host failed, nothing downloadable), IntegrityError (MAC or hash mismatch), MediaExpired
+    # (gone and not re-uploadable), MediaRetryError (the phone could not re-upload), plus what
+    # send_message raises for the send helpers.
+
+    @property
+    def media(self) -> MediaClient:
+        """The media transfer client, made on first use: media hosts from this connection,
+        the server's extra CA (``ServerInfo.media_ca``) and the client's proxy."""
+        return self._media.transfer
+
+    @property
+    def media_service(self) -> ClientMedia:
+        """The media helper behind the methods below (advanced use: ``use()`` another
+        :class:`~wamd.media.MediaClient`, the re-uploader, the retry timeout)."""
+        return self._media
+
+    async def upload(
+        self, source: UploadSource, kind: MediaType | str, *, mimetype: str | None = None
+    ) -> UploadResult:
+        """Encrypt and upload ``source`` (bytes, a file path, a binary file object or an
+        async iterator of bytes) as ``kind`` (``"image"``, ``"video"``, ``"ptt"``...).
+
+        Build the message with :func:`wamd.media.media_message`; the ``send_*`` helpers below
+        do both.
+        """
+        return await self._media.upload(source, kind, mimetype=mimetype)
+
+    @overload
+    async def download(
+        self, item: Downloadable, *, to: None = None, reupload: bool = True,
+        retry_target: RetryTarget | None = None,
+    ) -> bytes: ...
+    @overload
+    async def download(
+        self, item: Downloadable, *, to: str | os.PathLike[str] | IO[bytes],
+        reupload: bool = True, retry_target: RetryTarget | None = None,
+    ) -> int: ...
+    async def download(
+        self,
+        item: Downloadable,
+        *,
+        to: str | os.PathLike[str] | IO[bytes] | None = None,
+        reupload: bool = True,
+        retry_target: RetryTarget | None = None,
+    ) -> bytes | int:
+        """Download, decrypt and verify the media of ``item``: a received
+        :class:`~wamd.messaging.Message`, a :class:`~wamd.media.send.SentMedia`, an
+        ``e2e_pb2.Message`` (or its media part), an upload or a :class:`~wamd.media.MediaRef`.
+
+        Returns the bytes, or with ``to`` (a path, replaced only once verified; or a binary
+        file object) the number of bytes written. When the media is gone from the server,
+        a message event or sent media is asked from our phone again and downloaded from its
+        new copy (``reupload=False``: raise :class:`~wamd.errors.MediaExpired` instead;
+        ``retry_target`` names the message for other kinds of ``item``).
+        """
+        if to is None:
+            return await self._media.download(item, reupload=reupload, retry_target=retry_target)
+        return await self._media.download_to(
+            item, to, reupload=reupload, retry_target=retry_target
+        )
+
+    def iter_download(
+        self, item: Downloadable, *, reupload: bool = True,
+        retry_target: RetryTarget | None = None,
+    ) -> AsyncGenerator[bytes, None]:
+        """Like :meth:`download`, as an async iterator of plaintext chunks. The data is
+        verified only when the iteration ends (the last step raises
+        :class:`~wamd.errors.IntegrityError` on tampering)."""
+        return self._media.iter_download(item, reupload=reupload, retry_target=retry_target)
+
+    async def send_image(
+        self, to: JID, source: UploadSource, *, caption: str | None = None,
+        quote: Quotable | None = None, mentions: Iterable[JID | str] = (),
+        view_once: bool = False, **options: Any,
+    ) -> SentMedia:
+        """Send an image (JPEG/PNG/WebP...) to a user or a group; dimensions and a thumbnail
+        are computed with the ``media`` extra. ``options``: ``thumbnail`` (JPEG bytes),
+        ``mimetype``, ``expiration``, ``id``."""
+        return await self._media.send(to, source, MediaType.IMAGE, caption=caption, quote=quote,
+                                      mentions=mentions, view_once=view_once, **options)
+
+    async def send_video(
+        self, to: JID, source: UploadSource, *, caption: str | None = None,
+        gif: bool = False, quote: Quotable | None = None,
+        mentions: Iterable[JID | str] = (), view_once: bool = False, **options: Any,
+    ) -> SentMedia:
+        """Send a video (``gif=True``: played as a looping GIF); duration and size are read
+        from MP4/MOV headers. ``options``: ``thumbnail`` (a JPEG: wamd does not decode
+        video), ``seconds``, ``mimetype``, ``expiration``, ``id``."""
+        kind = MediaType.GIF if gif else MediaType.VIDEO
+        return await self._media.send(to, source, kind, caption=caption, quote=quote,
+                                      mentions=mentions, view_once=view_once, **options)
+
+    async def send_audio(
+        self, to: JID, source: UploadSource, *, ptt: bool = False,
+        quote: Quotable | None = None, **options: Any,
+    ) -> SentMedia:
+        """Send audio; ``ptt=True`` sends a voice note (Ogg Opus). The duration is read from
+        Ogg/M4A/WAV headers. ``options``: ``seconds``, ``mimetype``, ``view_once``,
+        ``mentions``, ``expiration``, ``id``."""
+        kind = MediaType.PTT if ptt else MediaType.AUDIO
+        return await self._media.send(to, source, kind, quote=quote, **options)
+
+    async def send_document(
+        self, to: JID, source: UploadSource, *, file_name: str | None = None,
+        caption: str | None = None, quote: Quotable | None = None, **options: Any,
+    ) -> SentMedia:
+        """Send a file as a document; ``file_name`` defaults to a path source's name.
+        ``options``: ``title``, ``page_count``, ``thumbnail`` (JPEG), ``mimetype``,
+        ``mentions``, ``expiration``, ``id``."""
+        return await self._media.send(to, source, MediaType.DOCUMENT, file_name=file_name,
+                                      caption=caption, quote=quote, **options)
+
+    async def send_sticker(
+        self, to: JID, source: UploadSource, *, quote: Quotable | None = None,
+        **options: Any,
+    ) -> SentMedia:
+        """Send a sticker (a WebP image, 512x512 by convention). ``options``: ``mimetype``,
+        ``mentions``, ``expiration``, ``id``."""
+        return await self._media.send(to, source, MediaType.STICKER, quote=quote, **options)
 
     # --- low level (for wamd's topic modules and advanced use) -------------------------------
 

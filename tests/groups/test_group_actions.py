@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
 from tests.groups.conftest import Member, pair, text
@@ -19,9 +20,17 @@ from wamd.errors import (
     NotInGroup,
     SendError,
 )
-from wamd.groups import INVITE_LINK_PREFIX, MemberAddMode, ParticipantAction, RequestAction
+from wamd.groups import (
+    INVITE_LINK_PREFIX,
+    MemberAddMode,
+    ParticipantAction,
+    RequestAction,
+    invite_message,
+)
 from wamd.sandbox import Sandbox
 from wamd.types import JID
+from wamd.users.client import UsersClient
+from wamd.users.queries import PrivacyCategory, PrivacyValue
 
 A, B, C, D = "15550001", "15550002", "15550003", "15550004"
 
@@ -119,11 +128,17 @@ async def test_settings_permissions_and_events(sandbox: Sandbox) -> None:
         await a1.client.set_group_ephemeral(gid, 0)
         assert (await c.change(lambda e: e.ephemeral_timer == 0)).ephemeral_timer == 0
 
-        # Photo: the event names the new picture id.
-        picture_id = await a1.client.set_group_photo(gid, b"\xff\xd8\xff\xe0 not really a jpeg")
+        # Photo: the event names the new picture id; members can fetch it.
+        photo = b"\xff\xd8\xff\xe0 not really a jpeg"
+        picture_id = await a1.client.set_group_photo(gid, photo)
         assert picture_id
         change = await c.change(lambda e: e.picture_id is not None)
         assert (change.picture_id, change.actor) == (picture_id, a1.lid)
+        where = await UsersClient(c.client, c.client.device.account).profile_picture(gid)
+        assert where is not None
+        assert where.id == picture_id
+        async with aiohttp.ClientSession() as http, http.get(where.url) as response:
+            assert await response.read() == photo
         assert await a1.client.set_group_photo(gid, None) == ""
         assert (await c.change(lambda e: e.picture_removed)).actor == a1.lid
 
@@ -347,3 +362,45 @@ async def test_malformed_requests_are_refused_not_fatal(sandbox: Sandbox) -> Non
         await b.wait(lambda: "after the noise" in b.texts(gid))
     finally:
         await close(a, b)
+
+
+async def test_invite_messages_when_adds_are_refused(sandbox: Sandbox) -> None:
+    a, b, c = await pair(sandbox, A), await pair(sandbox, B), await pair(sandbox, C)
+    try:
+        info = await a.client.create_group("invite only", [b.pn])
+        gid = info.jid
+        users = UsersClient(c.client, c.client.device.account)
+        await users.set_privacy(PrivacyCategory.GROUP_ADD, PrivacyValue.NONE)
+        (refused,) = await a.client.groups.add(gid, [c.pn])
+        assert refused.error == 403
+        assert refused.add_request is not None
+        assert refused.add_request.code
+        assert (await a.client.get_group_info(gid)).participant(c.pn) is None
+
+        # A sends the invite 1:1; C reads the group from it and joins with it.
+        await a.client.send_message(c.pn, invite_message(info, refused, caption="join us"))
+        await c.wait(lambda: any(m.message.HasField("group_invite_message")
+                                 for m in c.messages))
+        received = next(m for m in c.messages if m.message.HasField("group_invite_message"))
+        invite = received.message.group_invite_message
+        assert (invite.group_jid, invite.group_name, invite.caption) == (
+            str(gid), "invite only", "join us")
+        preview = await c.client.groups.info_from_invite(invite, received.sender)
+        assert preview.subject == "invite only"
+        with pytest.raises(NotGroupAdmin):  # the code is C's, not B's
+            await b.client.groups.info_from_invite(invite, received.sender)
+        assert await c.client.groups.join_with_invite(invite, received.sender) == gid
+        joined = await b.change(lambda e: bool(e.added))
+        assert joined.added[0].is_user(c.pn)
+        assert (joined.join_reason, joined.actor) == ("invite", c.lid)
+        assert (await c.client.get_group_info(gid)).participant(c.pn) is not None
+        with pytest.raises(NotGroupAdmin):  # used up
+            await c.client.groups.join_with_invite(invite, received.sender)
+
+        # Community-wide participants: the community's and its groups' members.
+        community = await a.client.create_community("all of us", [b.pn])
+        await a.client.link_group(community.jid, gid)
+        members = await b.client.groups.community_participants(community.jid)
+        assert {m.phone_number for m in members} == {a.pn, b.pn, c.pn}
+    finally:
+        await close(a, b, c)

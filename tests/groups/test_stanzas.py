@@ -12,14 +12,21 @@ from hypothesis import strategies as st
 
 from wamd.binary import Node, decode_node, encode_node
 from wamd.errors import MalformedNode, WamdError
-from wamd.groups import stanzas
+from wamd.groups import invite_message, stanzas
 from wamd.groups.events import (
     GroupInfoChanged,
     JoinedGroup,
     parse_group_notification,
     parse_picture_notification,
 )
-from wamd.groups.types import AddressingMode, MemberAddMode, ParticipantAction, RequestAction
+from wamd.groups.types import (
+    AddRequest,
+    AddressingMode,
+    GroupParticipant,
+    MemberAddMode,
+    ParticipantAction,
+    RequestAction,
+)
 from wamd.types import JID
 
 GID = JID("120363012345678901", "g.us")
@@ -347,3 +354,29 @@ def test_hostile_answers_raise_typed_errors(node: Node) -> None:
     with contextlib.suppress(MalformedNode):
         parse_picture_notification(Node("notification", {"type": "picture", "from": GID},
                                         [node]))
+
+
+def test_invite_message_requests_and_builder() -> None:
+    query = stanzas.invite_message_info_request(GID, PN1.with_device(2), "CODE", 1700000000)
+    assert query.attrs["type"] == "get"
+    assert query.children[0] == Node("query", {}, [Node("add_request", {
+        "code": "CODE", "expiration": "1700000000", "admin": PN1})])
+    accept = stanzas.accept_invite_message_request(GID, PN1, "CODE", 5)
+    assert accept.attrs["type"] == "set"
+    assert accept.children[0] == Node("accept", {"code": "CODE", "expiration": "5",
+                                                 "admin": PN1})
+    assert stanzas.community_participants_request(GID).children[0].tag == (
+        "linked_groups_participants")
+    listed = stanzas.parse_community_participants(Node("iq", {}, [Node(
+        "linked_groups_participants", {}, [Node("participant", {"jid": LID1,
+                                                               "phone_number": PN1})])]))
+    assert (listed[0].lid, listed[0].phone_number) == (LID1, PN1)
+
+    refused = GroupParticipant(PN2, error=403, add_request=AddRequest(
+        "CODE", datetime.fromtimestamp(1700000000, UTC)))
+    message = invite_message(GID, refused, subject="Plus pirata", caption="come")
+    invite = message.group_invite_message
+    assert (invite.group_jid, invite.invite_code, invite.invite_expiration, invite.group_name,
+            invite.caption) == (str(GID), "CODE", 1700000000, "Plus pirata", "come")
+    with pytest.raises(ValueError, match="no add request"):
+        invite_message(GID, GroupParticipant(PN2))

@@ -20,6 +20,7 @@ from tests.unit.test_media_info import make_image
 from wamd.media import MediaClient, MediaType, media_conn_fetcher, media_message
 from wamd.messaging import Message
 from wamd.sandbox import Sandbox
+from wamd.sandbox.groups import group_server_of
 from wamd.sandbox.testing import running_sandbox
 from wamd.types import JID
 
@@ -158,6 +159,33 @@ async def test_baileys_creates_and_manages_a_group(node_peers: Path, sandbox: Sa
         sent = await a.client.send_message(gid, text("thanks for the group"))
         got = await baileys.message(lambda e: e["id"] == sent.id)
         assert got["message"]["conversation"] == "thanks for the group"
+    finally:
+        if a is not None:
+            await a.client.close()
+        await baileys.close()
+
+
+async def test_phone_number_addressed_group_with_baileys(node_peers: Path, sandbox: Sandbox,
+                                                         tmp_path: Path) -> None:
+    group_server_of(sandbox).addressing_mode = "pn"
+    baileys = await BaileysPeer.paired(node_peers, sandbox, tmp_path / "baileys-auth", BAILEYS)
+    a: Member | None = None
+    try:
+        a = await pair(sandbox, A)
+        info = await a.client.create_group("pn group", [JID(BAILEYS, "s.whatsapp.net")])
+        upsert = await baileys.wait_for(lambda e: e["event"] == "groups.upsert")
+        assert upsert["groups"][0]["addressingMode"] == "pn"
+        sent = await a.client.send_message(info.jid, text("pn from wamd"))
+        got = await baileys.message(lambda e: e["id"] == sent.id)
+        assert got["message"]["conversation"] == "pn from wamd"
+        assert got["participant"].split("@")[0].split(":")[0] == A
+        answer = await baileys.command("send", to=str(info.jid),
+                                       content={"text": "pn from baileys"})
+        await a.wait(lambda: any(m.id == answer["id"] for m in a.messages))
+        msg = next(m for m in a.messages if m.id == answer["id"])
+        assert msg.text == "pn from baileys"
+        assert msg.sender.user == BAILEYS
+        assert msg.sender.is_pn
     finally:
         if a is not None:
             await a.client.close()

@@ -15,7 +15,7 @@ from wamd.client import Client
 from wamd.errors import MediaExpired, MediaRetryError
 from wamd.media import MediaClient, MediaConn, MediaType, media_conn_fetcher, media_message
 from wamd.media.retry import NOT_ON_PHONE, RetryTarget
-from wamd.media.reupload import MediaReuploader, download_or_reupload
+from wamd.media.reupload import download_or_reupload
 from wamd.sandbox import Sandbox
 from wamd.sandbox.media import phone_media_of
 from wamd.types import JID
@@ -92,6 +92,7 @@ async def test_admin_http_controls_the_media_host(sandbox: Sandbox) -> None:
             "https": host.https_hostnames,
             "http": host.http_hostnames,
             "ca_file": str(host.ca_file),
+            "ca_pem": host.ca_file.read_text(),
         }
         assert await call("POST", "media_fault", {"status": 503, "method": "POST", "count": 2}) == (
             200,
@@ -117,7 +118,7 @@ async def test_media_retry_through_the_sandbox(sandbox: Sandbox, client: Client)
     host = sandbox.media
     assert host is not None
     chat = JID.parse("15550009999@s.whatsapp.net")
-    reuploader = MediaReuploader(client)
+    reuploader = client.media_service.reuploader  # the client's own (one per client)
     async with MediaClient(media_conn_fetcher(client.request), ca_file=host.ca_file) as media:
         data = os.urandom(50_000)
         up = await media.upload(data, MediaType.VIDEO)

@@ -7,7 +7,7 @@ see docs/groups.md.
 
 from __future__ import annotations
 
-from wamd.groups.client import GroupCache, Groups
+from wamd.groups.client import GroupCache, Groups, invite_message
 from wamd.groups.events import GroupInfoChanged, JoinedGroup
 from wamd.groups.stanzas import JoinResult
 from wamd.groups.types import (
@@ -39,4 +39,5 @@ __all__ = [
     "ParticipantAction",
     "RequestAction",
     "SubGroup",
+    "invite_message",
 ]

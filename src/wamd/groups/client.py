@@ -22,6 +22,7 @@ from wamd.binary import AttrValue, Node
 from wamd.errors import (
     GroupError,
     GroupNotFound,
+    InvalidJID,
     InviteLinkInvalid,
     InviteLinkRevoked,
     IQError,
@@ -57,7 +58,7 @@ from wamd.types import GROUP_SERVER, JID, SERVER_JID
 if TYPE_CHECKING:
     from wamd.client import Client
 
-__all__ = ["GroupCache", "Groups"]
+__all__ = ["GroupCache", "Groups", "invite_message", "typed_error"]
 
 log = logging.getLogger("wamd.groups")
 
@@ -125,6 +126,7 @@ class Groups:
         self.cache = GroupCache()
         """Group infos seen (used by group sends)."""
         self._locks = GroupLocks()
+        self._stale: set[JID] = set()
         client.add_node_handler("notification", self._on_notification, _is_group_notification)
 
     def __repr__(self) -> str:
@@ -312,6 +314,30 @@ class Groups:
         self.cache.forget(result.jid)
         return result
 
+    async def info_from_invite(self, invite: e2e_pb2.GroupInviteMessage,
+                               inviter: JID) -> GroupInfo:
+        """What group an invite message (``message.group_invite_message`` received from
+        ``inviter``) leads to, without joining."""
+        group, code, expiration = _invite_parts(invite)
+        return stanzas.parse_group_answer(await self._request(
+            stanzas.invite_message_info_request(group, inviter, code, expiration)))
+
+    async def join_with_invite(self, invite: e2e_pb2.GroupInviteMessage,
+                               inviter: JID) -> JID:
+        """Join the group of an invite message received from ``inviter``; returns the group
+        (:class:`~wamd.errors.NotGroupAdmin` 401 when the code is not valid for this account,
+        :class:`~wamd.errors.InviteLinkRevoked` 410 when it expired)."""
+        group, code, expiration = _invite_parts(invite)
+        await self._request(stanzas.accept_invite_message_request(group, inviter, code,
+                                                                  expiration))
+        self.cache.forget(group)
+        return group
+
+    async def community_participants(self, community: JID) -> list[GroupParticipant]:
+        """The members of every group of ``community``."""
+        return stanzas.parse_community_participants(
+            await self._request(stanzas.community_participants_request(community)))
+
     async def join_requests(self, group: JID) -> list[JoinRequest]:
         """The pending join requests (admins only)."""
         return stanzas.parse_join_requests(
@@ -356,7 +382,8 @@ class Groups:
         info = await self.cached_info(group)
         try:
             result = await send_group_message(ctx, info, message, self._locks.get(group),
-                                              message_id=id)
+                                              message_id=id,
+                                              prepare=lambda: self._rotate_if_stale(group))
         except SendError:
             self.cache.forget(group)
             raise
@@ -380,31 +407,47 @@ class Groups:
         elif isinstance(event, GroupInfoChanged):
             self.cache.forget(event.group)
             if event.removed:
-                await self._after_removal(event)
+                # A member left or was removed: its devices hold our current sender key, so
+                # the next message must use a new one. The reader must not wait for the
+                # group's lock (a send holding it may be waiting for an answer the reader
+                # has to read): mark the key stale now, drop it in the background; a send
+                # that takes the lock first drops it itself.
+                self._stale.add(event.group)
+                self._client.spawn(self._rotate_soon(event.group))
         if event is not None:
             await self._client.dispatch(event)
         await self._ack(node)
 
-    async def _after_removal(self, event: GroupInfoChanged) -> None:
-        """A member left or was removed: make a new sender key for our next message (the
-        removed member's devices hold the current one). If we were removed, drop it."""
+    async def _rotate_soon(self, group: JID) -> None:
+        async with self._locks.get(group):
+            await self._rotate_if_stale(group)
+
+    async def _rotate_if_stale(self, group: JID) -> None:
+        """Drop our sender key of ``group`` if a removal made it stale (group lock held)."""
+        if group not in self._stale:
+            return
         try:
-            await self._drop_sender_key(event.group)
+            await self._drop_locked(group)
         except (StoreError, NotConnected) as exc:
-            log.warning("could not rotate the sender key of %s: %s", event.group, exc)
+            log.warning("could not rotate the sender key of %s: %s", group, exc)
+            return
+        self._stale.discard(group)
 
     async def _drop_sender_key(self, group: JID) -> None:
         """Forget this device's sender key of ``group`` and who received it: the next group
         message creates a new key and distributes it to every member device."""
+        async with self._locks.get(group):
+            await self._drop_locked(group)
+            self._stale.discard(group)
+
+    async def _drop_locked(self, group: JID) -> None:
         device = self._client.device
         if not device.loaded:
             return
         creds = device.credentials
         own = [j for j in (creds.jid, creds.lid) if j]
-        if not own:
-            return
         account = device.account
-        async with self._locks.get(group), account.transaction() as tx:
+        async with account.transaction() as tx:
             for jid in own:
                 await tx.sender_keys.delete(str(group), JID.parse(jid).signal_address)
             await tx.sender_key_distribution.clear(str(group))
@@ -421,6 +464,40 @@ class Groups:
                 attrs[name] = value
         with contextlib.suppress(NotConnected):
             await self._client.send_node(Node("ack", attrs))
+
+
+def invite_message(
+    group: GroupInfo | JID, participant: GroupParticipant, *, subject: str = "",
+    caption: str = "", jpeg_thumbnail: bytes = b"",
+) -> e2e_pb2.Message:
+    """The ``GroupInviteMessage`` to send (1:1) to a user whose add was refused with an
+    ``add_request`` (their privacy settings): they join with :meth:`Groups.join_with_invite`."""
+    request = participant.add_request
+    if request is None:
+        raise ValueError(f"no add request for {participant.jid}: nothing to invite with")
+    jid = group.jid if isinstance(group, GroupInfo) else group
+    message = e2e_pb2.Message()
+    invite = message.group_invite_message
+    invite.group_jid = str(jid)
+    invite.invite_code = request.code
+    invite.invite_expiration = (int(request.expiration.timestamp())
+                                if request.expiration is not None else 0)
+    invite.group_name = subject or (group.subject if isinstance(group, GroupInfo) else "")
+    if caption:
+        invite.caption = caption
+    if jpeg_thumbnail:
+        invite.jpeg_thumbnail = jpeg_thumbnail
+    return message
+
+
+def _invite_parts(invite: e2e_pb2.GroupInviteMessage) -> tuple[JID, str, int]:
+    try:
+        group = JID.parse(invite.group_jid)
+    except InvalidJID as exc:
+        raise ValueError(f"invite message with a bad group {invite.group_jid!r}") from exc
+    if group.server != GROUP_SERVER or not invite.invite_code:
+        raise ValueError("not a group invite message")
+    return group, invite.invite_code, invite.invite_expiration
 
 
 def _is_group_notification(node: Node) -> bool:

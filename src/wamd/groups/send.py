@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from wamd.binary import AttrValue, Node
@@ -92,8 +92,12 @@ async def send_group_message(
     lock: asyncio.Lock,
     *,
     message_id: str | None = None,
+    prepare: Callable[[], Awaitable[None]] | None = None,
 ) -> SendResult:
     """Send ``message`` to the group ``info`` describes (see the module docstring).
+
+    ``prepare`` runs under ``lock`` before the encryption (the caller drops a stale sender key
+    there).
 
     Raises :class:`~wamd.errors.SendError` (the server refused it: 403 when this account is
     not a member or the group is in announce mode and it is not an admin, 404 no such group),
@@ -115,6 +119,8 @@ async def send_group_message(
     if kind:
         enc_attrs["mediatype"] = kind
     async with lock:
+        if prepare is not None:
+            await prepare()
         batch = ctx.cipher.batch(ctx.account)
         encrypted = await batch.group_encrypt(str(group), sender.signal_address, plaintext)
         async with ctx.account.transaction() as tx:

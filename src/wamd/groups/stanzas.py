@@ -34,6 +34,8 @@ __all__ = [
     "MAX_SUBJECT",
     "XMLNS",
     "JoinResult",
+    "accept_invite_message_request",
+    "community_participants_request",
     "create_request",
     "description_request",
     "ephemeral_request",
@@ -41,6 +43,7 @@ __all__ = [
     "invite_code",
     "invite_code_request",
     "invite_info_request",
+    "invite_message_info_request",
     "join_approval_request",
     "join_request",
     "join_requests_action_request",
@@ -48,6 +51,7 @@ __all__ = [
     "leave_request",
     "link_request",
     "member_add_mode_request",
+    "parse_community_participants",
     "parse_group",
     "parse_group_answer",
     "parse_groups",
@@ -238,6 +242,32 @@ def invite_info_request(code: str) -> Node:
 def join_request(code: str) -> Node:
     """Join a group by invite code (or link)."""
     return _iq("set", GROUP_SERVER_JID, Node("invite", {"code": invite_code(code)}))
+
+
+def _invite_attrs(code: str, expiration: int, inviter: JID) -> dict[str, AttrValue]:
+    return {"code": code, "expiration": str(expiration), "admin": inviter.to_non_ad()}
+
+
+def invite_message_info_request(group: JID, inviter: JID, code: str, expiration: int) -> Node:
+    """Ask about the group an invite *message* (``GroupInviteMessage``) leads to."""
+    return _iq("get", _group_jid(group), Node("query", {}, [
+        Node("add_request", _invite_attrs(code, expiration, inviter))]))
+
+
+def accept_invite_message_request(group: JID, inviter: JID, code: str, expiration: int) -> Node:
+    """Join the group of an invite message."""
+    return _iq("set", _group_jid(group), Node("accept", _invite_attrs(code, expiration, inviter)))
+
+
+def community_participants_request(community: JID) -> Node:
+    """List the members of every group of a community."""
+    return _iq("get", _group_jid(community), Node("linked_groups_participants"))
+
+
+def parse_community_participants(answer: Node) -> list[GroupParticipant]:
+    """The answer to :func:`community_participants_request`."""
+    node = answer.require_child("linked_groups_participants")
+    return [parse_participant(child) for child in node.children_by_tag("participant")]
 
 
 def join_requests_request(group: JID) -> Node:

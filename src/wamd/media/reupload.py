@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from wamd.binary import AttrValue, Node
@@ -42,11 +43,20 @@ def _is_media_retry(node: Node) -> bool:
 class MediaReuploader:
     """Sends media-retry requests for ``client`` and matches the phone's answers to them.
 
-    Create one per client (it registers a notification handler).
+    One per client: it registers the client's handler of those notifications (a
+    :class:`~wamd.client.Client` has its own, ``client.media_service.reuploader``).
+    ``on_notice`` is called with every well-formed answer, awaited or not (the client emits
+    :class:`~wamd.media.events.MediaRetry` from it).
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        on_notice: Callable[[MediaRetryNotice], Awaitable[None]] | None = None,
+    ) -> None:
         self._client = client
+        self._on_notice = on_notice
         self._waiting: dict[str, asyncio.Future[MediaRetryNotice]] = {}
         client.add_node_handler("notification", self._on_notification, _is_media_retry)
 
@@ -68,6 +78,8 @@ class MediaReuploader:
         waiter = self._waiting.get(notice.target.message_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(notice)
+        if self._on_notice is not None:
+            await self._on_notice(notice)
 
     async def request(
         self,
@@ -121,8 +133,25 @@ async def download_or_reupload(
     except MediaExpired:
         if ref.media_key is None:
             raise
+    fresh = await reuploaded(reuploader, ref, target, timeout=timeout)
+    return await media.download(fresh), fresh
+
+
+async def reuploaded(
+    reuploader: MediaReuploader,
+    ref: MediaRef,
+    target: RetryTarget,
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109
+) -> MediaRef:
+    """Have the phone upload ``ref``'s media again; returns the reference to the new copy.
+
+    Raises :class:`~wamd.errors.MediaRetryError` when the phone cannot (or the media is not
+    encrypted, so there is no key to ask with).
+    """
+    if ref.media_key is None:
+        raise MediaRetryError("unencrypted media cannot be asked for again")
     answer = await reuploader.request(target, ref.media_key, timeout=timeout)
     if answer.result is not RetryResult.SUCCESS or not answer.direct_path:
         raise MediaRetryError(f"the phone could not upload the media again ({answer.result.name})")
-    fresh = dataclasses.replace(ref, direct_path=answer.direct_path, url=None)
-    return await media.download(fresh), fresh
+    return dataclasses.replace(ref, direct_path=answer.direct_path, url=None)

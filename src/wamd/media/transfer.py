@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
+from aiohttp_socks import ProxyConnector
 
 from wamd.errors import IntegrityError, MediaError, MediaExpired
 from wamd.media.aio import BackgroundWriter, prefetched_reads
@@ -58,6 +59,7 @@ ORIGIN = "https://web.whatsapp.com"
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 _MAX_JSON = 64 * 1024
 _DEFAULT_MAX_DOWNLOAD = 4 * 1024**3
+_SOCKS_SCHEMES = ("socks4://", "socks4a://", "socks5://", "socks5h://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +191,11 @@ class MediaClient:
     ``media_conn`` is a :class:`MediaConnCache` or an async callable returning a fresh
     :class:`MediaConn` (the client wires it to the ``w:m`` IQ). TLS: ``ssl_context`` replaces
     the default verifying context; ``ca_file``/``ca_pem`` add a trusted CA to it (the sandbox's
-    self-signed CA). ``scheme="http"`` talks plain HTTP (sandbox only). ``session`` reuses an
-    aiohttp session (not closed by :meth:`close`). Uploads from file objects and async
-    iterators keep up to ``describe_limit`` bytes of plaintext to describe the file (dimensions,
-    duration, thumbnail); beyond that only the MIME type is sniffed.
+    self-signed CA). ``scheme="http"`` talks plain HTTP (sandbox only). ``proxy``:
+    ``http://host:port`` or ``socks5://[user:pass@]host:port`` (``socks4://`` too).
+    ``session`` reuses an aiohttp session (not closed by :meth:`close`). Uploads from file
+    objects and async iterators keep up to ``describe_limit`` bytes of plaintext to describe
+    the file (dimensions, duration, thumbnail); beyond that only the MIME type is sniffed.
 
     Use as ``async with MediaClient(...) as media:`` or call :meth:`close`.
     """
@@ -223,7 +226,9 @@ class MediaClient:
             ssl_context = tls_context(ca_file=ca_file, ca_pem=ca_pem)
         self._ssl = ssl_context
         self._scheme = scheme
-        self._proxy = proxy
+        # HTTP proxies go with each request; SOCKS ones need their own connector.
+        self._socks = proxy if proxy and proxy.lower().startswith(_SOCKS_SCHEMES) else None
+        self._proxy = None if self._socks else proxy
         self._retry = retry or RetryPolicy()
         self._chunk = max(16, chunk_size)
         self._spool_memory = spool_memory
@@ -256,7 +261,12 @@ class MediaClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
+            ssl_option: ssl.SSLContext | bool = self._ssl if self._ssl is not None else True
+            connector: aiohttp.BaseConnector
+            if self._socks is not None:
+                connector = ProxyConnector.from_url(self._socks, ssl=ssl_option)
+            else:
+                connector = aiohttp.TCPConnector(ssl=ssl_option)
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, read_bufsize=self._chunk
             )

@@ -8,6 +8,7 @@ is rendered for the wire (:func:`render_group`).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sqlite3
 from dataclasses import dataclass, field, replace
@@ -91,6 +92,15 @@ MIGRATIONS = (
     CREATE TABLE group_revoked_invites (
         code TEXT PRIMARY KEY,
         group_id TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE group_add_requests (
+        code TEXT PRIMARY KEY,
+        group_id TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+        phone TEXT NOT NULL,
+        inviter TEXT NOT NULL,
+        expiration INTEGER NOT NULL
     )
     """,
 )
@@ -262,6 +272,57 @@ def add_member(db: sqlite3.Connection, group_id: str, phone: str, role: str, now
                "VALUES (?, ?, ?, ?)", (group_id, phone, role, now))
     db.execute("DELETE FROM group_requests WHERE group_id = ? AND phone = ?", (group_id, phone))
     db.execute("UPDATE groups SET version = version + 1 WHERE id = ?", (group_id,))
+    _remember_peers(db, group_id, phone)
+
+
+def _remember_peers(db: sqlite3.Connection, group_id: str, phone: str) -> None:
+    """Record the new member and the others as chat peers of each other in the message
+    router's ``chat_peers`` table, so a device one of them pairs later is announced to the
+    others (``<notification type="devices">``) and gets their sender keys."""
+    others = [r[0] for r in db.execute(
+        "SELECT phone FROM group_members WHERE group_id = ? AND phone != ?", (group_id, phone))]
+    pairs = [(phone, o) for o in others] + [(o, phone) for o in others]
+    with contextlib.suppress(sqlite3.OperationalError):  # no message router (no table)
+        db.executemany("INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)", pairs)
+
+
+def refuses_adds(db: sqlite3.Connection, phone: str) -> bool:
+    """Whether the account's ``groupadd`` privacy setting is ``none`` (nobody may add it:
+    admins get an ``add_request`` to send as an invite message instead)."""
+    try:
+        row = db.execute("SELECT value FROM users_privacy WHERE phone = ? AND name = 'groupadd'",
+                         (phone,)).fetchone()
+    except sqlite3.OperationalError:  # the users area (its table) is not installed
+        return False
+    return row is not None and row[0] == "none"
+
+
+INVITE_SECONDS = 3 * 24 * 3600
+"""How long an ``add_request`` (invite message) code stays valid."""
+
+
+def new_add_request(db: sqlite3.Connection, group_id: str, phone: str, inviter: str,
+                    now: int) -> tuple[str, int]:
+    """An invite-message code for ``phone`` to join; returns the code and its expiration."""
+    code = new_invite_code()
+    expiration = now + INVITE_SECONDS
+    db.execute("INSERT INTO group_add_requests (code, group_id, phone, inviter, expiration) "
+               "VALUES (?, ?, ?, ?, ?)", (code, group_id, phone, inviter, expiration))
+    return code, expiration
+
+
+def add_request_of(db: sqlite3.Connection, group_id: str, code: str,
+                   phone: str) -> tuple[str, int] | None:
+    """The inviter and expiration of ``phone``'s invite-message code for a group."""
+    row = db.execute("SELECT inviter, expiration FROM group_add_requests WHERE code = ? AND "
+                     "group_id = ? AND phone = ?", (code, group_id, phone)).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def drop_add_requests(db: sqlite3.Connection, group_id: str, phone: str) -> None:
+    """Forget the invite-message codes of ``phone`` for a group (it joined)."""
+    db.execute("DELETE FROM group_add_requests WHERE group_id = ? AND phone = ?",
+               (group_id, phone))
 
 
 def remove_member(db: sqlite3.Connection, group_id: str, phone: str) -> bool:

@@ -39,10 +39,17 @@ from typing import TYPE_CHECKING, TypeVar
 from aiohttp import web
 
 from wamd.binary import AttrValue, Node
-from wamd.errors import AttributeInvalid, AttributeMissing, InvalidJID, MalformedNode
+from wamd.errors import (
+    AttributeInvalid,
+    AttributeMissing,
+    InvalidJID,
+    MalformedNode,
+    NotConnected,
+)
 from wamd.messaging.stanzas import participant_hash
 from wamd.sandbox import group_state as gs
 from wamd.sandbox.group_state import Group, Member
+from wamd.sandbox.messaging import Target, router_of
 from wamd.sandbox.router import IQFailure, IQHandler, IQResult
 from wamd.sandbox.session import Session
 from wamd.sandbox.state import Account, account_by_phone, devices_of
@@ -309,6 +316,8 @@ class GroupServer:
                 ("set", "links"): self._link,
                 ("set", "unlink"): self._unlink,
                 ("get", "sub_groups"): self._subgroups,
+                ("get", "linked_groups_participants"): self._community_participants,
+                ("set", "accept"): self._accept,
             }
         return table.get((str(kind), tag))
 
@@ -382,8 +391,41 @@ class GroupServer:
 
     def _query(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         group = self._group(db, to)
-        self._member(db, group, op)
+        request = node.child("add_request")
+        if request is None:
+            self._member(db, group, op)
+        else:
+            self._add_request(db, op, group, request)
         return _render(db, group)
+
+    @staticmethod
+    def _add_request(db: sqlite3.Connection, op: _Op, group: Group, node: Node) -> None:
+        """Check an invite-message code (``<add_request|accept code expiration admin>``)."""
+        found = gs.add_request_of(db, group.id, node.attr_str("code"), op.actor.phone)
+        if found is None:
+            raise _fail(NOT_AUTHORIZED)
+        if found[1] <= op.now:
+            raise IQFailure(410, "gone")
+
+    def _accept(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> None:
+        group = self._group(db, to)
+        self._add_request(db, op, group, node)
+        if gs.member(db, group.id, op.actor.phone) is not None:
+            raise _fail(CONFLICT)
+        self._join_member(db, op, group, "invite")
+        gs.drop_add_requests(db, group.id, op.actor.phone)
+
+    def _community_participants(self, db: sqlite3.Connection, op: _Op, to: JID,
+                                node: Node) -> Node:
+        parent = self._group(db, to)
+        self._member(db, parent, op)
+        seen: dict[str, Member] = {}
+        for group in [parent, *gs.subgroups_of(db, parent.id)]:
+            for member in gs.members_of(db, group.id):
+                seen.setdefault(member.account.phone, member)
+        return Node("linked_groups_participants", {}, [
+            gs.render_participant(m, parent.lid_addressed, with_role=False)
+            for m in seen.values()])
 
     def _participating(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         with_participants = node.child("participants") is not None
@@ -409,6 +451,13 @@ class GroupServer:
                 attrs["error"] = "404"
             elif gs.member(db, group.id, account.phone) is not None:
                 attrs["error"] = "409"
+            elif gs.refuses_adds(db, account.phone):
+                attrs["error"] = "403"
+                code, expiration = gs.new_add_request(db, group.id, account.phone,
+                                                      op.actor.phone, op.now)
+                results.append(Node("participant", attrs, [Node("add_request", {
+                    "code": code, "expiration": str(expiration)})]))
+                continue
             else:
                 gs.add_member(db, group.id, account.phone, gs.ROLE_MEMBER, op.now)
                 added.append(Member(account))
@@ -627,13 +676,18 @@ class GroupServer:
                     "created_membership_requests", {"request_method": "invite_link"},
                     [Node("participant", gs.person_attrs(op.actor, lid))])])
             return Node("membership_approval_request", {"jid": group.jid})
+        self._join_member(db, op, group, "invite")
+        return Node("group", {"jid": group.jid})
+
+    def _join_member(self, db: sqlite3.Connection, op: _Op, group: Group, reason: str) -> None:
+        """The requester joins by itself (link or invite message): the others see an
+        ``<add reason>`` by the joiner, the joiner's other devices a ``<create reason>``."""
         before = self._phones(db, group)
         gs.add_member(db, group.id, op.actor.phone, gs.ROLE_MEMBER, op.now)
-        self._notify(op, group, before, [Node("add", {"reason": "invite"}, [
-            gs.render_participant(Member(op.actor), lid)])])
+        self._notify(op, group, before, [Node("add", {"reason": reason}, [
+            gs.render_participant(Member(op.actor), group.lid_addressed)])])
         group = gs.get_group(db, group.id) or group
-        self._notify_joined(db, op, group, [op.actor.phone], "invite")
-        return Node("group", {"jid": group.jid})
+        self._notify_joined(db, op, group, [op.actor.phone], reason)
 
     def _requests(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         group = self._group(db, to)
@@ -975,29 +1029,22 @@ def _message_ack(node: Node, *, t: str | None = None, error: str | None = None,
 async def deliver(sandbox: Sandbox, kind: str,
                   deliveries: list[tuple[str, int, str, Node]]) -> None:
     """Deliver ``(phone, device, stanza id, node)``: through the message router's durable
-    queue when installed, else straight to the device's session when it is active."""
+    queue when it is installed, else straight to the device's session when it is active."""
     if not deliveries:
         return
     try:
-        from wamd.sandbox import messaging
-    except ImportError:  # pragma: no cover - the router is part of the default modules
-        messaging = None  # type: ignore[assignment]
-    router = None
-    if messaging is not None:
-        try:
-            router = messaging.router_of(sandbox)
-        except KeyError:
-            router = None
+        router = router_of(sandbox)
+    except KeyError:
+        router = None
     if router is not None:
-        await router.deliver([(messaging.Target(p, d), kind, i, n)
-                              for p, d, i, n in deliveries])
+        await router.deliver([(Target(p, d), kind, i, n) for p, d, i, n in deliveries])
         return
     for phone, device, _, node in deliveries:
         session = sandbox.session_for(JID(phone, USER_SERVER, device=device))
         if session is not None and session.is_open:
             try:
                 await session.send(node)
-            except Exception:  # a closed session just misses it
+            except NotConnected:
                 log.debug("could not deliver to %s", session)
 
 

@@ -19,7 +19,8 @@ direct path, encrypted with the media key. For anything else it answers ``<error
 
 Admin HTTP (beside the sandbox's other admin operations, JSON in and out):
 
-- ``GET /admin/media`` -> ``{"https": [host:port...], "http": [...], "ca_file": path}``
+- ``GET /admin/media`` -> ``{"https": [host:port...], "http": [...], "ca_file": path,
+  "ca_pem": PEM text}`` (``ServerInfo(media_ca=ca_pem)`` for a client elsewhere)
 - ``POST /admin/media_expire`` ``{"direct_path": ..}`` (``{}``: every blob) -> ``{"expired": n}``
 - ``POST /admin/media_fault`` ``{"status", "method", "port", "count", "delay", "truncate_after"}``
   (the fields of :class:`~wamd.sandbox.media_http.Fault`) -> ``{"ok": true}``
@@ -206,6 +207,7 @@ def _add_admin_routes(sandbox: Sandbox) -> None:
             "https": media.https_hostnames,
             "http": media.http_hostnames,
             "ca_file": str(media.ca_file),
+            "ca_pem": media.ca_file.read_text(),
         }
 
     def expire(body: dict[str, Any]) -> dict[str, Any]:
