@@ -98,6 +98,11 @@ async def test_three_members_two_devices_each(sandbox: Sandbox) -> None:
             assert got.sender.device == a1.client.jid.device
             assert got.sender_alt is not None
             assert got.sender_alt.user == A
+        # Each reader's delivery receipt reaches the sender's devices through the group.
+        readers = {m.client.lid for m in (b1, b2, c1, c2)}
+        await a1.wait(lambda: readers <= {r.sender for r in a1.receipts if first.id in r.ids})
+        receipt = next(r for r in a1.receipts if first.id in r.ids)
+        assert (receipt.chat, receipt.is_group, receipt.from_me) == (gid, True, False)
         assert a2.messages[-1].from_me
         assert not b1.messages[-1].from_me
         device_addresses = {d.signal_address for d in first.recipients}
