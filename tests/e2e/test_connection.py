@@ -310,6 +310,7 @@ async def test_wrong_root_key_is_a_certificate_error(sandbox: Sandbox) -> None:
     await client.close()
 
 
+@pytest.mark.slow
 def test_demo_runs_as_a_subprocess() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "wamd", "demo", "--no-qr"],
@@ -333,6 +334,7 @@ def test_demo_runs_as_a_subprocess() -> None:
         assert expected in out, out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [[], ["--code"]])
 def test_pairing_example_runs(args: list[str]) -> None:
     example = ROOT / "examples" / "pair_with_sandbox.py"

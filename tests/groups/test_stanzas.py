@@ -339,6 +339,7 @@ _NODES = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(_NODES)
 def test_hostile_answers_raise_typed_errors(node: Node) -> None:

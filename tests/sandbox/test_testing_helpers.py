@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import subprocess_env
 from wamd.sandbox.testing import paired_client, running_sandbox
 
@@ -19,6 +21,7 @@ async def test_paired_client_helper() -> None:
         assert [str(jid) for jid in sandbox.sessions] == [str(bot.jid)]
 
 
+@pytest.mark.slow
 def test_pytest_plugin_in_a_users_project(tmp_path: Path) -> None:
     """A user's test suite enabling the plugin gets paired, connected clients."""
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["wamd.sandbox.testing"]\n')

@@ -62,6 +62,21 @@ async def new_account_id(open_store: Callable[[], Awaitable[SQLStore]]) -> int:
         await store.close()
 
 
+async def wait_for_entry_by(
+    open_store: Callable[[], Awaitable[SQLStore]], account_id: int, pid: bytes
+) -> None:
+    """Wait until the account's inbox holds an entry the lease worker ``pid`` wrote."""
+    store = await open_store()
+    try:
+        account = await store.account(account_id)
+        while True:
+            if any(e.payload.startswith(pid + b":") for e in await account.inbox.pending()):
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+
+
 def lthash(i: int) -> bytes:
     return i.to_bytes(8, "big") * 16
 
@@ -146,7 +161,9 @@ async def test_two_processes_race_for_one_account(backend: Backend) -> None:
         await owner.wait()
         second = await asyncio.wait_for(waiting, 20)
         assert second.startswith(b"OWNER")
-        await asyncio.sleep(0.3)
+        # the new owner's first entry (a commit, fsynced: slow on a loaded machine)
+        async with asyncio.timeout(20):
+            await wait_for_entry_by(open_store, account_id, second.split()[1])
     finally:
         for p in procs:
             if p.returncode is None:
