@@ -210,6 +210,12 @@ class PairingFlow:
 
     async def _on_pair_success(self, node: Node) -> None:
         m = self.manager
+        if m.state is not ConnState.PAIRING or (m.device.loaded and m.device.credentials.paired):
+            # Only an unpaired device waiting to be linked takes a pair-success: anywhere
+            # else it is refused without touching the stored identity or the connection.
+            log.warning("pair-success in state %s refused", m.state.value)
+            await m.send_node(_error_for(node, 400, "bad-request"))
+            return
         if self._qr_task is not None:
             self._qr_task.cancel()
             self._qr_task = None
@@ -229,13 +235,7 @@ class PairingFlow:
 
         async def fail(error: BaseException, code: int, text: str) -> None:
             log.warning("pairing failed: %s", error)
-            await m.send_node(
-                Node(
-                    "iq",
-                    {"to": SERVER_JID, "type": "error", "id": request_id},
-                    [Node("error", {"code": str(code), "text": text})],
-                )
-            )
+            await m.send_node(_error_for(node, code, text))
             raise m.stream_ended(
                 Outcome(Action.STOP, PairError(jid, lid, business_name, platform_name, error))
             )
@@ -304,6 +304,16 @@ def _result_for(node: Node) -> Node:
             attrs["to" if key == "from" else key] = value
     attrs.setdefault("to", SERVER_JID)
     return Node("iq", attrs)
+
+
+def _error_for(node: Node, code: int, text: str) -> Node:
+    request_id = node.attrs.get("id")
+    attrs: dict[str, str | JID] = {
+        "to": SERVER_JID,
+        "type": "error",
+        "id": request_id if isinstance(request_id, str) else "",
+    }
+    return Node("iq", attrs, [Node("error", {"code": str(code), "text": text})])
 
 
 def _ack_for(node: Node) -> Node:
