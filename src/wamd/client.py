@@ -28,6 +28,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -41,8 +42,10 @@ from wamd.conn.reconnect import ReconnectPolicy
 from wamd.conn.state import ConnState
 from wamd.errors import NotConnected, StoreError
 from wamd.events import Dispatcher, Event, Handler, HandlerRegistration, Predicate
+from wamd.messaging import Message, Messaging, MessagingOptions, SendResult
 from wamd.pairing.flow import PairingFlow
-from wamd.store import DeviceCredentials, Store
+from wamd.proto import e2e_pb2
+from wamd.store import DeviceCredentials, Store, Transaction
 from wamd.types import JID, SERVER_JID
 
 __all__ = ["Client"]
@@ -84,6 +87,7 @@ class Client:
             client stops reading from the server until one finishes (backpressure).
         options: a complete :class:`~wamd.conn.options.ConnectOptions` (the keyword options
             above override its fields).
+        messaging: message-path tunables (:class:`~wamd.messaging.MessagingOptions`).
         **extra: other :class:`ConnectOptions` fields (``iq_timeout``, ``lease_wait``...).
     """
 
@@ -100,6 +104,7 @@ class Client:
         keepalive: KeepAliveConfig | None = None,
         max_handlers: int = 64,
         options: ConnectOptions | None = None,
+        messaging: MessagingOptions | None = None,
         **extra: Any,
     ) -> None:
         unknown = set(extra) - _OPTION_FIELDS
@@ -137,6 +142,7 @@ class Client:
         self._device = Device(self._store, account)
         self._conn = ConnectionManager(self._device, self.dispatcher, opts)
         self._pairing = PairingFlow(self._conn)
+        self._messaging = Messaging(self, messaging)
 
     def __repr__(self) -> str:
         return f"Client(state={self.state.value}, jid={self.jid!s})"
@@ -325,6 +331,36 @@ class Client:
         )
         await self._conn.disconnect()
         await self._device.wipe()
+
+    # --- messaging --------------------------------------------------------------------------
+
+    async def send_message(
+        self, to: JID, message: e2e_pb2.Message, *, id: str | None = None
+    ) -> SendResult:
+        """Send ``message`` (an ``e2e_pb2.Message``) to the user ``to`` (phone-number or LID
+        JID), end-to-end encrypted for each of their devices and our own other devices.
+
+        ``id`` defaults to a fresh id in WhatsApp's format. Returns once the server
+        acknowledged it. Raises :class:`~wamd.errors.SendError` (refused, or no device
+        reachable), :class:`~wamd.errors.IQTimeout` (no ack), :class:`~wamd.errors.NotConnected`.
+        """
+        return await self._messaging.send_message(to, message, id=id)
+
+    def inbox_transaction(self, event: Message) -> AbstractAsyncContextManager[Transaction]:
+        """A store transaction that also marks ``event`` as handled, for exactly-once effects::
+
+            async with client.inbox_transaction(evt) as tx:
+                ...  # writes through tx commit together with the "handled" mark
+
+        Without it, a message whose handler was running during a crash is dispatched again
+        after the restart (``evt.redelivered`` is then true).
+        """
+        return self._messaging.transaction(event)
+
+    @property
+    def messaging(self) -> Messaging:
+        """The message path (advanced use: receipts mode, prekeys, idle waits)."""
+        return self._messaging
 
     # --- low level (for wamd's topic modules and advanced use) -------------------------------
 

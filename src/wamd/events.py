@@ -359,7 +359,7 @@ class Dispatcher:
         self._registrations: list[HandlerRegistration[Any]] = []
         self._waiters: list[_Waiter] = []
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[BaseException | None]] = set()
         self._closed = False
 
     # registration
@@ -411,15 +411,17 @@ class Dispatcher:
 
     # dispatch
 
-    async def dispatch(self, event: Event) -> None:
+    async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
         """Start every matching handler for ``event`` in its own task.
 
         Waits while the handler pool is full. Waiters registered with :meth:`wait_for` are
-        resolved first, synchronously.
+        resolved first, synchronously. Returns the started tasks; each finishes with the
+        exception its handler raised (already reported), or ``None``.
         """
         self._resolve_waiters(event)
+        started: list[asyncio.Task[BaseException | None]] = []
         if self._closed:
-            return
+            return started
         for registration in list(self._registrations):
             try:
                 matched = registration.matches(event)
@@ -438,8 +440,12 @@ class Dispatcher:
                 raise
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        return started
 
-    async def _run(self, registration: HandlerRegistration[Any], event: Event) -> None:
+    async def _run(
+        self, registration: HandlerRegistration[Any], event: Event
+    ) -> BaseException | None:
         slot = _Slot(self._slots, asyncio.current_task())
         _current_slot.set(slot)
         try:
@@ -450,10 +456,12 @@ class Dispatcher:
             raise
         except Exception as exc:
             self._report(exc, event)
+            return exc
         finally:
             if slot.held:
                 slot.held = False
                 self._slots.release()
+        return None
 
     def _report(self, exc: BaseException, event: Event) -> None:
         log.error("event handler failed on %s", type(event).__name__, exc_info=exc)
@@ -506,7 +514,7 @@ class Dispatcher:
         assert isinstance(event, event_type)
         return event
 
-    def _others(self) -> list[asyncio.Task[None]]:
+    def _others(self) -> list[asyncio.Task[BaseException | None]]:
         current = asyncio.current_task()
         return [task for task in self._tasks if task is not current]
 

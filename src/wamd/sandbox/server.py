@@ -47,6 +47,7 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.usync",
     "wamd.sandbox.presence",
     "wamd.sandbox.media",
+    "wamd.sandbox.messaging",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 

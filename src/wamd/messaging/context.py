@@ -1,0 +1,140 @@
+"""What every part of the message path shares: the link to the server, the store account,
+our identity, the Signal facade, the address book, the device cache and the options."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from wamd.binary import Node
+from wamd.crypto import KeyPair
+from wamd.errors import IQTimeout, NotConnected
+from wamd.events import Event, lend_slot
+from wamd.messaging.addresses import AddressBook
+from wamd.messaging.devices import DeviceCache
+from wamd.signal import SignalCipher
+from wamd.store import Account, DeviceCredentials
+from wamd.types import JID
+
+__all__ = ["Context", "Link", "MessagingOptions"]
+
+
+class Link(Protocol):
+    """The connection operations the message path uses (a :class:`~wamd.client.Client`
+    adapter provides them)."""
+
+    async def request(self, node: Node, *, timeout: float | None = None) -> Node:  # noqa: ASYNC109
+        """Send a stanza and return its answer (iq result or ack)."""
+        ...
+
+    async def send_node(self, node: Node) -> None:
+        """Send a stanza."""
+        ...
+
+    async def send_expecting(self, node: Node) -> asyncio.Future[Node]:
+        """Send a stanza with an id and return the future of its answer (the stanza is on
+        the wire when this returns)."""
+        ...
+
+    def forget(self, request_id: str) -> None:
+        """Stop waiting for the answer to ``request_id``."""
+        ...
+
+    async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
+        """Start the handlers of ``event``; returns their tasks."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MessagingOptions:
+    """Tunables of the message path.
+
+    Attributes:
+        send_timeout: seconds to wait for the server's ack of a sent message.
+        max_inflight: stanzas being processed at once; when reached the reader stops reading
+            (the server keeps what it has not delivered).
+        batch_size: most stanzas of one chat decrypted and committed in one transaction.
+        max_retries: retry receipts sent for one undecryptable message before giving up
+            (then :class:`~wamd.messaging.events.UndecryptableMessage`).
+        handler_failure: what happens to a :class:`~wamd.messaging.events.Message` whose
+            handler raised: ``"retry"`` dispatches it again (up to ``handler_attempts``
+            times, then surfaces it), ``"surface"`` emits
+            :class:`~wamd.messaging.inbox.HandlerFailed` at once. Either way the inbox entry
+            is finished only then: a crash before re-dispatches it.
+        handler_attempts: dispatches of one message under ``"retry"``.
+        handler_retry_delay: seconds before a failed message is dispatched again.
+        prekey_min: the server's one-time prekey count below which more are uploaded.
+        prekey_batch: how many prekeys a refill uploads (the first upload sends 812).
+        seen_keep: received-message records kept for dedupe (older ones are pruned).
+        outgoing_keep: sent plaintexts kept to answer retry receipts.
+    """
+
+    send_timeout: float = 60.0
+    max_inflight: int = 256
+    batch_size: int = 64
+    max_retries: int = 5
+    handler_failure: str = "retry"
+    handler_attempts: int = 3
+    handler_retry_delay: float = 1.0
+    prekey_min: int = 5
+    prekey_batch: int = 50
+    initial_prekeys: int = 812
+    seen_keep: int = 20_000
+    outgoing_keep: int = 5_000
+
+
+@dataclass(slots=True)
+class Context:
+    """The shared state of one account's message path."""
+
+    link: Link
+    account: Account
+    credentials: Callable[[], DeviceCredentials]
+    cipher: SignalCipher
+    book: AddressBook
+    devices: DeviceCache
+    options: MessagingOptions
+
+    @property
+    def own_pn(self) -> JID:
+        """Our device JID, phone-number form."""
+        jid = self.credentials().jid
+        if jid is None:
+            raise NotConnected("this device is not paired")
+        return JID.parse(jid)
+
+    @property
+    def own_lid(self) -> JID | None:
+        """Our device JID, LID form (when known)."""
+        lid = self.credentials().lid
+        return JID.parse(lid) if lid else None
+
+    @property
+    def own(self) -> list[JID]:
+        """Our device JIDs (both forms)."""
+        lid = self.own_lid
+        return [self.own_pn] if lid is None else [self.own_pn, lid]
+
+    @property
+    def identity(self) -> KeyPair:
+        """Our Signal identity key pair."""
+        return self.cipher.local.key_pair
+
+    async def wait_answer(
+        self, future: asyncio.Future[Node], request_id: str, timeout: float  # noqa: ASYNC109
+    ) -> Node:
+        """Await an answer future (lending the handler slot), forgetting it on the way out."""
+        try:
+            async with lend_slot():
+                try:
+                    async with asyncio.timeout(timeout):
+                        return await future
+                except TimeoutError:
+                    raise IQTimeout(f"no ack for {request_id} in {timeout:g} s") from None
+        finally:
+            self.link.forget(request_id)
+
+
+Hook = Callable[[], Awaitable[None]]

@@ -1,0 +1,290 @@
+"""The message path of one client: wiring the send and receive parts to the connection.
+
+:class:`Messaging` registers the node handlers (``message``, ``receipt``, the ``encrypt`` and
+``devices`` notifications) and a login hook (signed prekey in store, prekey count and upload,
+re-dispatch of inbox entries left pending by a crash). :class:`~wamd.client.Client` creates
+one and delegates to it (``client.send_message``, ``client.inbox_transaction``...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from wamd.binary import Node
+from wamd.crypto import KeyPair
+from wamd.errors import (
+    AttributeInvalid,
+    AttributeMissing,
+    InvalidJID,
+    IQError,
+    IQTimeout,
+    MalformedNode,
+    NotConnected,
+    StoreError,
+)
+from wamd.events import Event
+from wamd.messaging.addresses import AddressBook, AddressLocks
+from wamd.messaging.context import Context, MessagingOptions
+from wamd.messaging.devices import DeviceCache
+from wamd.messaging.events import Message, Receipt, ReceiptType
+from wamd.messaging.inbox import Inbox
+from wamd.messaging.prekeys import PreKeyUpkeep
+from wamd.messaging.receive import Receiver
+from wamd.messaging.retry import RetryResponder
+from wamd.messaging.send import SendResult, send_message
+from wamd.messaging.stanzas import (
+    IncomingReceipt,
+    ack,
+    parse_prekey_count,
+    parse_receipt,
+    parse_retry_request,
+)
+from wamd.proto import e2e_pb2
+from wamd.signal import SignalCipher
+from wamd.store import Transaction
+from wamd.types import JID, SERVER_JID
+
+if TYPE_CHECKING:
+    from wamd.client import Client
+
+__all__ = ["Messaging"]
+
+log = logging.getLogger("wamd.messaging")
+
+
+class _ClientLink:
+    """The :class:`~wamd.messaging.context.Link` over a :class:`~wamd.client.Client`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def request(self, node: Node, *, timeout: float | None = None) -> Node:  # noqa: ASYNC109
+        return await self._client.request(node, timeout=timeout)
+
+    async def send_node(self, node: Node) -> None:
+        await self._client.send_node(node)
+
+    async def send_expecting(self, node: Node) -> asyncio.Future[Node]:
+        conn = self._client.connection
+        request_id = node.attrs.get("id")
+        if not isinstance(request_id, str) or not request_id:
+            raise ValueError("a stanza awaiting an answer needs an id")
+        future = conn.pending.expect(request_id)
+        try:
+            await conn.send_node(node)
+        except BaseException:
+            conn.pending.forget(request_id)
+            raise
+        return future
+
+    def forget(self, request_id: str) -> None:
+        self._client.connection.pending.forget(request_id)
+
+    async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
+        return await self._client.dispatcher.dispatch(event)
+
+
+class Messaging:
+    """Sending and receiving for one client (see the module docstring)."""
+
+    def __init__(self, client: Client, options: MessagingOptions | None = None) -> None:
+        self._client = client
+        self.options = options or MessagingOptions()
+        self._link = _ClientLink(client)
+        self._locks = AddressLocks()
+        self._ctx: Context | None = None
+        self._receiver: Receiver | None = None
+        self._inbox: Inbox | None = None
+        self._retry: RetryResponder | None = None
+        self._prekeys: PreKeyUpkeep | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        client.add_node_handler("message", self._on_message)
+        client.add_node_handler("receipt", self._on_receipt)
+        client.add_node_handler("notification", self._on_notification, _is_ours)
+        client.add_login_hook(self._after_login)
+
+    def __repr__(self) -> str:
+        return f"Messaging(ready={self._ctx is not None})"
+
+    # --- the shared state --------------------------------------------------------------------
+
+    def context(self) -> Context:
+        """The message path's state for the current account (built on first use)."""
+        device = self._client.device
+        if not device.loaded:
+            raise NotConnected("the device is not loaded: connect first")
+        account = device.account
+        ctx = self._ctx
+        if ctx is not None and ctx.account is account:
+            return ctx
+        creds = device.credentials
+        if creds.jid is None:
+            raise NotConnected("this device is not paired")
+        cipher = SignalCipher(KeyPair.from_private(creds.identity_key.private),
+                              creds.registration_id)
+        book = AddressBook(account, self._locks)
+        ctx = Context(
+            link=self._link,
+            account=account,
+            credentials=lambda: device.credentials,
+            cipher=cipher,
+            book=book,
+            devices=DeviceCache(self._link.request, book),
+            options=self.options,
+        )
+        self._ctx = ctx
+        self._inbox = Inbox(ctx)
+        self._receiver = Receiver(ctx, self._inbox)
+        self._retry = RetryResponder(ctx)
+        self._prekeys = PreKeyUpkeep(ctx)
+        return ctx
+
+    @property
+    def receiver(self) -> Receiver:
+        """The receive path (after the first login)."""
+        self.context()
+        assert self._receiver is not None
+        return self._receiver
+
+    @property
+    def inbox(self) -> Inbox:
+        """The inbox dispatcher (after the first login)."""
+        self.context()
+        assert self._inbox is not None
+        return self._inbox
+
+    @property
+    def prekeys(self) -> PreKeyUpkeep:
+        """Prekey upkeep (after the first login)."""
+        self.context()
+        assert self._prekeys is not None
+        return self._prekeys
+
+    @property
+    def retry(self) -> RetryResponder:
+        """The retry-receipt responder (after the first login)."""
+        self.context()
+        assert self._retry is not None
+        return self._retry
+
+    # --- public operations -------------------------------------------------------------------
+
+    async def send_message(
+        self, to: JID, message: e2e_pb2.Message, *, id: str | None = None
+    ) -> SendResult:
+        """Encrypt ``message`` for every device of ``to`` and of this account; see
+        :func:`wamd.messaging.send.send_message`."""
+        return await send_message(self.context(), to, message, message_id=id)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, event: Message) -> AsyncIterator[Transaction]:
+        """A store transaction that also finishes ``event``'s inbox entry (exactly once)."""
+        async with self.inbox.transaction(event) as tx:
+            yield tx
+
+    async def idle(self) -> None:
+        """Wait until every received stanza is processed and every handler has returned."""
+        if self._receiver is not None:
+            await self._receiver.idle()
+        if self._inbox is not None:
+            await self._inbox.wait_idle()
+
+    # --- node handlers -----------------------------------------------------------------------
+
+    async def _on_message(self, node: Node) -> None:
+        try:
+            receiver = self.receiver
+        except NotConnected:
+            return
+        await receiver.on_message(node)
+
+    async def _on_receipt(self, node: Node) -> None:
+        try:
+            ctx = self.context()
+        except NotConnected:
+            return
+        try:
+            receipt = parse_receipt(node, ctx.own)
+        except (MalformedNode, AttributeMissing, AttributeInvalid, InvalidJID) as exc:
+            log.warning("unreadable receipt: %s", exc)
+            await self._send(ack(node, error=487))
+            return
+        event = Receipt(receipt.chat, receipt.sender, receipt.ids, receipt.type,
+                        _time(receipt.timestamp), receipt.from_me, receipt.is_group, node)
+        if receipt.type == ReceiptType.RETRY:
+            self._spawn(self._answer_retry(node, receipt, event))
+            return
+        await self._link.dispatch(event)
+        await self._send(ack(node))
+
+    async def _answer_retry(self, node: Node, receipt: IncomingReceipt, event: Receipt) -> None:
+        try:
+            await self._link.dispatch(event)
+            request = parse_retry_request(node)
+            await self.retry.handle(node, receipt, request)
+        except (MalformedNode, AttributeMissing, AttributeInvalid, InvalidJID) as exc:
+            log.warning("unreadable retry receipt: %s", exc)
+        except (IQError, IQTimeout, StoreError) as exc:
+            log.warning("could not answer a retry receipt: %s", exc)
+        await self._send(ack(node))
+
+    async def _on_notification(self, node: Node) -> None:
+        try:
+            ctx = self.context()
+        except NotConnected:
+            return
+        kind = node.attrs.get("type")
+        if kind == "devices":
+            ctx.devices.apply_notification(node)
+        elif kind == "encrypt":
+            origin = node.attrs.get("from")
+            if node.child("count") is not None and origin == SERVER_JID:
+                try:
+                    count = parse_prekey_count(node)
+                except (MalformedNode, AttributeMissing, AttributeInvalid):
+                    count = 0
+                self._spawn(self._refill(count))
+            elif node.child("identity") is not None and isinstance(origin, JID):
+                ctx.devices.forget(origin)
+        await self._send(ack(node))
+
+    async def _refill(self, count: int) -> None:
+        try:
+            await self.prekeys.check(count)
+        except (IQError, IQTimeout, StoreError, MalformedNode, NotConnected) as exc:
+            log.warning("prekey refill failed: %s", exc)
+
+    async def _after_login(self) -> None:
+        ctx = self.context()
+        assert self._prekeys is not None
+        assert self._inbox is not None
+        await self._prekeys.ensure_signed_prekey()
+        try:
+            await self._prekeys.check()
+        except (IQError, IQTimeout, MalformedNode, AttributeMissing, AttributeInvalid) as exc:
+            log.warning("prekey check failed: %s", exc)
+        redelivered = await self._inbox.redeliver()
+        if redelivered:
+            log.info("re-dispatched %d message(s) left pending (%s)", redelivered, ctx.own_pn)
+
+    async def _send(self, node: Node) -> None:
+        with contextlib.suppress(NotConnected):
+            await self._link.send_node(node)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _is_ours(node: Node) -> bool:
+    return node.attrs.get("type") in ("encrypt", "devices")
+
+
+def _time(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC) if seconds else datetime.now(UTC)

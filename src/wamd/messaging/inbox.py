@@ -1,0 +1,196 @@
+"""From the durable inbox to the application's handlers, and back to "done".
+
+Every decrypted :class:`~wamd.messaging.events.Message` is first committed to the store's inbox
+(in the same transaction as its ratchet state), then dispatched. Its entry is marked done once
+every handler returned. Handlers that must act exactly once finish the entry themselves, in
+their own transaction (:meth:`Inbox.transaction`): their writes and the done mark commit
+together, so a crash either keeps both or neither (and the message comes again).
+
+After a crash or restart, :meth:`Inbox.redeliver` dispatches every entry still pending with
+``redelivered=True``. A handler that raises leaves its entry pending: the message is
+dispatched again (``handler_failure="retry"``) or surfaced as :class:`HandlerFailed`
+(``"surface"``, or when the attempts run out), after which the entry is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from wamd.errors import MalformedNode, StoreError
+from wamd.events import Event
+from wamd.messaging.context import Context
+from wamd.messaging.events import Message
+from wamd.store import Transaction
+
+__all__ = ["MESSAGE_KIND", "HandlerFailed", "Inbox"]
+
+log = logging.getLogger("wamd.messaging")
+
+MESSAGE_KIND = "message"
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerFailed(Event):
+    """A handler raised on ``event`` (``attempts`` times); the message will not be
+    dispatched again. ``error`` is the last exception."""
+
+    event: Message
+    error: BaseException = field(compare=False)
+    attempts: int = 1
+
+
+class Inbox:
+    """Dispatches inbox entries and records when they are done (see the module docstring)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._inflight: set[int] = set()
+        self._done: set[int] = set()
+        self._pending_done: set[int] = set()
+        self._flush_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.dispatched = 0
+
+    def __repr__(self) -> str:
+        return f"Inbox(inflight={len(self._inflight)})"
+
+    @property
+    def inflight(self) -> int:
+        """Entries dispatched whose handlers have not all finished."""
+        return len(self._inflight)
+
+    async def dispatch(self, event: Message) -> None:
+        """Start the handlers of ``event`` (an inbox entry); waits while the pool is full."""
+        if event.seq in self._inflight or event.seq in self._done:
+            return
+        self._inflight.add(event.seq)
+        self._idle.clear()
+        await self._start(event, 1)
+
+    async def _start(self, event: Message, attempt: int) -> None:
+        tasks = await self._ctx.link.dispatch(event)
+        self.dispatched += 1
+        watcher = asyncio.ensure_future(self._watch(event, attempt, tasks))
+        self._tasks.add(watcher)
+        watcher.add_done_callback(self._tasks.discard)
+
+    async def _watch(
+        self, event: Message, attempt: int, tasks: list[asyncio.Task[BaseException | None]]
+    ) -> None:
+        errors = [e for e in await asyncio.gather(*tasks, return_exceptions=True)
+                  if isinstance(e, BaseException)]
+        if event.seq in self._done:
+            self._settle(event.seq)
+            return
+        cancelled = [e for e in errors if isinstance(e, asyncio.CancelledError)]
+        if cancelled:
+            self._settle(event.seq, done=False)  # shutting down: stays pending
+            return
+        if not errors:
+            self._finish(event.seq)
+            return
+        opts = self._ctx.options
+        if opts.handler_failure == "retry" and attempt < opts.handler_attempts:
+            await asyncio.sleep(opts.handler_retry_delay)
+            await self._start(replace(event, redelivered=True), attempt + 1)
+            return
+        try:
+            await self._ctx.link.dispatch(HandlerFailed(event, errors[-1], attempt))
+        finally:
+            self._finish(event.seq)
+
+    def _settle(self, seq: int, *, done: bool = True) -> None:
+        self._inflight.discard(seq)
+        if not self._inflight:
+            self._idle.set()
+
+    def _finish(self, seq: int) -> None:
+        self._settle(seq)
+        if seq in self._done:
+            return
+        self._done.add(seq)
+        self._pending_done.add(seq)
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)
+        while self._pending_done:
+            seqs, self._pending_done = self._pending_done, set()
+            try:
+                await self._ctx.account.inbox.mark_done(sorted(seqs))
+            except StoreError as exc:
+                log.warning("could not mark %d inbox entries done: %s", len(seqs), exc)
+                self._done.difference_update(seqs)
+                return
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, event: Message) -> AsyncIterator[Transaction]:
+        """A store transaction that also finishes ``event``'s inbox entry.
+
+        Write the handler's own effects through the yielded transaction: they commit
+        together with the done mark (exactly-once processing across crashes).
+        """
+        if event.seq <= 0:
+            raise StoreError("this event is not an inbox entry")
+        async with self._ctx.account.transaction() as tx:
+            yield tx
+            await tx.inbox.mark_done([event.seq])
+        self._done.add(event.seq)
+
+    async def redeliver(self) -> int:
+        """Dispatch every pending entry not being handled now (``redelivered=True``).
+
+        Returns how many were dispatched.
+        """
+        count = 0
+        for entry in await self._ctx.account.inbox.pending():
+            if entry.seq in self._inflight or entry.seq in self._done:
+                continue
+            if entry.kind != MESSAGE_KIND:
+                continue
+            try:
+                event = Message.from_payload(entry.payload, seq=entry.seq, redelivered=True)
+            except MalformedNode as exc:
+                log.error("dropping unreadable inbox entry %d: %s", entry.seq, exc)
+                self._finish(entry.seq)
+                continue
+            await self.dispatch(event)
+            count += 1
+        return count
+
+    async def wait_idle(self) -> None:
+        """Wait until no dispatched entry is waiting for its handlers (and done marks are
+        written)."""
+        while True:
+            await self._idle.wait()
+            task = self._flush_task
+            if task is not None and not task.done():
+                await task
+            if self._idle.is_set() and not self._pending_done:
+                return
+
+    async def trim(self) -> None:
+        """Delete finished entries and old dedupe/outgoing records."""
+        opts = self._ctx.options
+        account = self._ctx.account
+        await account.inbox.delete_done()
+        await account.seen.prune(keep_last=opts.seen_keep)
+        await account.outgoing.prune(keep_last=opts.outgoing_keep)
+        self._done.clear()
+
+    async def close(self) -> None:
+        """Stop watching (running handlers belong to the dispatcher) and flush done marks."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._flush_task is not None:
+            with contextlib.suppress(Exception):
+                await self._flush_task

@@ -1,0 +1,381 @@
+"""The receive path (DESIGN.md, load-bearing): decrypt, store durably, only then confirm.
+
+For each incoming ``<message>``:
+
+1. the reader parses the envelope and queues it on its chat's worker (stanzas of one chat in
+   arrival order, chats concurrently); at most ``max_inflight`` stanzas wait or run at once,
+   after that the reader stops reading (backpressure);
+2. the worker takes what its chat has queued (up to ``batch_size``), skips redeliveries (the
+   dedupe buffer), and under the locks of every sender device (all JID forms) decrypts purely;
+3. one store transaction: new sessions and identities, consumed prekeys, received sender
+   keys, a dedupe row and an inbox entry per message;
+4. only after the commit: the delivery receipt (the server's ack) per message;
+5. the inbox entries go to the handlers (:mod:`wamd.messaging.inbox`).
+
+A ciphertext that fails to decrypt gets a retry receipt (with our keys from the second
+attempt), then an ack; after ``max_retries`` attempts an
+:class:`~wamd.messaging.events.UndecryptableMessage` is emitted instead. Nothing of a failed
+decryption is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
+from wamd.binary import Node
+from wamd.crypto import KeyPair
+from wamd.errors import (
+    AttributeInvalid,
+    AttributeMissing,
+    CryptoError,
+    DecryptionError,
+    DuplicateMessage,
+    InvalidJID,
+    MalformedNode,
+    NotConnected,
+    StoreError,
+)
+from wamd.messaging.context import Context
+from wamd.messaging.events import IdentityChanged, Message, UndecryptableMessage
+from wamd.messaging.inbox import MESSAGE_KIND, Inbox
+from wamd.messaging.stanzas import (
+    Envelope,
+    RetryKeys,
+    ack,
+    delivery_receipt,
+    parse_envelope,
+    retry_receipt,
+)
+from wamd.proto import e2e_pb2
+from wamd.signal import (
+    ENC_MSG,
+    ENC_PKMSG,
+    ENC_SKMSG,
+    IdentityChange,
+    SignalBatch,
+    generate_prekeys,
+)
+from wamd.store import PreKey, SeenMessage, StoredKeyPair
+from wamd.types import JID
+
+__all__ = ["Receiver"]
+
+log = logging.getLogger("wamd.messaging")
+
+NACK_PARSING_ERROR = 487
+NACK_UNRECOGNIZED = 488
+NACK_INVALID_PROTOBUF = 491
+
+_RETRY_MEMORY = 4096
+
+
+@dataclass(slots=True)
+class _Item:
+    node: Node
+    envelope: Envelope
+    message: e2e_pb2.Message | None = None
+    error: BaseException | None = None
+    duplicate: bool = False
+    bad_protobuf: bool = False
+    event: Message | None = None
+
+
+@dataclass(slots=True)
+class _Chat:
+    queue: list[_Item] = field(default_factory=list)
+    worker: asyncio.Task[None] | None = None
+
+
+class Receiver:
+    """Processes incoming ``<message>`` stanzas (see the module docstring)."""
+
+    def __init__(self, ctx: Context, inbox: Inbox) -> None:
+        self._ctx = ctx
+        self._inbox = inbox
+        self._slots = asyncio.Semaphore(ctx.options.max_inflight)
+        self._chats: dict[JID, _Chat] = {}
+        self._retries: OrderedDict[str, int] = OrderedDict()
+        self.active = False
+        """Whether delivery receipts say we are active (else ``type="inactive"``)."""
+        self.received = 0
+
+    def __repr__(self) -> str:
+        return f"Receiver(chats={len(self._chats)})"
+
+    # --- the reader side ---------------------------------------------------------------------
+
+    async def on_message(self, node: Node) -> None:
+        """Node handler for ``<message>`` (runs in the reader: only queues work)."""
+        try:
+            envelope = parse_envelope(node, self._ctx.own)
+        except (MalformedNode, AttributeMissing, AttributeInvalid, InvalidJID) as exc:
+            log.warning("unreadable message stanza: %s", exc)
+            await self._send(ack(node, error=NACK_PARSING_ERROR, own=self._ctx.own_pn))
+            return
+        await self._slots.acquire()
+        chat = self._chats.get(envelope.chat)
+        if chat is None:
+            chat = self._chats[envelope.chat] = _Chat()
+        chat.queue.append(_Item(node, envelope))
+        if chat.worker is None:
+            chat.worker = asyncio.ensure_future(self._work(envelope.chat, chat))
+
+    async def idle(self) -> None:
+        """Wait until every queued stanza has been processed."""
+        while self._chats:
+            workers = [c.worker for c in self._chats.values() if c.worker is not None]
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel the chat workers (their stanzas stay unacknowledged: the server resends)."""
+        workers = [c.worker for c in self._chats.values() if c.worker is not None]
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._chats.clear()
+
+    async def _work(self, key: JID, chat: _Chat) -> None:
+        try:
+            while chat.queue:
+                size = self._ctx.options.batch_size
+                items, chat.queue = chat.queue[:size], chat.queue[size:]
+                try:
+                    await self._process(items)
+                except (NotConnected, asyncio.CancelledError):
+                    raise
+                except Exception:
+                    log.exception("processing %d message(s) of %s failed; the server will "
+                                  "deliver them again", len(items), key)
+                finally:
+                    for _ in items:
+                        self._slots.release()
+        finally:
+            if self._chats.get(key) is chat:
+                for _ in chat.queue:
+                    self._slots.release()
+                del self._chats[key]
+
+    # --- one batch ---------------------------------------------------------------------------
+
+    async def _process(self, items: list[_Item]) -> None:
+        ctx = self._ctx
+        fresh = await self._skip_seen(items)
+        senders = [i.envelope.sender for i in fresh]
+        await ctx.book.remember(
+            (i.envelope.sender_alt, i.envelope.sender) if i.envelope.sender.is_pn
+            else (i.envelope.sender, i.envelope.sender_alt)
+            for i in fresh if i.envelope.sender_alt is not None
+        )
+        changes: list[IdentityChange] = []
+        if fresh:
+            async with ctx.book.lock(senders):
+                canon = {s: await ctx.book.canonical(s) for s in dict.fromkeys(senders)}
+                batch = ctx.cipher.batch(ctx.account)
+                await batch.prefetch(addresses=[c.signal_address for c in canon.values()])
+                for item in fresh:
+                    await self._decrypt(batch, item, canon[item.envelope.sender])
+                changes = await self._commit(batch, fresh)
+        for item in items:
+            await self._confirm(item)
+        for change in changes:
+            await ctx.link.dispatch(IdentityChanged(change.address,
+                                                    JID.from_signal_address(change.address)))
+        for item in items:
+            if item.event is not None:
+                await self._inbox.dispatch(item.event)
+
+    async def _skip_seen(self, items: list[_Item]) -> list[_Item]:
+        fresh: list[_Item] = []
+        keys: set[tuple[str, str, str]] = set()
+        seen = self._ctx.account.seen
+        for item in items:
+            env = item.envelope
+            key = (str(env.chat), str(env.sender.to_non_ad()), env.id)
+            if key in keys or await seen.contains(SeenMessage(*key)):
+                item.duplicate = True
+                continue
+            keys.add(key)
+            fresh.append(item)
+        return fresh
+
+    async def _decrypt(self, batch: SignalBatch, item: _Item, sender: JID) -> None:
+        env = item.envelope
+        address = sender.signal_address
+        plaintext: bytes | None = None
+        try:
+            direct = [e for e in env.encs if e.type in (ENC_PKMSG, ENC_MSG)]
+            group = [e for e in env.encs if e.type == ENC_SKMSG]
+            if not direct and not group:
+                raise MalformedNode("no ciphertext this client can decrypt")
+            for enc in direct:
+                if enc.version != 2:
+                    raise MalformedNode(f"unsupported enc version {enc.version}")
+                result = await batch.decrypt(address, enc.type, enc.data)
+                plaintext = result.plaintext
+            for enc in group:
+                result = await batch.decrypt(address, ENC_SKMSG, enc.data, group=str(env.chat))
+                plaintext = result.plaintext
+        except DuplicateMessage as exc:
+            item.duplicate = True
+            item.error = exc
+            return
+        except (DecryptionError, CryptoError, MalformedNode, ValueError) as exc:
+            item.error = exc
+            return
+        assert plaintext is not None
+        message = e2e_pb2.Message()
+        try:
+            message.ParseFromString(plaintext)
+        except ProtobufDecodeError:
+            item.bad_protobuf = True
+            return
+        if message.HasField("device_sent_message") and env.from_me:
+            message = message.device_sent_message.message
+        item.message = message
+
+    async def _commit(self, batch: SignalBatch, items: list[_Item]) -> list[IdentityChange]:
+        ctx = self._ctx
+        for item in items:
+            if item.message is not None:
+                await self._process_skdm(batch, item)
+        async with ctx.account.transaction() as tx:
+            changes = await batch.commit(tx)
+            for item in items:
+                if item.message is None and not item.bad_protobuf:
+                    continue
+                env = item.envelope
+                added = await tx.seen.add(
+                    SeenMessage(str(env.chat), str(env.sender.to_non_ad()), env.id),
+                    env.timestamp or None,
+                )
+                if not added or item.message is None:
+                    item.duplicate = not added
+                    continue
+                event = self._event(item)
+                seq = await tx.inbox.put(MESSAGE_KIND, event.to_payload(), env.timestamp or None)
+                item.event = event.with_seq(seq)
+        self.received += sum(1 for i in items if i.event is not None)
+        return list(changes.identity_changes)
+
+    async def _process_skdm(self, batch: SignalBatch, item: _Item) -> None:
+        message = item.message
+        assert message is not None
+        for skdm in (message.sender_key_distribution_message,
+                     message.fast_ratchet_key_sender_key_distribution_message):
+            if not skdm.group_id or not skdm.axolotl_sender_key_distribution_message:
+                continue
+            sender = await self._ctx.book.to_lid(item.envelope.sender)
+            try:
+                await batch.process_distribution(
+                    skdm.group_id, sender.signal_address,
+                    skdm.axolotl_sender_key_distribution_message)
+            except (DecryptionError, CryptoError, ValueError) as exc:
+                log.warning("bad sender key distribution from %s: %s", sender, exc)
+
+    def _event(self, item: _Item) -> Message:
+        env = item.envelope
+        assert item.message is not None
+        return Message(
+            id=env.id,
+            chat=env.chat,
+            sender=env.sender,
+            from_me=env.from_me,
+            timestamp=env.time,
+            message=item.message,
+            sender_alt=env.sender_alt,
+            push_name=env.push_name,
+            is_group=env.is_group,
+            type=env.type,
+            edit=env.edit,
+            category=env.category,
+            retry_count=max((e.retry_count for e in env.encs), default=0),
+            raw=item.node,
+        )
+
+    # --- confirming --------------------------------------------------------------------------
+
+    async def _send(self, node: Node) -> None:
+        try:
+            await self._ctx.link.send_node(node)
+        except NotConnected:
+            log.debug("not connected: %s not sent (the server will deliver again)", node.tag)
+
+    async def _confirm(self, item: _Item) -> None:
+        env = item.envelope
+        own = self._ctx.own_pn
+        if item.duplicate or item.message is not None:
+            self._retries.pop(env.id, None)
+            await self._send(delivery_receipt(item.node, env, active=self.active))
+            return
+        if item.bad_protobuf:
+            await self._send(ack(item.node, error=NACK_INVALID_PROTOBUF, own=own))
+            return
+        if isinstance(item.error, MalformedNode) and not env.encs:
+            await self._send(ack(item.node, error=NACK_UNRECOGNIZED, own=own))
+            return
+        await self._retry(item)
+
+    async def _retry(self, item: _Item) -> None:
+        env = item.envelope
+        ctx = self._ctx
+        count = self._retries.get(env.id, 0) + 1
+        in_message = max((e.retry_count for e in env.encs), default=0)
+        if count == 1 and in_message > 0:
+            count = in_message + 1
+        self._retries[env.id] = count
+        self._retries.move_to_end(env.id)
+        while len(self._retries) > _RETRY_MEMORY:
+            self._retries.popitem(last=False)
+        reason = f"{type(item.error).__name__}: {item.error}"
+        if count > ctx.options.max_retries:
+            log.warning("giving up on %s from %s after %d retries: %s", env.id, env.sender,
+                        count - 1, reason)
+            self._retries.pop(env.id, None)
+            await self._send(ack(item.node, own=ctx.own_pn))
+            await ctx.link.dispatch(UndecryptableMessage(
+                id=env.id, chat=env.chat, sender=env.sender, from_me=env.from_me,
+                timestamp=env.time, reason=reason, retry_count=count - 1,
+                is_group=env.is_group, raw=item.node))
+            return
+        log.info("cannot decrypt %s from %s (%s): retry receipt #%d", env.id, env.sender,
+                 reason, count)
+        keys = None
+        if count > 1:
+            try:
+                keys = await self._retry_keys()
+            except StoreError as exc:
+                log.warning("no keys for the retry receipt: %s", exc)
+        creds = ctx.credentials()
+        await self._send(retry_receipt(item.node, env, count=count,
+                                       registration_id=creds.registration_id, keys=keys))
+        await self._send(ack(item.node, own=ctx.own_pn))
+
+    async def _retry_keys(self) -> RetryKeys:
+        """Our identity, a fresh one-time prekey (stored first), the signed prekey and our
+        device identity."""
+        ctx = self._ctx
+        creds = ctx.credentials()
+        (key_id,) = await ctx.account.prekeys.reserve_ids(1)
+        (prekey,) = generate_prekeys(key_id, 1)
+        await ctx.account.prekeys.put_many([_stored(prekey.key_id, prekey.key_pair)])
+        signed = creds.signed_prekey
+        if creds.account is None:
+            raise StoreError("no device identity stored")
+        return RetryKeys(
+            identity=creds.identity_key.public,
+            prekey_id=prekey.key_id,
+            prekey=prekey.key_pair.public,
+            signed_prekey_id=signed.key_id,
+            signed_prekey=signed.key_pair.public,
+            signed_prekey_signature=signed.signature,
+            device_identity=creds.account,
+        )
+
+
+def _stored(key_id: int, pair: KeyPair) -> PreKey:
+    return PreKey(key_id, StoredKeyPair(public=pair.public, private=pair.private))

@@ -1,0 +1,455 @@
+"""Message routing: ``<message>`` fan-out, receipts, acks and the durable offline queue.
+
+The sandbox never decrypts. A sender's ``<message to><participants><to jid><enc/>..`` is split
+per ``<to jid>`` participant: each addressed device (of the recipient or of the sender's own
+account, never the sending device itself) gets
+``<message id from t notify type [recipient] [sender_lid|sender_pn]>`` with its ``<enc>`` (and
+the sender's ``<device-identity>``). ``from`` is the sending device in the form the participant
+was addressed in (phone number or LID); the other form rides in ``sender_lid``/``sender_pn``
+(Baileys needs it). Copies for the sender's own devices carry ``recipient`` (the chat). The
+sender gets ``<ack class="message" id t phash>``; ``phash`` is the hash of every device the
+server knows for both accounts (minus the sender), so a client that missed a device notices.
+A stanza addressed to one device (``to`` = a device JID, as retried messages are) goes to that
+device alone.
+
+Everything delivered (messages, receipts, device notifications) is first stored in the
+``offline_queue`` table, then sent to the device if it is active; it stays queued until that
+device acknowledges it — a ``<receipt>`` or an ``<ack class="message">`` for a message, an
+``<ack class="receipt">`` / ``<ack class="notification">`` for the others — so it survives
+disconnects and sandbox restarts. When a device becomes active its queue is delivered in
+order before anything new (``<ib><offline count>`` follows).
+
+Receipts (``<receipt id to [type] [recipient] [participant]>``) go to the addressed device, or
+to every device of the addressed user; they arrive ``from`` the receipting device. Device-list
+notifications (``<notification type="devices"><add device_hash><device jid/>``) go to every
+device of the account and of every account that has exchanged messages with it when a new
+device is paired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wamd.binary import AttrValue, Node, decode_node, encode_node
+from wamd.errors import AttributeInvalid, AttributeMissing, InvalidJID, NotConnected, WamdError
+from wamd.messaging.stanzas import participant_hash
+from wamd.sandbox.session import Session, SessionState
+from wamd.sandbox.state import Account, Device, account_by_phone, devices_of
+from wamd.types import JID, LID_SERVER, SERVER_JID, USER_SERVER
+
+if TYPE_CHECKING:
+    from wamd.sandbox.server import Sandbox
+
+__all__ = ["MIGRATIONS", "Router", "install", "router_of"]
+
+log = logging.getLogger("wamd.sandbox")
+
+MIGRATIONS = (
+    """
+    CREATE TABLE offline_queue (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        phone TEXT NOT NULL,
+        device INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        stanza_id TEXT NOT NULL,
+        node BLOB NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX offline_queue_device ON offline_queue (phone, device, seq);
+    CREATE INDEX offline_queue_ack ON offline_queue (phone, device, kind, stanza_id);
+    CREATE TABLE chat_peers (
+        phone TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        PRIMARY KEY (phone, peer)
+    )
+    """,
+)
+
+MAX_PARTICIPANTS = 2048
+_SENT_KEY = "messaging.sent"
+_FLUSHED_KEY = "messaging.flushed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    phone: str
+    device: int
+
+
+def _user(account: Account, lid: bool) -> JID:
+    return JID(account.lid, LID_SERVER) if lid else JID(account.phone, USER_SERVER)
+
+
+class Router:
+    """Routes messages and receipts between devices (see the module docstring)."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self.routed = 0
+
+    def __repr__(self) -> str:
+        return f"MessageRouter(routed={self.routed})"
+
+    def _lock(self, target: _Target) -> asyncio.Lock:
+        key = (target.phone, target.device)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    # --- lookups ------------------------------------------------------------------------------
+
+    async def account_of(self, jid: JID) -> Account | None:
+        """The account a phone-number or LID JID belongs to."""
+        if jid.server == USER_SERVER:
+            return await self.sandbox.state.account(jid.user)
+        if jid.server == LID_SERVER:
+            return await self.sandbox.state.account_by_lid(jid.user)
+        return None
+
+    async def device_ids(self, phone: str) -> list[int]:
+        """The phone (0) and the companions of an account."""
+        return [0] + [d.device for d in await self.sandbox.state.devices(phone)]
+
+    # --- the queue ----------------------------------------------------------------------------
+
+    async def enqueue(self, deliveries: list[tuple[_Target, str, str, Node]]) -> list[int]:
+        """Store ``(target, kind, id, node)`` deliveries; returns their sequence numbers."""
+        now = int(self.sandbox.clock())
+        rows = [(t.phone, t.device, kind, stanza_id, encode_node(node), now)
+                for t, kind, stanza_id, node in deliveries]
+
+        def insert(db: sqlite3.Connection) -> list[int]:
+            seqs = []
+            for row in rows:
+                cursor = db.execute(
+                    "INSERT INTO offline_queue (phone, device, kind, stanza_id, node, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", row)
+                seqs.append(int(cursor.lastrowid or 0))
+            return seqs
+
+        return await self.sandbox.state.run(insert)
+
+    async def deliver(self, deliveries: list[tuple[_Target, str, str, Node]]) -> None:
+        """Queue deliveries durably, then send each to its device if it is active."""
+        if not deliveries:
+            return
+        seqs = await self.enqueue(deliveries)
+        for (target, _, _, node), seq in zip(deliveries, seqs, strict=True):
+            session = self._session(target)
+            if session is None:
+                continue
+            async with self._lock(target):
+                if not session.data.get(_FLUSHED_KEY):
+                    continue  # the activation flush will send it, in order
+                await self._send(session, seq, node)
+
+    def _session(self, target: _Target) -> Session | None:
+        session = self.sandbox.session_for(JID(target.phone, USER_SERVER, device=target.device))
+        if session is None or session.state is not SessionState.ACTIVE:
+            return None
+        return session
+
+    async def _send(self, session: Session, seq: int, node: Node) -> bool:
+        sent: set[int] = session.data.setdefault(_SENT_KEY, set())
+        if seq in sent:
+            return False
+        sent.add(seq)
+        try:
+            await session.send(node)
+        except NotConnected:
+            return False
+        return True
+
+    async def flush(self, session: Session) -> int:
+        """Send a device's queue in order (when it becomes active); returns how many."""
+        device = session.device
+        if device is None:
+            return 0
+        target = _Target(device.phone, device.device)
+        count = 0
+        async with self._lock(target):
+            rows = await self.sandbox.state.run(
+                lambda db: db.execute(
+                    "SELECT seq, node FROM offline_queue WHERE phone = ? AND device = ? "
+                    "ORDER BY seq", (target.phone, target.device)).fetchall())
+            for seq, data in rows:
+                node = decode_node(bytes(data))
+                node.attrs["offline"] = "1"
+                if await self._send(session, int(seq), node):
+                    count += 1
+            session.data[_FLUSHED_KEY] = True
+        return count
+
+    async def acknowledged(self, session: Session, kind: str, stanza_id: str) -> None:
+        """Drop ``kind`` deliveries of ``stanza_id`` from the device's queue."""
+        device = session.device
+        if device is None or not stanza_id:
+            return
+        await self.sandbox.state.run(
+            lambda db: db.execute(
+                "DELETE FROM offline_queue WHERE phone = ? AND device = ? AND kind = ? "
+                "AND stanza_id = ?", (device.phone, device.device, kind, stanza_id)))
+
+    async def queued(self, phone: str, device: int) -> int:
+        """How many deliveries wait for a device (tests, admin)."""
+        row = await self.sandbox.state.run(
+            lambda db: db.execute(
+                "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?",
+                (phone, device)).fetchone())
+        return int(row[0])
+
+    # --- messages -----------------------------------------------------------------------------
+
+    async def on_message(self, session: Session, node: Node) -> None:
+        """A client sent a ``<message>``: fan it out and ack it."""
+        sender_device, sender_account = session.device, session.account
+        if sender_device is None or sender_account is None:
+            return
+        msg_id = node.attrs.get("id")
+        if not isinstance(msg_id, str) or not msg_id:
+            return
+        try:
+            to = node.attr_jid("to")
+        except (AttributeMissing, AttributeInvalid, InvalidJID):
+            await session.send(self._ack(node, error="400"))
+            return
+        recipient_account = await self.account_of(to)
+        if recipient_account is None:
+            await session.send(self._ack(node, error="404"))
+            return
+        t = str(int(self.sandbox.clock()))
+        try:
+            plan = await self._plan(session, node, to, recipient_account)
+        except (WamdError, ValueError) as exc:
+            log.info("%s: refusing message %s: %s", session, msg_id, exc)
+            await session.send(self._ack(node, error="400"))
+            return
+        deliveries: list[tuple[_Target, str, str, Node]] = []
+        identity = node.child("device-identity")
+        for target, lid_form, encs in plan:
+            attrs: dict[str, AttrValue] = {
+                "id": msg_id,
+                "from": JID(sender_account.lid, LID_SERVER, device=sender_device.device)
+                if lid_form else JID(sender_account.phone, USER_SERVER,
+                                     device=sender_device.device),
+                "t": t,
+                "type": node.attrs.get("type", "text"),
+                "notify": sender_device.push_name or sender_account.push_name or "",
+            }
+            if lid_form:
+                attrs["sender_pn"] = JID(sender_account.phone, USER_SERVER)
+            else:
+                attrs["sender_lid"] = JID(sender_account.lid, LID_SERVER)
+            for name in ("edit", "category", "addressing_mode"):
+                value = node.attrs.get(name)
+                if value is not None:
+                    attrs[name] = value
+            if target.phone == sender_account.phone:
+                recipient = node.attrs.get("recipient")
+                if recipient is None and recipient_account.phone != sender_account.phone:
+                    recipient = _user(recipient_account, to.is_lid)
+                if recipient is not None:
+                    attrs["recipient"] = recipient
+            content = list(encs) + ([identity] if identity is not None else [])
+            deliveries.append((target, "message", msg_id, Node("message", attrs, content)))
+        await self._remember_peers(sender_account.phone, recipient_account.phone)
+        await self.deliver(deliveries)
+        self.routed += 1
+        ack = self._ack(node, t=t)
+        if node.child("participants") is not None:
+            ack.attrs["phash"] = await self._expected_hash(sender_account, recipient_account,
+                                                           sender_device, to.is_lid)
+        await session.send(ack)
+
+    async def _plan(
+        self, session: Session, node: Node, to: JID, recipient: Account
+    ) -> list[tuple[_Target, bool, list[Node]]]:
+        """Who gets which ``<enc>``: ``(device, addressed in LID form, encs)``."""
+        sender = session.device
+        assert sender is not None
+        participants = node.child("participants")
+        plan: list[tuple[_Target, bool, list[Node]]] = []
+        if participants is None:
+            encs = node.children_by_tag("enc")
+            if not to.device and not to.agent:
+                raise ValueError("a message without participants must name a device")
+            if not encs:
+                raise ValueError("no <enc>")
+            if to.device in await self.device_ids(recipient.phone):
+                plan.append((_Target(recipient.phone, to.device), to.is_lid, encs))
+            return plan
+        entries = participants.children_by_tag("to")
+        if len(entries) > MAX_PARTICIPANTS:
+            raise ValueError("too many participants")
+        known: dict[str, list[int]] = {}
+        for entry in entries:
+            jid = entry.attr_jid("jid")
+            account = await self.account_of(jid)
+            if account is None:
+                continue
+            if account.phone not in known:
+                known[account.phone] = await self.device_ids(account.phone)
+            if jid.device not in known[account.phone]:
+                continue
+            if account.phone == sender.phone and jid.device == sender.device:
+                continue
+            encs = entry.children_by_tag("enc")
+            if encs:
+                plan.append((_Target(account.phone, jid.device), jid.is_lid, encs))
+        return plan
+
+    async def _expected_hash(self, sender: Account, recipient: Account, device: Device,
+                             lid: bool) -> str:
+        jids: list[JID] = []
+        for account in {sender.phone: sender, recipient.phone: recipient}.values():
+            user = _user(account, lid)
+            for device_id in await self.device_ids(account.phone):
+                if account.phone == sender.phone and device_id == device.device:
+                    continue
+                jids.append(user.with_device(device_id))
+        return participant_hash(jids)
+
+    def _ack(self, node: Node, *, t: str | None = None, error: str | None = None) -> Node:
+        attrs: dict[str, AttrValue] = {
+            "id": node.attrs.get("id", ""),
+            "class": "message",
+            "from": node.attrs.get("to", SERVER_JID),
+        }
+        if t is not None:
+            attrs["t"] = t
+        if error is not None:
+            attrs["error"] = error
+        return Node("ack", attrs)
+
+    async def _remember_peers(self, a: str, b: str) -> None:
+        if a == b:
+            return
+        await self.sandbox.state.run(
+            lambda db: db.executemany(
+                "INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)",
+                [(a, b), (b, a)]))
+
+    # --- receipts and acks --------------------------------------------------------------------
+
+    async def on_receipt(self, session: Session, node: Node) -> None:
+        """Route a client's ``<receipt>`` (it also confirms the message it names)."""
+        device, account = session.device, session.account
+        if device is None or account is None:
+            return
+        receipt_id = node.attrs.get("id")
+        if not isinstance(receipt_id, str) or not receipt_id:
+            return
+        await self.acknowledged(session, "message", receipt_id)
+        listing = node.child("list")
+        if listing is not None:
+            for item in listing.children_by_tag("item"):
+                item_id = item.attrs.get("id")
+                if isinstance(item_id, str):
+                    await self.acknowledged(session, "message", item_id)
+        try:
+            to = node.attr_jid("to")
+        except (AttributeMissing, AttributeInvalid, InvalidJID):
+            return
+        target_account = await self.account_of(to)
+        if target_account is None:
+            return
+        lid = to.is_lid
+        attrs: dict[str, AttrValue] = {
+            "id": receipt_id,
+            "from": JID(account.lid if lid else account.phone,
+                        LID_SERVER if lid else USER_SERVER, device=device.device),
+            "t": str(int(self.sandbox.clock())),
+        }
+        for name in ("type", "recipient", "participant", "category"):
+            value = node.attrs.get(name)
+            if value is not None:
+                attrs[name] = value
+        devices = [to.device] if (to.device or to.agent) else \
+            await self.device_ids(target_account.phone)
+        targets = [_Target(target_account.phone, d) for d in devices
+                   if not (target_account.phone == account.phone and d == device.device)]
+        content = node.content if isinstance(node.content, list) else None
+        await self.deliver([(t, "receipt", receipt_id, Node("receipt", dict(attrs), content))
+                            for t in targets])
+
+    async def on_ack(self, session: Session, node: Node) -> None:
+        """A client acknowledged a delivered stanza: drop it from its queue."""
+        kind = node.attrs.get("class")
+        stanza_id = node.attrs.get("id")
+        if isinstance(kind, str) and isinstance(stanza_id, str):
+            await self.acknowledged(session, kind, stanza_id)
+
+    # --- device notifications -----------------------------------------------------------------
+
+    async def device_added(self, device: Device) -> None:
+        """Tell the account's devices and its chat peers about a new device."""
+        state = self.sandbox.state
+
+        def read(db: sqlite3.Connection) -> tuple[Account | None, list[Device], list[str]]:
+            account = account_by_phone(db, device.phone)
+            peers = [r[0] for r in db.execute(
+                "SELECT peer FROM chat_peers WHERE phone = ?", (device.phone,))]
+            return account, devices_of(db, device.phone), peers
+
+        account, devices, peers = await state.run(read)
+        if account is None:
+            return
+        pn = JID(account.phone, USER_SERVER)
+        ids = [0] + [d.device for d in devices]
+        notification_id = f"dev-{device.phone}-{device.device}-{int(self.sandbox.clock())}"
+        added = Node("add", {"device_hash": participant_hash(pn.with_device(i) for i in ids)},
+                     [Node("device", {"jid": pn.with_device(device.device),
+                                      "key-index": str(device.key_index)})])
+        node = Node("notification", {
+            "from": pn, "lid": JID(account.lid, LID_SERVER), "type": "devices",
+            "id": notification_id, "t": str(int(self.sandbox.clock())),
+        }, [added])
+        targets: list[_Target] = []
+        for phone in [account.phone, *peers]:
+            for device_id in await self.device_ids(phone):
+                if device_id and not (phone == device.phone and device_id == device.device):
+                    targets.append(_Target(phone, device_id))
+        await self.deliver([(t, "notification", notification_id, node) for t in targets])
+
+
+_routers: weakref.WeakKeyDictionary[Sandbox, Router] = weakref.WeakKeyDictionary()
+
+
+def router_of(sandbox: Sandbox) -> Router:
+    """The message router installed in ``sandbox`` (KeyError when not installed)."""
+    return _routers[sandbox]
+
+
+def install(sandbox: Sandbox) -> None:
+    """Register the message routing (replaces upkeep's silent defaults)."""
+    sandbox.state.register_schema("messaging", MIGRATIONS)
+    router = Router(sandbox)
+    _routers[sandbox] = router
+
+    async def on_message(session: Session, node: Node) -> None:
+        await router.on_message(session, node)
+
+    async def on_receipt(session: Session, node: Node) -> None:
+        await router.on_receipt(session, node)
+
+    async def on_ack(session: Session, node: Node) -> None:
+        await router.on_ack(session, node)
+
+    async def on_active(session: Session) -> int:
+        return await router.flush(session)
+
+    async def on_paired(device: Device) -> None:
+        await router.device_added(device)
+
+    sandbox.router.add_stanza("message", "*", on_message)
+    sandbox.router.add_stanza("receipt", "*", on_receipt)
+    sandbox.router.add_stanza("ack", "*", on_ack)
+    sandbox.router.on_active(on_active)
+    sandbox.router.on_paired(on_paired)
