@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMANDS: tuple[str, ...] = (
     "wamd.cli.sandbox",
     "wamd.cli.login",
+    "wamd.cli.send",
     "wamd.cli.listen",
 )
 """The modules providing subcommands, in help order."""
