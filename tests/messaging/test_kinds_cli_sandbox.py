@@ -50,7 +50,8 @@ async def _finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
     except TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
-        raise AssertionError(f"wamd did not finish; stdout {out!r}, stderr {err[-3000:]!r}")
+        raise AssertionError(
+            f"wamd did not finish; stdout {out!r}, stderr {err[-3000:]!r}") from None
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
