@@ -11,15 +11,19 @@ start-up and JSON transfer are not counted. MB/s counts encoded bytes.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# bench/ holds scripts named like stdlib modules (signal.py): keep it off the import path.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 from tests.interop.codec_peer import CodecPeer, node_to_json  # noqa: E402
 from wamd.binary import Node, decode_node, encode_node  # noqa: E402

@@ -18,15 +18,19 @@ checks nothing. MB/s are MiB of plaintext per second.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
+
+# bench/ holds signal.py, which would shadow the standard library's signal (used by asyncio)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -42,8 +46,10 @@ async def start_host(state: Path) -> tuple[asyncio.subprocess.Process, dict[str,
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "wamd.sandbox.media_http",
+        "-c",
+        "import asyncio, sys\n"
+        "from wamd.sandbox.media_http import serve_forever\n"
+        "asyncio.run(serve_forever(sys.argv[1]))",
         str(state),
         stdout=asyncio.subprocess.PIPE,
         env=env,

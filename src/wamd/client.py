@@ -27,10 +27,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import IO, Any, Self, TypeVar, overload
 
 from wamd.binary import Node
 from wamd.conn.device import Device
@@ -42,6 +42,22 @@ from wamd.conn.reconnect import ReconnectPolicy
 from wamd.conn.state import ConnState
 from wamd.errors import NotConnected, StoreError
 from wamd.events import Dispatcher, Event, Handler, HandlerRegistration, Predicate
+from wamd.groups import (
+    GroupInfo,
+    GroupParticipant,
+    Groups,
+    JoinRequest,
+    JoinResult,
+    MemberAddMode,
+    ParticipantAction,
+    RequestAction,
+    SubGroup,
+)
+from wamd.media.keys import MediaType
+from wamd.media.retry import RetryTarget
+from wamd.media.send import SentMedia
+from wamd.media.service import ClientMedia, Downloadable
+from wamd.media.transfer import MediaClient, UploadResult, UploadSource
 from wamd.messaging import Message, Messaging, MessagingOptions, SendResult
 from wamd.messaging.builders import LinkPreview, Quotable
 from wamd.messaging.kinds import MessageKinds
@@ -49,7 +65,7 @@ from wamd.messaging.presence import ChatState
 from wamd.pairing.flow import PairingFlow
 from wamd.proto import e2e_pb2
 from wamd.store import DeviceCredentials, Store, Transaction
-from wamd.types import JID, SERVER_JID
+from wamd.types import GROUP_SERVER, JID, SERVER_JID
 
 __all__ = ["Client"]
 
@@ -152,6 +168,8 @@ class Client:
         self._conn.route("presence", self._kinds.on_presence)
         self._conn.route("chatstate", self._kinds.on_chatstate)
         self.dispatcher.add(Message, self._kinds.on_message)
+        self._groups = Groups(self)
+        self._media = ClientMedia(self)
 
     def __repr__(self) -> str:
         return f"Client(state={self.state.value}, jid={self.jid!s})"
@@ -272,6 +290,7 @@ class Client:
         opened it (a store passed in stays open)."""
         await self._conn.disconnect()
         await self.dispatcher.aclose(cancel=True)
+        await self._media.aclose()
         if self._owns_store and self._store is not None:
             store, self._store = self._store, None
             self._owns_store = False
@@ -347,12 +366,16 @@ class Client:
         self, to: JID, message: e2e_pb2.Message, *, id: str | None = None
     ) -> SendResult:
         """Send ``message`` (an ``e2e_pb2.Message``) to the user ``to`` (phone-number or LID
-        JID), end-to-end encrypted for each of their devices and our own other devices.
+        JID), end-to-end encrypted for each of their devices and our own other devices; or to
+        the group ``to`` (``id@g.us``) with this device's sender key
+        (:meth:`wamd.groups.Groups.send_message`).
 
         ``id`` defaults to a fresh id in WhatsApp's format. Returns once the server
         acknowledged it. Raises :class:`~wamd.errors.SendError` (refused, or no device
         reachable), :class:`~wamd.errors.IQTimeout` (no ack), :class:`~wamd.errors.NotConnected`.
         """
+        if to.server == GROUP_SERVER:
+            return await self._groups.send_message(to, message, id=id)
         return await self._messaging.send_message(to, message, id=id)
 
     def inbox_transaction(self, event: Message) -> AbstractAsyncContextManager[Transaction]:
@@ -463,6 +486,233 @@ class Client:
     def kinds(self) -> MessageKinds:
         """The message-kinds helper (advanced use)."""
         return self._kinds
+    # --- groups -----------------------------------------------------------------------------
+    # Thin delegations to :class:`wamd.groups.Groups` (``client.groups``), which documents the
+    # errors: GroupNotFound (404), NotInGroup (403), NotGroupAdmin (401), InviteLinkInvalid
+    # (406), InviteLinkRevoked (410), GroupError otherwise; NotConnected, IQTimeout.
+
+    @property
+    def groups(self) -> Groups:
+        """Group and community operations (every method of :class:`wamd.groups.Groups`)."""
+        return self._groups
+
+    async def create_group(
+        self, subject: str, participants: Iterable[JID], **options: Any
+    ) -> GroupInfo:
+        """Create a group (options: ``announce``, ``locked``, ``join_approval``,
+        ``member_add_mode``, ``ephemeral_timer``, ``linked_parent``)."""
+        return await self._groups.create(subject, participants, **options)
+
+    async def create_community(self, subject: str, participants: Iterable[JID] = ()) -> GroupInfo:
+        """Create a community (its announcement group is created with it)."""
+        return await self._groups.create_community(subject, participants)
+
+    async def get_group_info(self, group: JID) -> GroupInfo:
+        """A group's participants (with admin flags), subject, description and settings."""
+        return await self._groups.info(group)
+
+    async def get_joined_groups(self) -> list[GroupInfo]:
+        """Every group this account is in."""
+        return await self._groups.joined()
+
+    async def update_group_participants(
+        self, group: JID, participants: Iterable[JID], action: ParticipantAction | str
+    ) -> list[GroupParticipant]:
+        """Add, remove, promote or demote members; one result (with ``error``) per member."""
+        return await self._groups.update_participants(group, participants, action)
+
+    async def leave_group(self, group: JID) -> None:
+        """Leave a group."""
+        await self._groups.leave(group)
+
+    async def set_group_subject(self, group: JID, subject: str) -> None:
+        """Rename a group."""
+        await self._groups.set_subject(group, subject)
+
+    async def set_group_description(self, group: JID, description: str) -> str:
+        """Set (or with ``""`` delete) the description; returns its id."""
+        return await self._groups.set_description(group, description)
+
+    async def set_group_photo(self, group: JID, jpeg: bytes | None) -> str:
+        """Set (JPEG bytes) or remove (``None``) the group photo; returns the picture id."""
+        return await self._groups.set_photo(group, jpeg)
+
+    async def set_group_announce(self, group: JID, announce: bool) -> None:
+        """Only admins send (``True``) or everyone (``False``)."""
+        await self._groups.set_announce(group, announce)
+
+    async def set_group_locked(self, group: JID, locked: bool) -> None:
+        """Only admins edit the info (``True``) or everyone (``False``)."""
+        await self._groups.set_locked(group, locked)
+
+    async def set_group_join_approval(self, group: JID, enabled: bool) -> None:
+        """Require admin approval for joins by link."""
+        await self._groups.set_join_approval(group, enabled)
+
+    async def set_group_member_add_mode(self, group: JID, mode: MemberAddMode | str) -> None:
+        """Who may add members."""
+        await self._groups.set_member_add_mode(group, mode)
+
+    async def set_group_ephemeral(self, group: JID, seconds: int) -> None:
+        """The group's disappearing-messages timer (0: off)."""
+        await self._groups.set_ephemeral(group, seconds)
+
+    async def get_group_invite_link(self, group: JID, *, reset: bool = False) -> str:
+        """The invite link (``reset=True`` revokes the old one first)."""
+        return await self._groups.invite_link(group, reset=reset)
+
+    async def get_group_info_from_link(self, link: str) -> GroupInfo:
+        """What group an invite link leads to, without joining."""
+        return await self._groups.info_from_link(link)
+
+    async def join_group_with_link(self, link: str) -> JoinResult:
+        """Join by invite link (``pending_approval`` when an admin must approve)."""
+        return await self._groups.join_with_link(link)
+
+    async def get_group_join_requests(self, group: JID) -> list[JoinRequest]:
+        """Pending join requests (admins)."""
+        return await self._groups.join_requests(group)
+
+    async def update_group_join_requests(
+        self, group: JID, participants: Iterable[JID], action: RequestAction | str
+    ) -> list[GroupParticipant]:
+        """Approve or reject join requests; one result per participant."""
+        return await self._groups.update_join_requests(group, participants, action)
+
+    async def link_group(self, community: JID, group: JID) -> None:
+        """Link ``group`` into ``community``."""
+        await self._groups.link(community, group)
+
+    async def unlink_group(self, community: JID, group: JID) -> None:
+        """Unlink ``group`` from ``community``."""
+        await self._groups.unlink(community, group)
+
+    async def get_subgroups(self, community: JID) -> list[SubGroup]:
+        """The groups linked to ``community``."""
+        return await self._groups.subgroups(community)
+
+    # --- media (docs/media.md) ---------------------------------------------------------------
+    # Thin delegations to :class:`wamd.media.service.ClientMedia`. Errors: MediaError (every
+    # host failed, nothing downloadable), IntegrityError (MAC or hash mismatch), MediaExpired
+    # (gone and not re-uploadable), MediaRetryError (the phone could not re-upload), plus what
+    # send_message raises for the send helpers.
+
+    @property
+    def media(self) -> MediaClient:
+        """The media transfer client, made on first use: media hosts from this connection,
+        the server's extra CA (``ServerInfo.media_ca``) and the client's proxy."""
+        return self._media.transfer
+
+    @property
+    def media_service(self) -> ClientMedia:
+        """The media helper behind the methods below (advanced use: ``use()`` another
+        :class:`~wamd.media.MediaClient`, the re-uploader, the retry timeout)."""
+        return self._media
+
+    async def upload(
+        self, source: UploadSource, kind: MediaType | str, *, mimetype: str | None = None
+    ) -> UploadResult:
+        """Encrypt and upload ``source`` (bytes, a file path, a binary file object or an
+        async iterator of bytes) as ``kind`` (``"image"``, ``"video"``, ``"ptt"``...).
+
+        Build the message with :func:`wamd.media.media_message`; the ``send_*`` helpers below
+        do both.
+        """
+        return await self._media.upload(source, kind, mimetype=mimetype)
+
+    @overload
+    async def download(
+        self, item: Downloadable, *, to: None = None, reupload: bool = True,
+        retry_target: RetryTarget | None = None,
+    ) -> bytes: ...
+    @overload
+    async def download(
+        self, item: Downloadable, *, to: str | os.PathLike[str] | IO[bytes],
+        reupload: bool = True, retry_target: RetryTarget | None = None,
+    ) -> int: ...
+    async def download(
+        self,
+        item: Downloadable,
+        *,
+        to: str | os.PathLike[str] | IO[bytes] | None = None,
+        reupload: bool = True,
+        retry_target: RetryTarget | None = None,
+    ) -> bytes | int:
+        """Download, decrypt and verify the media of ``item``: a received
+        :class:`~wamd.messaging.Message`, a :class:`~wamd.media.send.SentMedia`, an
+        ``e2e_pb2.Message`` (or its media part), an upload or a :class:`~wamd.media.MediaRef`.
+
+        Returns the bytes, or with ``to`` (a path, replaced only once verified; or a binary
+        file object) the number of bytes written. When the media is gone from the server,
+        a message event or sent media is asked from our phone again and downloaded from its
+        new copy (``reupload=False``: raise :class:`~wamd.errors.MediaExpired` instead;
+        ``retry_target`` names the message for other kinds of ``item``).
+        """
+        if to is None:
+            return await self._media.download(item, reupload=reupload, retry_target=retry_target)
+        return await self._media.download_to(
+            item, to, reupload=reupload, retry_target=retry_target
+        )
+
+    def iter_download(
+        self, item: Downloadable, *, reupload: bool = True,
+        retry_target: RetryTarget | None = None,
+    ) -> AsyncGenerator[bytes, None]:
+        """Like :meth:`download`, as an async iterator of plaintext chunks. The data is
+        verified only when the iteration ends (the last step raises
+        :class:`~wamd.errors.IntegrityError` on tampering)."""
+        return self._media.iter_download(item, reupload=reupload, retry_target=retry_target)
+
+    async def send_image(
+        self, to: JID, source: UploadSource, *, caption: str | None = None,
+        quote: Quotable | None = None, mentions: Iterable[JID | str] = (),
+        view_once: bool = False, **options: Any,
+    ) -> SentMedia:
+        """Send an image (JPEG/PNG/WebP...) to a user or a group; dimensions and a thumbnail
+        are computed with the ``media`` extra. ``options``: ``thumbnail`` (JPEG bytes),
+        ``mimetype``, ``expiration``, ``id``."""
+        return await self._media.send(to, source, MediaType.IMAGE, caption=caption, quote=quote,
+                                      mentions=mentions, view_once=view_once, **options)
+
+    async def send_video(
+        self, to: JID, source: UploadSource, *, caption: str | None = None,
+        gif: bool = False, quote: Quotable | None = None,
+        mentions: Iterable[JID | str] = (), view_once: bool = False, **options: Any,
+    ) -> SentMedia:
+        """Send a video (``gif=True``: played as a looping GIF); duration and size are read
+        from MP4/MOV headers. ``options``: ``thumbnail`` (a JPEG: wamd does not decode
+        video), ``seconds``, ``mimetype``, ``expiration``, ``id``."""
+        kind = MediaType.GIF if gif else MediaType.VIDEO
+        return await self._media.send(to, source, kind, caption=caption, quote=quote,
+                                      mentions=mentions, view_once=view_once, **options)
+
+    async def send_audio(
+        self, to: JID, source: UploadSource, *, ptt: bool = False,
+        quote: Quotable | None = None, **options: Any,
+    ) -> SentMedia:
+        """Send audio; ``ptt=True`` sends a voice note (Ogg Opus). The duration is read from
+        Ogg/M4A/WAV headers. ``options``: ``seconds``, ``mimetype``, ``view_once``,
+        ``mentions``, ``expiration``, ``id``."""
+        kind = MediaType.PTT if ptt else MediaType.AUDIO
+        return await self._media.send(to, source, kind, quote=quote, **options)
+
+    async def send_document(
+        self, to: JID, source: UploadSource, *, file_name: str | None = None,
+        caption: str | None = None, quote: Quotable | None = None, **options: Any,
+    ) -> SentMedia:
+        """Send a file as a document; ``file_name`` defaults to a path source's name.
+        ``options``: ``title``, ``page_count``, ``thumbnail`` (JPEG), ``mimetype``,
+        ``mentions``, ``expiration``, ``id``."""
+        return await self._media.send(to, source, MediaType.DOCUMENT, file_name=file_name,
+                                      caption=caption, quote=quote, **options)
+
+    async def send_sticker(
+        self, to: JID, source: UploadSource, *, quote: Quotable | None = None,
+        **options: Any,
+    ) -> SentMedia:
+        """Send a sticker (a WebP image, 512x512 by convention). ``options``: ``mimetype``,
+        ``mentions``, ``expiration``, ``id``."""
+        return await self._media.send(to, source, MediaType.STICKER, quote=quote, **options)
 
     # --- low level (for wamd's topic modules and advanced use) -------------------------------
 

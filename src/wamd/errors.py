@@ -161,6 +161,33 @@ class SendError(WamdError):
     """A message could not be sent."""
 
 
+# --- groups ----------------------------------------------------------------------------------
+
+
+class GroupError(IQError):
+    """The server refused a group request; ``code``/``text`` are its ``<error>``."""
+
+
+class GroupNotFound(GroupError):
+    """The group does not exist (404 item-not-found)."""
+
+
+class NotInGroup(GroupError):
+    """This account is not a member of the group (403 forbidden)."""
+
+
+class NotGroupAdmin(GroupError):
+    """The action needs a group admin (401 not-authorized)."""
+
+
+class InviteLinkInvalid(GroupError):
+    """The invite code is not valid (406 not-acceptable)."""
+
+
+class InviteLinkRevoked(GroupError):
+    """The invite code was revoked (410 gone)."""
+
+
 # --- media -----------------------------------------------------------------------------------
 
 

@@ -77,10 +77,12 @@ class QR(Event):
     valid for ``timeout`` seconds (60 for the first code, 20 for the following ones), then the
     next code arrives in a new event. ``index`` counts from 0; ``remaining`` is how many more
     codes the server gave before pairing times out. :meth:`render` draws it for a terminal.
+    The text holds this device's adv secret: show it to the user, do not log it (it is left
+    out of the event's ``repr``).
     """
 
-    text: str
-    timeout: float
+    text: str = field(repr=False)  # it carries the adv secret: keep it out of logs
+    timeout: float = 60.0
     index: int = 0
     remaining: int = 0
 

@@ -11,6 +11,13 @@
 //   {"cmd":"presence","rid","type":"available|unavailable|composing|recording|paused","to"?}
 //   {"cmd":"subscribe","rid","to"}                        presenceSubscribe(to)
 //   {"cmd":"read","rid","ids":[id..]}                     readMessages for received messages
+//   {"cmd":"download","rid","id"}                         downloadMediaMessage of a received
+//        (or sent) media message                               -> {"bytes","sha256","b64"}
+//   {"cmd":"groupCreate","rid","subject","participants":[jid]}  -> {"group": metadata}
+//   {"cmd":"groupMetadata","rid","jid"}                   groupMetadata(jid) -> {"group"}
+//   {"cmd":"groupParticipants","rid","jid","participants","action"}  add|remove|promote|demote
+//                                                          -> {"result": [{status, jid}]}
+//   {"cmd":"groupSubject","rid","jid","subject"}          groupUpdateSubject
 //   {"cmd":"quit"}                                        saves the creds and exits 0
 // stdout events:
 //   {"event":"qr","qr"}  {"event":"open","me"}  {"event":"restart"}  {"event":"close","status"}
@@ -21,6 +28,9 @@
 //   {"event":"update","id","remoteJid","update"}          messages.update (edits, revokes, status)
 //   {"event":"reaction","key","reaction"}                 messages.reaction
 //   {"event":"presence","id","presences"}                 presence.update
+//   {"event":"groups.upsert","groups"}  {"event":"groups.update","groups"}
+//   {"event":"group-participants.update","id","author","participants","action"}
+//        (group metadata as Baileys emits it)
 import readline from 'node:readline';
 import P from 'pino';
 import makeWASocket, {
@@ -31,7 +41,9 @@ import makeWASocket, {
     getContentType,
     normalizeMessageContent,
     jidNormalizedUser,
+    downloadMediaMessage,
 } from 'baileys';
+import { createHash } from 'node:crypto';
 import { encryptVote, tryDecryptVote } from './baileys_msg_votes.mjs';
 
 const args = JSON.parse(process.argv[2]);
@@ -159,6 +171,9 @@ const start = () => {
         }
     });
     sock.ev.on('presence.update', (p) => out({ event: 'presence', id: p.id, presences: p.presences }));
+    sock.ev.on('groups.upsert', (groups) => out({ event: 'groups.upsert', groups }));
+    sock.ev.on('groups.update', (groups) => out({ event: 'groups.update', groups }));
+    sock.ev.on('group-participants.update', (u) => out({ event: 'group-participants.update', ...u }));
 };
 
 async function send(cmd) {
@@ -203,9 +218,27 @@ async function vote(cmd) {
     return { id, creator: pollCreatorJid, voter: voterJid };
 }
 
+async function download(cmd) {
+    const m = store.get(cmd.id);
+    if (!m) throw new Error(`unknown message ${cmd.id}`);
+    const data = await downloadMediaMessage(m, 'buffer', {}, {
+        logger, reuploadRequest: current.updateMediaMessage,
+    });
+    return { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex'),
+        b64: data.toString('base64') };
+}
+
 const COMMANDS = {
     send,
     vote,
+    download,
+    groupCreate: async (cmd) => ({ group: await current.groupCreate(cmd.subject, cmd.participants) }),
+    groupMetadata: async (cmd) => ({ group: await current.groupMetadata(cmd.jid) }),
+    groupParticipants: async (cmd) => ({
+        result: (await current.groupParticipantsUpdate(cmd.jid, cmd.participants, cmd.action))
+            .map(({ status, jid }) => ({ status, jid })),
+    }),
+    groupSubject: async (cmd) => { await current.groupUpdateSubject(cmd.jid, cmd.subject); return {}; },
     presence: async (cmd) => { await current.sendPresenceUpdate(cmd.type, cmd.to); return {}; },
     subscribe: async (cmd) => { await current.presenceSubscribe(cmd.to); return {}; },
     read: async (cmd) => {

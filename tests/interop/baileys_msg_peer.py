@@ -1,6 +1,7 @@
 """Client for baileys_msg_peer.mjs: a Baileys (rc14) client on a sandbox, driven over JSON lines.
 
-Shared by tests/interop/test_baileys_messaging.py and bench/messaging.py.
+Shared by tests/interop/test_baileys_messaging.py, tests/interop/test_baileys_groups.py and
+bench/messaging.py.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class BaileysPeer:
 
     @classmethod
     async def start(cls, interop: Path, sandbox: Sandbox, auth_dir: Path,
-                    *, log_level: str = "warn") -> BaileysPeer:
+                    *, log_level: str = "warn", env: dict[str, str] | None = None
+                    ) -> BaileysPeer:
         args = {"url": sandbox.url, "rootPublicKey": sandbox.root_public_key.hex(),
                 "authDir": str(auth_dir)}
         auth_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
@@ -42,7 +44,8 @@ class BaileysPeer:
             proc = await asyncio.create_subprocess_exec(
                 "node", str(interop / "baileys_msg_peer.mjs"), json.dumps(args), cwd=interop,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
-                env={**os.environ, "BAILEYS_LOG": log_level}, limit=16 * 1024 * 1024,
+                env={**os.environ, "BAILEYS_LOG": log_level, **(env or {})},
+                limit=16 * 1024 * 1024,
             )
         return cls(proc, log)
 

@@ -16,7 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from wamd.sandbox import Sandbox
+from wamd.sandbox import Sandbox, Session
+from wamd.sandbox.login import ROUTING_INFO
 from wamd.types import JID
 
 pytestmark = pytest.mark.interop
@@ -110,7 +111,14 @@ async def _login_again(interop: Path, sandbox: Sandbox, auth_dir: Path, me: str)
 
 async def test_baileys_pairs_by_qr_and_logs_in_again(node_peers: Path, tmp_path: Path) -> None:
     auth = tmp_path / "auth"
-    async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as sandbox:
+    routed: list[bytes | None] = []
+    async with Sandbox(state_dir=tmp_path / "sandbox", port=0, edge_routing=True) as sandbox:
+
+        async def record_routing(session: Session) -> int:
+            routed.append(session.routing_info)
+            return 0
+
+        sandbox.router.on_active(record_routing)
         baileys = await Baileys.start(node_peers, sandbox, auth, "qr")
         try:
             qr = await baileys.wait_for("qr")
@@ -135,6 +143,8 @@ async def test_baileys_pairs_by_qr_and_logs_in_again(node_peers: Path, tmp_path:
         )
         assert count >= 5
         await _login_again(node_peers, sandbox, auth, str(jid))
+        # the first login got edge routing info; the next intro carried it back
+        assert routed == [None, ROUTING_INFO]
 
     # the sandbox restarts from its state file: same root key, same device
     async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as restarted:

@@ -217,7 +217,15 @@ _STRINGS = st.one_of(_TOKENS, _PACKABLE, _TEXT)
 
 
 def _js_ordered_key(key: str) -> bool:
-    """JS objects put array-index keys ("0", "17") first: such names would reorder in Baileys."""
+    """Keys a JS object keeps as given.
+
+    JS objects put array-index keys ("0", "17") first, so such names would reorder in Baileys;
+    and Baileys' decoder assigns ``attrs[key] = value``, which for ``__proto__`` sets the
+    prototype instead of an attribute. Both are quirks of the peer's object model, not of the
+    wire format.
+    """
+    if key == "__proto__":
+        return False
     return not (key.isascii() and key.isdigit() and (key == "0" or key[0] != "0")
                 and int(key) < 2**32 - 1)
 

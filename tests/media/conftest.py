@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from wamd import events
 from wamd.binary import Node, decode_node, encode_node
+from wamd.client import Client
+from wamd.conn.options import ServerInfo
 from wamd.media.conn import MediaConn, MediaConnFetcher, parse_media_conn
 from wamd.media.transfer import MediaClient, RetryPolicy
+from wamd.sandbox import Sandbox
 from wamd.sandbox.media_http import MediaServer
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05, read_timeout=10)
@@ -56,3 +60,37 @@ def client_for(
     kwargs.setdefault("retry", FAST_RETRY)
     kwargs.setdefault("ca_file", server.ca_file)
     return MediaClient(fetch, **kwargs)
+
+
+PairClient = Callable[[Path, str], Awaitable[Client]]
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
+        yield running
+
+
+@pytest.fixture
+async def pair_client(sandbox: Sandbox) -> AsyncIterator[PairClient]:
+    """``await pair_client(store_path, phone)``: a wamd Client paired by QR with the sandbox
+    account of ``phone``, connected (closed after the test)."""
+    clients: list[Client] = []
+
+    async def pair(store: Path, phone: str) -> Client:
+        server = ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
+        client = Client(store, server=server)
+        clients.append(client)
+
+        @client.on(events.QR)
+        async def scan(evt: events.QR) -> None:
+            if evt.index == 0:
+                await sandbox.admin.scan_qr(evt.text, phone=phone)
+
+        await client.connect()
+        await client.wait_until_connected(timeout=60)
+        return client
+
+    yield pair
+    for client in clients:
+        await client.close()

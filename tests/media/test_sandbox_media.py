@@ -5,43 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 
-from wamd import events
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
-from wamd.errors import MediaExpired
-from wamd.media import MediaClient, MediaConn, MediaType, media_conn_fetcher
+from wamd.errors import MediaExpired, MediaRetryError
+from wamd.media import MediaClient, MediaConn, MediaType, media_conn_fetcher, media_message
+from wamd.media.retry import NOT_ON_PHONE, RetryTarget
+from wamd.media.reupload import download_or_reupload
 from wamd.sandbox import Sandbox
+from wamd.sandbox.media import phone_media_of
+from wamd.types import JID
+
+if TYPE_CHECKING:
+    from tests.media.conftest import PairClient
 
 PHONE = "15550004242"
 
 
 @pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Client]:
-    server = ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
-    client = Client(tmp_path / "client.sqlite", server=server)
-
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        if evt.index == 0:
-            await sandbox.admin.scan_qr(evt.text, phone=PHONE)
-
-    await client.connect()
-    await client.wait_until_connected(timeout=60)
-    try:
-        yield client
-    finally:
-        await client.close()
+async def client(pair_client: PairClient, tmp_path: Path) -> Client:
+    return await pair_client(tmp_path / "client.sqlite", PHONE)
 
 
 async def test_media_through_the_sandbox(sandbox: Sandbox, client: Client) -> None:
@@ -87,3 +74,73 @@ async def test_media_host_follows_the_sandbox_lifecycle(tmp_path: Path) -> None:
     assert sandbox.media is None
     await asyncio.sleep(0)
     assert not ca.exists()  # in-memory sandboxes keep media in a temporary folder
+
+
+async def test_admin_http_controls_the_media_host(sandbox: Sandbox) -> None:
+    host = sandbox.media
+    assert host is not None
+    async with aiohttp.ClientSession() as http:
+
+        async def call(method: str, name: str, body: object = None) -> tuple[int, object]:
+            url = f"{sandbox.admin_url}/{name}"
+            async with http.request(method, url, json=body) as resp:
+                return resp.status, await resp.json()
+
+        status, info = await call("GET", "media")
+        assert status == 200
+        assert info == {
+            "https": host.https_hostnames,
+            "http": host.http_hostnames,
+            "ca_file": str(host.ca_file),
+            "ca_pem": host.ca_file.read_text(),
+        }
+        assert await call("POST", "media_fault", {"status": 503, "method": "POST", "count": 2}) == (
+            200,
+            {"ok": True},
+        )
+        assert host.faults[-1].status == 503
+        assert host.faults[-1].count == 2
+        status, error = await call("POST", "media_fault", {"nope": 1})
+        assert status == 400
+        assert error == {"error": "bad fault field 'nope'"}
+        status, _ = await call("POST", "media_fault", {"count": True})
+        assert status == 400
+        assert await call("POST", "media_revoke_auths") == (200, {"ok": True})
+        assert await call("POST", "media_expire", {}) == (200, {"expired": 0})
+        status, _ = await call("POST", "media_expire", {"direct_path": 5})
+        assert status == 400
+        status, _ = await call("POST", "media_expire", [1])
+        assert status == 400
+
+
+async def test_media_retry_through_the_sandbox(sandbox: Sandbox, client: Client) -> None:
+    """Expired media -> retry receipt -> the simulated phone re-uploads -> download works."""
+    host = sandbox.media
+    assert host is not None
+    chat = JID.parse("15550009999@s.whatsapp.net")
+    reuploader = client.media_service.reuploader  # the client's own (one per client)
+    async with MediaClient(media_conn_fetcher(client.request), ca_file=host.ca_file) as media:
+        data = os.urandom(50_000)
+        up = await media.upload(data, MediaType.VIDEO)
+        message = media_message(up)
+        phone_media_of(sandbox).remember(PHONE, "3EB0RETRY1", up.media_key, up.direct_path)
+        host.expire(up.direct_path)
+        with pytest.raises(MediaExpired):
+            await media.download(message)
+        target = RetryTarget("3EB0RETRY1", chat, from_me=True)
+        got, fresh = await download_or_reupload(media, reuploader, message, target)
+        assert got == data
+        assert fresh.direct_path != up.direct_path
+        assert await media.download(fresh) == data
+        # media the phone never had: it says so (code 2)
+        other = await media.upload(b"unknown to the phone", MediaType.IMAGE)
+        host.expire(other.direct_path)
+        with pytest.raises(MediaRetryError) as info:
+            await download_or_reupload(
+                media, reuploader, media_message(other), RetryTarget("3EB0NONE", chat, True)
+            )
+        assert info.value.code == NOT_ON_PHONE
+        # a request encrypted with another key is ignored by the phone: no answer
+        phone_media_of(sandbox).remember(PHONE, "3EB0WRONG", up.media_key, fresh.direct_path)
+        with pytest.raises(MediaRetryError, match="did not answer"):
+            await reuploader.request(RetryTarget("3EB0WRONG", chat, True), bytes(32), timeout=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
@@ -121,6 +120,25 @@ async def test_https_needs_the_ca(media_server: MediaServer) -> None:
     async with client_for(media_server, ca_file=None) as client:
         with pytest.raises(MediaError):
             await client.upload(b"data", MediaType.IMAGE)
+
+
+async def test_streamed_sources_are_described_when_small(media_server: MediaServer) -> None:
+    picture = make_image("PNG", (300, 200))
+
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(0, len(picture), 100):
+            yield picture[i : i + 100]
+
+    async with client_for(media_server) as client:
+        result = await client.upload(stream(), MediaType.IMAGE)
+        assert (result.mimetype, result.width, result.height) == ("image/png", 300, 200)
+        assert result.jpeg_thumbnail is not None
+        result = await client.upload(io.BytesIO(picture), MediaType.IMAGE)
+        assert (result.width, result.height) == (300, 200)
+    assert len(picture) > 150
+    async with client_for(media_server, describe_limit=150) as client:
+        result = await client.upload(stream(), MediaType.IMAGE)
+        assert (result.mimetype, result.width, result.jpeg_thumbnail) == ("image/png", None, None)
 
 
 async def test_image_upload_describes_the_image(media_client: MediaClient) -> None:
@@ -242,12 +260,18 @@ async def test_expired_media(media_server: MediaServer, media_client: MediaClien
 
 
 async def test_blob_ttl(tmp_path: Path) -> None:
-    async with MediaServer(tmp_path, blob_ttl=0.3) as server, client_for(server) as client:
+    now = [1_700_000_000.0]
+    async with (
+        MediaServer(tmp_path, blob_ttl=60, clock=lambda: now[0]) as server,
+        client_for(server) as client,
+    ):
         result = await client.upload(b"short-lived", MediaType.AUDIO)
+        now[0] += 59
         assert await client.download(result.ref()) == b"short-lived"
-        await asyncio.sleep(0.4)
+        now[0] += 1
         with pytest.raises(MediaExpired):
             await client.download(result.ref())
+        assert statuses(server, "GET") == [200, 410]
 
 
 async def test_unknown_and_forged_paths(
@@ -328,11 +352,11 @@ async def test_host_fallback_from_a_failing_host(media_server: MediaServer) -> N
 
 
 async def test_timeouts_are_retried(media_server: MediaServer) -> None:
-    retry = RetryPolicy(attempts=3, backoff=0.01, read_timeout=0.3)
+    retry = RetryPolicy(attempts=3, backoff=0.01, read_timeout=1.5)
     async with client_for(media_server, retry=retry) as client:
-        media_server.inject(Fault(status=None, delay=1.0, method="POST"))
+        media_server.inject(Fault(status=None, delay=5.0, method="POST"))
         result = await client.upload(b"slow", MediaType.IMAGE)
-        media_server.inject(Fault(status=None, delay=1.0, method="GET"))
+        media_server.inject(Fault(status=None, delay=5.0, method="GET"))
         assert await client.download(result.ref()) == b"slow"
 
 

@@ -126,3 +126,25 @@ async def test_retry_budget_ends_in_undecryptable() -> None:
     assert len(undecryptable) == 1
     assert undecryptable[0].retry_count == 5
     assert _messages(bob) == []
+
+
+async def test_a_reinstalled_contact_device_is_accepted_and_reported() -> None:
+    from wamd.messaging.events import IdentityChanged
+
+    server = FakeServer()
+    alice = await server.add("15550001", 1)
+    bob = await server.add("15550002", 1)
+    await send_message(alice.ctx, JID("15550002", "s.whatsapp.net"), _text("before"))
+    await bob.idle()
+    await send_message(bob.ctx, JID("15550001", "s.whatsapp.net"), _text("hi"))
+    await alice.idle()
+    # bob reinstalls: same device, new identity key and sessions
+    server.bundles.pop(("15550002", 1))
+    await server.store.delete_account(bob.account.id)
+    new_bob = await server.add("15550002", 1)
+    await send_message(new_bob.ctx, JID("15550001", "s.whatsapp.net"), _text("new phone"))
+    await alice.idle()
+    assert [m.text for m in _messages(alice)] == ["hi", "new phone"]
+    changes = [e for e in alice.events if isinstance(e, IdentityChanged)]
+    assert len(changes) == 1
+    assert changes[0].jid.device == 1

@@ -51,10 +51,11 @@ def server_of(sandbox: Sandbox) -> ServerInfo:
     return ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
 
 
-async def pair(sandbox: Sandbox, phone: str, store: Store | None = None,
-               **options: Any) -> Peer:
+async def pair(sandbox: Sandbox, phone: str, store: Store | None = None, *,
+               max_handlers: int = 64, **options: Any) -> Peer:
     """A new device of ``phone``'s account (created on first pairing), connected."""
     client = Client(store or MemoryStore(), server=server_of(sandbox),
+                    max_handlers=max_handlers,
                     messaging=MessagingOptions(**options) if options else None)
     peer = Peer(client, phone)
     scanned = asyncio.get_running_loop().create_future()

@@ -148,3 +148,100 @@ async def test_retry_receipts_both_ways(sandbox: Sandbox) -> None:
         assert any(r.type == ReceiptType.RETRY for r in bob.receipts)
     finally:
         await close(alice, bob)
+
+
+async def test_prekeys_uploaded_at_login_and_refilled_on_a_low_count(sandbox: Sandbox) -> None:
+    from wamd.binary import Node
+    from wamd.sandbox.prekeys import prekey_count
+    from wamd.types import SERVER_JID
+
+    alice = await pair(sandbox, A)
+    try:
+        jid = alice.client.jid
+        assert jid is not None
+
+        async def count() -> int:
+            return await sandbox.state.run(lambda db: prekey_count(db, A, jid.device))
+
+        assert await count() == 812
+        await sandbox.state.run(lambda db: db.execute(
+            "DELETE FROM prekeys WHERE phone = ? AND device = ? AND key_id > "
+            "(SELECT MIN(key_id) + 1 FROM prekeys WHERE phone = ? AND device = ?)",
+            (A, jid.device, A, jid.device)))
+        assert await count() == 2
+        session = sandbox.session_for(jid)
+        assert session is not None
+        await session.send(Node("notification", {"from": SERVER_JID, "type": "encrypt",
+                                                  "id": "low-1", "t": "1"},
+                                [Node("count", {"value": "2"})]))
+        async with asyncio.timeout(10):
+            while True:  # the client answers with an upload
+                if await count() != 2:
+                    break
+                await asyncio.sleep(0.05)
+        assert await count() == 52
+        stored = await alice.client.device.account.prekeys.count(uploaded=True)
+        assert stored >= 52
+    finally:
+        await close(alice)
+
+
+async def test_device_notifications_keep_device_lists_current(sandbox: Sandbox) -> None:
+    alice = await pair(sandbox, A)
+    bob = await pair(sandbox, B)
+    extra = None
+    try:
+        await alice.client.send_message(B_PN, text("before"))
+        await bob.wait(lambda: bob.texts == ["before"])
+        devices = alice.client.messaging.context().devices
+        before = devices.cached(B_PN)
+        assert before is not None
+        extra = await pair(sandbox, B)  # bob links another device
+        new_jid = extra.client.jid
+        assert new_jid is not None
+        async with asyncio.timeout(10):
+            while True:  # the devices notification reaches alice
+                listing = devices.cached(B_PN)
+                if listing is not None and new_jid in listing.devices:
+                    break
+                await asyncio.sleep(0.05)
+        sent = await alice.client.send_message(B_PN, text("to both"))
+        assert new_jid in sent.recipients
+        assert sent.server_phash is None
+        await extra.wait(lambda: extra is not None and extra.texts == ["to both"])
+        await sandbox.admin.remove_device(new_jid)
+        async with asyncio.timeout(10):
+            while True:  # ... and so does its removal
+                listing = devices.cached(B_PN)
+                if listing is None or new_jid not in listing.devices:
+                    break
+                await asyncio.sleep(0.05)
+        after = await alice.client.send_message(B_PN, text("after"))
+        assert new_jid not in after.recipients
+        assert after.server_phash is None
+    finally:
+        await close(alice, bob)
+        if extra is not None:
+            await extra.client.close()
+
+
+async def test_handlers_may_send_while_handling(sandbox: Sandbox) -> None:
+    """An echo bot whose handlers await send_message, with a pool of two handlers and a
+    small in-flight bound: no deadlock, every message echoed."""
+    from wamd.messaging import Message
+
+    alice = await pair(sandbox, A)
+    bob = await pair(sandbox, B, max_handlers=2, max_inflight=4, batch_size=2)
+
+    @bob.client.on(Message)
+    async def echo(evt: Message) -> None:
+        if not evt.from_me:
+            await bob.client.send_message(evt.chat, text(f"echo {evt.text}"))
+
+    try:
+        for i in range(20):
+            await alice.client.send_message(B_PN, text(str(i)))
+        await alice.wait(lambda: len(alice.texts) == 20)
+        assert sorted(alice.texts) == sorted(f"echo {i}" for i in range(20))  # type: ignore[type-var]
+    finally:
+        await close(alice, bob)

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.unit.pairing_primary import PrimaryLinkCode, device_identity
+from wamd import events
 from wamd.binary import Node, decode_frame, encode_frame
+from wamd.client import Client
 from wamd.conn.options import ConnectOptions, ServerInfo
 from wamd.conn.transport import Transport, TransportClosed
 from wamd.crypto import KeyPair, verify_signature
@@ -30,6 +32,18 @@ from wamd.proto import adv_pb2, handshake_pb2
 from wamd.types import JID, LID_SERVER, SERVER_JID, USER_SERVER
 
 _CLOSE = b""
+
+
+class Recorder:
+    """Collects every event a client emits (in the order its handler tasks ran)."""
+
+    def __init__(self, client: Client) -> None:
+        self.events: list[events.Event] = []
+        client.on(events.Event)(self.events.append)
+
+    def of(self, kind: type[events.Event]) -> list[Any]:
+        """The recorded events of ``kind``."""
+        return [e for e in self.events if isinstance(e, kind)]
 
 
 class MemoryEnd:

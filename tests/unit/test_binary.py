@@ -264,6 +264,8 @@ def test_frames() -> None:
     assert unpack_frame(pack_frame(data, compress=True)) == data
     assert decode_frame(encode_frame(node, compress=True)) == node
     assert decode_frame(bytearray(encode_frame(node))) == node
+    assert decode_frame(memoryview(encode_frame(node, compress=True))) == node
+    assert unpack_frame(memoryview(pack_frame(data))) == data
     assert unpack_frame(b"\x01" + data) == data  # other flag bits are ignored
 
 

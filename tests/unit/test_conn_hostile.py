@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.unit.conn_fakes import FakeServer
-from tests.unit.test_conn_manager import Recorder, make_client, pair_by_qr
+from tests.unit.conn_fakes import FakeServer, Recorder
+from tests.unit.test_conn_manager import make_client, pair_by_qr
 from wamd import events
 from wamd.binary import Node
 from wamd.conn.keepalive import KeepAliveConfig

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conn_fakes import FakeServer
+from tests.unit.conn_fakes import FakeServer, Recorder
 from wamd import events
 from wamd.binary import Node
 from wamd.client import Client
@@ -26,17 +26,6 @@ from wamd.store import MemoryStore
 from wamd.types import SERVER_JID
 
 FAST_RECONNECT = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, jitter=0)
-
-
-class Recorder:
-    """Collects every event a client emits."""
-
-    def __init__(self, client: Client) -> None:
-        self.events: list[events.Event] = []
-        client.on(events.Event)(self.events.append)
-
-    def of(self, kind: type[events.Event]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 @pytest.fixture
@@ -462,3 +451,38 @@ async def test_sqlite_path_store_persists_and_leases(server: FakeServer, tmp_pat
     await rival.connect()  # the lease is free again
     await rival.wait_until_connected(timeout=5)
     await rival.close()
+
+
+async def test_edge_routing_info_is_stored_and_sent_in_the_next_intro(server: FakeServer) -> None:
+    client, _ = await paired_client(server)
+    session = await server.latest()
+    assert session.noise.intro is not None
+    assert session.noise.intro.routing_info is None
+    routing = bytes(range(40))
+    await session.send(
+        Node("ib", {}, [Node("edge_routing", {}, [Node("routing_info", {}, routing)])])
+    )
+    answer = await client.request(Node("iq", {"xmlns": "x", "type": "get", "to": SERVER_JID}))
+    assert answer.attrs["type"] == "result"  # the ib was handled before this answer
+    creds = client.credentials
+    assert creds is not None
+    assert creds.routing_info == routing
+    await session.close()
+    await client.wait_for(events.Connected, timeout=5)
+    again = await server.latest()
+    assert again is not session
+    assert again.noise.intro is not None
+    assert again.noise.intro.routing_info == routing
+    await client.close()
+
+
+def test_routing_info_goes_in_the_url_of_wss_servers_only() -> None:
+    from wamd.conn.manager import with_routing
+
+    prod = ServerInfo()
+    assert with_routing(prod, None) is prod
+    routed = with_routing(prod, b"\xfb\xff")
+    assert routed.url == "wss://web.whatsapp.com/ws/chat?ED=-_8"
+    assert routed.root_key == prod.root_key
+    local = ServerInfo(url="ws://127.0.0.1:1/ws/chat", root_key=prod.root_key)
+    assert with_routing(local, b"abc") is local

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from tests.media.peers import run_baileys_sync
 from wamd.binary import Node, decode_node, encode_node
-from wamd.errors import MediaRetryError, WamdError
+from wamd.errors import MediaRetryError, NotConnected, WamdError
 from wamd.media.retry import (
     NOT_ON_PHONE,
     MediaRetryNotice,
@@ -23,6 +24,7 @@ from wamd.media.retry import (
     parse_retry_receipt,
     retry_key,
 )
+from wamd.media.reupload import MediaReuploader
 from wamd.types import JID
 
 KEY = bytes(range(32))
@@ -215,3 +217,70 @@ def test_interop_with_baileys(node_peers: Path) -> None:
         "directPath": "/v/t62/again.enc?oh=1",
         "result": RetryResult.SUCCESS.value,
     }
+
+
+class FakeClient:
+    """The part of Client a MediaReuploader uses; the 'phone' answers from a callback."""
+
+    def __init__(self, jid: JID | None, answer: Any = None) -> None:
+        self.jid = jid
+        self.sent: list[Node] = []
+        self.handlers: list[Any] = []
+        self.answer = answer
+
+    def add_node_handler(self, tag: str, handler: Any, match: Any) -> None:
+        self.handlers.append((tag, handler, match))
+
+    async def send_node(self, node: Node) -> None:
+        self.sent.append(node)
+        if node.tag == "receipt" and self.answer is not None:
+            reply = self.answer(node)
+            if reply is not None:
+                for tag, handler, match in self.handlers:
+                    if reply.tag == tag and match(reply):
+                        asyncio.get_running_loop().call_soon(
+                            lambda h=handler: asyncio.ensure_future(h(reply))
+                        )
+
+
+async def test_reuploader_round_trip_and_ack() -> None:
+    target = RetryTarget("MSG1", CHAT, from_me=True)
+
+    def phone(receipt: Node) -> Node:
+        assert parse_retry_receipt(receipt, KEY) == target
+        note = build_retry_notification(target, KEY, direct_path="/new")
+        note.attrs["from"] = ME.to_non_ad()
+        return note
+
+    client = FakeClient(ME, phone)
+    reuploader = MediaReuploader(client)  # type: ignore[arg-type]
+    answer = await reuploader.request(target, KEY, timeout=5)
+    assert (answer.result, answer.direct_path) == (RetryResult.SUCCESS, "/new")
+    acks = [n for n in client.sent if n.tag == "ack"]
+    assert acks == [
+        Node(
+            "ack",
+            {"class": "notification", "type": "mediaretry", "id": "MSG1", "to": ME.to_non_ad()},
+        )
+    ]
+    assert "waiting=0" in repr(reuploader)
+
+
+async def test_reuploader_errors() -> None:
+    target = RetryTarget("MSG2", CHAT, from_me=False)
+    with pytest.raises(NotConnected):
+        await MediaReuploader(FakeClient(None)).request(target, KEY)  # type: ignore[arg-type]
+    silent = MediaReuploader(FakeClient(ME))  # type: ignore[arg-type]
+    with pytest.raises(MediaRetryError, match="did not answer"):
+        await silent.request(target, KEY, timeout=0.05)
+    refusing = MediaReuploader(
+        FakeClient(ME, lambda _r: build_retry_notification(target, None, error_code=2))  # type: ignore[arg-type]
+    )
+    with pytest.raises(MediaRetryError) as info:
+        await refusing.request(target, KEY, timeout=5)
+    assert info.value.code == 2
+    # a malformed notification is acked and ignored; the request then times out
+    broken = FakeClient(ME, lambda _r: Node("notification", {"type": "mediaretry", "id": "MSG2"}))
+    with pytest.raises(MediaRetryError, match="did not answer"):
+        await MediaReuploader(broken).request(target, KEY, timeout=0.2)  # type: ignore[arg-type]
+    assert [n.tag for n in broken.sent] == ["receipt", "ack"]

@@ -404,3 +404,30 @@ def test_wire_parsers_reject_garbage(parse: object) -> None:
     for data in (b"", b"\x33", b"\x23" + bytes(80), b"\x33" + b"\xff" * 80, b"\x33\x0a\x21\x05"):
         with pytest.raises(InvalidMessage):
             parse(data)
+
+
+def test_record_bytes_are_what_protobuf_writes() -> None:
+    """The hand-written record encoder emits exactly protobuf's canonical bytes."""
+    from wamd.proto import signal_pb2
+
+    alice, bob = Party(), Party()
+    alice.local = type(alice.local)(alice.local.key_pair, 16000)  # two-byte varint
+    alice.start(bob, 0xFFFFFF)  # a three-byte-varint prekey id, pending header
+    pending = alice.snapshot()
+    skipped = [alice.send(b"x") for _ in range(300)]  # indexes beyond one varint byte
+    assert bob.receive(*skipped[-1]) == b"x"
+    alice.start(bob, None)  # an archived state, a header without a one-time prekey
+    for data in (pending, alice.snapshot(), bob.snapshot()):
+        assert signal_pb2.SessionRecord.FromString(data).SerializeToString() == data
+        assert SessionRecord.deserialize(data).serialize() == data
+    own = group_ops.create_sender_key()
+    theirs = group_ops.process_distribution(None, group_ops.distribution_message(own))
+    sent = []
+    for _ in range(200):
+        own, msg = group_ops.group_encrypt(own, b"g")
+        sent.append(msg)
+    theirs, _plain = group_ops.group_decrypt(theirs, sent[-1])
+    for record in (own, theirs):
+        data = record.serialize()
+        assert signal_pb2.SenderKeyRecord.FromString(data).SerializeToString() == data
+        assert group_ops.SenderKeyRecord.deserialize(data).serialize() == data

@@ -284,3 +284,28 @@ async def test_bad_inputs_raise_typed_errors() -> None:
     assert not batch.changes
     assert "SignalCipher(identity=" in repr(alice.cipher)
     assert alice.identity.private.hex() not in repr(alice.cipher) + repr(batch)
+
+
+async def test_failures_leave_no_trace_in_the_batch() -> None:
+    """A first-contact pkmsg that fails, and a msg whose padding is bad, change nothing."""
+    store = MemoryStore()
+    alice, bob = await pair(store)
+    enc_type, data = await send(alice, "bob.1", b"hello")
+    batch = bob.cipher.batch(bob.account)
+    bad = data[:-1] + bytes([data[-1] ^ 1])
+    with pytest.raises(InvalidMessage):
+        await batch.decrypt("alice.1", enc_type, bad)
+    assert not batch.changes
+    assert (await batch.decrypt("alice.1", enc_type, data)).plaintext == b"hello"
+    async with bob.account.transaction() as tx:
+        await batch.commit(tx)
+    # bad padding inside an authentic message: typed error, no change
+    raw_alice = SignalCipher(alice.identity, alice.registration_id, padding=False)
+    out = raw_alice.batch(alice.account)
+    unpadded = await out.encrypt("bob.1", b"no padding\x00")
+    async with alice.account.transaction() as tx:
+        await out.commit(tx)
+    batch = bob.cipher.batch(bob.account)
+    with pytest.raises(InvalidMessage, match="padding"):
+        await batch.decrypt("alice.1", unpadded.enc_type, unpadded.ciphertext)
+    assert not batch.changes

@@ -29,12 +29,15 @@ from wamd.appstate.engine import (
     RequestRecovery,
 )
 from wamd.appstate.events import AppStateEvent
+from wamd.appstate.keyshare import store_key_share
 from wamd.appstate.server import collections_changed
 from wamd.appstate.state import ALL_COLLECTIONS
 from wamd.binary import AttrValue, Node
-from wamd.errors import MediaError, WamdError
+from wamd.errors import AppStateMalformed, MediaError, WamdError
 from wamd.events import Event
+from wamd.messaging.events import Message
 from wamd.proto import appstate_pb2 as pb
+from wamd.proto import e2e_pb2
 from wamd.store import Account
 
 log = logging.getLogger("wamd.appstate")
@@ -127,6 +130,30 @@ class AppStateClient:
             log.warning("app state sync of %s failed: %s", ", ".join(names), exc)
             return
         await self._dispatch(events)
+
+    async def on_message(self, event: Message) -> None:
+        """Handle app-state key messages from one's own devices (register for ``Message``).
+
+        A key share (from one of this account's devices only) is stored and the collections
+        waiting for it are synced. A key request is only logged: answering it needs a message
+        to one's own devices, which the messaging layer sends.
+        """
+        if not event.from_me or not event.message.HasField("protocol_message"):
+            return
+        protocol = event.message.protocol_message
+        if protocol.type == e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE:
+            try:
+                stored = await store_key_share(self._account(), protocol.app_state_sync_key_share)
+            except AppStateMalformed as exc:
+                log.warning(
+                    "ignoring a malformed app-state key share from %s: %s", event.sender, exc
+                )
+                return
+            log.info("stored %d app-state sync key(s) from %s", len(stored), event.sender)
+            if stored:
+                await self.keys_arrived()
+        elif protocol.type == e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_REQUEST:
+            log.info("app-state key request from %s (not answered here)", event.sender)
 
     async def keys_arrived(self) -> None:
         """Call when sync keys were stored (a key share): retry the blocked collections."""

@@ -149,12 +149,14 @@ class AppStateEngine:
         blocked, self.blocked = sorted(self.blocked), set()
         return await self.sync(blocked)
 
-    async def _sync_locked(self, name: str, full: bool) -> list[ev.AppStateEvent]:
+    async def _sync_locked(
+        self, name: str, full: bool, *, snapshot: bool = True
+    ) -> list[ev.AppStateEvent]:
         # First as asked; after a verification failure once more from scratch (a snapshot);
         # after a second failure the primary device is asked for a recovery.
         for last_try in (full, True):
             try:
-                return await self._fetch(name, full or last_try)
+                return await self._fetch(name, full or last_try, snapshot or last_try)
             except AppStateKeyMissing as exc:
                 await self._blocked(name, exc)
                 raise
@@ -178,18 +180,20 @@ class AppStateEngine:
         stored = await self._account.app_state.get_version(name)
         return CollectionState(name, stored.version, stored.hash)
 
-    async def _fetch(self, name: str, full: bool) -> list[ev.AppStateEvent]:
+    async def _fetch(self, name: str, full: bool, snapshot: bool) -> list[ev.AppStateEvent]:
+        # From version 0 the local state is replaced (``fresh``); a snapshot is asked for then,
+        # unless ``snapshot`` is false (after our own first push: the patches are few).
         state = CollectionState(name) if full else await self._stored_state(name)
         fresh = started_fresh = state.version == 0
         events: list[ev.AppStateEvent] = []
         for _ in range(MAX_ROUNDS):
-            request = CollectionRequest(name, state.version, snapshot=fresh)
+            request = CollectionRequest(name, state.version, snapshot=fresh and snapshot)
             response = parse_response(await self._send_iq(fetch_request([request]))).get(name)
             if response is None:
                 raise AppStateMalformed(f"the answer holds no collection {name!r}")
             if response.error_code is not None:
                 raise AppStateServerError(name, response.error_code, response.error_text)
-            if response.snapshot_ref is not None and not fresh:
+            if response.snapshot_ref is not None and not (fresh and snapshot):
                 raise AppStateMalformed(f"unrequested snapshot of {name!r}")
             result = await self._apply(state, response, replace=fresh)
             events += await self._commit(result, full_sync=fresh)
@@ -299,7 +303,7 @@ class AppStateEngine:
                 if response is not None and response.error_code is not None:
                     raise AppStateServerError(name, response.error_code, response.error_text)
                 break
-            events += await self._sync_locked(name, False)
+            events += await self._sync_locked(name, False, snapshot=False)
             return events
 
     async def _encode(self, info: PatchInfo) -> tuple[int, bytes]:

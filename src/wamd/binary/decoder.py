@@ -45,9 +45,10 @@ MAX_DEPTH_LIMIT = 10_000
 
 _SINGLE = SINGLE_BYTE_TOKENS
 _DOUBLE = DOUBLE_BYTE_TOKENS
+# byte -> single-byte token, None for the bytes that are not one (0 and 236..255)
+_TOKEN_AT: tuple[str | None, ...] = (None, *SINGLE_BYTE_TOKENS[1:], *(None,) * 20)
 _BAD_NIBBLE_SEARCH = re.compile(r"[cde]").search
 _BAD_NIBBLES = frozenset("cde")  # not "": an empty odd-flagged string is accepted
-_NIBBLE_LETTER_SEARCH = re.compile(r"[a-f]").search
 _NIBBLE_FROM_HEX = str.maketrans("abf", "-.\x00")
 _MIN_NODE_SIZE = 3  # LIST_8, size, tag token
 _new_node = object.__new__
@@ -87,15 +88,17 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
     inlined and module constants bound to locals: this loop is the decoder's hot path.
     Indexing past the end raises IndexError, which the caller turns into a DecodeError.
     """
-    single = _SINGLE
+    token_at = _TOKEN_AT
     double = _DOUBLE
     jid_cache = _JID_CACHE
-    nibble_letter = _NIBBLE_LETTER_SEARCH
     new_node = _new_node
     limit = len(data)
     pos = 0
-    root: Node | None = None
-    # unfinished parents: (their children list, the number of children announced)
+    # The list the next node goes into and how many nodes it still expects; the stack
+    # holds the same pair for every unfinished ancestor. The outermost list is the result.
+    siblings: list[Node] = []
+    remaining = 1
+    top = siblings
     stack: list[tuple[list[Node], int]] = []
     while True:
         b = data[pos]
@@ -113,9 +116,10 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
             raise _Truncated
 
         t = data[pos]
+        token = token_at[t]
         tag: str
-        if 0 < t < DICTIONARY_0:
-            tag = single[t]
+        if token is not None:
+            tag = token
             pos += 1
         else:
             tag_pos = pos
@@ -127,11 +131,14 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
         attrs: dict[str, AttrValue] = {}
         key: str
         value: str | JID | None
-        for _ in range((size - 1) >> 1):
+        pairs = (size - 1) >> 1
+        while pairs:  # (cheaper than a range() per node)
+            pairs -= 1
             t = data[pos]
             pos += 1
-            if 0 < t < DICTIONARY_0:
-                key = single[t]
+            token = token_at[t]
+            if token is not None:
+                key = token
             elif DICTIONARY_0 <= t <= DICTIONARY_3:
                 key = double[t - DICTIONARY_0][data[pos]]
                 pos += 1
@@ -144,10 +151,11 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
 
             t = data[pos]
             pos += 1
-            if 0 < t < DICTIONARY_0:
-                attrs[key] = single[t]
+            token = token_at[t]
+            if token is not None:
+                attrs[key] = token
                 continue
-            if t in (JID_PAIR, AD_JID):
+            if t == JID_PAIR or t == AD_JID:  # noqa: SIM109 - int compares beat a tuple scan
                 # A JID's bytes fully determine it: recently seen encodings are looked up
                 # whole (JIDs are immutable, so sharing them is safe).
                 if t == AD_JID:
@@ -169,7 +177,7 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                         pos = end
                 else:
                     value, pos = _read_jid(data, pos, t)
-            elif t in (NIBBLE_8, HEX_8):
+            elif t == NIBBLE_8 or t == HEX_8:  # noqa: SIM109
                 header = data[pos]
                 end = pos + 1 + (header & 127)
                 if end > limit:
@@ -185,7 +193,7 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                             raise DecodeError("invalid nibble in packed string", pos - 1)
                         digits = digits[:-1]
                     # hex() of decimal digits is the digits themselves: translate if needed
-                    if nibble_letter(digits):
+                    if not digits.isdigit():
                         if _BAD_NIBBLE_SEARCH(digits):
                             raise DecodeError("invalid nibble in packed string", pos - 1)
                         digits = digits.translate(_NIBBLE_FROM_HEX)
@@ -210,10 +218,8 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
         node = new_node(Node)
         node.tag = tag
         node.attrs = attrs
-        if stack:
-            stack[-1][0].append(node)
-        else:
-            root = node
+        siblings.append(node)
+        remaining -= 1
         if size & 1:
             node.content = None
         else:
@@ -225,7 +231,7 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                     raise _Truncated
                 node.content = data[pos + 1:end]
                 pos = end
-            elif t in (LIST_8, LIST_16):
+            elif t == LIST_8 or t == LIST_16:  # noqa: SIM109
                 if t == LIST_8:
                     count = data[pos]
                     pos += 1
@@ -239,7 +245,9 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                         raise DecodeError(f"nodes nested deeper than {max_depth}", pos)
                     if count * _MIN_NODE_SIZE > limit - pos:
                         raise _Truncated
-                    stack.append((children, count))
+                    stack.append((siblings, remaining))
+                    siblings = children
+                    remaining = count
                     continue  # read the first child
             elif t == BINARY_20:
                 end = pos + 3 + (((data[pos] & 15) << 16) | (data[pos + 1] << 8) | data[pos + 2])
@@ -260,14 +268,10 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
             else:
                 node.content, pos = _read_string(data, pos, t)
         # The node is complete: close every parent whose children are all read.
-        while stack:
-            children, count = stack[-1]
-            if len(children) < count:
-                break
-            stack.pop()
-        if not stack:
-            assert root is not None
-            return root, pos
+        while not remaining:
+            if not stack:
+                return top[0], pos
+            siblings, remaining = stack.pop()
 
 
 def _read_jid(data: bytes, pos: int, t: int) -> tuple[JID, int]:

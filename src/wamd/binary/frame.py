@@ -41,14 +41,14 @@ def unpack_frame(
     stream, or one that would inflate past ``max_size`` bytes (refused without inflating
     the rest).
     """
-    if not payload:
+    data = memoryview(payload).cast("B")  # no copy; one copy below for the result
+    if not data:
         raise DecodeError("empty frame payload", 0)
-    data = bytes(payload)
     if not data[0] & FLAG_COMPRESSED:
-        return data[1:]
+        return bytes(data[1:])
     inflater = zlib.decompressobj()
     try:
-        out = inflater.decompress(memoryview(data)[1:], max_size + 1)
+        out = inflater.decompress(data[1:], max_size + 1)
     except zlib.error as exc:
         raise DecodeError(f"corrupt compressed frame: {exc}", 1) from None
     if len(out) > max_size:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: tuple[str, ...] = (
+    "wamd.cli.demo",
     "wamd.cli.sandbox",
     "wamd.cli.login",
     "wamd.cli.send",
@@ -22,7 +23,9 @@ COMMANDS: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``wamd`` command."""
-    parser = argparse.ArgumentParser(prog="wamd", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wamd", description="wamd: a WhatsApp Web multidevice client, and a local sandbox"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(subparsers)

@@ -1,7 +1,8 @@
 """``wamd sandbox``: run a local WhatsApp-compatible server until interrupted.
 
-It prints the WebSocket URL clients connect to, the admin API's URL and the certificate root
-public key (hex) clients must pin, then serves until Ctrl-C (or SIGTERM).
+It prints the WebSocket URL clients connect to, the admin API's URL, the certificate root
+public key (hex) clients must pin and the CA file of its HTTPS media host, then serves until
+Ctrl-C (or SIGTERM).
 """
 
 from __future__ import annotations
@@ -65,5 +66,7 @@ async def _serve(host: str, port: int, state_dir: Path) -> None:
         print(f"wamd sandbox listening on {sandbox.url}", flush=True)
         print(f"admin API: {sandbox.admin_url}", flush=True)
         print(f"root public key: {sandbox.root_public_key.hex()}", flush=True)
+        if sandbox.media is not None:
+            print(f"media CA (NODE_EXTRA_CA_CERTS): {sandbox.media.ca_file}", flush=True)
         print(f"state: {state_dir}", flush=True)
         await stop.wait()

@@ -54,9 +54,12 @@ class Connection:
         noise_key: KeyPair,
         client_payload: bytes,
         root_public_key: bytes,
+        routing_info: bytes | None = None,
         handshake_timeout: float = 20.0,
     ) -> Connection:
         """Run the Noise handshake over ``transport`` and return the open connection.
+
+        ``routing_info`` (from an earlier ``<edge_routing>``) prefixes the intro.
 
         Raises :class:`~wamd.errors.CertificateError` when the server's chain does not verify
         against ``root_public_key``, :class:`~wamd.errors.HandshakeError` for any other
@@ -64,7 +67,10 @@ class Connection:
         server hangs up. The transport is closed on failure.
         """
         noise = NoiseClientConnection(
-            static_key=noise_key, client_payload=client_payload, root_public_key=root_public_key
+            static_key=noise_key,
+            client_payload=client_payload,
+            root_public_key=root_public_key,
+            routing_info=routing_info,
         )
         conn = cls(transport, noise)
         try:

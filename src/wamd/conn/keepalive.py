@@ -44,7 +44,7 @@ class KeepAlive:
         self, config: KeepAliveConfig, now: float, rng: random.Random | None = None
     ) -> None:
         self.config = config
-        self._rng = rng or random.Random()
+        self._rng = rng
         self.error_count = 0
         self.last_success = now
         self.last_success_wall = datetime.now(UTC)
@@ -52,7 +52,8 @@ class KeepAlive:
     def next_interval(self) -> float:
         """Seconds to wait before the next ping (uniform in the configured range)."""
         cfg = self.config
-        return cfg.interval_min + (cfg.interval_max - cfg.interval_min) * self._rng.random()
+        r = (self._rng or random).random()
+        return cfg.interval_min + (cfg.interval_max - cfg.interval_min) * r
 
     def success(self, now: float) -> KeepAliveRestored | None:
         """A ping was answered; returns the event to emit (after earlier failures) or None."""

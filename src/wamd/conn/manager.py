@@ -15,7 +15,9 @@ Events go to the :class:`~wamd.events.Dispatcher`, whose handlers run in their o
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from wamd.conn.connection import Connection
 from wamd.conn.device import Device
 from wamd.conn.iq import PendingRequests, request
 from wamd.conn.keepalive import KeepAlive
-from wamd.conn.options import ConnectOptions
+from wamd.conn.options import ConnectOptions, ServerInfo
 from wamd.conn.payload import login_payload, registration_payload
 from wamd.conn.reconnect import Backoff
 from wamd.conn.state import ConnState, StateMachine
@@ -51,6 +53,7 @@ from wamd.events import (
     Reconnecting,
     lend_slot,
 )
+from wamd.noise.framing import MAX_ROUTING_INFO_SIZE
 from wamd.types import JID, SERVER_JID
 
 __all__ = ["ConnectionManager", "KeepAliveDead", "NodeHandler"]
@@ -114,6 +117,7 @@ class ConnectionManager:
         self.route("success", self._on_success)
         self.route("xmlstreamend", self._on_stream_end)
         self.route("iq", self._on_server_ping, _is_server_ping)
+        self.route("ib", self._on_edge_routing, _is_edge_routing)
 
     def __repr__(self) -> str:
         return f"ConnectionManager(state={self.state.value}, device={self.device!r})"
@@ -262,12 +266,14 @@ class ConnectionManager:
             payload = registration_payload(
                 credentials, version=opts.app_version, device=opts.device
             )
-        transport = await opts.transport_factory(opts.server, opts)
+        routing = credentials.routing_info
+        transport = await opts.transport_factory(with_routing(opts.server, routing), opts)
         conn = await Connection.open(
             transport,
             noise_key=KeyPair.from_private(credentials.noise_key.private),
             client_payload=payload,
             root_public_key=opts.server.root_key,
+            routing_info=routing,
             handshake_timeout=opts.handshake_timeout,
         )
         if self._stopping:
@@ -475,6 +481,16 @@ class ConnectionManager:
             answer["id"] = request_id
         await self.send_node(Node("iq", answer))
 
+    async def _on_edge_routing(self, node: Node) -> None:
+        info = node.find("edge_routing", "routing_info")
+        if info is None or not isinstance(info.content, bytes) or not info.content:
+            return
+        if len(info.content) > MAX_ROUTING_INFO_SIZE:
+            log.warning("ignoring %d bytes of routing info", len(info.content))
+            return
+        if self.device.loaded and self.device.credentials.routing_info != info.content:
+            await self.device.update(routing_info=bytes(info.content))
+
     async def _on_success(self, node: Node) -> None:
         if self.state is not ConnState.LOGGING_IN:
             log.warning("<success> in state %s ignored", self.state.value)
@@ -535,6 +551,20 @@ class ConnectionManager:
             restored = keepalive.success(loop.time())
             if restored is not None:
                 await self.emit(restored)
+
+
+def _is_edge_routing(node: Node) -> bool:
+    return node.child("edge_routing") is not None
+
+
+def with_routing(server: ServerInfo, routing_info: bytes | None) -> ServerInfo:
+    """``server`` with the routing info in the URL's ``ED`` parameter (``wss://`` only, as
+    WhatsApp Web does; a plain ``ws://`` sandbox URL is left alone)."""
+    if not routing_info or not server.url.startswith("wss://"):
+        return server
+    encoded = base64.urlsafe_b64encode(routing_info).rstrip(b"=").decode()
+    separator = "&" if "?" in server.url else "?"
+    return dataclasses.replace(server, url=f"{server.url}{separator}ED={encoded}")
 
 
 def _is_server_ping(node: Node) -> bool:

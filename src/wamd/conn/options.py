@@ -19,12 +19,15 @@ class ServerInfo:
     """A WhatsApp-compatible server: its WebSocket URL and the root key its certificates chain to.
 
     The default is WhatsApp's production server. A sandbox gives its own (``ws://127.0.0.1:
-    PORT/ws/chat`` and its generated root key).
+    PORT/ws/chat`` and its generated root key). ``media_ca`` is the PEM text of an extra
+    certificate authority trusted for the media hosts (a sandbox's generated one; WhatsApp's
+    hosts need none).
     """
 
     url: str = "wss://web.whatsapp.com/ws/chat"
     root_key: bytes = field(default=PRODUCTION_ROOT_PUBLIC_KEY)
     origin: str = DEFAULT_ORIGIN
+    media_ca: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.root_key) != 32:

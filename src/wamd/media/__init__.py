@@ -34,6 +34,7 @@ from wamd.media.conn import (
 )
 from wamd.media.info import MediaInfo, describe_media, have_media_extras
 from wamd.media.keys import MediaKeys, MediaType, derive_media_keys, generate_media_key
+from wamd.media.message import media_message
 from wamd.media.ref import MediaRef
 from wamd.media.transfer import MediaClient, RetryPolicy, UploadResult, tls_context
 
@@ -71,6 +72,7 @@ __all__ = [
     "have_media_extras",
     "media_conn_fetcher",
     "media_conn_request",
+    "media_message",
     "parse_media_conn",
     "tls_context",
 ]

@@ -27,6 +27,7 @@ _MESSAGE_FIELDS = (
     ("audio_message", "audioMessage"),
     ("document_message", "documentMessage"),
     ("sticker_message", "stickerMessage"),
+    ("ptv_message", "ptvMessage"),
 )
 
 

@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
+from aiohttp_socks import ProxyConnector
 
 from wamd.errors import IntegrityError, MediaError, MediaExpired
+from wamd.media.aio import BackgroundWriter, prefetched_reads
 from wamd.media.cipher import (
     EncryptedMedia,
     MediaDecryptor,
@@ -57,6 +59,7 @@ ORIGIN = "https://web.whatsapp.com"
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 _MAX_JSON = 64 * 1024
 _DEFAULT_MAX_DOWNLOAD = 4 * 1024**3
+_SOCKS_SCHEMES = ("socks4://", "socks4a://", "socks5://", "socks5h://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +191,11 @@ class MediaClient:
     ``media_conn`` is a :class:`MediaConnCache` or an async callable returning a fresh
     :class:`MediaConn` (the client wires it to the ``w:m`` IQ). TLS: ``ssl_context`` replaces
     the default verifying context; ``ca_file``/``ca_pem`` add a trusted CA to it (the sandbox's
-    self-signed CA). ``scheme="http"`` talks plain HTTP (sandbox only). ``session`` reuses an
-    aiohttp session (not closed by :meth:`close`).
+    self-signed CA). ``scheme="http"`` talks plain HTTP (sandbox only). ``proxy``:
+    ``http://host:port`` or ``socks5://[user:pass@]host:port`` (``socks4://`` too).
+    ``session`` reuses an aiohttp session (not closed by :meth:`close`). Uploads from file
+    objects and async iterators keep up to ``describe_limit`` bytes of plaintext to describe
+    the file (dimensions, duration, thumbnail); beyond that only the MIME type is sniffed.
 
     Use as ``async with MediaClient(...) as media:`` or call :meth:`close`.
     """
@@ -209,6 +215,7 @@ class MediaClient:
         spool_memory: int = 8 * 1024 * 1024,
         max_download: int = _DEFAULT_MAX_DOWNLOAD,
         thumbnail_width: int = 32,
+        describe_limit: int = 16 * 1024 * 1024,
     ) -> None:
         if scheme not in ("https", "http"):
             raise ValueError("scheme is 'https' or 'http'")
@@ -219,12 +226,15 @@ class MediaClient:
             ssl_context = tls_context(ca_file=ca_file, ca_pem=ca_pem)
         self._ssl = ssl_context
         self._scheme = scheme
-        self._proxy = proxy
+        # HTTP proxies go with each request; SOCKS ones need their own connector.
+        self._socks = proxy if proxy and proxy.lower().startswith(_SOCKS_SCHEMES) else None
+        self._proxy = None if self._socks else proxy
         self._retry = retry or RetryPolicy()
         self._chunk = max(16, chunk_size)
         self._spool_memory = spool_memory
         self._max_download = max_download
         self._thumb_width = thumbnail_width
+        self._describe_limit = describe_limit
         self._session = session
         self._own_session = session is None
         self._headers = {"Origin": ORIGIN, "Referer": ORIGIN + "/"}
@@ -251,7 +261,12 @@ class MediaClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
+            ssl_option: ssl.SSLContext | bool = self._ssl if self._ssl is not None else True
+            connector: aiohttp.BaseConnector
+            if self._socks is not None:
+                connector = ProxyConnector.from_url(self._socks, ssl=ssl_option)
+            else:
+                connector = aiohttp.TCPConnector(ssl=ssl_option)
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, read_bufsize=self._chunk
             )
@@ -331,26 +346,42 @@ class MediaClient:
                     thumbnail_width=self._thumb_width,
                 )
             return encrypted, info
+        # Keep the plaintext while it is small: describing needs the whole file.
+        kept: bytearray | None = bytearray() if describe else None
         head = bytearray()
         if isinstance(source, AsyncIterable):
             chunks: AsyncIterator[bytes] = _rechunk_async(source, self._chunk)
         else:
             chunks = _thread_chunks(source, self._chunk)
-        pending = bytearray()
-        async for chunk in chunks:
-            if len(head) < SNIFF_BYTES:
-                head += chunk[: SNIFF_BYTES - len(head)]
-            pending += enc.update(chunk)
-            if len(pending) >= self._chunk:
-                await asyncio.to_thread(spool.write, bytes(pending))
-                pending.clear()
-        pending += enc.finalize()
-        await asyncio.to_thread(spool.write, bytes(pending))
+        writer = BackgroundWriter(spool, self._chunk)
+        try:
+            async for chunk in chunks:
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                if kept is not None and len(kept) + len(chunk) <= self._describe_limit:
+                    kept += chunk
+                else:
+                    kept = None
+                await writer.write(enc.update(chunk))
+            await writer.write(enc.finalize())
+        except BaseException:
+            await writer.abort()
+            raise
+        await writer.close()
         info = MediaInfo()
-        if describe:
-            info = describe_media(bytes(head), media_type, mimetype=mimetype)
-            # Only the head was kept: dimensions, duration and thumbnails need the whole file.
-            info = MediaInfo(mimetype=info.mimetype)
+        if kept is not None:
+            info = await asyncio.to_thread(
+                describe_media,
+                bytes(kept),
+                media_type,
+                mimetype=mimetype,
+                thumbnail_width=self._thumb_width,
+            )
+        elif describe:
+            # Too large to keep: the MIME type from the head only.
+            info = MediaInfo(
+                mimetype=describe_media(bytes(head), media_type, mimetype=mimetype).mimetype
+            )
         return enc.result, info
 
     @staticmethod
@@ -441,12 +472,7 @@ class MediaClient:
         return answer
 
     async def _spool_body(self, spool: _Spool) -> AsyncIterator[bytes]:
-        offset = 0
-        while offset < spool.size:
-            data = await asyncio.to_thread(spool.read_at, offset, self._chunk)
-            if not data:
-                break
-            offset += len(data)
+        async for data in prefetched_reads(spool.read_at, spool.size, self._chunk):
             yield data
 
     # --- download -----------------------------------------------------------------------------
@@ -519,27 +545,24 @@ class MediaClient:
             tempfile.mkstemp, prefix=f".{target.name}.", suffix=".part", dir=target.parent
         )
         tmp = Path(tmp_name)
-        written = 0
         try:
             with os.fdopen(fd, "wb") as f:
-                buf = bytearray()
-                async with contextlib.aclosing(
-                    self.iter_download(message, media_type=media_type)
-                ) as it:
-                    async for chunk in it:
-                        buf += chunk
-                        if len(buf) >= 1024 * 1024:
-                            await asyncio.to_thread(f.write, buf)
-                            written += len(buf)
-                            buf = bytearray()
-                if buf:
-                    await asyncio.to_thread(f.write, buf)
-                    written += len(buf)
+                writer = BackgroundWriter(f)
+                try:
+                    async with contextlib.aclosing(
+                        self.iter_download(message, media_type=media_type)
+                    ) as it:
+                        async for chunk in it:
+                            await writer.write(chunk)
+                except BaseException:
+                    await writer.abort()
+                    raise
+                await writer.close()
             await asyncio.to_thread(os.replace, tmp, target)
         except BaseException:
             await asyncio.to_thread(_unlink_quietly, tmp)
             raise
-        return written
+        return writer.written
 
     async def _download_urls(self, ref: MediaRef) -> list[str]:
         urls: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from wamd.binary import Node
@@ -56,6 +56,8 @@ class MessagingOptions:
         max_inflight: stanzas being processed at once; when reached the reader stops reading
             (the server keeps what it has not delivered).
         batch_size: most stanzas of one chat decrypted and committed in one transaction.
+        offline_batch_delay: seconds a chat worker waits for more of an offline backlog
+            before committing what it has (amortizes the commit; live stanzas never wait).
         max_retries: retry receipts sent for one undecryptable message before giving up
             (then :class:`~wamd.messaging.events.UndecryptableMessage`).
         handler_failure: what happens to a :class:`~wamd.messaging.events.Message` whose
@@ -74,6 +76,7 @@ class MessagingOptions:
     send_timeout: float = 60.0
     max_inflight: int = 256
     batch_size: int = 64
+    offline_batch_delay: float = 0.01
     max_retries: int = 5
     handler_failure: str = "retry"
     handler_attempts: int = 3
@@ -97,25 +100,38 @@ class Context:
     devices: DeviceCache
     options: MessagingOptions
 
+    _own_cache: tuple[str | None, str | None, JID | None, JID | None] = field(
+        default=(None, None, None, None), repr=False)
+
+    def _own_forms(self) -> tuple[JID | None, JID | None]:
+        creds = self.credentials()
+        cached = self._own_cache
+        if cached[0] != creds.jid or cached[1] != creds.lid or cached[2] is None:
+            pn = JID.parse(creds.jid) if creds.jid else None
+            lid = JID.parse(creds.lid) if creds.lid else None
+            self._own_cache = cached = (creds.jid, creds.lid, pn, lid)
+        return cached[2], cached[3]
+
     @property
     def own_pn(self) -> JID:
         """Our device JID, phone-number form."""
-        jid = self.credentials().jid
-        if jid is None:
+        pn = self._own_forms()[0]
+        if pn is None:
             raise NotConnected("this device is not paired")
-        return JID.parse(jid)
+        return pn
 
     @property
     def own_lid(self) -> JID | None:
         """Our device JID, LID form (when known)."""
-        lid = self.credentials().lid
-        return JID.parse(lid) if lid else None
+        return self._own_forms()[1]
 
     @property
     def own(self) -> list[JID]:
         """Our device JIDs (both forms)."""
-        lid = self.own_lid
-        return [self.own_pn] if lid is None else [self.own_pn, lid]
+        pn, lid = self._own_forms()
+        if pn is None:
+            raise NotConnected("this device is not paired")
+        return [pn] if lid is None else [pn, lid]
 
     @property
     def identity(self) -> KeyPair:

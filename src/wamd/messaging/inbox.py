@@ -32,6 +32,10 @@ __all__ = ["MESSAGE_KIND", "HandlerFailed", "Inbox"]
 log = logging.getLogger("wamd.messaging")
 
 MESSAGE_KIND = "message"
+DONE_FLUSH_DELAY = 0.05
+"""Seconds finished entries wait to be marked done together."""
+TRIM_EVERY = 1000
+"""Finished entries between two trims of the inbox, dedupe and outgoing buffers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class Inbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._since_trim = 0
         self.dispatched = 0
 
     def __repr__(self) -> str:
@@ -86,7 +91,8 @@ class Inbox:
     ) -> None:
         errors = [e for e in await asyncio.gather(*tasks, return_exceptions=True)
                   if isinstance(e, BaseException)]
-        if event.seq in self._done:
+        if event.seq in self._done:  # finished by the handler's own transaction
+            self._done.discard(event.seq)
             self._settle(event.seq)
             return
         cancelled = [e for e in errors if isinstance(e, asyncio.CancelledError)]
@@ -121,7 +127,9 @@ class Inbox:
             self._flush_task = asyncio.ensure_future(self._flush())
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0)
+        # done marks are not needed for durability (a crash only re-dispatches): gather a
+        # few before writing them in one transaction
+        await asyncio.sleep(DONE_FLUSH_DELAY)
         while self._pending_done:
             seqs, self._pending_done = self._pending_done, set()
             try:
@@ -130,6 +138,14 @@ class Inbox:
                 log.warning("could not mark %d inbox entries done: %s", len(seqs), exc)
                 self._done.difference_update(seqs)
                 return
+            self._done.difference_update(seqs)  # the store says done now
+            self._since_trim += len(seqs)
+            if self._since_trim >= TRIM_EVERY:
+                self._since_trim = 0
+                try:
+                    await self.trim()
+                except StoreError as exc:
+                    log.warning("could not trim the inbox: %s", exc)
 
     @contextlib.asynccontextmanager
     async def transaction(self, event: Message) -> AsyncIterator[Transaction]:
@@ -184,7 +200,6 @@ class Inbox:
         await account.inbox.delete_done()
         await account.seen.prune(keep_last=opts.seen_keep)
         await account.outgoing.prune(keep_last=opts.outgoing_keep)
-        self._done.clear()
 
     async def close(self) -> None:
         """Stop watching (running handlers belong to the dispatcher) and flush done marks."""

@@ -103,6 +103,7 @@ class Receiver:
         self.active = False
         """Whether delivery receipts say we are active (else ``type="inactive"``)."""
         self.received = 0
+        self.batches = 0
 
     def __repr__(self) -> str:
         return f"Receiver(chats={len(self._chats)})"
@@ -143,6 +144,9 @@ class Receiver:
         try:
             while chat.queue:
                 size = self._ctx.options.batch_size
+                if chat.queue[0].envelope.offline and len(chat.queue) < size:
+                    # an offline backlog streams in: let a batch gather, one commit for all
+                    await asyncio.sleep(self._ctx.options.offline_batch_delay)
                 items, chat.queue = chat.queue[:size], chat.queue[size:]
                 try:
                     await self._process(items)
@@ -164,6 +168,7 @@ class Receiver:
 
     async def _process(self, items: list[_Item]) -> None:
         ctx = self._ctx
+        self.batches += 1
         fresh = await self._skip_seen(items)
         senders = [i.envelope.sender for i in fresh]
         await ctx.book.remember(
@@ -196,7 +201,10 @@ class Receiver:
         for item in items:
             env = item.envelope
             key = (str(env.chat), str(env.sender.to_non_ad()), env.id)
-            if key in keys or await seen.contains(SeenMessage(*key)):
+            # Only offline deliveries can repeat what an earlier connection committed; a live
+            # repeat would still be caught: its ratchet keys are used up (DuplicateMessage)
+            # and the dedupe row is written in the commit.
+            if key in keys or (env.offline and await seen.contains(SeenMessage(*key))):
                 item.duplicate = True
                 continue
             keys.add(key)
@@ -217,6 +225,8 @@ class Receiver:
                     raise MalformedNode(f"unsupported enc version {enc.version}")
                 result = await batch.decrypt(address, enc.type, enc.data)
                 plaintext = result.plaintext
+                if group:  # a group message's pairwise part carries the sender key it needs
+                    await self._distribution_first(batch, plaintext, address)
             for enc in group:
                 result = await batch.decrypt(address, ENC_SKMSG, enc.data, group=str(env.chat))
                 plaintext = result.plaintext
@@ -256,28 +266,42 @@ class Receiver:
                 if not added or item.message is None:
                     item.duplicate = not added
                     continue
-                event = self._event(item)
-                seq = await tx.inbox.put(MESSAGE_KIND, event.to_payload(), env.timestamp or None)
-                item.event = event.with_seq(seq)
+                payload = self._event(item, 0).to_payload()
+                seq = await tx.inbox.put(MESSAGE_KIND, payload, env.timestamp or None)
+                item.event = self._event(item, seq)
         self.received += sum(1 for i in items if i.event is not None)
         return list(changes.identity_changes)
 
+    async def _distribution_first(self, batch: SignalBatch, plaintext: bytes,
+                                  address: str) -> None:
+        """Store the sender key distributed in ``plaintext`` before the ``skmsg`` of the same
+        stanza is decrypted with it."""
+        message = e2e_pb2.Message()
+        try:
+            message.ParseFromString(plaintext)
+        except ProtobufDecodeError:
+            return
+        await self._store_distributions(batch, message, address)
+
     async def _process_skdm(self, batch: SignalBatch, item: _Item) -> None:
-        message = item.message
-        assert message is not None
+        assert item.message is not None
+        sender = await self._ctx.book.to_lid(item.envelope.sender)
+        await self._store_distributions(batch, item.message, sender.signal_address)
+
+    @staticmethod
+    async def _store_distributions(batch: SignalBatch, message: e2e_pb2.Message,
+                                   address: str) -> None:
         for skdm in (message.sender_key_distribution_message,
                      message.fast_ratchet_key_sender_key_distribution_message):
             if not skdm.group_id or not skdm.axolotl_sender_key_distribution_message:
                 continue
-            sender = await self._ctx.book.to_lid(item.envelope.sender)
             try:
                 await batch.process_distribution(
-                    skdm.group_id, sender.signal_address,
-                    skdm.axolotl_sender_key_distribution_message)
+                    skdm.group_id, address, skdm.axolotl_sender_key_distribution_message)
             except (DecryptionError, CryptoError, ValueError) as exc:
-                log.warning("bad sender key distribution from %s: %s", sender, exc)
+                log.warning("bad sender key distribution from %s: %s", address, exc)
 
-    def _event(self, item: _Item) -> Message:
+    def _event(self, item: _Item, seq: int) -> Message:
         env = item.envelope
         assert item.message is not None
         return Message(
@@ -294,6 +318,7 @@ class Receiver:
             edit=env.edit,
             category=env.category,
             retry_count=max((e.retry_count for e in env.encs), default=0),
+            seq=seq,
             raw=item.node,
         )
 

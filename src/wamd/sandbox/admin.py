@@ -158,6 +158,8 @@ class SandboxAdmin:
         session = self.sandbox.session_for(device_jid)
         if session is not None:
             await session.close(stream_error(401, conflict="device_removed"))
+        if removed:
+            await self.sandbox.router.device_removed(account_phone, device_jid.device)
         return removed
 
     # --- introspection ------------------------------------------------------------------------

@@ -18,7 +18,6 @@ hooks deliver what waited offline and ``<ib><offline count=N/></ib>`` closes the
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -36,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("wamd.sandbox")
 
 KEY_BUNDLE_TYPE = b"\x05"
+ROUTING_INFO = b"\x08\x02\x10\x05"
+"""The routing info handed out when edge routing is on (any bytes the client echoes)."""
 
 
 def failure(reason: int, **attrs: str) -> Node:
@@ -146,6 +147,9 @@ class Login:
         session.state = SessionState.LOGGED_IN
         lid = JID(account.lid, LID_SERVER, device=device.device)
         await session.send(Node("success", {"t": str(now), "lid": lid, "location": "sandbox"}))
+        if self.sandbox.edge_routing:
+            routing = Node("edge_routing", {}, [Node("routing_info", {}, ROUTING_INFO)])
+            await session.send(Node("ib", {}, [routing]))
         if not payload.passive:
             session.spawn(self.activate(session))
 
@@ -159,7 +163,3 @@ class Login:
             delivered += await hook(session)
         await session.send(Node("ib", {}, [Node("offline", {"count": str(delivered)})]))
 
-
-def now_seconds() -> int:
-    """The current Unix time in seconds."""
-    return int(time.time())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import re
 import secrets
 import socket
@@ -31,6 +32,7 @@ from pathlib import Path
 from aiohttp import web
 
 from wamd.binary import Node
+from wamd.media.aio import prefetched_reads
 from wamd.sandbox.media_store import BlobRecord, MediaStore, UploadRejected
 from wamd.sandbox.media_tls import TLSFiles, load_or_generate_tls_files
 
@@ -111,9 +113,10 @@ class MediaServer:
         auth_ttl: int = 21600,
         max_upload: int = 4 * 1024**3,
         hosts_scheme: str = "https",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         root = Path(state_dir)
-        self.store = MediaStore(root / "media", blob_ttl=blob_ttl)
+        self.store = MediaStore(root / "media", blob_ttl=blob_ttl, clock=clock)
         self.tls: TLSFiles = load_or_generate_tls_files(root / "tls")
         self._bind_host = host
         self._want_https = https_ports
@@ -343,7 +346,7 @@ class MediaServer:
         record = self.store.lookup(blob_id)
         if record is None:
             raise web.HTTPNotFound()
-        if record.is_gone():
+        if record.is_gone(self.store.clock()):
             if not record.expired:
                 await asyncio.to_thread(self.store.expire, blob_id)
             raise web.HTTPGone()
@@ -352,7 +355,7 @@ class MediaServer:
     async def _truncated(self, request: web.Request, keep: int) -> web.StreamResponse:
         match = _BLOB_NAME.match(request.match_info.get("name", ""))
         record = self.store.lookup(match.group(1)) if match else None
-        if record is None or record.is_gone():
+        if record is None or record.is_gone(self.store.clock()):
             raise web.HTTPNotFound()
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "application/octet-stream"}
@@ -392,13 +395,12 @@ async def _serve_file(request: web.Request, path: Path, size: int) -> web.Stream
         return response
     f = await asyncio.to_thread(path.open, "rb")
     try:
-        await asyncio.to_thread(f.seek, start)
-        remaining = end - start + 1
-        while remaining > 0:
-            data = await asyncio.to_thread(f.read, min(_READ_CHUNK, remaining))
-            if not data:
-                break
-            remaining -= len(data)
+        fd = f.fileno()
+
+        def read_at(offset: int, n: int) -> bytes:
+            return os.pread(fd, n, start + offset)
+
+        async for data in prefetched_reads(read_at, end - start + 1, _READ_CHUNK):
             await response.write(data)
     finally:
         await asyncio.to_thread(f.close)
@@ -427,7 +429,7 @@ def blob_id_of(direct_path_or_url: str) -> str | None:
 async def serve_forever(state_dir: str | Path, **options: object) -> None:
     """Run a media host until cancelled, printing one JSON line: ports, CA file, an auth.
 
-    For benchmarks and manual use: ``python -m wamd.sandbox.media_http STATE_DIR``.
+    For benchmarks and manual use (bench/media.py runs it in its own process).
     """
     import json
 
@@ -446,9 +448,3 @@ async def serve_forever(state_dir: str | Path, **options: object) -> None:
     finally:
         await server.stop()
 
-
-if __name__ == "__main__":
-    import sys
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(sys.argv[1] if len(sys.argv) > 1 else "wamd-media-state"))

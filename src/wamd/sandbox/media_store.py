@@ -5,6 +5,7 @@ Layout under the store's root::
     blobs/<id>.enc      the uploaded blob (ciphertext + MAC, as the client sent it)
     blobs/<id>.json     its record: media type, size, SHA-256, creation and expiry times
     tmp/                uploads in progress (removed when they fail)
+    archive/<id>.enc    bytes of expired blobs (the phone's copy, for media retries)
     secret.key          the key that signs download paths (persists across restarts)
 
 Memory stays bounded whatever the blob size: bytes go to disk in chunks as they arrive.
@@ -21,12 +22,13 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
 from wamd.errors import MediaError
+from wamd.media.aio import BackgroundWriter
 
 _WRITE_BATCH = 1024 * 1024
 
@@ -71,12 +73,21 @@ def token_matches(token: str, digest: bytes) -> bool:
 class MediaStore:
     """Blob storage of the sandbox media host (one directory)."""
 
-    def __init__(self, root: Path, *, blob_ttl: float | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        blob_ttl: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.root = root
         self.blob_ttl = blob_ttl
+        self.clock = clock
         self._blobs = root / "blobs"
         self._tmp = root / "tmp"
+        self._archive = root / "archive"
         self._blobs.mkdir(parents=True, exist_ok=True)
+        self._archive.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
         key_file = root / "secret.key"
         if not key_file.exists():
@@ -129,23 +140,19 @@ class MediaStore:
         digest = hashlib.sha256()
         size = 0
         f = await asyncio.to_thread(tmp.open, "wb")
+        writer = BackgroundWriter(f, _WRITE_BATCH)
         try:
-            batch = bytearray()
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_size:
                     raise UploadRejected(f"upload larger than {max_size} bytes", 413)
                 digest.update(chunk)
-                batch += chunk
-                if len(batch) >= _WRITE_BATCH:
-                    await asyncio.to_thread(f.write, batch)
-                    batch = bytearray()
-            if batch:
-                await asyncio.to_thread(f.write, batch)
+                await writer.write(chunk)
+            await writer.close()
             await asyncio.to_thread(f.close)
             if not token_matches(token, digest.digest()):
                 raise UploadRejected("the upload does not match its token", 400)
-            now = time.time()
+            now = self.clock()
             record = BlobRecord(
                 blob_id=blob_id,
                 mms_type=mms_type,
@@ -157,6 +164,7 @@ class MediaStore:
             await asyncio.to_thread(self._commit, tmp, record)
             return record
         except BaseException:
+            await writer.abort()
             await asyncio.to_thread(_discard, f, tmp)
             raise
 
@@ -181,16 +189,38 @@ class MediaStore:
             return None
 
     def expire(self, blob_id: str) -> bool:
-        """Make a blob gone now (its bytes are deleted; downloads get 410). False if unknown."""
+        """Make a blob gone now (downloads get 410). False if unknown.
+
+        Its bytes move to ``archive/``: they stand for the copy the sender's phone keeps, which
+        :meth:`republish` uploads again when the phone is asked to (media retry).
+        """
         record = self.lookup(blob_id)
         if record is None:
             return False
         with contextlib.suppress(OSError):
-            self.blob_path(blob_id).unlink()
+            os.replace(self.blob_path(blob_id), self._archive / f"{blob_id}.enc")
         self._write_record(
-            BlobRecord(**{**asdict(record), "expired": True, "expires": time.time()})
+            BlobRecord(**{**asdict(record), "expired": True, "expires": self.clock()})
         )
         return True
+
+    def republish(self, blob_id: str) -> BlobRecord | None:
+        """Store an expired blob's archived bytes again as a new blob (``None`` if none)."""
+        old = self.lookup(blob_id)
+        archived = self._archive / f"{blob_id}.enc"
+        if old is None or not archived.exists():
+            return None
+        now = self.clock()
+        record = BlobRecord(
+            blob_id=secrets.token_hex(16),
+            mms_type=old.mms_type,
+            size=old.size,
+            enc_sha256=old.enc_sha256,
+            created=now,
+            expires=None if self.blob_ttl is None else now + self.blob_ttl,
+        )
+        self._commit(archived, record)
+        return record
 
     def expire_all(self) -> int:
         """Expire every stored blob; returns how many were live."""
@@ -204,7 +234,7 @@ class MediaStore:
     def sweep(self) -> int:
         """Delete the bytes of blobs whose time ran out; returns how many were deleted."""
         count = 0
-        now = time.time()
+        now = self.clock()
         for path in self._blobs.glob("*.json"):
             record = self.lookup(path.stem)
             if record is not None and not record.expired and record.is_gone(now):

@@ -21,9 +21,9 @@ order before anything new (``<ib><offline count>`` follows).
 
 Receipts (``<receipt id to [type] [recipient] [participant]>``) go to the addressed device, or
 to every device of the addressed user; they arrive ``from`` the receipting device. Device-list
-notifications (``<notification type="devices"><add device_hash><device jid/>``) go to every
-device of the account and of every account that has exchanged messages with it when a new
-device is paired.
+notifications (``<notification type="devices"><add|remove device_hash><device jid/>``) go to
+every device of the account and of every account that has exchanged messages with it when a
+device is paired or unlinked.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from wamd.types import JID, LID_SERVER, SERVER_JID, USER_SERVER
 if TYPE_CHECKING:
     from wamd.sandbox.server import Sandbox
 
-__all__ = ["MIGRATIONS", "Router", "install", "router_of"]
+__all__ = ["MIGRATIONS", "Router", "Target", "install", "router_of"]
 
 log = logging.getLogger("wamd.sandbox")
 
@@ -81,6 +81,11 @@ class _Target:
     device: int
 
 
+Target = _Target
+"""A delivery target (account phone, device id), for other area modules using
+:meth:`Router.deliver` (groups)."""
+
+
 def _user(account: Account, lid: bool) -> JID:
     return JID(account.lid, LID_SERVER) if lid else JID(account.phone, USER_SERVER)
 
@@ -91,6 +96,9 @@ class Router:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self._accounts: dict[JID, Account] = {}
+        self._device_ids: dict[str, list[int]] = {}
+        self._peers: set[tuple[str, str]] = set()
         self.routed = 0
 
     def __repr__(self) -> str:
@@ -106,16 +114,33 @@ class Router:
     # --- lookups ------------------------------------------------------------------------------
 
     async def account_of(self, jid: JID) -> Account | None:
-        """The account a phone-number or LID JID belongs to."""
+        """The account a phone-number or LID JID belongs to (cached: routing only needs its
+        phone number and LID, which never change)."""
+        user = jid.to_non_ad()
+        cached = self._accounts.get(user)
+        if cached is not None:
+            return cached
+        account = None
         if jid.server == USER_SERVER:
-            return await self.sandbox.state.account(jid.user)
-        if jid.server == LID_SERVER:
-            return await self.sandbox.state.account_by_lid(jid.user)
-        return None
+            account = await self.sandbox.state.account(jid.user)
+        elif jid.server == LID_SERVER:
+            account = await self.sandbox.state.account_by_lid(jid.user)
+        if account is not None:
+            self._accounts[user] = account
+        return account
 
     async def device_ids(self, phone: str) -> list[int]:
-        """The phone (0) and the companions of an account."""
-        return [0] + [d.device for d in await self.sandbox.state.devices(phone)]
+        """The phone (0) and the companions of an account (cached until a device is paired
+        or removed)."""
+        cached = self._device_ids.get(phone)
+        if cached is None:
+            cached = [0] + [d.device for d in await self.sandbox.state.devices(phone)]
+            self._device_ids[phone] = cached
+        return cached
+
+    def devices_changed(self, phone: str) -> None:
+        """Forget the cached device list of an account."""
+        self._device_ids.pop(phone, None)
 
     # --- the queue ----------------------------------------------------------------------------
 
@@ -149,6 +174,10 @@ class Router:
                 if not session.data.get(_FLUSHED_KEY):
                     continue  # the activation flush will send it, in order
                 await self._send(session, seq, node)
+
+    async def deliver_to(self, phone: str, device: int, stanza_id: str, node: Node) -> None:
+        """Queue one ``<message>`` for one device (see :meth:`deliver`)."""
+        await self.deliver([(_Target(phone, device), "message", stanza_id, node)])
 
     def _session(self, target: _Target) -> Session | None:
         session = self.sandbox.session_for(JID(target.phone, USER_SERVER, device=target.device))
@@ -329,8 +358,9 @@ class Router:
         return Node("ack", attrs)
 
     async def _remember_peers(self, a: str, b: str) -> None:
-        if a == b:
+        if a == b or (a, b) in self._peers:
             return
+        self._peers.update({(a, b), (b, a)})
         await self.sandbox.state.run(
             lambda db: db.executemany(
                 "INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)",
@@ -390,32 +420,45 @@ class Router:
 
     async def device_added(self, device: Device) -> None:
         """Tell the account's devices and its chat peers about a new device."""
-        state = self.sandbox.state
+        self.devices_changed(device.phone)
+        entry = Node("device", {"jid": JID(device.phone, USER_SERVER, device=device.device),
+                                "key-index": str(device.key_index)})
+        await self._device_change(device.phone, device.device, "add", entry)
 
+    async def device_removed(self, phone: str, device: int) -> None:
+        """Tell the account's other devices and its chat peers that a device is gone, and
+        drop what was queued for it."""
+        self.devices_changed(phone)
+        await self.sandbox.state.run(lambda db: db.execute(
+            "DELETE FROM offline_queue WHERE phone = ? AND device = ?", (phone, device)))
+        entry = Node("device", {"jid": JID(phone, USER_SERVER, device=device)})
+        await self._device_change(phone, device, "remove", entry)
+
+    async def _device_change(self, phone: str, changed: int, tag: str, entry: Node) -> None:
         def read(db: sqlite3.Connection) -> tuple[Account | None, list[Device], list[str]]:
-            account = account_by_phone(db, device.phone)
+            account = account_by_phone(db, phone)
             peers = [r[0] for r in db.execute(
-                "SELECT peer FROM chat_peers WHERE phone = ?", (device.phone,))]
-            return account, devices_of(db, device.phone), peers
+                "SELECT peer FROM chat_peers WHERE phone = ?", (phone,))]
+            return account, devices_of(db, phone), peers
 
-        account, devices, peers = await state.run(read)
+        account, devices, peers = await self.sandbox.state.run(read)
         if account is None:
             return
         pn = JID(account.phone, USER_SERVER)
         ids = [0] + [d.device for d in devices]
-        notification_id = f"dev-{device.phone}-{device.device}-{int(self.sandbox.clock())}"
-        added = Node("add", {"device_hash": participant_hash(pn.with_device(i) for i in ids)},
-                     [Node("device", {"jid": pn.with_device(device.device),
-                                      "key-index": str(device.key_index)})])
+        now = int(self.sandbox.clock())
+        notification_id = f"dev-{tag}-{phone}-{changed}-{now}"
+        change = Node(tag, {"device_hash": participant_hash(pn.with_device(i) for i in ids)},
+                      [entry])
         node = Node("notification", {
             "from": pn, "lid": JID(account.lid, LID_SERVER), "type": "devices",
-            "id": notification_id, "t": str(int(self.sandbox.clock())),
-        }, [added])
+            "id": notification_id, "t": str(now),
+        }, [change])
         targets: list[_Target] = []
-        for phone in [account.phone, *peers]:
-            for device_id in await self.device_ids(phone):
-                if device_id and not (phone == device.phone and device_id == device.device):
-                    targets.append(_Target(phone, device_id))
+        for owner in [account.phone, *peers]:
+            for device_id in await self.device_ids(owner):
+                if device_id and not (owner == phone and device_id == changed):
+                    targets.append(_Target(owner, device_id))
         await self.deliver([(t, "notification", notification_id, node) for t in targets])
 
 
@@ -448,8 +491,12 @@ def install(sandbox: Sandbox) -> None:
     async def on_paired(device: Device) -> None:
         await router.device_added(device)
 
+    async def on_removed(phone: str, device: int) -> None:
+        await router.device_removed(phone, device)
+
     sandbox.router.add_stanza("message", "*", on_message)
     sandbox.router.add_stanza("receipt", "*", on_receipt)
     sandbox.router.add_stanza("ack", "*", on_ack)
     sandbox.router.on_active(on_active)
     sandbox.router.on_paired(on_paired)
+    sandbox.router.on_removed(on_removed)

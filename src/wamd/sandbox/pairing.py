@@ -116,13 +116,16 @@ class Pairing:
             expires = now + FIRST_REF_TTL + NEXT_REF_TTL * index
             self._refs[ref] = (session, expires)
             rows.append((ref, noise, now, expires))
-        await self.sandbox.state.run(
-            lambda db: db.executemany(
+
+        def record(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM pair_refs WHERE expires < ?", (now,))
+            db.executemany(
                 "INSERT OR REPLACE INTO pair_refs (ref, noise_public, issued, expires) "
                 "VALUES (?, ?, ?, ?)",
                 rows,
             )
-        )
+
+        await self.sandbox.state.run(record)
         iq = Node(
             "iq",
             {"id": session.next_id(), "type": "set", "from": SERVER_JID, "xmlns": "md"},

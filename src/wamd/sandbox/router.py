@@ -50,6 +50,7 @@ StanzaHandler: TypeAlias = "Callable[[Session, Node], Awaitable[None]]"
 ActiveHook: TypeAlias = "Callable[[Session], Awaitable[int]]"
 SessionHook: TypeAlias = "Callable[[Session], Awaitable[None]]"
 PairedHook: TypeAlias = "Callable[[Device], Awaitable[None]]"
+RemovedHook: TypeAlias = "Callable[[str, int], Awaitable[None]]"
 
 
 class IQFailure(Exception):
@@ -100,6 +101,7 @@ class Router:
         self.active_hooks: list[ActiveHook] = []
         self.disconnect_hooks: list[SessionHook] = []
         self.paired_hooks: list[PairedHook] = []
+        self.removed_hooks: list[RemovedHook] = []
 
     def add_iq(self, xmlns: str, child: str, handler: IQHandler) -> None:
         """Handle IQs of namespace ``xmlns`` whose first child is ``child`` (or ``"*"``)."""
@@ -141,6 +143,19 @@ class Router:
         """Register a hook run after a new companion device is paired (decorator-friendly)."""
         self.paired_hooks.append(hook)
         return hook
+
+    def on_removed(self, hook: RemovedHook) -> RemovedHook:
+        """Register a hook run with ``(phone, device)`` after a companion was unlinked."""
+        self.removed_hooks.append(hook)
+        return hook
+
+    async def device_removed(self, phone: str, device: int) -> None:
+        """Run the ``on_removed`` hooks (errors are logged)."""
+        for hook in self.removed_hooks:
+            try:
+                await hook(phone, device)
+            except Exception:
+                log.exception("device-removed hook failed for %s:%d", phone, device)
 
     def iq_handler(self, xmlns: str, child: str | None) -> IQHandler | None:
         """The handler for an IQ, if one is registered."""

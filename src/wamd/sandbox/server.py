@@ -45,9 +45,12 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.upkeep",
     "wamd.sandbox.prekeys",
     "wamd.sandbox.usync",
+    "wamd.sandbox.messaging",
     "wamd.sandbox.presence",
     "wamd.sandbox.media",
-    "wamd.sandbox.messaging",
+    "wamd.sandbox.appstate",
+    "wamd.sandbox.users",
+    "wamd.sandbox.groups",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
@@ -62,7 +65,8 @@ class Sandbox:
 
     ``state_dir=None`` keeps the state in memory (nothing survives :meth:`stop`). ``port=0``
     picks a free port (read it back from :attr:`port` / :attr:`url` after :meth:`start`).
-    ``clock`` returns Unix seconds (tests may shift time).
+    ``clock`` returns Unix seconds (tests may shift time). ``edge_routing=True`` hands clients
+    routing info after login, as WhatsApp does, so that their next intro carries it.
     """
 
     def __init__(
@@ -73,10 +77,13 @@ class Sandbox:
         port: int = 0,
         modules: Sequence[str] = DEFAULT_MODULES,
         clock: Callable[[], float] = time.time,
+        edge_routing: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.clock = clock
+        self.edge_routing = edge_routing
+        """Send ``<ib><edge_routing>`` after each login (clients echo it in their next intro)."""
         self.state_dir = None if state_dir is None else Path(state_dir)
         path = ":memory:" if self.state_dir is None else self.state_dir / STATE_FILE
         self.state = SandboxState(path)

@@ -242,7 +242,7 @@ class Session:
                 self.client_static = event.remote_static
                 self.routing_info = event.routing_info
                 await self.sandbox.login.handshake_complete(self, event.client_payload)
-            elif isinstance(event, FrameReceived):
+            elif isinstance(event, FrameReceived) and self.is_open:
                 await self._stanza(decode_frame(event.payload))
         return not self._ws.closed
 

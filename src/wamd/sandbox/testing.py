@@ -50,10 +50,13 @@ PAIRING_TIMEOUT = 60.0
 
 
 def server_info(sandbox: Sandbox) -> ServerInfo:
-    """What a :class:`wamd.Client` needs to talk to ``sandbox`` (``Client(server=...)``)."""
+    """What a :class:`wamd.Client` needs to talk to ``sandbox`` (``Client(server=...)``): its
+    URL, its certificate root and the CA of its HTTPS media host (when it runs one), so
+    media work without further setup."""
     from wamd.conn.options import ServerInfo
 
-    return ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
+    media_ca = sandbox.media.ca_file.read_text() if sandbox.media is not None else None
+    return ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key, media_ca=media_ca)
 
 
 @contextlib.asynccontextmanager

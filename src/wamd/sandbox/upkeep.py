@@ -96,6 +96,7 @@ def install(sandbox: Sandbox) -> None:
         if device is None:
             raise IQFailure(401, "not-authorized")
         await sandbox.state.remove_device(device.phone, device.device)
+        await sandbox.router.device_removed(device.phone, device.device)
         session.spawn(session.close(stream_error(401, conflict="device_removed")))
         return None
 

@@ -279,16 +279,24 @@ class SignalBatch:
     # --- trust -------------------------------------------------------------------------------
 
     def _trust(self, address: str, key: bytes) -> IdentityChange | None:
-        """Check ``key`` against the stored identity; record a new or changed key."""
+        """Check ``key`` against the stored identity (records nothing; see :meth:`_accept`).
+
+        Returns the change when a different key is stored; raises :class:`UntrustedIdentity`
+        for it under ``REJECT``.
+        """
         stored = self._identities.get(address)
-        if stored == key:
-            return None
-        if stored is None:
-            self._note_identity(address, key)
+        if stored is None or stored == key:
             return None
         if self._cipher.trust is TrustPolicy.REJECT:
             raise UntrustedIdentity(address)
         return IdentityChange(address, stored, key)
+
+    def _accept(self, address: str, key: bytes, change: IdentityChange | None) -> None:
+        """After a successful operation: store a first-seen or changed identity key."""
+        if self._identities.get(address) != key:
+            self._note_identity(address, key)
+        if change is not None:
+            self.changes.identity_changes.append(change)
 
     def _note_identity(self, address: str, key: bytes) -> None:
         self._identities[address] = key
@@ -318,9 +326,7 @@ class SignalBatch:
         record = await self._session(address)
         change = self._trust(address, bundle.identity_key)
         new_record = session_from_bundle(record, self._cipher.local, bundle, self._cipher.limits)
-        if change is not None:
-            self._note_identity(address, bundle.identity_key)
-            self.changes.identity_changes.append(change)
+        self._accept(address, bundle.identity_key, change)
         self._put_session(address, new_record)
         return change
 
@@ -332,10 +338,10 @@ class SignalBatch:
         ``address`` no longer matches the session's.
         """
         record = await self._session(address)
-        if record is not None and record.current is not None:
-            self._trust_session(address, record.current.remote_identity)
         data = pad(plaintext) if self._cipher.padding else plaintext
         new_record, enc_type, ciphertext = encrypt(record, self._cipher.local, data)
+        assert new_record.current is not None
+        self._trust_session(address, new_record.current.remote_identity)
         self._put_session(address, new_record)
         return EncryptResult(enc_type, ciphertext)
 
@@ -358,9 +364,10 @@ class SignalBatch:
             record = await self._session(address)
             new_record, plaintext, state = decrypt_signal_message(
                 record, self._cipher.local, ciphertext, self._cipher.limits)
+            plaintext = self._unpad(plaintext)
             self._trust_session(address, state.remote_identity)
             self._put_session(address, new_record)
-            return DecryptResult(self._unpad(plaintext), ENC_MSG)
+            return DecryptResult(plaintext, ENC_MSG)
         if enc_type == ENC_PKMSG:
             return await self._decrypt_prekey(address, ciphertext)
         if enc_type == ENC_SKMSG:
@@ -392,9 +399,7 @@ class SignalBatch:
             limits=self._cipher.limits,
         )
         plaintext = self._unpad(result.plaintext)
-        if change is not None:
-            self._note_identity(address, message.identity_key)
-            self.changes.identity_changes.append(change)
+        self._accept(address, message.identity_key, change)
         if result.consumed_prekey_id is not None:
             self._prekeys[result.consumed_prekey_id] = None
             self.changes.consumed_prekeys.add(result.consumed_prekey_id)

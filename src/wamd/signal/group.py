@@ -16,10 +16,12 @@ import secrets
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from wamd.crypto import KeyPair, aes_cbc_decrypt, aes_cbc_encrypt, verify_signature
-from wamd.crypto.hashes import HmacSha256, hmac_sha256
+from wamd.crypto.hashes import HmacSha256
 from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession, StoreError
 from wamd.proto import signal_pb2
 from wamd.signal import wire
+from wamd.signal._pbwrite import bytes_field, varint_field
+from wamd.signal.ratchet import chain_step
 from wamd.signal.state import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -35,12 +37,12 @@ __all__ = [
 _ZERO32 = bytes(32)
 _GROUP_INFO = b"WhisperGroup"
 _MAX_ITERATION = 0xFFFFFFFF
-_digest = hmac_sha256
+_ZERO_KEY = HmacSha256(_ZERO32)
 
 
 def _message_key(seed: bytes) -> tuple[bytes, bytes]:
     """(IV, AES key) of a sender message key seed."""
-    expand = HmacSha256(_digest(_ZERO32, seed))
+    expand = HmacSha256(_ZERO_KEY.digest(seed))
     first = expand.digest(_GROUP_INFO + b"\x01")
     second = expand.digest(first + _GROUP_INFO + b"\x02")
     return first[:16], first[16:] + second[:16]
@@ -64,6 +66,20 @@ class SenderKeyState:
     def __repr__(self) -> str:
         return (f"SenderKeyState(key_id={self.key_id}, iteration={self.iteration},"
                 f" own={self.signing_key is not None}, skipped={len(self.skipped)})")
+
+    def serialize(self) -> bytes:
+        """This state as a ``SenderKeyState`` protobuf."""
+        parts = [
+            varint_field(b"\x08", self.key_id),
+            varint_field(b"\x10", self.iteration),
+            bytes_field(b"\x1a", self.chain_key),
+            bytes_field(b"\x22", self.signing_public),
+        ]
+        if self.signing_key is not None:
+            parts.append(bytes_field(b"\x2a", self.signing_key.private))
+        parts.extend(bytes_field(b"\x32", varint_field(b"\x08", i) + bytes_field(b"\x12", seed))
+                     for i, seed in self.skipped.items())
+        return b"".join(parts)
 
     def _replace(self, iteration: int, chain_key: bytes, skipped: dict[int, bytes]
                  ) -> SenderKeyState:
@@ -96,16 +112,7 @@ class SenderKeyRecord:
 
     def serialize(self) -> bytes:
         """The record as bytes (a ``SenderKeyRecord`` protobuf)."""
-        msg = signal_pb2.SenderKeyRecord()
-        for state in self.states:
-            item = msg.states.add(
-                key_id=state.key_id, iteration=state.iteration, chain_key=state.chain_key,
-                signing_public=state.signing_public,
-                skipped=[signal_pb2.SkippedKey(index=i, seed=s) for i, s in state.skipped.items()],
-            )
-            if state.signing_key is not None:
-                item.signing_private = state.signing_key.private
-        return msg.SerializeToString()
+        return b"".join(bytes_field(b"\x0a", state.serialize()) for state in self.states)
 
     @classmethod
     def deserialize(cls, data: bytes) -> SenderKeyRecord:
@@ -181,11 +188,12 @@ def group_encrypt(record: SenderKeyRecord | None, plaintext: bytes
         raise NoSession("no own sender key for this group")
     if state.iteration >= _MAX_ITERATION:
         raise NoSession("sender key chain exhausted; create a new sender key")
-    iv, key = _message_key(_digest(state.chain_key, b"\x01"))
+    seed, next_chain_key = chain_step(state.chain_key)
+    iv, key = _message_key(seed)
     body = wire.build_sender_key_body(state.key_id, state.iteration,
                                       aes_cbc_encrypt(key, iv, plaintext))
     signature = state.signing_key.sign(body)
-    new_state = state._replace(state.iteration + 1, _digest(state.chain_key, b"\x02"),
+    new_state = state._replace(state.iteration + 1, next_chain_key,
                                state.skipped)
     return SenderKeyRecord([*record.states[:-1], new_state]), body + signature
 
@@ -220,15 +228,14 @@ def group_decrypt(record: SenderKeyRecord | None, data: bytes, limits: Limits = 
         if iteration > state.iteration:
             skipped = dict(skipped)
             for index in range(state.iteration, iteration):
-                skipped[index] = _digest(chain_key, b"\x01")
-                chain_key = _digest(chain_key, b"\x02")
+                skipped[index], chain_key = chain_step(chain_key)
             limit = min(limits.max_skipped_per_chain, limits.max_skipped_total)
             overflow = len(skipped) - limit
             if overflow > 0:
                 for index in sorted(skipped)[:overflow]:
                     del skipped[index]
-        seed = _digest(chain_key, b"\x01")
-        new_state = state._replace(iteration + 1, _digest(chain_key, b"\x02"), skipped)
+        seed, chain_key = chain_step(chain_key)
+        new_state = state._replace(iteration + 1, chain_key, skipped)
     iv, key = _message_key(seed)
     try:
         plaintext = aes_cbc_decrypt(key, iv, message.ciphertext)

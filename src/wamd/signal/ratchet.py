@@ -20,7 +20,7 @@ from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession
 from wamd.signal import wire
 from wamd.signal.state import Limits, ReceiverChain, SessionState
 
-__all__ = ["decrypt_state", "derive_message_keys", "encrypt_state", "kdf_root"]
+__all__ = ["chain_step", "decrypt_state", "derive_message_keys", "encrypt_state", "kdf_root"]
 
 _ZERO32 = bytes(32)
 _RATCHET_INFO = b"WhisperRatchet"
@@ -34,6 +34,15 @@ _digest = hmac_sha256
 _compare = hmac.compare_digest
 
 
+_ZERO_KEY = HmacSha256(_ZERO32)
+
+
+def chain_step(chain_key: bytes) -> tuple[bytes, bytes]:
+    """(message key seed, next chain key) = (HMAC(ck, 0x01), HMAC(ck, 0x02))."""
+    keyed = HmacSha256(chain_key)
+    return keyed.digest(_ONE), keyed.digest(_TWO)
+
+
 def kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
     """One root-chain step: (new root key, new chain key)."""
     expand = HmacSha256(_digest(root_key, dh_output))
@@ -44,7 +53,7 @@ def kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
 
 def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
     """(cipher key, MAC key, IV) for a message key seed."""
-    expand = HmacSha256(_digest(_ZERO32, seed))
+    expand = HmacSha256(_ZERO_KEY.digest(seed))
     cipher_key = expand.digest(_MSG_INFO_1)
     mac_key = expand.digest(cipher_key + _MSG_INFO_2)
     iv = expand.digest(mac_key + _MSG_INFO_3)[:16]
@@ -57,7 +66,7 @@ def encrypt_state(state: SessionState, local_identity_djb: bytes, plaintext: byt
     chain_key = state.sender_chain_key
     if chain_key is None:
         raise NoSession("the session has no sending chain yet")
-    seed = _digest(chain_key, _ONE)
+    seed, next_chain_key = chain_step(chain_key)
     cipher_key, mac_key, iv = derive_message_keys(seed)
     body = wire.build_signal_body(
         state.sender_ratchet.public, state.sender_index, state.previous_counter,
@@ -65,7 +74,7 @@ def encrypt_state(state: SessionState, local_identity_djb: bytes, plaintext: byt
     )
     mac = _digest(mac_key, local_identity_djb + b"\x05" + state.remote_identity + body)[:8]
     new = state.copy()
-    new.sender_chain_key = _digest(chain_key, _TWO)
+    new.sender_chain_key = next_chain_key
     new.sender_index = state.sender_index + 1
     return new, body + mac
 
@@ -112,16 +121,15 @@ def decrypt_state(
         if counter > chain.index:
             new_skipped = dict(skipped)
             for index in range(chain.index, counter):
-                new_skipped[index] = _digest(chain_key, _ONE)
-                chain_key = _digest(chain_key, _TWO)
+                new_skipped[index], chain_key = chain_step(chain_key)
             overflow = len(new_skipped) - limits.max_skipped_per_chain
             if overflow > 0:
                 for index in sorted(new_skipped)[:overflow]:
                     del new_skipped[index]
         else:
             new_skipped = skipped
-        seed = _digest(chain_key, _ONE)
-        new_chain = ReceiverChain(their_ratchet, _digest(chain_key, _TWO), counter + 1,
+        seed, chain_key = chain_step(chain_key)
+        new_chain = ReceiverChain(their_ratchet, chain_key, counter + 1,
                                   new_skipped)
 
     cipher_key, mac_key, iv = derive_message_keys(seed)

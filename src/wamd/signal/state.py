@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError as ProtoDecodeError
 from wamd.crypto import KeyPair
 from wamd.errors import StoreError
 from wamd.proto import signal_pb2
+from wamd.signal._pbwrite import bytes_field, varint, varint_field
 
 __all__ = [
     "Limits",
@@ -24,6 +25,13 @@ __all__ = [
 ]
 
 SESSION_VERSION = 3
+_VERSION_FIELD = varint_field(b"\x08", SESSION_VERSION)
+
+
+def _skipped_field(index: int, seed: bytes) -> bytes:
+    """A ``SkippedKey`` as a length-delimited field 4 of its chain (seeds are 32 bytes)."""
+    inner = b"\x08" + varint(index) + b"\x12\x20" + seed
+    return b"\x22" + varint(len(inner)) + inner
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +72,7 @@ class ReceiverChain:
     Never mutated once built: the cipher creates a new chain to advance one.
     """
 
-    __slots__ = ("chain_key", "index", "ratchet_key", "skipped")
+    __slots__ = ("_serialized", "chain_key", "index", "ratchet_key", "skipped")
 
     def __init__(self, ratchet_key: bytes, chain_key: bytes, index: int,
                  skipped: dict[int, bytes]) -> None:
@@ -72,6 +80,18 @@ class ReceiverChain:
         self.chain_key = chain_key
         self.index = index
         self.skipped = skipped
+        self._serialized: bytes | None = None
+
+    def serialize(self) -> bytes:
+        """This chain as a ``ReceiverChain`` protobuf (computed once: chains never change)."""
+        data = self._serialized
+        if data is None:
+            data = self._serialized = b"".join([
+                b"\x0a\x20", self.ratchet_key, b"\x12\x20", self.chain_key,
+                b"\x18", varint(self.index),
+                *[_skipped_field(i, seed) for i, seed in self.skipped.items()],
+            ])
+        return data
 
     def __repr__(self) -> str:
         return f"ReceiverChain(index={self.index}, skipped={len(self.skipped)})"
@@ -157,39 +177,33 @@ class SessionState:
 
     # --- serialization ---------------------------------------------------------------------
 
-    def to_proto(self) -> signal_pb2.SessionState:
-        """This state as its protobuf record message."""
-        msg = signal_pb2.SessionState(
-            version=SESSION_VERSION,
-            remote_identity=self.remote_identity,
-            remote_registration_id=self.remote_registration_id,
-            root_key=self.root_key,
-            previous_counter=self.previous_counter,
-            sender_ratchet_public=self.sender_ratchet.public,
-            sender_ratchet_private=self.sender_ratchet.private,
-            sender_index=self.sender_index,
-            base_key=self.base_key,
-            initiator=self.initiator,
-            has_sender_chain=self.sender_chain_key is not None,
-        )
-        if self.sender_chain_key is not None:
-            msg.sender_chain_key = self.sender_chain_key
-        for chain in self.receiver_chains:
-            msg.receiver_chains.append(signal_pb2.ReceiverChain(
-                ratchet_key=chain.ratchet_key, chain_key=chain.chain_key, index=chain.index,
-                skipped=[signal_pb2.SkippedKey(index=i, seed=s) for i, s in chain.skipped.items()],
-            ))
-        if self.pending is not None:
-            pending = msg.pending_pre_key
-            pending.signed_pre_key_id = self.pending.signed_pre_key_id
-            pending.base_key = self.pending.base_key
-            if self.pending.pre_key_id is not None:
-                pending.pre_key_id = self.pending.pre_key_id
-        return msg
-
     def serialize(self) -> bytes:
-        """This state as bytes (a ``SessionState`` protobuf)."""
-        return self.to_proto().SerializeToString()
+        """This state as bytes (a ``SessionState`` protobuf). Keys are 32 bytes: their
+        length-delimited fields are written with the constant length byte 0x20."""
+        ratchet = self.sender_ratchet
+        chain_key = self.sender_chain_key
+        parts = [
+            _VERSION_FIELD, b"\x12\x20", self.remote_identity,
+            b"\x18", varint(self.remote_registration_id),
+            b"\x22\x20", self.root_key,
+            b"\x28", varint(self.previous_counter),
+            b"\x32\x20", ratchet.public, b"\x3a\x20", ratchet.private,
+        ]
+        if chain_key is not None:
+            parts += (b"\x42\x20", chain_key)
+        parts += (b"\x48", varint(self.sender_index))
+        for chain in self.receiver_chains:
+            data = chain.serialize()
+            parts += (b"\x52", varint(len(data)), data)
+        pending = self.pending
+        if pending is not None:
+            inner = b"" if pending.pre_key_id is None else varint_field(b"\x08", pending.pre_key_id)
+            inner += varint_field(b"\x10", pending.signed_pre_key_id)
+            inner += b"\x1a\x20" + pending.base_key
+            parts.append(bytes_field(b"\x5a", inner))
+        parts += (b"\x62\x20", self.base_key, b"\x68\x01" if self.initiator else b"\x68\x00",
+                  b"\x70\x00" if chain_key is None else b"\x70\x01")
+        return b"".join(parts)
 
     @classmethod
     def from_proto(cls, msg: signal_pb2.SessionState) -> SessionState:
@@ -304,12 +318,11 @@ class SessionRecord:
 
     def serialize(self) -> bytes:
         """The record as bytes (a ``SessionRecord`` protobuf)."""
-        msg = signal_pb2.SessionRecord()
-        if self.current is not None:
-            msg.current.CopyFrom(self.current.to_proto())
+        parts = [] if self.current is None else [bytes_field(b"\x0a", self.current.serialize())]
         for item in self._previous:
-            msg.previous.append(item if isinstance(item, bytes) else item.serialize())
-        return msg.SerializeToString()
+            data = item if isinstance(item, bytes) else item.serialize()
+            parts.append(bytes_field(b"\x12", data))
+        return b"".join(parts)
 
     @classmethod
     def deserialize(cls, data: bytes) -> SessionRecord:

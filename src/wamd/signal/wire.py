@@ -12,11 +12,14 @@ wire are 33 bytes (``0x05`` | key); parsed objects hold the 32 raw bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from wamd.errors import InvalidMessage
 from wamd.proto import signal_pb2
+from wamd.signal._pbread import read_varint, skip_field
+from wamd.signal._pbwrite import varint
 
 VERSION_BYTE = 0x33
 VERSION_PREFIX = b"\x33"
@@ -54,8 +57,7 @@ def _check_version(data: bytes, what: str) -> None:
         raise InvalidMessage(f"{what} has unsupported version byte 0x{data[0]:02x}")
 
 
-@dataclass(frozen=True, slots=True)
-class SignalMessageParts:
+class SignalMessageParts(NamedTuple):
     """A parsed ``SignalMessage``: ``signed`` is version | protobuf (the MAC'd bytes)."""
 
     ratchet_key: bytes
@@ -66,31 +68,66 @@ class SignalMessageParts:
     mac: bytes
 
 
+_UINT32_MAX = 0xFFFFFFFF
+
+
 def parse_signal_message(data: bytes) -> SignalMessageParts:
-    """Parse a serialized SignalMessage (no MAC check here)."""
+    """Parse a serialized SignalMessage (no MAC check here).
+
+    A hand-written reader (this runs once per message received); it follows protobuf's rules
+    and raises :class:`InvalidMessage` for anything malformed or missing.
+    """
     _check_version(data, "SignalMessage")
     if len(data) < 1 + MAC_SIZE + 2:
         raise InvalidMessage("SignalMessage too short")
     signed = data[:-MAC_SIZE]
-    try:
-        msg = signal_pb2.SignalMessage.FromString(signed[1:])
-    except ProtoDecodeError:
-        raise InvalidMessage("SignalMessage protobuf is malformed") from None
-    if not (msg.HasField("ratchet_key") and msg.HasField("counter") and msg.HasField("ciphertext")):
+    end = len(signed)
+    pos = 1
+    ratchet_key = ciphertext = None
+    counter = None
+    previous_counter = 0
+    while pos < end:
+        key, pos = read_varint(signed, pos)
+        field, wire_type = key >> 3, key & 7
+        if field in (1, 4):
+            if wire_type != 2:
+                raise InvalidMessage("SignalMessage field has the wrong wire type")
+            length, pos = read_varint(signed, pos)
+            if pos + length > end:
+                raise InvalidMessage("truncated SignalMessage field")
+            value = signed[pos:pos + length]
+            pos += length
+            if field == 1:
+                ratchet_key = value
+            else:
+                ciphertext = value
+        elif field in (2, 3):
+            if wire_type != 0:
+                raise InvalidMessage("SignalMessage field has the wrong wire type")
+            number, pos = read_varint(signed, pos)
+            if number > _UINT32_MAX:
+                raise InvalidMessage("SignalMessage counter out of range")
+            if field == 2:
+                counter = number
+            else:
+                previous_counter = number
+        elif field == 0:
+            raise InvalidMessage("protobuf field number 0")
+        else:
+            pos = skip_field(signed, pos, wire_type)
+    if ratchet_key is None or counter is None or ciphertext is None:
         raise InvalidMessage("SignalMessage lacks a required field")
-    return SignalMessageParts(
-        _key(msg.ratchet_key, "ratchet key"), msg.counter, msg.previous_counter, msg.ciphertext,
-        signed, data[-MAC_SIZE:],
-    )
+    return SignalMessageParts(_key(ratchet_key, "ratchet key"), counter, previous_counter,
+                              ciphertext, signed, data[-MAC_SIZE:])
 
 
 def build_signal_body(ratchet_key: bytes, counter: int, previous_counter: int, ciphertext: bytes
                       ) -> bytes:
-    """Version byte | SignalMessage protobuf (the part the MAC covers)."""
-    return VERSION_PREFIX + signal_pb2.SignalMessage(
-        ratchet_key=b"\x05" + ratchet_key, counter=counter, previous_counter=previous_counter,
-        ciphertext=ciphertext,
-    ).SerializeToString()
+    """Version byte | SignalMessage protobuf (the part the MAC covers), written directly."""
+    return b"".join((
+        b"\x33\x0a\x21\x05", ratchet_key, b"\x10", varint(counter), b"\x18",
+        varint(previous_counter), b"\x22", varint(len(ciphertext)), ciphertext,
+    ))
 
 
 @dataclass(frozen=True, slots=True)
