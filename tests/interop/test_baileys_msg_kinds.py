@@ -7,7 +7,6 @@ JSON lines, see baileys_msg_peer.py); the wamd side is a :class:`wamd.Client`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.interop.baileys_msg_peer import BaileysPeer
+from tests.messaging.collector import Collector
 from wamd.client import Client
 from wamd.crypto import sha256
 from wamd.messaging import Message
@@ -26,34 +26,10 @@ from wamd.types import JID
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-WAIT = 30.0
-
-
 @pytest.fixture
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
     async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
         yield running
-
-
-class Events:
-    """What the wamd client received, waited for by predicate."""
-
-    def __init__(self, client: Client) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.kept: list[Any] = []
-        client.add_event_handler(Message, self.queue.put_nowait)
-        client.add_event_handler(PollVote, self.queue.put_nowait)
-
-    async def get(self, kind: type, match: Any) -> Any:
-        for i, event in enumerate(self.kept):
-            if isinstance(event, kind) and match(event):
-                return self.kept.pop(i)
-        async with asyncio.timeout(WAIT):
-            while True:
-                event = await self.queue.get()
-                if isinstance(event, kind) and match(event):
-                    return event
-                self.kept.append(event)
 
 
 def _text(message: dict[str, Any] | None) -> str | None:
@@ -76,7 +52,7 @@ async def test_baileys_and_wamd_exchange_every_kind(
 
 
 async def _exchange(peer: BaileysPeer, client: Client) -> None:
-    events = Events(client)
+    events = Collector(client, Message, PollVote)
     baileys_user = JID.parse(peer.me["id"]).to_non_ad()
     assert client.jid is not None
     wamd_user = client.jid.to_non_ad()
@@ -89,7 +65,7 @@ async def _exchange(peer: BaileysPeer, client: Client) -> None:
     chat_at_baileys = got["remoteJid"]  # how Baileys names the chat with wamd
 
     theirs = await peer.command("send", to=str(wamd_user), content={"text": "hello wamd"})
-    from_baileys: Message = await events.get(Message, lambda e: e.id == theirs["id"])
+    from_baileys: Message = await events.message(theirs["id"])
     assert from_baileys.text == "hello wamd"
     assert not from_baileys.from_me
     assert from_baileys.sender.user in {baileys_user.user, JID.parse(peer.me["lid"]).user}

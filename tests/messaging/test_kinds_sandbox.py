@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.messaging.collector import Collector
 from wamd.client import Client
 from wamd.messaging import Message, Receipt, ReceiptType
 from wamd.messaging import builders as b
@@ -22,39 +21,10 @@ from wamd.types import JID
 
 pytestmark = pytest.mark.slow
 
-WAIT = 20.0
-
-
 @pytest.fixture
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
     async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
         yield running
-
-
-class Inbox:
-    """The events one client received, waited for by predicate."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.kept: list[Any] = []
-        for kind in (Message, PollVote, Receipt, ChatPresence):
-            client.add_event_handler(kind, self.queue.put_nowait)
-
-    async def get(self, kind: type, match: Any = lambda e: True) -> Any:
-        for i, event in enumerate(self.kept):
-            if isinstance(event, kind) and match(event):
-                return self.kept.pop(i)
-        async with asyncio.timeout(WAIT):
-            while True:
-                event = await self.queue.get()
-                if isinstance(event, kind) and match(event):
-                    return event
-                self.kept.append(event)
-
-    async def message(self, message_id: str) -> Message:
-        event: Message = await self.get(Message, lambda e: e.id == message_id and not e.from_me)
-        return event
 
 
 def user(client: Client) -> JID:
@@ -65,7 +35,8 @@ def user(client: Client) -> JID:
 async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
     async with (paired_client(sandbox, "15550001111") as alice,
                 paired_client(sandbox, "15550002222") as bob):
-        at_alice, at_bob = Inbox(alice), Inbox(bob)
+        at_alice = Collector(alice, Message, PollVote, Receipt, ChatPresence)
+        at_bob = Collector(bob, Message, PollVote, Receipt, ChatPresence)
         for sender, receiver, inbox in ((alice, bob, at_bob), (bob, alice, at_alice)):
             to = user(receiver)
             # text with a mention
@@ -141,7 +112,8 @@ async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
 async def test_poll_with_votes_both_ways(sandbox: Sandbox) -> None:
     async with (paired_client(sandbox, "15550003333") as alice,
                 paired_client(sandbox, "15550004444") as bob):
-        at_alice, at_bob = Inbox(alice), Inbox(bob)
+        at_alice = Collector(alice, Message, PollVote, Receipt, ChatPresence)
+        at_bob = Collector(bob, Message, PollVote, Receipt, ChatPresence)
         poll = await alice.send_poll(user(bob), "Lunch?", ["pizza", "sushi", "salad"],
                                      selectable=0)
         got_poll = await at_bob.message(poll.id)
