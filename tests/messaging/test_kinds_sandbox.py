@@ -43,18 +43,19 @@ async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
             sent = await sender.send_text(to, f"hi @{to.user}", mentions=[to])
             got = await inbox.message(sent.id)
             assert got.text == f"hi @{to.user}"
-            assert c.mentions_of(got.message) == [to]
+            assert got.mentions == [to]
+            assert got.kind == "text"
             assert got.chat.user in (user(sender).user, (sender.lid or user(sender)).user)
             # reply quoting it
             back = (receiver is bob and at_alice) or at_bob
             reply = await receiver.send_text(got.chat, "a reply", quote=got)
             quoted_reply = await back.message(reply.id)
-            quoted = c.quoted_of(quoted_reply.message)
+            quoted = quoted_reply.quoted
             assert quoted is not None
             assert (quoted.id, quoted.text) == (sent.id, f"hi @{to.user}")
             # reaction, and its removal
             react = await receiver.react(got, "👍")
-            reaction = c.reaction_of((await back.message(react.id)).message)
+            reaction = (await back.message(react.id)).reaction
             assert reaction is not None
             assert (reaction.target_id, reaction.emoji, reaction.target_from_me) == (
                 sent.id, "👍", False)
@@ -68,7 +69,7 @@ async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
             assert got_edit.edit == "1"
             assert got_edit.is_edit
             assert got_edit.target_id == sent.id
-            edit = c.edit_of(got_edit.message)
+            edit = got_edit.edited
             assert edit is not None
             assert edit.text == "hi, edited"
             # revoke for everyone: edit="7"
@@ -76,6 +77,9 @@ async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
             got_revoke = await inbox.message(revoked.id)
             assert (got_revoke.edit, got_revoke.is_revoke, got_revoke.target_id) == (
                 "7", True, sent.id)
+            assert got_revoke.revoked is not None
+            assert got_revoke.revoked.target_id == sent.id
+            assert got_revoke.kind == "revoke"
             # location, contacts, view-once, disappearing timer and a text under it
             loc = await sender.send_message(to, b.location(48.85, 2.35, name="Paris"))
             got_loc = await inbox.message(loc.id)
