@@ -35,6 +35,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from wamd.binary import Node
 from wamd.crypto import KeyPair
 from wamd.errors import WamdError
+from wamd.media.ref import MEDIA_FIELDS
 from wamd.messaging.builders import content_field
 from wamd.proto import e2e_pb2
 from wamd.sandbox.media import PhoneMedia, phone_media_of
@@ -57,16 +58,6 @@ log = logging.getLogger("wamd.sandbox.phone")
 # skipped keys.
 PHONE_LIMITS = Limits(max_skip=100_000, max_skipped_per_chain=32, max_skipped_total=64)
 
-_MEDIA_FIELDS = frozenset(
-    {
-        "image_message",
-        "video_message",
-        "audio_message",
-        "document_message",
-        "sticker_message",
-        "ptv_message",
-    }
-)
 
 
 @dataclass
@@ -191,7 +182,7 @@ class PhoneReader:
 
     def _learn(self, phone: str, message_id: str, message: e2e_pb2.Message) -> None:
         found = content_field(message)  # looks through DeviceSentMessage and other wrappers
-        if found is None or found[0] not in _MEDIA_FIELDS:
+        if found is None or found[0] not in MEDIA_FIELDS:
             return
         part = found[1]
         if len(part.media_key) != 32 or not part.direct_path:
