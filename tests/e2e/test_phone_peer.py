@@ -4,6 +4,7 @@ end-to-end encrypted: no key is placed in any store by hand."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from wamd import events
 from wamd.appstate import events as ev
 from wamd.appstate.client import AppStateClient
+from wamd.appstate.peer import send_to_own_devices
 from wamd.client import Client
 from wamd.conn.options import ServerInfo
 from wamd.history.client import HistoryClient
@@ -23,6 +25,7 @@ from wamd.sandbox.phone_peer import peer_of
 from wamd.sandbox.server import DEFAULT_MODULES
 from wamd.sandbox.testing import running_sandbox
 from wamd.store import MemoryStore
+from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
 
 PHONE = "15554440000"
@@ -45,7 +48,10 @@ class Linked:
             media_conn_fetcher(self.client.request), ca_file=sandbox.media.ca_file
         )
         self.app_state = AppStateClient(
-            self.client, lambda: self.client.device.account, download=self.media.download
+            self.client,
+            lambda: self.client.device.account,
+            download=self.media.download,
+            send_to_own=lambda message: send_to_own_devices(self.client, message),
         )
         self.history = HistoryClient(
             self.client, lambda: self.client.device.account, download=self.media.download
@@ -107,6 +113,32 @@ async def test_key_share_and_history_at_pairing(sandbox: Sandbox) -> None:
         mute = await asyncio.wait_for(b.events.get(), 20)
         assert isinstance(mute, ev.Mute)
         assert mute.chat == CHAT
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_device_without_the_key_asks_its_sibling(sandbox: Sandbox) -> None:
+    """a starts using a newer key that b never got: b's sync parks the collection and b asks
+    its own devices; a answers with a key share (peer messages, end-to-end encrypted) and b
+    catches up."""
+    await sandbox.admin.create_account(PHONE)
+    a, b = Linked(sandbox), Linked(sandbox)
+    try:
+        await a.start()
+        await a.key_arrived()
+        await b.start()
+        await b.key_arrived()
+        newer = AppStateSyncKey(
+            os.urandom(6), os.urandom(32), timestamp=2**50
+        )  # newer than the phone's (ms)
+        await a.client.device.account.app_state_keys.put(newer)
+        await a.app_state.pin(CHAT)  # encoded with the newer key
+        pin = await asyncio.wait_for(b.events.get(), 30)
+        assert isinstance(pin, ev.Pin)
+        assert pin.chat == CHAT
+        assert await b.client.device.account.app_state_keys.get(newer.key_id) == newer
+        assert b.app_state.engine.blocked == set()
     finally:
         await a.close()
         await b.close()

@@ -13,7 +13,7 @@ import pytest
 from tests.sandbox.routing_helpers import pair as routing_pair
 from wamd.client import Client
 from wamd.groups import GroupInfoChanged, JoinedGroup
-from wamd.messaging import Message
+from wamd.messaging import Message, Receipt
 from wamd.proto import e2e_pb2
 from wamd.sandbox import Sandbox
 from wamd.types import JID
@@ -30,10 +30,12 @@ class Member:
         self.messages: list[Message] = []
         self.joined: list[JoinedGroup] = []
         self.changes: list[GroupInfoChanged] = []
+        self.receipts: list[Receipt] = []
         self._changed = asyncio.Event()
         client.on(Message)(self._record(self.messages))
         client.on(JoinedGroup)(self._record(self.joined))
         client.on(GroupInfoChanged)(self._record(self.changes))
+        client.on(Receipt)(self._record(self.receipts))
 
     def _record(self, into: list[Any]) -> Callable[[Any], None]:
         def record(evt: Any) -> None:

@@ -55,7 +55,8 @@ async def test_settings_permissions_and_events(sandbox: Sandbox) -> None:
             assert (change.subject, change.actor, change.actor_pn) == (
                 "renamed by b", b.lid, b.pn)
             assert change.changes == ("subject",)
-        assert b.changes == []  # the acting device gets the answer, not a notification
+        own = await b.change(lambda e: e.subject is not None)  # the actor's device too
+        assert own.actor == b.lid
         current = await c.client.get_group_info(gid)
         assert (current.subject, current.subject_owner) == ("renamed by b", b.lid)
 
@@ -339,6 +340,13 @@ async def test_malformed_requests_are_refused_not_fatal(sandbox: Sandbox) -> Non
         too_many = [Node("participant", {"jid": JID(str(10**10 + i), "s.whatsapp.net")})
                     for i in range(1100)]
         assert await refused(Node("add", {}, too_many)) == 406
+        for target in ("x@y@g.us", gid):
+            bad_photo = Node("iq", {"xmlns": "w:profile:picture", "type": "set",
+                                    "to": JID("", "s.whatsapp.net"), "target": target},
+                             [Node("picture", {"type": "image"}, [Node("nested")])])
+            with pytest.raises(IQError) as photo_error:
+                await a.client.request(bad_photo)
+            assert photo_error.value.code == 400
 
         async def message_ack(content: list[Node]) -> Node:
             return await a.client.request(Node("message", {"id": f"M{len(content)}",

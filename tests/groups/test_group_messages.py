@@ -77,7 +77,7 @@ async def test_three_members_two_devices_each(sandbox: Sandbox) -> None:
         assert {p.phone_number for p in info.participants} == {a1.pn, b1.pn, c1.pn}
         assert info.participant(a1.pn) is not None
         assert info.participant(a1.pn).is_super_admin  # type: ignore[union-attr]
-        for member in (a2, b1, b2, c1, c2):  # every device but the creating one
+        for member in everyone:  # the creating device included
             await member.wait(lambda m=member: bool(m.joined))  # type: ignore[misc]
             joined = member.joined[0]
             assert joined.jid == gid
@@ -85,7 +85,8 @@ async def test_three_members_two_devices_each(sandbox: Sandbox) -> None:
             assert joined.actor == a1.lid
             assert joined.actor_pn == a1.pn
             assert len(joined.group.participants) == 3
-        assert a2.joined[0].create_key  # the creator's other device sees its key
+        assert a1.joined[0].create_key  # the creator's devices see the create key
+        assert a2.joined[0].create_key == a1.joined[0].create_key
 
         # A sends: every other device gets it once; each device got the SKDM pairwise.
         first = await a1.client.send_message(gid, text("hello from a1"))
@@ -97,6 +98,11 @@ async def test_three_members_two_devices_each(sandbox: Sandbox) -> None:
             assert got.sender.device == a1.client.jid.device
             assert got.sender_alt is not None
             assert got.sender_alt.user == A
+        # Each reader's delivery receipt reaches the sender's devices through the group.
+        readers = {m.client.lid for m in (b1, b2, c1, c2)}
+        await a1.wait(lambda: readers <= {r.sender for r in a1.receipts if first.id in r.ids})
+        receipt = next(r for r in a1.receipts if first.id in r.ids)
+        assert (receipt.chat, receipt.is_group, receipt.from_me) == (gid, True, False)
         assert a2.messages[-1].from_me
         assert not b1.messages[-1].from_me
         device_addresses = {d.signal_address for d in first.recipients}

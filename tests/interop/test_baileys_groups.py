@@ -115,6 +115,19 @@ async def test_baileys_in_a_wamd_group(node_peers: Path, sandbox: Sandbox,
             async with MediaClient(media_conn_fetcher(member.client.request),
                                    ca_file=sandbox.media.ca_file) as media:
                 assert await media.download(msg.message) == theirs
+
+        # B is removed: Baileys sees it; A's next message uses a new sender key, which
+        # Baileys accepts (a second key state of the same sender) and B never gets.
+        await a.client.groups.remove(gid, [b.pn])
+        removal = await baileys.wait_for(lambda e: e["event"] == "group-participants.update")
+        assert removal["action"] == "remove"
+        rekeyed = await a.client.send_message(gid, text("new key"))
+        got = await baileys.message(lambda e: e["id"] == rekeyed.id)
+        assert got["message"]["conversation"] == "new key"
+        assert "new key" not in b.texts(gid)
+        holders = await a.client.device.account.sender_key_distribution.sent_to(str(gid))
+        assert holders  # redistributed after the rotation...
+        assert not any(h.startswith(b.lid.user) for h in holders)  # ...but not to B
     finally:
         for member in (a, b):
             if member is not None:

@@ -17,6 +17,7 @@ It talks to the client through a small protocol (:class:`ClientLike`: the subset
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
@@ -29,7 +30,12 @@ from wamd.appstate.engine import (
     RequestRecovery,
 )
 from wamd.appstate.events import AppStateEvent
-from wamd.appstate.keyshare import store_key_share
+from wamd.appstate.keyshare import (
+    answer_request_from_store,
+    key_request_message,
+    recovery_request_message,
+    store_key_share,
+)
 from wamd.appstate.server import collections_changed
 from wamd.appstate.state import ALL_COLLECTIONS
 from wamd.binary import AttrValue, Node
@@ -63,6 +69,10 @@ async def _no_download(ref: pb.ExternalBlobReference) -> bytes:
     raise MediaError("no media downloader configured: cannot fetch an app-state blob")
 
 
+SendToOwn = Callable[[e2e_pb2.Message], Awaitable[object]]
+"""Sends a protocol message to this account's other devices (peer message)."""
+
+
 def _is_server_sync(node: Node) -> bool:
     return node.attrs.get("type") == "server_sync"
 
@@ -78,17 +88,30 @@ class AppStateClient:
         download: DownloadBlob | None = None,
         request_keys: RequestKeys | None = None,
         request_recovery: RequestRecovery | None = None,
+        send_to_own: SendToOwn | None = None,
         sync_on_login: bool = True,
     ) -> None:
         self._client = client
         self._account = account
         self._download = download or _no_download
+        self._send_to_own = send_to_own
+        if send_to_own is not None:
+            request_keys = request_keys or self._ask_for_keys
+            request_recovery = request_recovery or self._ask_for_recovery
         self._request_keys = request_keys
         self._request_recovery = request_recovery
         self._engine: AppStateEngine | None = None
         client.add_node_handler("notification", self._on_server_sync, _is_server_sync)
         if sync_on_login:
             client.add_login_hook(self._after_login)
+
+    async def _ask_for_keys(self, key_ids: list[bytes]) -> None:
+        assert self._send_to_own is not None
+        await self._send_to_own(key_request_message(key_ids))
+
+    async def _ask_for_recovery(self, collection: str) -> None:
+        assert self._send_to_own is not None
+        await self._send_to_own(recovery_request_message(collection, int(time.time())))
 
     @property
     def engine(self) -> AppStateEngine:
@@ -135,8 +158,8 @@ class AppStateClient:
         """Handle app-state key messages from one's own devices (register for ``Message``).
 
         A key share (from one of this account's devices only) is stored and the collections
-        waiting for it are synced. A key request is only logged: answering it needs a message
-        to one's own devices, which the messaging layer sends.
+        waiting for it are synced. A key request is answered with the keys held (when
+        ``send_to_own`` was given, e.g. :func:`wamd.appstate.peer.send_to_own_devices`).
         """
         if not event.from_me or not event.message.HasField("protocol_message"):
             return
@@ -153,7 +176,13 @@ class AppStateClient:
             if stored:
                 await self.keys_arrived()
         elif protocol.type == e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_REQUEST:
-            log.info("app-state key request from %s (not answered here)", event.sender)
+            if self._send_to_own is None:
+                log.info("app-state key request from %s: no way to answer it", event.sender)
+                return
+            request = protocol.app_state_sync_key_request
+            answer = await answer_request_from_store(self._account(), request)
+            if answer.protocol_message.app_state_sync_key_share.keys:
+                await self._send_to_own(answer)
 
     async def keys_arrived(self) -> None:
         """Call when sync keys were stored (a key share): retry the blocked collections."""

@@ -16,7 +16,8 @@ each ``<participant>``: 409 already a member, 404 not a member / no such user / 
 406 the super admin cannot be removed or demoted.
 
 Every change is told to every device of every member (the members before the change for
-removals, after it for additions) except the device that made it, as
+removals, after it for additions), the device that made it included (as WhatsApp does: the
+creator's device sees its ``create`` key come back), as
 ``<notification type="w:gp2" from=gid participant=actor [participant_pn] t id>``; a member
 who is added, or joins, gets ``<create reason>`` with the whole ``<group>``. Deliveries go
 through the message router's durable offline queue when it is installed
@@ -88,7 +89,7 @@ def _fail(pair: tuple[int, str]) -> IQFailure:
 
 @dataclass(slots=True)
 class _Notice:
-    """A notification for every companion device of ``phones`` (minus the acting device)."""
+    """A notification for every companion device of ``phones``."""
 
     phones: list[str]
     node: Node
@@ -182,8 +183,6 @@ class GroupServer:
             stanza_id = str(notice.node.attrs.get("id", ""))
             for phone in dict.fromkeys(notice.phones):
                 for device in await self.sandbox.state.devices(phone):
-                    if phone == op.actor.phone and device.device == op.device:
-                        continue
                     deliveries.append((phone, device.device, stanza_id, notice.node))
         await deliver(self.sandbox, "notification", deliveries)
 
@@ -789,7 +788,10 @@ class GroupServer:
 
     async def picture(self, session: Session, iq: Node) -> IQResult:
         """``w:profile:picture`` with a group ``target``: set, remove or get the photo."""
-        target = iq.attr_jid("target")
+        try:
+            target = iq.attr_jid("target")
+        except (AttributeMissing, AttributeInvalid, InvalidJID) as exc:
+            raise _bad() from exc
         kind = iq.attrs.get("type")
 
         def work(db: sqlite3.Connection, op: _Op) -> Node | None:
