@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.unit.test_conn_transport import Proxy
 from tests.unit.test_media_info import make_image, make_mp4, make_ogg_opus, make_wav
 from wamd.binary import Node
 from wamd.client import Client
@@ -366,3 +367,23 @@ async def test_the_phone_reader_survives_hostile_messages(
         assert evt.id == sent.id
         assert reader.learned == 2
     assert not [r for r in caplog.records if r.name == "wamd.sandbox.phone" and r.exc_info]
+
+
+@pytest.mark.parametrize("kind", ["http", "socks5"])
+async def test_media_goes_through_the_client_proxy(sandbox: Sandbox, kind: str) -> None:
+    host = sandbox.media
+    assert host is not None
+    proxy = Proxy(kind)
+    await proxy.start()
+    data = make_image("PNG", (20, 20))
+    await sandbox.admin.create_account(BOB)
+    try:
+        async with paired_client(sandbox, ALICE, proxy=f"{kind}://127.0.0.1:{proxy.port}") \
+                as alice:
+            sent = await alice.send_image(user(BOB), data)
+            assert await alice.download(sent) == data
+        media_port = int(host.https_hostnames[0].rsplit(":", 1)[1])
+        assert ("127.0.0.1", media_port) in proxy.targets  # upload and download
+        assert any(port != media_port for _, port in proxy.targets)  # the WebSocket too
+    finally:
+        await proxy.stop()
