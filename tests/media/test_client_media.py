@@ -18,13 +18,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.unit.test_conn_transport import Proxy
 from tests.unit.test_media_info import make_image, make_mp4, make_ogg_opus, make_wav
+from wamd.binary import Node
 from wamd.client import Client
 from wamd.errors import MediaError, MediaExpired, MediaRetryError
 from wamd.media import MediaRef, MediaType, media_message
 from wamd.media.events import MediaRetry
 from wamd.media.retry import RetryTarget
 from wamd.media.send import SentMedia
+from wamd.media.transfer import UploadResult
 from wamd.messaging import Message
 from wamd.messaging.content import kind_of
 from wamd.proto import e2e_pb2
@@ -321,3 +324,66 @@ async def test_the_phones_learn_media_from_real_messages(sandbox: Sandbox) -> No
         await alice.send_message(user(BOB), e2e_pb2.Message(conversation="plain"))
         await inbox.next()
         assert reader.learned == before
+
+
+async def test_the_phone_reader_survives_hostile_messages(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Garbage addressed to a phone is skipped; the routing goes on and later media is learned."""
+    reader = phone_reader_of(sandbox)
+    phone = JID(BOB, "s.whatsapp.net", device=0)
+    encs = [
+        Node("enc", {"v": "2", "type": "pkmsg", "mediatype": "image"}, b"garbage"),
+        Node("enc", {"v": "2", "type": "msg", "mediatype": "image"}, os.urandom(80)),
+        Node("enc", {"v": "2", "type": "pkmsg", "mediatype": "image"}, None),
+        Node("enc", {"v": "2", "type": "bogus", "mediatype": "image"}, b"x"),
+    ]
+    async with two_clients(sandbox) as (alice, _bob, inbox, _):
+        for i, enc in enumerate(encs):
+            stanza = Node("message", {"id": f"3EB0BAD{i}", "to": user(BOB), "type": "media"}, [
+                Node("participants", {}, [
+                    Node("to", {"jid": phone}, [enc]),
+                    Node("to", {"jid": JID("19990000", "s.whatsapp.net", device=0)}, [enc]),
+                    Node("to", {"jid": "not a jid"}, [enc]),
+                ])])
+            ack = await alice.request(stanza)
+            assert ack.tag == "ack"
+        group_garbage = Node("message", {"id": "3EB0BADG", "to": JID("1203630009", "g.us"),
+                                         "type": "media"},
+                             [Node("enc", {"v": "2", "type": "skmsg", "mediatype": "image"},
+                                   b"garbage")])
+        await alice.request(group_garbage)
+        # a real media message whose path is not one of the sandbox's: decrypted, not kept
+        foreign = media_message(UploadResult(
+            url="https://elsewhere.example/x", direct_path="/elsewhere/x", media_key=bytes(32),
+            file_enc_sha256=bytes(32), file_sha256=bytes(32), file_length=1,
+            media_type=MediaType.IMAGE))
+        await alice.send_message(user(BOB), foreign)
+        while (await inbox.next()).message.image_message.direct_path != "/elsewhere/x":
+            pass
+        assert reader.learned == 0
+        sent = await alice.send_image(user(BOB), make_image("PNG", (8, 8)))
+        evt = await inbox.next()
+        assert evt.id == sent.id
+        assert reader.learned == 2
+    assert not [r for r in caplog.records if r.name == "wamd.sandbox.phone" and r.exc_info]
+
+
+@pytest.mark.parametrize("kind", ["http", "socks5"])
+async def test_media_goes_through_the_client_proxy(sandbox: Sandbox, kind: str) -> None:
+    host = sandbox.media
+    assert host is not None
+    proxy = Proxy(kind)
+    await proxy.start()
+    data = make_image("PNG", (20, 20))
+    await sandbox.admin.create_account(BOB)
+    try:
+        async with paired_client(sandbox, ALICE, proxy=f"{kind}://127.0.0.1:{proxy.port}") \
+                as alice:
+            sent = await alice.send_image(user(BOB), data)
+            assert await alice.download(sent) == data
+        media_port = int(host.https_hostnames[0].rsplit(":", 1)[1])
+        assert ("127.0.0.1", media_port) in proxy.targets  # upload and download
+        assert any(port != media_port for _, port in proxy.targets)  # the WebSocket too
+    finally:
+        await proxy.stop()

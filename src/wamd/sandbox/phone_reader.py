@@ -39,6 +39,7 @@ from wamd.media.ref import MEDIA_FIELDS
 from wamd.messaging.builders import content_field
 from wamd.proto import e2e_pb2
 from wamd.sandbox.media import PhoneMedia, phone_media_of
+from wamd.sandbox.messaging import MAX_PARTICIPANTS
 from wamd.sandbox.prekeys import PHONE_SIGNED_PREKEY_ID
 from wamd.sandbox.session import Session
 from wamd.sandbox.state import Account
@@ -53,10 +54,11 @@ __all__ = ["PhoneReader", "install", "phone_reader_of"]
 
 log = logging.getLogger("wamd.sandbox.phone")
 
-# The phone reads only media messages of a chat, so its chains may jump far ahead; it reads
-# them in order (one sender device's stanzas are handled one at a time), so it keeps few
-# skipped keys.
-PHONE_LIMITS = Limits(max_skip=100_000, max_skipped_per_chain=32, max_skipped_total=64)
+# The phone reads only the media messages of a chat, so its chains jump ahead over the rest
+# (up to 20,000 messages: a media message after more text than that is not learned; the bound
+# also caps the work a hostile counter can cause). It reads in order (one sender device's
+# stanzas are handled one at a time), so it keeps few skipped keys.
+PHONE_LIMITS = Limits(max_skip=20_000, max_skipped_per_chain=32, max_skipped_total=64)
 
 
 
@@ -120,9 +122,12 @@ class PhoneReader:
             return
         address = f"{sender.phone}.{sender.device}"
         group = str(to.to_non_ad()) if to.server == GROUP_SERVER else None
+        participants = node.child("participants")
+        entries = participants.children_by_tag("to") if participants else []
+        if len(entries) > MAX_PARTICIPANTS:
+            return  # the router refuses it too
         async with self._lock:
-            participants = node.child("participants")
-            for entry in participants.children_by_tag("to") if participants else ():
+            for entry in entries:
                 await self._read_pairwise(entry, address, message_id, group)
             if group is not None:
                 for enc in node.children_by_tag("enc"):
