@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from wamd.binary import Node
-from wamd.errors import MessageSecretMissing
+from wamd.errors import MessageSecretMissing, StoreError
 from wamd.events import Event
 from wamd.messaging import content as c
 from wamd.messaging.kinds import MessageKinds
@@ -190,3 +190,51 @@ async def test_receipts_and_presence() -> None:
     assert len(presence) == 1
     assert not presence[0].available
     assert [e.state for e in chat] == [ChatState.COMPOSING]
+
+
+async def test_hostile_votes_and_store_failures_do_not_raise() -> None:
+    alice, bob = await _pair()
+    await alice.kinds.send_poll(bob.jid.to_non_ad(), "Q", ["x", "y"])
+    poll_at_bob = _last_received(bob)
+    await bob.kinds.vote(poll_at_bob, ["x"])
+    vote_msg = bob.sent[-1].message
+    # a vote claiming an absurd timestamp: dispatched with the message's own time
+    hostile = e2e_pb2.Message()
+    hostile.CopyFrom(vote_msg)
+    hostile.poll_update_message.sender_timestamp_ms = 2**62
+    when = datetime.fromtimestamp(1_700_000_000, UTC)
+    await alice.kinds.on_message(Received("H", bob.jid.to_non_ad(), bob.jid, False, hostile,
+                                          bob.lid, when))
+    votes = [e for e in alice.events if isinstance(e, PollVote) and e.message_id == "H"]
+    assert len(votes) == 1
+    assert votes[0].timestamp == when
+    # tampered ciphertext: logged, no event
+    tampered = e2e_pb2.Message()
+    tampered.CopyFrom(vote_msg)
+    payload = bytearray(tampered.poll_update_message.vote.enc_payload)
+    payload[0] ^= 1
+    tampered.poll_update_message.vote.enc_payload = bytes(payload)
+    await alice.kinds.on_message(Received("T", bob.jid.to_non_ad(), bob.jid, False, tampered,
+                                          bob.lid))
+    assert not [e for e in alice.events if isinstance(e, PollVote) and e.message_id == "T"]
+
+    # the store failing: logged, the handler does not raise (the inbox would redeliver)
+    class Broken:
+        async def put_many(self, rows: object) -> None:
+            raise StoreError("disk full")
+
+        async def get(self, *args: object) -> None:
+            raise StoreError("disk full")
+
+    broken = dataclasses.replace(alice)
+    broken.account = _BrokenAccount(Broken())  # type: ignore[assignment]
+    kinds = MessageKinds(broken, lambda: broken.account, lambda: new_credentials())
+    await kinds.on_message(Received("P2", bob.jid.to_non_ad(), bob.jid, False,
+                                    poll_at_bob.message, bob.lid))
+    await kinds.on_message(Received("V2", bob.jid.to_non_ad(), bob.jid, False, vote_msg,
+                                    bob.lid))
+
+
+@dataclass
+class _BrokenAccount:
+    message_secrets: Any

@@ -14,6 +14,7 @@ decrypted with the secret found under any form of the poll's chat and sender.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from wamd.errors import (
     InvalidMessage,
     MalformedNode,
     MessageSecretMissing,
+    NotConnected,
     StoreError,
 )
 from wamd.events import Event
@@ -119,7 +121,7 @@ class MessageKinds:
         if other.is_lid and lid is not None:
             return lid
         if pn is None:
-            raise StoreError("this device is not paired")
+            raise NotConnected("this device is not paired")
         return pn
 
     # --- sending -------------------------------------------------------------------------------
@@ -283,14 +285,17 @@ class MessageKinds:
         rows = secret_records(message, chat=evt.chat, message_id=evt.id,
                               senders=self._poll_senders(evt))
         if rows:
-            await self._account().message_secrets.put_many(rows)
             options = poll_options(message)
             if options:
                 self._remember_poll(evt.id, options)
+            try:
+                await self._account().message_secrets.put_many(rows)
+            except StoreError as exc:
+                log.warning("could not keep the secret of %s: %s", evt.id, exc)
         if message.HasField("poll_update_message"):
             try:
                 await self._dispatch_vote(evt, message.poll_update_message)
-            except (InvalidMessage, MessageSecretMissing) as exc:
+            except (InvalidMessage, MessageSecretMissing, StoreError) as exc:
                 log.warning("cannot read vote %s from %s: %s", evt.id, evt.sender, exc)
 
     async def _dispatch_vote(self, evt: ReceivedMessage,
@@ -315,8 +320,10 @@ class MessageKinds:
         by_hash = {option_hash(o): o for o in self._polls.get(key.id, [])}
         names = tuple(by_hash[h] for h in hashes if h in by_hash)
         creator = next((c for c in creators if c is not None), evt.chat)
-        when = (datetime.fromtimestamp(update.sender_timestamp_ms / 1000, UTC)
-                if update.sender_timestamp_ms else evt.timestamp)
+        when = evt.timestamp
+        if update.sender_timestamp_ms:
+            with contextlib.suppress(OverflowError, ValueError, OSError):
+                when = datetime.fromtimestamp(update.sender_timestamp_ms / 1000, UTC)
         await self._host.dispatch(PollVote(
             chat=evt.chat, voter=evt.sender, poll_id=key.id, poll_sender=creator.to_non_ad(),
             selected_hashes=tuple(hashes), selected=names if len(names) == len(hashes) else (),
