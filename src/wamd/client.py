@@ -167,7 +167,7 @@ class Client:
         )
         self._conn.route("presence", self._kinds.on_presence)
         self._conn.route("chatstate", self._kinds.on_chatstate)
-        self.dispatcher.add(Message, self._kinds.on_message)
+        self.dispatcher.add(Message, self._kinds.on_message, MessageKinds.wants)
         self._groups = Groups(self)
         self._media = ClientMedia(self)
 

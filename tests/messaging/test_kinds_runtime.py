@@ -14,6 +14,7 @@ import pytest
 from wamd.binary import Node
 from wamd.errors import MessageSecretMissing, StoreError
 from wamd.events import Event
+from wamd.messaging import builders as b
 from wamd.messaging import content as c
 from wamd.messaging.kinds import MessageKinds
 from wamd.messaging.polls import PollTally, PollVote
@@ -238,3 +239,14 @@ async def test_hostile_votes_and_store_failures_do_not_raise() -> None:
 @dataclass
 class _BrokenAccount:
     message_secrets: Any
+
+
+def test_wants_only_secrets_and_votes() -> None:
+    jid = JID.parse("15550002222@s.whatsapp.net")
+    plain = Received("A", jid, jid, False, e2e_pb2.Message(conversation="x"))
+    assert not MessageKinds.wants(plain)
+    poll = Received("B", jid, jid, False, b.poll("q", ["a", "b"]))
+    assert MessageKinds.wants(poll)
+    copy = e2e_pb2.Message()
+    copy.device_sent_message.message.poll_update_message.poll_creation_message_key.id = "P"
+    assert MessageKinds.wants(Received("C", jid, jid, True, copy))

@@ -276,6 +276,15 @@ class MessageKinds:
 
     # --- incoming messages -----------------------------------------------------------------------
 
+    @staticmethod
+    def wants(evt: ReceivedMessage) -> bool:
+        """Filter for :meth:`on_message`: only messages carrying a secret or a vote need it
+        (other messages then cost no handler task)."""
+        message = evt.message
+        if message.HasField("device_sent_message"):
+            message = message.device_sent_message.message
+        return message.HasField("poll_update_message") or message_secret(message) is not None
+
     async def on_message(self, evt: ReceivedMessage) -> None:
         """Keep the secret a received message carries; decrypt a poll vote and dispatch a
         :class:`~wamd.messaging.polls.PollVote`."""
