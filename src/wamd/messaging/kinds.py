@@ -31,6 +31,7 @@ from wamd.errors import (
 )
 from wamd.events import Event
 from wamd.messaging import builders
+from wamd.messaging.ids import generate_message_id
 from wamd.messaging.polls import PollVote, decrypt_vote, option_hash, poll_options, vote
 from wamd.messaging.presence import (
     ChatState,
@@ -42,8 +43,9 @@ from wamd.messaging.presence import (
     subscribe_node,
 )
 from wamd.messaging.secrets import message_secret, secret_records
+from wamd.messaging.send import SendResult
 from wamd.proto import common_pb2, e2e_pb2
-from wamd.store import Account, MessageSecret
+from wamd.store import Account, DeviceCredentials, MessageSecret
 from wamd.types import JID
 
 __all__ = ["KindsHost", "MessageKinds", "ReceivedMessage"]
@@ -52,7 +54,7 @@ log = logging.getLogger("wamd.messaging.kinds")
 
 
 class KindsHost(Protocol):
-    """What :class:`MessageKinds` needs from the client."""
+    """What :class:`MessageKinds` needs from the client (a :class:`~wamd.client.Client`)."""
 
     @property
     def jid(self) -> JID | None: ...
@@ -60,11 +62,9 @@ class KindsHost(Protocol):
     def lid(self) -> JID | None: ...
     async def send_message(
         self, to: JID, message: e2e_pb2.Message, *, id: str | None = None
-    ) -> Any: ...
+    ) -> SendResult: ...
     async def send_node(self, node: Node) -> None: ...
     async def dispatch(self, event: Event) -> Any: ...
-    def new_message_id(self) -> str: ...
-    def push_name(self) -> str: ...
 
 
 class ReceivedMessage(builders.Quotable, Protocol):
@@ -91,10 +91,16 @@ class MessageKinds:
     """Sending the message kinds and reading poll votes for one client (module doc)."""
 
     def __init__(
-        self, host: KindsHost, account: Callable[[], Account], *, polls_kept: int = 1024
+        self,
+        host: KindsHost,
+        account: Callable[[], Account],
+        credentials: Callable[[], DeviceCredentials],
+        *,
+        polls_kept: int = 1024,
     ) -> None:
         self._host = host
         self._account = account
+        self._credentials = credentials
         self._polls: OrderedDict[str, list[str]] = OrderedDict()
         self._polls_kept = polls_kept
 
@@ -118,7 +124,7 @@ class MessageKinds:
 
     # --- sending -------------------------------------------------------------------------------
 
-    async def send(self, to: JID, message: e2e_pb2.Message, *, id: str | None = None) -> Any:
+    async def send(self, to: JID, message: e2e_pb2.Message, *, id: str | None = None) -> SendResult:
         """Send ``message`` to ``to`` (a chat: its JID without a device)."""
         return await self._host.send_message(to.to_non_ad(), message, id=id)
 
@@ -131,7 +137,7 @@ class MessageKinds:
         mentions: Iterable[JID | str] = (),
         preview: builders.LinkPreview | None = None,
         expiration: int | None = None,
-    ) -> Any:
+    ) -> SendResult:
         """Send a text (replying to ``quote``, mentioning ``mentions``...)."""
         context = None
         if quote is not None:
@@ -146,22 +152,22 @@ class MessageKinds:
         return builders.message_key(target.chat, target.id, from_me=target.from_me,
                                     sender=target.sender)
 
-    async def react(self, target: builders.Quotable, emoji: str) -> Any:
+    async def react(self, target: builders.Quotable, emoji: str) -> SendResult:
         """React to ``target`` with ``emoji`` (``""`` removes our reaction)."""
         return await self.send(target.chat, builders.reaction(self.key_of(target), emoji))
 
-    async def edit(self, chat: JID, message_id: str, new: str | e2e_pb2.Message) -> Any:
+    async def edit(self, chat: JID, message_id: str, new: str | e2e_pb2.Message) -> SendResult:
         """Replace the text of our message ``message_id`` in ``chat``."""
         content = builders.text(new) if isinstance(new, str) else new
         return await self.send(chat, builders.edit(chat, message_id, content))
 
-    async def revoke(self, chat: JID, message_id: str, *, sender: JID | None = None) -> Any:
+    async def revoke(self, chat: JID, message_id: str, *, sender: JID | None = None) -> SendResult:
         """Delete a message for everyone (ours, or ``sender``'s as a group admin)."""
         if sender is not None and self._is_own(sender):
             sender = None
         return await self.send(chat, builders.revoke(chat, message_id, sender=sender))
 
-    async def set_disappearing_timer(self, chat: JID, seconds: int) -> Any:
+    async def set_disappearing_timer(self, chat: JID, seconds: int) -> SendResult:
         """Set the disappearing-message timer of a 1:1 chat (0: off)."""
         return await self.send(chat, builders.disappearing_timer(seconds))
 
@@ -172,10 +178,10 @@ class MessageKinds:
             self._polls.popitem(last=False)
 
     async def send_poll(self, to: JID, name: str, options: Sequence[str], *,
-                        selectable: int = 1) -> Any:
+                        selectable: int = 1) -> SendResult:
         """Send a poll; its secret is stored first, so that votes on it can be read."""
         message = builders.poll(name, options, selectable=selectable)
-        poll_id = self._host.new_message_id()
+        poll_id = generate_message_id(self._own()[0].user if self._own() else None)
         secret = message.message_context_info.message_secret
         rows = [MessageSecret(str(to.to_non_ad()), str(own), poll_id, secret)
                 for own in self._own()]
@@ -201,7 +207,7 @@ class MessageKinds:
             return [*self._own(), poll.sender]
         return [poll.sender, poll.sender_alt]
 
-    async def vote(self, poll: ReceivedMessage, selected: Sequence[str]) -> Any:
+    async def vote(self, poll: ReceivedMessage, selected: Sequence[str]) -> SendResult:
         """Vote in ``poll`` (a received poll message, or a copy of ours) for ``selected``
         (option names; empty withdraws our vote). Raises
         :class:`~wamd.errors.MessageSecretMissing` when the poll's secret is not known."""
@@ -241,7 +247,8 @@ class MessageKinds:
 
     async def send_presence(self, available: bool, *, name: str | None = None) -> None:
         """Announce us online or offline; ``name`` defaults to our stored push name."""
-        await self._host.send_node(presence_node(available, name or self._host.push_name()))
+        await self._host.send_node(
+            presence_node(available, name or self._credentials().push_name))
 
     async def subscribe_presence(self, jid: JID, *, token: bytes | None = None) -> None:
         """Ask for ``jid``'s presence updates (:class:`~wamd.messaging.presence.Presence`)."""
