@@ -116,26 +116,32 @@ class PhoneReader:
         message_id = node.attrs.get("id")
         if sender is None or not isinstance(message_id, str) or not message_id:
             return
-        try:
-            to = node.attr_jid("to")
-        except WamdError:
-            return
-        address = f"{sender.phone}.{sender.device}"
-        group = str(to.to_non_ad()) if to.server == GROUP_SERVER else None
         participants = node.child("participants")
         entries = participants.children_by_tag("to") if participants else []
         if len(entries) > MAX_PARTICIPANTS:
             return  # the router refuses it too
+        try:
+            to = node.attr_jid("to")
+        except WamdError:
+            return
+        group = str(to.to_non_ad()) if to.server == GROUP_SERVER else None
+        # Cheap checks first: most messages are text, which the phone does not read.
+        pairwise = [(entry, enc) for entry in entries
+                    if (enc := _readable(entry.child("enc"), media_only=group is None))]
+        group_encs = [enc for enc in node.children_by_tag("enc")
+                      if enc.attrs.get("type") == ENC_SKMSG and enc.attrs.get("mediatype")
+                      and isinstance(enc.content, bytes)] if group is not None else []
+        if not pairwise and not group_encs:
+            return
+        address = f"{sender.phone}.{sender.device}"
         async with self._lock:
-            for entry in entries:
-                await self._read_pairwise(entry, address, message_id, group)
-            if group is not None:
-                for enc in node.children_by_tag("enc"):
-                    if enc.attrs.get("type") == ENC_SKMSG and enc.attrs.get("mediatype"):
-                        await self._read_group(enc, address, message_id, group)
+            for entry, enc in pairwise:
+                await self._read_pairwise(entry, enc, address, message_id, group)
+            for enc in group_encs:
+                await self._read_group(enc, address, message_id, group or "")
 
     async def _read_pairwise(
-        self, entry: Node, sender: str, message_id: str, group: str | None
+        self, entry: Node, enc: Node, sender: str, message_id: str, group: str | None
     ) -> None:
         try:
             jid = entry.attr_jid("jid")
@@ -143,19 +149,14 @@ class PhoneReader:
             return
         if jid.device != 0 or jid.server not in (USER_SERVER, LID_SERVER):
             return
-        enc = entry.child("enc")
-        if enc is None or not isinstance(enc.content, bytes):
-            return
-        kind = enc.attrs.get("type")
-        if kind not in (ENC_PKMSG, ENC_MSG) or (group is None and not enc.attrs.get("mediatype")):
-            return
         account = await self._account(jid)
         if account is None:
             return
         phone = self._phone(account)
         batch = phone.cipher.batch(phone.store)
         try:
-            result = await batch.decrypt(sender, str(kind), enc.content)
+            assert isinstance(enc.content, bytes)
+            result = await batch.decrypt(sender, str(enc.attrs["type"]), enc.content)
             message = e2e_pb2.Message.FromString(result.plaintext)
             if group is not None and message.HasField("sender_key_distribution_message"):
                 skdm = message.sender_key_distribution_message
@@ -170,8 +171,7 @@ class PhoneReader:
         self._learn(account.phone, message_id, message)
 
     async def _read_group(self, enc: Node, sender: str, message_id: str, group: str) -> None:
-        if not isinstance(enc.content, bytes):
-            return
+        assert isinstance(enc.content, bytes)
         for number, phone in list(self._phones.items()):
             if (group, sender) not in phone.store.sender_keys.data:
                 continue
@@ -197,6 +197,17 @@ class PhoneReader:
         except ValueError:  # not a path of this sandbox's media host
             return
         self.learned += 1
+
+
+def _readable(enc: Node | None, *, media_only: bool) -> Node | None:
+    """``enc`` when it is a pairwise ciphertext the phone reads (media only outside groups)."""
+    if enc is None or not isinstance(enc.content, bytes):
+        return None
+    if enc.attrs.get("type") not in (ENC_PKMSG, ENC_MSG):
+        return None
+    if media_only and not enc.attrs.get("mediatype"):
+        return None
+    return enc
 
 
 _readers: weakref.WeakKeyDictionary[Sandbox, PhoneReader] = weakref.WeakKeyDictionary()
