@@ -56,7 +56,7 @@ from wamd.events import (
 from wamd.noise.framing import MAX_ROUTING_INFO_SIZE
 from wamd.types import JID, SERVER_JID
 
-__all__ = ["ConnectionManager", "KeepAliveDead", "NodeHandler"]
+__all__ = ["ConnectionManager", "KeepAliveDead", "NodeHandler", "ack_of"]
 
 log = logging.getLogger("wamd.conn")
 
@@ -189,7 +189,7 @@ class ConnectionManager:
         if node.tag in _ACKED_WHEN_UNHANDLED and isinstance(node.attrs.get("id"), str):
             # The server redelivers what is not acknowledged, on every login: a stanza no
             # part of wamd handles is acknowledged so that it is not sent again and again.
-            await self.send_node(_ack_of(node))
+            await self.send_node(ack_of(node))
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -560,7 +560,7 @@ class ConnectionManager:
 _ACKED_WHEN_UNHANDLED = frozenset({"notification", "call"})
 
 
-def _ack_of(node: Node) -> Node:
+def ack_of(node: Node) -> Node:
     """The plain ``<ack>`` of an incoming stanza (``class`` = its tag)."""
     attrs: dict[str, str | JID] = {"class": node.tag}
     for name in ("id", "type", "participant"):

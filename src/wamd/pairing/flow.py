@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from wamd.binary import Node
 from wamd.conn.causes import Action, Outcome
-from wamd.conn.manager import ConnectionManager
+from wamd.conn.manager import ConnectionManager, ack_of
 from wamd.conn.state import ConnState
 from wamd.crypto import KeyPair
 from wamd.errors import (
@@ -161,7 +161,7 @@ class PairingFlow:
 
     async def _on_link_code(self, node: Node) -> None:
         m = self.manager
-        await m.send_node(_ack_for(node))
+        await m.send_node(ack_of(node))
         m.spawn(self._finish_link_code(node))
 
     async def _finish_link_code(self, node: Node) -> None:
@@ -314,14 +314,3 @@ def _error_for(node: Node, code: int, text: str) -> Node:
         "id": request_id if isinstance(request_id, str) else "",
     }
     return Node("iq", attrs, [Node("error", {"code": str(code), "text": text})])
-
-
-def _ack_for(node: Node) -> Node:
-    attrs: dict[str, str | JID] = {"class": node.tag}
-    for key in ("id", "type", "participant"):
-        value = node.attrs.get(key)
-        if value is not None:
-            attrs[key] = value
-    sender = node.attrs.get("from")
-    attrs["to"] = sender if sender is not None else SERVER_JID
-    return Node("ack", attrs)
