@@ -159,6 +159,7 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
         result["profile"] = text.getvalue()
     print(json.dumps(result), flush=True)
     await client.close()
+    await store.close()
 
 
 async def worker_pair_many(cfg: dict[str, Any]) -> None:
@@ -369,9 +370,11 @@ def _dump_tasks() -> None:
 
 
 async def _run_worker(name: str, cfg: dict[str, Any]) -> None:
+    import faulthandler
     import signal
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
+    faulthandler.register(signal.SIGUSR2, all_threads=True)  # thread stacks, even if blocked
     await WORKERS[name](cfg)
 
 
