@@ -133,7 +133,7 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
     client = await paired(sb, cfg["phone"], store)
     done = asyncio.get_running_loop().create_future()
     state: dict[str, Any] = {"got": -1}
-    profiler = cProfile.Profile() if cfg.get("profile") else None
+    profiler = cProfile.Profile(time.process_time) if cfg.get("profile") else None
 
     def on_message(evt: Message) -> None:
         if evt.from_me:
@@ -155,10 +155,35 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
     result: dict[str, Any] = {"event": "recv", "count": cfg["count"], "cpu_s": cpu, "wall_s": wall}
     if profiler is not None:
         text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats(cfg.get("sort", "tottime")).print_stats(45)
-        result["profile"] = text.getvalue()
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats(cfg.get("sort", "tottime")).print_stats(45)
+        result["profile"] = text.getvalue() + _by_area(stats, cfg["count"])
     print(json.dumps(result), flush=True)
     await client.close()
+    await store.close()
+
+
+def _by_area(stats: pstats.Stats, count: int) -> str:
+    """CPU (own time, profiled) per received message, summed by wamd package / other."""
+    areas: dict[str, float] = {}
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (filename, _, _), (_, _, tottime, _, _) in raw.items():
+        marker = "/src/wamd/"
+        if marker in filename:
+            area = "wamd." + filename.split(marker, 1)[1].split("/")[0].removesuffix(".py")
+        elif "asyncio" in filename:
+            area = "asyncio"
+        elif filename == "~":
+            area = "builtins / C"
+        else:
+            area = "other Python"
+        areas[area] = areas.get(area, 0.0) + tottime
+    total = sum(areas.values())
+    lines = [f"profiled CPU per message by area (total {total / count * 1e6:.0f} us, with "
+             "the profiler's own overhead):"]
+    for area, seconds in sorted(areas.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {area:<24} {seconds / count * 1e6:>8.0f} us  {seconds / total:>5.0%}")
+    return "\n".join(lines) + "\n"
 
 
 async def worker_pair_many(cfg: dict[str, Any]) -> None:
@@ -369,9 +394,11 @@ def _dump_tasks() -> None:
 
 
 async def _run_worker(name: str, cfg: dict[str, Any]) -> None:
+    import faulthandler
     import signal
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
+    faulthandler.register(signal.SIGUSR2, all_threads=True)  # thread stacks, even if blocked
     await WORKERS[name](cfg)
 
 
