@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import IO, Any, Self, TypeVar, overload
@@ -59,7 +59,9 @@ from wamd.media.send import SentMedia
 from wamd.media.service import ClientMedia, Downloadable
 from wamd.media.transfer import MediaClient, UploadResult, UploadSource
 from wamd.messaging import Message, Messaging, MessagingOptions, SendResult
-from wamd.messaging.builders import Quotable
+from wamd.messaging.builders import LinkPreview, Quotable
+from wamd.messaging.kinds import MessageKinds
+from wamd.messaging.presence import ChatState
 from wamd.pairing.flow import PairingFlow
 from wamd.proto import e2e_pb2
 from wamd.store import DeviceCredentials, Store, Transaction
@@ -160,6 +162,12 @@ class Client:
         self._conn = ConnectionManager(self._device, self.dispatcher, opts)
         self._pairing = PairingFlow(self._conn)
         self._messaging = Messaging(self, messaging)
+        self._kinds = MessageKinds(
+            self, lambda: self._device.account, lambda: self._device.credentials
+        )
+        self._conn.route("presence", self._kinds.on_presence)
+        self._conn.route("chatstate", self._kinds.on_chatstate)
+        self.dispatcher.add(Message, self._kinds.on_message, MessageKinds.wants)
         self._groups = Groups(self)
         self._media = ClientMedia(self)
 
@@ -386,6 +394,98 @@ class Client:
         """The message path (advanced use: receipts mode, prekeys, idle waits)."""
         return self._messaging
 
+    # --- message kinds (docs/messages.md) ---------------------------------------------------
+
+    async def send_text(
+        self,
+        to: JID,
+        text: str,
+        *,
+        quote: Quotable | None = None,
+        mentions: Iterable[JID | str] = (),
+        preview: LinkPreview | None = None,
+        expiration: int | None = None,
+    ) -> SendResult:
+        """Send a text to the chat ``to``.
+
+        ``quote``: the message replied to (a received :class:`~wamd.messaging.Message`);
+        ``mentions``: users mentioned (write them as ``@<number>`` in the text); ``preview``:
+        a link preview; ``expiration``: the chat's disappearing timer in seconds. Raises
+        what :meth:`send_message` raises.
+        """
+        return await self._kinds.send_text(to, text, quote=quote, mentions=mentions,
+                                           preview=preview, expiration=expiration)
+
+    async def react(self, target: Quotable, emoji: str) -> SendResult:
+        """React to ``target`` (a received message, or a copy of ours) with ``emoji``;
+        ``""`` removes our reaction."""
+        return await self._kinds.react(target, emoji)
+
+    async def edit_message(
+        self, chat: JID, message_id: str, new: str | e2e_pb2.Message
+    ) -> SendResult:
+        """Replace the text (or the content) of our message ``message_id`` in ``chat``."""
+        return await self._kinds.edit(chat, message_id, new)
+
+    async def revoke_message(
+        self, chat: JID, message_id: str, *, sender: JID | None = None
+    ) -> SendResult:
+        """Delete a message for everyone: ours, or (as a group admin) the one ``sender`` sent."""
+        return await self._kinds.revoke(chat, message_id, sender=sender)
+
+    async def send_poll(
+        self, to: JID, name: str, options: Sequence[str], *, selectable: int = 1
+    ) -> SendResult:
+        """Send a poll (``selectable``: how many options a voter may choose, 0 for any).
+
+        Votes arrive as :class:`~wamd.messaging.polls.PollVote` events; count them with
+        :class:`~wamd.messaging.polls.PollTally`. Raises :class:`ValueError` for bad options.
+        """
+        return await self._kinds.send_poll(to, name, options, selectable=selectable)
+
+    async def vote(self, poll: Message, selected: Sequence[str]) -> SendResult:
+        """Vote in a received poll for the option names ``selected`` (empty: withdraw).
+
+        Raises :class:`~wamd.errors.MessageSecretMissing` when the poll's secret is unknown.
+        """
+        return await self._kinds.vote(poll, selected)
+
+    async def set_disappearing_timer(self, chat: JID, seconds: int) -> SendResult:
+        """Set the disappearing-message timer of a chat (seconds; 0 switches it off)."""
+        return await self._kinds.set_disappearing_timer(chat, seconds)
+
+    async def mark_read(
+        self,
+        chat: JID,
+        ids: Sequence[str],
+        *,
+        sender: JID | None = None,
+        self_only: bool = False,
+    ) -> None:
+        """Mark messages as read (blue ticks); ``sender`` is their sender (needed in groups).
+
+        ``self_only`` sends ``read-self``: our other devices learn it, the sender does not.
+        """
+        await self._kinds.mark_read(chat, ids, sender=sender, self_only=self_only)
+
+    async def send_chat_presence(self, chat: JID, state: ChatState | str) -> None:
+        """Show ``chat`` that we are typing (``"composing"``), recording audio
+        (``"recording"``) or stopped (``"paused"``)."""
+        await self._kinds.send_chat_presence(chat, state)
+
+    async def send_presence(self, available: bool = True, *, name: str | None = None) -> None:
+        """Announce us online or offline (``name``: our push name, default the stored one;
+        raises :class:`ValueError` when there is none)."""
+        await self._kinds.send_presence(available, name=name)
+
+    async def subscribe_presence(self, jid: JID) -> None:
+        """Ask for ``jid``'s presence updates (:class:`~wamd.messaging.presence.Presence`)."""
+        await self._kinds.subscribe_presence(jid)
+
+    @property
+    def kinds(self) -> MessageKinds:
+        """The message-kinds helper (advanced use)."""
+        return self._kinds
     # --- groups -----------------------------------------------------------------------------
     # Thin delegations to :class:`wamd.groups.Groups` (``client.groups``), which documents the
     # errors: GroupNotFound (404), NotInGroup (403), NotGroupAdmin (401), InviteLinkInvalid

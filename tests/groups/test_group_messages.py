@@ -13,6 +13,8 @@ from wamd.binary import Node
 from wamd.errors import NotInGroup, SendError
 from wamd.groups import GroupInfoChanged
 from wamd.groups.send import own_sender
+from wamd.messaging import Message
+from wamd.messaging.polls import PollVote
 from wamd.messaging.stanzas import participant_hash
 from wamd.sandbox import Sandbox
 from wamd.sandbox.groups import group_server_of
@@ -249,6 +251,46 @@ async def test_phone_number_addressed_group(sandbox: Sandbox) -> None:
         await b.client.send_message(info.jid, text("pn reply"))
         await a.wait(lambda: a.texts(info.jid) == ["pn reply"])
         assert a.messages[0].sender == b.client.jid
+    finally:
+        for member in (a, b):
+            await member.client.close()
+
+
+async def test_message_kinds_in_a_group(sandbox: Sandbox) -> None:
+    """The message kinds (replies, reactions, polls and encrypted votes) over group sends."""
+    a, b = await pair(sandbox, A), await pair(sandbox, B)
+    votes: list[PollVote] = []
+    a.client.on(PollVote)(votes.append)
+    try:
+        gid = (await a.client.create_group("kinds", [b.pn])).jid
+        await a.client.send_text(gid, "question?")
+        await b.wait(lambda: b.texts(gid) == ["question?"])
+        question = b.messages[0]
+        await b.client.send_text(gid, "answer", quote=question)
+        await a.wait(lambda: "answer" in a.texts(gid))
+        reply = next(m for m in a.messages if m.text == "answer")
+        context = reply.message.extended_text_message.context_info
+        assert context.stanza_id == question.id
+        assert JID.parse(context.participant).user in (A, a.lid.user)
+        await b.client.react(question, "👍")
+        await a.wait(lambda: any(m.message.HasField("reaction_message") for m in a.messages))
+        reaction = next(m for m in a.messages if m.message.HasField("reaction_message"))
+        assert reaction.message.reaction_message.text == "👍"
+        assert reaction.message.reaction_message.key.id == question.id
+        await a.client.send_poll(gid, "lunch?", ["pizza", "salad"])
+        polls = ("poll_creation_message", "poll_creation_message_v2", "poll_creation_message_v3")
+
+        def received_poll() -> Message | None:
+            return next((m for m in b.messages if any(m.message.HasField(f) for f in polls)),
+                        None)
+
+        await b.wait(lambda: received_poll() is not None)
+        poll = received_poll()
+        assert poll is not None
+        await b.client.vote(poll, ["salad"])
+        await a.wait(lambda: bool(votes))
+        assert votes[0].selected == ("salad",)
+        assert votes[0].chat == gid
     finally:
         for member in (a, b):
             await member.client.close()

@@ -13,6 +13,10 @@
 //   {"cmd":"read","rid","ids":[id..]}                     readMessages for received messages
 //   {"cmd":"download","rid","id"}                         downloadMediaMessage of a received
 //        (or sent) media message                               -> {"bytes","sha256","b64"}
+//   {"cmd":"reupload","rid","id"}                         updateMediaMessage: the media-retry
+//        request to our phone; the stored message gets the new path -> {"directPath"}
+//        (rc14's downloadMediaMessage never calls it by itself: it tests error.status, which
+//        its Boom errors do not have, so a 410 just fails)
 //   {"cmd":"groupCreate","rid","subject","participants":[jid]}  -> {"group": metadata}
 //   {"cmd":"groupMetadata","rid","jid"}                   groupMetadata(jid) -> {"group"}
 //   {"cmd":"groupParticipants","rid","jid","participants","action"}  add|remove|promote|demote
@@ -228,10 +232,20 @@ async function download(cmd) {
         b64: data.toString('base64') };
 }
 
+async function reupload(cmd) {
+    const m = store.get(cmd.id);
+    if (!m) throw new Error(`unknown message ${cmd.id}`);
+    const updated = await current.updateMediaMessage(m);
+    const content = normalizeMessageContent(updated.message);
+    const media = content?.[getContentType(content)];
+    return { directPath: media?.directPath ?? null };
+}
+
 const COMMANDS = {
     send,
     vote,
     download,
+    reupload,
     groupCreate: async (cmd) => ({ group: await current.groupCreate(cmd.subject, cmd.participants) }),
     groupMetadata: async (cmd) => ({ group: await current.groupMetadata(cmd.jid) }),
     groupParticipants: async (cmd) => ({

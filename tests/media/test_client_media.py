@@ -18,18 +18,22 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.unit.test_conn_transport import Proxy
 from tests.unit.test_media_info import make_image, make_mp4, make_ogg_opus, make_wav
+from wamd.binary import Node
 from wamd.client import Client
 from wamd.errors import MediaError, MediaExpired, MediaRetryError
-from wamd.media import MediaRef, media_message
+from wamd.media import MediaRef, MediaType, media_message
 from wamd.media.events import MediaRetry
 from wamd.media.retry import RetryTarget
 from wamd.media.send import SentMedia
+from wamd.media.transfer import UploadResult
 from wamd.messaging import Message
 from wamd.messaging.content import kind_of
 from wamd.proto import e2e_pb2
 from wamd.sandbox import Sandbox
 from wamd.sandbox.media import phone_media_of
+from wamd.sandbox.phone_reader import phone_reader_of
 from wamd.sandbox.testing import paired_client, server_info
 from wamd.types import JID
 
@@ -243,18 +247,17 @@ async def test_gone_media_is_asked_again_from_the_phone(sandbox: Sandbox) -> Non
     async with two_clients(sandbox) as (alice, bob, inbox, _):
         retries: asyncio.Queue[MediaRetry] = asyncio.Queue()
         bob.on(MediaRetry)(retries.put)
-        sent = await alice.send_image(user(BOB), data)
+        await alice.send_image(user(BOB), data)
         evt = await inbox.next()
         image = evt.message.image_message
-        # Bob's phone holds the message (it was told about it)
-        phone_media_of(sandbox).remember(BOB, evt.id, image.media_key, image.direct_path)
         host.expire(image.direct_path)
         with pytest.raises(MediaExpired):
             await bob.download(evt, reupload=False)
-        assert await bob.download(evt) == data
+        assert await bob.download(evt) == data  # Bob's phone uploads it again
         answer = await asyncio.wait_for(retries.get(), WAIT)
         assert answer.message_id == evt.id
         assert answer.chat == evt.chat
+        assert not answer.from_me
         assert answer.error_code is None
         fresh = answer.decrypt(image.media_key).direct_path
         assert fresh
@@ -265,18 +268,122 @@ async def test_gone_media_is_asked_again_from_the_phone(sandbox: Sandbox) -> Non
         assert all(entry.path in fresh for entry in list(host.log)[before:])
         assert retries.empty()
 
-        # Alice's phone was told nothing: MediaRetryError(code 2), and the event says so
+        # media no phone ever saw (uploaded, never sent): MediaRetryError(code 2), and the
+        # event says so; a bare upload cannot be asked for at all without retry_target
+        up = await alice.upload(b"never sent", MediaType.DOCUMENT)
+        host.expire(up.direct_path)
+        with pytest.raises(MediaExpired):
+            await alice.download(up)
         alice_retries: asyncio.Queue[MediaRetry] = asyncio.Queue()
         alice.on(MediaRetry)(alice_retries.put)
+        target = RetryTarget("3EB0NEVERSENT", user(BOB), from_me=True)
         with pytest.raises(MediaRetryError) as info:
-            await alice.download(sent)
+            await alice.download(up, retry_target=target)
         assert info.value.code == 2
         refused = await asyncio.wait_for(alice_retries.get(), WAIT)
-        assert (refused.message_id, refused.from_me, refused.error_code) == (sent.id, True, 2)
-        # a bare proto without retry_target cannot be asked for
-        assert sent.message is not None
-        with pytest.raises(MediaExpired):
-            await alice.download(sent.message)
-        phone_media_of(sandbox).remember(ALICE, sent.id, image.media_key, fresh)
-        target = RetryTarget(sent.id, user(BOB), from_me=True)
-        assert await alice.download(sent.message, retry_target=target) == data
+        assert (refused.message_id, refused.from_me, refused.error_code) == (
+            "3EB0NEVERSENT", True, 2)
+        # told by hand (a message the phone holds), the same upload comes back
+        phone_media_of(sandbox).remember(ALICE, "3EB0NEVERSENT", up.media_key, up.direct_path)
+        assert await alice.download(up, retry_target=target) == b"never sent"
+
+
+async def test_the_phones_learn_media_from_real_messages(sandbox: Sandbox) -> None:
+    """No hand-fed phone: the sandbox's phones read the media messages sent to them (device 0
+    copies), so gone media of real messages is uploaded again for the recipient and the
+    sender, in 1:1 chats and groups."""
+    host = sandbox.media
+    assert host is not None
+    reader = phone_reader_of(sandbox)
+    data = make_image("JPEG", (90, 90))
+    voice = make_ogg_opus(2.0)
+    async with two_clients(sandbox) as (alice, bob, inbox, _), \
+            paired_client(sandbox, CAROL) as carol:
+        carol_inbox = Inbox(carol)
+        sent = await alice.send_image(user(BOB), data, caption="remember me")
+        evt = await inbox.next()
+        assert reader.learned == 2  # Bob's phone (the message) and Alice's (her own copy)
+        assert phone_media_of(sandbox).lookup(BOB, sent.id) is not None
+        assert phone_media_of(sandbox).lookup(ALICE, sent.id) is not None
+        host.expire(evt.message.image_message.direct_path)
+        assert await bob.download(evt) == data
+        assert await alice.download(sent) == data  # her phone had her own copy
+
+        group = await alice.create_group("retry", [user(BOB), user(CAROL)])
+        shared = await alice.send_audio(group.jid, voice, ptt=True)
+        got = await carol_inbox.next()
+        while got.id != shared.id:
+            got = await carol_inbox.next()
+        for phone in (ALICE, BOB, CAROL):
+            assert phone_media_of(sandbox).lookup(phone, shared.id) is not None, phone
+        host.expire(got.message.audio_message.direct_path)
+        assert await carol.download(got) == voice
+
+        # text and other non-media messages are not read at all
+        before = reader.learned
+        await alice.send_message(user(BOB), e2e_pb2.Message(conversation="plain"))
+        await inbox.next()
+        assert reader.learned == before
+
+
+async def test_the_phone_reader_survives_hostile_messages(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Garbage addressed to a phone is skipped; the routing goes on and later media is learned."""
+    reader = phone_reader_of(sandbox)
+    phone = JID(BOB, "s.whatsapp.net", device=0)
+    encs = [
+        Node("enc", {"v": "2", "type": "pkmsg", "mediatype": "image"}, b"garbage"),
+        Node("enc", {"v": "2", "type": "msg", "mediatype": "image"}, os.urandom(80)),
+        Node("enc", {"v": "2", "type": "pkmsg", "mediatype": "image"}, None),
+        Node("enc", {"v": "2", "type": "bogus", "mediatype": "image"}, b"x"),
+    ]
+    async with two_clients(sandbox) as (alice, _bob, inbox, _):
+        for i, enc in enumerate(encs):
+            stanza = Node("message", {"id": f"3EB0BAD{i}", "to": user(BOB), "type": "media"}, [
+                Node("participants", {}, [
+                    Node("to", {"jid": phone}, [enc]),
+                    Node("to", {"jid": JID("19990000", "s.whatsapp.net", device=0)}, [enc]),
+                    Node("to", {"jid": "not a jid"}, [enc]),
+                ])])
+            ack = await alice.request(stanza)
+            assert ack.tag == "ack"
+        group_garbage = Node("message", {"id": "3EB0BADG", "to": JID("1203630009", "g.us"),
+                                         "type": "media"},
+                             [Node("enc", {"v": "2", "type": "skmsg", "mediatype": "image"},
+                                   b"garbage")])
+        await alice.request(group_garbage)
+        # a real media message whose path is not one of the sandbox's: decrypted, not kept
+        foreign = media_message(UploadResult(
+            url="https://elsewhere.example/x", direct_path="/elsewhere/x", media_key=bytes(32),
+            file_enc_sha256=bytes(32), file_sha256=bytes(32), file_length=1,
+            media_type=MediaType.IMAGE))
+        await alice.send_message(user(BOB), foreign)
+        while (await inbox.next()).message.image_message.direct_path != "/elsewhere/x":
+            pass
+        assert reader.learned == 0
+        sent = await alice.send_image(user(BOB), make_image("PNG", (8, 8)))
+        evt = await inbox.next()
+        assert evt.id == sent.id
+        assert reader.learned == 2
+    assert not [r for r in caplog.records if r.name == "wamd.sandbox.phone" and r.exc_info]
+
+
+@pytest.mark.parametrize("kind", ["http", "socks5"])
+async def test_media_goes_through_the_client_proxy(sandbox: Sandbox, kind: str) -> None:
+    host = sandbox.media
+    assert host is not None
+    proxy = Proxy(kind)
+    await proxy.start()
+    data = make_image("PNG", (20, 20))
+    await sandbox.admin.create_account(BOB)
+    try:
+        async with paired_client(sandbox, ALICE, proxy=f"{kind}://127.0.0.1:{proxy.port}") \
+                as alice:
+            sent = await alice.send_image(user(BOB), data)
+            assert await alice.download(sent) == data
+        media_port = int(host.https_hostnames[0].rsplit(":", 1)[1])
+        assert ("127.0.0.1", media_port) in proxy.targets  # upload and download
+        assert any(port != media_port for _, port in proxy.targets)  # the WebSocket too
+    finally:
+        await proxy.stop()

@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import subprocess_env
 from wamd.cli.login import CODE_PREFIX, QR_PREFIX
+from wamd.messaging import Message
 from wamd.sandbox import Sandbox
+from wamd.sandbox.testing import paired_client
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +44,14 @@ async def _line_with(proc: asyncio.subprocess.Process, prefix: str) -> str:
 
 
 async def _finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
-    async with asyncio.timeout(60):
+    try:
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
         out, err = await proc.communicate()
+        raise AssertionError(
+            f"wamd did not finish; stdout {out!r}, stderr {err[-3000:]!r}") from None
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -65,11 +73,24 @@ async def test_login_by_qr_then_listen(sandbox: Sandbox, tmp_path: Path) -> None
     assert "already linked" in out
     assert f"Logged in as {jid}" in out
 
-    listen = await _wamd("listen", *common, "--count", "1")
-    code, out, err = await _finish(listen)
-    assert code == 0, err
-    first = json.loads(out.splitlines()[0])
-    assert first == {"event": "Connected"}
+    # a second account, paired in-process, talks to the CLI's account
+    async with paired_client(sandbox, "15550002222") as other:
+        listen = await _wamd("listen", *common, "--messages-only", "--count", "1")
+        await asyncio.sleep(3)  # let it log in
+        sent = await other.send_text(jid.to_non_ad(), "to the listener")
+        code, out, err = await _finish(listen)
+        assert code == 0, err
+        got = json.loads(out.splitlines()[0])
+        assert got["event"] == "Message"
+        assert (got["id"], got["kind"], got["text"]) == (sent.id, "text", "to the listener")
+        assert other.jid is not None
+        send = await _wamd("send", *common, str(other.jid.to_non_ad()), "from the CLI")
+        received = asyncio.ensure_future(
+            other.wait_for(Message, lambda e: e.text == "from the CLI", timeout=30))
+        code, out, err = await _finish(send)
+        assert code == 0, err
+        answer = json.loads(out)
+        assert (await received).id == answer["id"]
 
 
 async def test_login_by_pairing_code(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -8,17 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wamd.binary import Node
-from wamd.messaging.presence import (
-    ChatPresence,
-    ChatState,
-    Presence,
-    chat_presence_node,
-    parse_chatstate,
-    parse_presence,
-    presence_node,
-    subscribe_node,
-)
+from wamd.messaging.presence import ChatPresence, ChatState, Presence
 from wamd.sandbox import Sandbox
 from wamd.sandbox.testing import paired_client
 
@@ -35,39 +25,32 @@ async def test_presence_and_chatstate_are_routed(sandbox: Sandbox) -> None:
     async with (paired_client(sandbox, "15550001111") as alice,
                 paired_client(sandbox, "15550002222") as bob):
         got: asyncio.Queue[Presence | ChatPresence] = asyncio.Queue()
-
-        async def on_presence(node: Node) -> None:
-            await got.put(parse_presence(node))
-
-        async def on_chatstate(node: Node) -> None:
-            await got.put(parse_chatstate(node))
-
-        alice.add_node_handler("presence", on_presence)
-        alice.add_node_handler("chatstate", on_chatstate)
+        alice.add_event_handler(Presence, got.put_nowait)
+        alice.add_event_handler(ChatPresence, got.put_nowait)
         assert bob.jid is not None
         assert bob.lid is not None
         bob_user = bob.jid.to_non_ad()
-        await alice.send_node(subscribe_node(bob_user))
+        await alice.subscribe_presence(bob_user)
         async with asyncio.timeout(10):
             first = await got.get()
         assert isinstance(first, Presence)
         assert (first.jid, first.available) == (bob_user, False)
 
-        await bob.send_node(presence_node(True, "Bob"))
+        await bob.send_presence(True, name="Bob")
         async with asyncio.timeout(10):
             online = await got.get()
         assert isinstance(online, Presence)
         assert online.available
 
         assert alice.jid is not None
-        await bob.send_node(chat_presence_node(alice.jid, ChatState.RECORDING))
+        await bob.send_chat_presence(alice.jid, ChatState.RECORDING)
         async with asyncio.timeout(10):
             typing = await got.get()
         assert isinstance(typing, ChatPresence)
         assert (typing.chat, typing.state) == (bob_user, ChatState.RECORDING)
 
         assert alice.lid is not None
-        await bob.send_node(chat_presence_node(alice.lid, ChatState.PAUSED))
+        await bob.send_chat_presence(alice.lid, ChatState.PAUSED)
         async with asyncio.timeout(10):
             paused = await got.get()
         assert isinstance(paused, ChatPresence)

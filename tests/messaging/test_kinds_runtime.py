@@ -3,6 +3,7 @@ event (no encryption here: the wire is proven in the sandbox and Baileys tests).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,8 +12,9 @@ from typing import Any
 import pytest
 
 from wamd.binary import Node
-from wamd.errors import MessageSecretMissing
+from wamd.errors import MessageSecretMissing, StoreError
 from wamd.events import Event
+from wamd.messaging import builders as b
 from wamd.messaging import content as c
 from wamd.messaging.kinds import MessageKinds
 from wamd.messaging.polls import PollTally, PollVote
@@ -49,17 +51,12 @@ class Host:
     sent: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.kinds = MessageKinds(self, lambda: self.account)
-
-    def new_message_id(self) -> str:
-        return f"ID{next(_ids)}"
-
-    def push_name(self) -> str:
-        return "Host"
+        creds = dataclasses.replace(new_credentials(), push_name="Host")
+        self.kinds = MessageKinds(self, lambda: self.account, lambda: creds)
 
     async def send_message(self, to: JID, message: e2e_pb2.Message, *,
                            id: str | None = None) -> Any:
-        msg_id = id or self.new_message_id()
+        msg_id = id or f"ID{next(_ids)}"
         mine = Received(msg_id, to, self.jid, True, message, self.lid)
         self.sent.append(mine)
         peer = self.peer
@@ -105,7 +102,8 @@ def _last_received(host: Host) -> Received:
 async def test_poll_votes_both_ways(bob_uses_lid: bool) -> None:
     alice, bob = await _pair(bob_uses_lid=bob_uses_lid)
     bob_pn = bob.jid.to_non_ad()
-    sent = await alice.kinds.send_poll(bob_pn, "Lunch?", ["pizza", "sushi"])
+    # the fake host returns our copy of the message as a received event
+    sent: Any = await alice.kinds.send_poll(bob_pn, "Lunch?", ["pizza", "sushi"])
     poll_at_bob = _last_received(bob)
     assert c.kind_of(poll_at_bob.message) == "poll"
     # Bob votes; Alice gets a decrypted PollVote with the option names
@@ -140,7 +138,7 @@ async def test_vote_without_the_secret_fails_and_unknown_votes_are_dropped() -> 
     stray.message.poll_update_message.poll_creation_message_key.id = "OTHER"
     await alice.kinds.on_message(stray)
     assert not [e for e in alice.events if isinstance(e, PollVote)]
-    assert sent.id.startswith("ID")
+    assert sent.id.startswith("3EB0")
 
 
 async def test_text_reply_reaction_edit_revoke_and_timer() -> None:
@@ -193,3 +191,62 @@ async def test_receipts_and_presence() -> None:
     assert len(presence) == 1
     assert not presence[0].available
     assert [e.state for e in chat] == [ChatState.COMPOSING]
+
+
+async def test_hostile_votes_and_store_failures_do_not_raise() -> None:
+    alice, bob = await _pair()
+    await alice.kinds.send_poll(bob.jid.to_non_ad(), "Q", ["x", "y"])
+    poll_at_bob = _last_received(bob)
+    await bob.kinds.vote(poll_at_bob, ["x"])
+    vote_msg = bob.sent[-1].message
+    # a vote claiming an absurd timestamp: dispatched with the message's own time
+    hostile = e2e_pb2.Message()
+    hostile.CopyFrom(vote_msg)
+    hostile.poll_update_message.sender_timestamp_ms = 2**62
+    when = datetime.fromtimestamp(1_700_000_000, UTC)
+    await alice.kinds.on_message(Received("H", bob.jid.to_non_ad(), bob.jid, False, hostile,
+                                          bob.lid, when))
+    votes = [e for e in alice.events if isinstance(e, PollVote) and e.message_id == "H"]
+    assert len(votes) == 1
+    assert votes[0].timestamp == when
+    # tampered ciphertext: logged, no event
+    tampered = e2e_pb2.Message()
+    tampered.CopyFrom(vote_msg)
+    payload = bytearray(tampered.poll_update_message.vote.enc_payload)
+    payload[0] ^= 1
+    tampered.poll_update_message.vote.enc_payload = bytes(payload)
+    await alice.kinds.on_message(Received("T", bob.jid.to_non_ad(), bob.jid, False, tampered,
+                                          bob.lid))
+    assert not [e for e in alice.events if isinstance(e, PollVote) and e.message_id == "T"]
+
+    # the store failing: logged, the handler does not raise (the inbox would redeliver)
+    class Broken:
+        async def put_many(self, rows: object) -> None:
+            raise StoreError("disk full")
+
+        async def get(self, *args: object) -> None:
+            raise StoreError("disk full")
+
+    broken = dataclasses.replace(alice)
+    broken.account = _BrokenAccount(Broken())  # type: ignore[assignment]
+    kinds = MessageKinds(broken, lambda: broken.account, lambda: new_credentials())
+    await kinds.on_message(Received("P2", bob.jid.to_non_ad(), bob.jid, False,
+                                    poll_at_bob.message, bob.lid))
+    await kinds.on_message(Received("V2", bob.jid.to_non_ad(), bob.jid, False, vote_msg,
+                                    bob.lid))
+
+
+@dataclass
+class _BrokenAccount:
+    message_secrets: Any
+
+
+def test_wants_only_secrets_and_votes() -> None:
+    jid = JID.parse("15550002222@s.whatsapp.net")
+    plain = Received("A", jid, jid, False, e2e_pb2.Message(conversation="x"))
+    assert not MessageKinds.wants(plain)
+    poll = Received("B", jid, jid, False, b.poll("q", ["a", "b"]))
+    assert MessageKinds.wants(poll)
+    copy = e2e_pb2.Message()
+    copy.device_sent_message.message.poll_update_message.poll_creation_message_key.id = "P"
+    assert MessageKinds.wants(Received("C", jid, jid, True, copy))

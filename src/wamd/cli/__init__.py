@@ -15,6 +15,7 @@ COMMANDS: tuple[str, ...] = (
     "wamd.cli.demo",
     "wamd.cli.sandbox",
     "wamd.cli.login",
+    "wamd.cli.send",
     "wamd.cli.listen",
 )
 """The modules providing subcommands, in help order."""

@@ -3,7 +3,8 @@ which server, how long to wait.
 
 By default a client subcommand talks to WhatsApp with the SQLite store in the user's data
 directory. ``--sandbox URL`` points it at a ``wamd sandbox`` instead: the root key is read
-from the sandbox's admin API (``GET /admin/info``) unless ``--root-key`` gives it. The
+from the sandbox's admin API (``GET /admin/info``) unless ``--root-key`` gives it, and the CA
+of its media host from ``GET /admin/media`` (media then work over its HTTPS host). The
 ``WAMD_SANDBOX`` and ``WAMD_ROOT_KEY`` environment variables set the same.
 """
 
@@ -60,10 +61,22 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _admin_info_url(ws_url: str) -> str:
+def _admin_info_url(ws_url: str, name: str = "info") -> str:
     parts = urlsplit(ws_url)
     scheme = "https" if parts.scheme == "wss" else "http"
-    return urlunsplit((scheme, parts.netloc, "/admin/info", "", ""))
+    return urlunsplit((scheme, parts.netloc, f"/admin/{name}", "", ""))
+
+
+async def _media_ca(ws_url: str) -> str | None:
+    """The CA of the sandbox's HTTPS media host (``GET /admin/media``), if it tells."""
+    try:
+        async with aiohttp.ClientSession() as http, http.get(
+            _admin_info_url(ws_url, "media"), timeout=aiohttp.ClientTimeout(total=10)
+        ) as response:
+            pem = json.loads(await response.text()).get("ca_pem")
+    except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError):
+        return None
+    return pem if isinstance(pem, str) else None
 
 
 async def server_info(args: argparse.Namespace) -> ServerInfo | None:
@@ -91,7 +104,7 @@ async def server_info(args: argparse.Namespace) -> ServerInfo | None:
             raise CLIError(f"cannot read the sandbox root key from {info_url}: {exc}") from exc
     try:
         key = bytes.fromhex(key_hex)
-        return ServerInfo(url=url, root_key=key)
+        return ServerInfo(url=url, root_key=key, media_ca=await _media_ca(url))
     except ValueError as exc:
         raise CLIError(f"bad root key: {exc}") from exc
 

@@ -7,8 +7,10 @@
 Layers: :mod:`~wamd.media.keys` (key schedule), :mod:`~wamd.media.cipher` (sans-I/O streaming
 encryptor/decryptor), :mod:`~wamd.media.conn` (media_conn answer and cache),
 :mod:`~wamd.media.transfer` (HTTP upload/download), :mod:`~wamd.media.retry` (asking the
-phone to re-upload), :mod:`~wamd.media.info` (MIME type, dimensions, duration, thumbnail).
-See docs/media.md.
+phone to re-upload), :mod:`~wamd.media.info` (MIME type, dimensions, duration, thumbnail);
+:mod:`~wamd.media.service` and :mod:`~wamd.media.send` are what the
+:class:`~wamd.client.Client`'s ``upload``, ``download`` and ``send_image``... use. See
+docs/media.md.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ from wamd.media.conn import (
     media_conn_request,
     parse_media_conn,
 )
+from wamd.media.events import MediaRetry
 from wamd.media.info import MediaInfo, describe_media, have_media_extras
 from wamd.media.keys import MediaKeys, MediaType, derive_media_keys, generate_media_key
 from wamd.media.message import media_message
 from wamd.media.ref import MediaRef
+from wamd.media.retry import RetryTarget
+from wamd.media.send import SentMedia
 from wamd.media.transfer import MediaClient, RetryPolicy, UploadResult, tls_context
 
 
@@ -60,9 +65,12 @@ __all__ = [
     "MediaInfo",
     "MediaKeys",
     "MediaRef",
+    "MediaRetry",
     "MediaType",
     "PlainMediaVerifier",
     "RetryPolicy",
+    "RetryTarget",
+    "SentMedia",
     "UploadResult",
     "decrypt_media",
     "derive_media_keys",

@@ -30,6 +30,9 @@ _MESSAGE_FIELDS = (
     ("ptv_message", "ptvMessage"),
 )
 
+MEDIA_FIELDS = frozenset(name for name, _ in _MESSAGE_FIELDS)
+"""The fields of an ``e2e_pb2.Message`` that hold downloadable media."""
+
 
 @dataclass(frozen=True, slots=True)
 class MediaRef:

@@ -33,7 +33,7 @@ from wamd.errors import MediaError, MediaExpired
 from wamd.media import media_conn_fetcher
 from wamd.media.events import MediaRetry
 from wamd.media.keys import MediaType
-from wamd.media.ref import MediaRef
+from wamd.media.ref import MEDIA_FIELDS, MediaRef
 from wamd.media.retry import MediaRetryNotice, RetryTarget
 from wamd.media.reupload import MediaReuploader, reuploaded
 from wamd.media.send import SentMedia, check_options, compose, default_file_name
@@ -55,16 +55,6 @@ Downloadable = Message | SentMedia | UploadResult | MediaRef | e2e_pb2.Message |
 """What :meth:`ClientMedia.download` accepts: a received message event, a sent media
 message, an upload, a reference, a whole ``e2e_pb2.Message`` or one media part of it."""
 
-_MEDIA_FIELDS = frozenset(
-    {
-        "image_message",
-        "video_message",
-        "audio_message",
-        "document_message",
-        "sticker_message",
-        "ptv_message",
-    }
-)
 
 T = TypeVar("T")
 
@@ -72,7 +62,7 @@ T = TypeVar("T")
 def _media_part(message: e2e_pb2.Message) -> Any:
     """The media part of a message, looking through its wrappers (view once, ephemeral...)."""
     found = content_field(message)
-    if found is None or found[0] not in _MEDIA_FIELDS:
+    if found is None or found[0] not in MEDIA_FIELDS:
         kind = "nothing" if found is None else found[0]
         raise MediaError(f"the message holds no media ({kind})")
     return found[1]

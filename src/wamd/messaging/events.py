@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from wamd.errors import InvalidJID, MalformedNode
 from wamd.events import Event
+from wamd.messaging import content
 from wamd.proto import e2e_pb2
 from wamd.types import JID
 
@@ -120,6 +121,39 @@ class Message(Event):
         if msg.HasField("protocol_message") and msg.protocol_message.HasField("key"):
             return msg.protocol_message.key.id
         return None
+
+    # --- content readers (wamd.messaging.content, docs/messages.md) ---------------------------
+
+    @property
+    def kind(self) -> str:
+        """What the message is: ``text``, ``reaction``, ``edit``, ``revoke``, ``poll``,
+        ``poll_vote``, ``location``, ``image``... (:func:`~wamd.messaging.content.kind_of`)."""
+        return content.kind_of(self.message)
+
+    @property
+    def quoted(self) -> content.Quoted | None:
+        """The message this one replies to (id, sender, quoted content), if any."""
+        return content.quoted_of(self.message)
+
+    @property
+    def mentions(self) -> list[JID]:
+        """The users this message mentions."""
+        return content.mentions_of(self.message)
+
+    @property
+    def reaction(self) -> content.Reaction | None:
+        """The reaction this message carries (target id, emoji; empty emoji: removed)."""
+        return content.reaction_of(self.message)
+
+    @property
+    def edited(self) -> content.Edit | None:
+        """The edit this message carries (target id, new content), if it is one."""
+        return content.edit_of(self.message)
+
+    @property
+    def revoked(self) -> content.Revoke | None:
+        """The "delete for everyone" this message carries (target id, by an admin), if any."""
+        return content.revoke_of(self.message)
 
     # --- durable form ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ decrypted with the secret found under any form of the poll's chat and sender.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -27,10 +28,12 @@ from wamd.errors import (
     InvalidMessage,
     MalformedNode,
     MessageSecretMissing,
+    NotConnected,
     StoreError,
 )
 from wamd.events import Event
 from wamd.messaging import builders
+from wamd.messaging.ids import generate_message_id
 from wamd.messaging.polls import PollVote, decrypt_vote, option_hash, poll_options, vote
 from wamd.messaging.presence import (
     ChatState,
@@ -42,8 +45,9 @@ from wamd.messaging.presence import (
     subscribe_node,
 )
 from wamd.messaging.secrets import message_secret, secret_records
+from wamd.messaging.send import SendResult
 from wamd.proto import common_pb2, e2e_pb2
-from wamd.store import Account, MessageSecret
+from wamd.store import Account, DeviceCredentials, MessageSecret
 from wamd.types import JID
 
 __all__ = ["KindsHost", "MessageKinds", "ReceivedMessage"]
@@ -52,7 +56,7 @@ log = logging.getLogger("wamd.messaging.kinds")
 
 
 class KindsHost(Protocol):
-    """What :class:`MessageKinds` needs from the client."""
+    """What :class:`MessageKinds` needs from the client (a :class:`~wamd.client.Client`)."""
 
     @property
     def jid(self) -> JID | None: ...
@@ -60,11 +64,9 @@ class KindsHost(Protocol):
     def lid(self) -> JID | None: ...
     async def send_message(
         self, to: JID, message: e2e_pb2.Message, *, id: str | None = None
-    ) -> Any: ...
+    ) -> SendResult: ...
     async def send_node(self, node: Node) -> None: ...
     async def dispatch(self, event: Event) -> Any: ...
-    def new_message_id(self) -> str: ...
-    def push_name(self) -> str: ...
 
 
 class ReceivedMessage(builders.Quotable, Protocol):
@@ -91,10 +93,16 @@ class MessageKinds:
     """Sending the message kinds and reading poll votes for one client (module doc)."""
 
     def __init__(
-        self, host: KindsHost, account: Callable[[], Account], *, polls_kept: int = 1024
+        self,
+        host: KindsHost,
+        account: Callable[[], Account],
+        credentials: Callable[[], DeviceCredentials],
+        *,
+        polls_kept: int = 1024,
     ) -> None:
         self._host = host
         self._account = account
+        self._credentials = credentials
         self._polls: OrderedDict[str, list[str]] = OrderedDict()
         self._polls_kept = polls_kept
 
@@ -113,12 +121,12 @@ class MessageKinds:
         if other.is_lid and lid is not None:
             return lid
         if pn is None:
-            raise StoreError("this device is not paired")
+            raise NotConnected("this device is not paired")
         return pn
 
     # --- sending -------------------------------------------------------------------------------
 
-    async def send(self, to: JID, message: e2e_pb2.Message, *, id: str | None = None) -> Any:
+    async def send(self, to: JID, message: e2e_pb2.Message, *, id: str | None = None) -> SendResult:
         """Send ``message`` to ``to`` (a chat: its JID without a device)."""
         return await self._host.send_message(to.to_non_ad(), message, id=id)
 
@@ -131,7 +139,7 @@ class MessageKinds:
         mentions: Iterable[JID | str] = (),
         preview: builders.LinkPreview | None = None,
         expiration: int | None = None,
-    ) -> Any:
+    ) -> SendResult:
         """Send a text (replying to ``quote``, mentioning ``mentions``...)."""
         context = None
         if quote is not None:
@@ -146,22 +154,22 @@ class MessageKinds:
         return builders.message_key(target.chat, target.id, from_me=target.from_me,
                                     sender=target.sender)
 
-    async def react(self, target: builders.Quotable, emoji: str) -> Any:
+    async def react(self, target: builders.Quotable, emoji: str) -> SendResult:
         """React to ``target`` with ``emoji`` (``""`` removes our reaction)."""
         return await self.send(target.chat, builders.reaction(self.key_of(target), emoji))
 
-    async def edit(self, chat: JID, message_id: str, new: str | e2e_pb2.Message) -> Any:
+    async def edit(self, chat: JID, message_id: str, new: str | e2e_pb2.Message) -> SendResult:
         """Replace the text of our message ``message_id`` in ``chat``."""
         content = builders.text(new) if isinstance(new, str) else new
         return await self.send(chat, builders.edit(chat, message_id, content))
 
-    async def revoke(self, chat: JID, message_id: str, *, sender: JID | None = None) -> Any:
+    async def revoke(self, chat: JID, message_id: str, *, sender: JID | None = None) -> SendResult:
         """Delete a message for everyone (ours, or ``sender``'s as a group admin)."""
         if sender is not None and self._is_own(sender):
             sender = None
         return await self.send(chat, builders.revoke(chat, message_id, sender=sender))
 
-    async def set_disappearing_timer(self, chat: JID, seconds: int) -> Any:
+    async def set_disappearing_timer(self, chat: JID, seconds: int) -> SendResult:
         """Set the disappearing-message timer of a 1:1 chat (0: off)."""
         return await self.send(chat, builders.disappearing_timer(seconds))
 
@@ -172,10 +180,10 @@ class MessageKinds:
             self._polls.popitem(last=False)
 
     async def send_poll(self, to: JID, name: str, options: Sequence[str], *,
-                        selectable: int = 1) -> Any:
+                        selectable: int = 1) -> SendResult:
         """Send a poll; its secret is stored first, so that votes on it can be read."""
         message = builders.poll(name, options, selectable=selectable)
-        poll_id = self._host.new_message_id()
+        poll_id = generate_message_id(self._own()[0].user if self._own() else None)
         secret = message.message_context_info.message_secret
         rows = [MessageSecret(str(to.to_non_ad()), str(own), poll_id, secret)
                 for own in self._own()]
@@ -201,7 +209,7 @@ class MessageKinds:
             return [*self._own(), poll.sender]
         return [poll.sender, poll.sender_alt]
 
-    async def vote(self, poll: ReceivedMessage, selected: Sequence[str]) -> Any:
+    async def vote(self, poll: ReceivedMessage, selected: Sequence[str]) -> SendResult:
         """Vote in ``poll`` (a received poll message, or a copy of ours) for ``selected``
         (option names; empty withdraws our vote). Raises
         :class:`~wamd.errors.MessageSecretMissing` when the poll's secret is not known."""
@@ -241,7 +249,8 @@ class MessageKinds:
 
     async def send_presence(self, available: bool, *, name: str | None = None) -> None:
         """Announce us online or offline; ``name`` defaults to our stored push name."""
-        await self._host.send_node(presence_node(available, name or self._host.push_name()))
+        await self._host.send_node(
+            presence_node(available, name or self._credentials().push_name))
 
     async def subscribe_presence(self, jid: JID, *, token: bytes | None = None) -> None:
         """Ask for ``jid``'s presence updates (:class:`~wamd.messaging.presence.Presence`)."""
@@ -267,6 +276,15 @@ class MessageKinds:
 
     # --- incoming messages -----------------------------------------------------------------------
 
+    @staticmethod
+    def wants(evt: ReceivedMessage) -> bool:
+        """Filter for :meth:`on_message`: only messages carrying a secret or a vote need it
+        (other messages then cost no handler task)."""
+        message = evt.message
+        if message.HasField("device_sent_message"):
+            message = message.device_sent_message.message
+        return message.HasField("poll_update_message") or message_secret(message) is not None
+
     async def on_message(self, evt: ReceivedMessage) -> None:
         """Keep the secret a received message carries; decrypt a poll vote and dispatch a
         :class:`~wamd.messaging.polls.PollVote`."""
@@ -276,14 +294,17 @@ class MessageKinds:
         rows = secret_records(message, chat=evt.chat, message_id=evt.id,
                               senders=self._poll_senders(evt))
         if rows:
-            await self._account().message_secrets.put_many(rows)
             options = poll_options(message)
             if options:
                 self._remember_poll(evt.id, options)
+            try:
+                await self._account().message_secrets.put_many(rows)
+            except StoreError as exc:
+                log.warning("could not keep the secret of %s: %s", evt.id, exc)
         if message.HasField("poll_update_message"):
             try:
                 await self._dispatch_vote(evt, message.poll_update_message)
-            except (InvalidMessage, MessageSecretMissing) as exc:
+            except (InvalidMessage, MessageSecretMissing, StoreError) as exc:
                 log.warning("cannot read vote %s from %s: %s", evt.id, evt.sender, exc)
 
     async def _dispatch_vote(self, evt: ReceivedMessage,
@@ -308,8 +329,10 @@ class MessageKinds:
         by_hash = {option_hash(o): o for o in self._polls.get(key.id, [])}
         names = tuple(by_hash[h] for h in hashes if h in by_hash)
         creator = next((c for c in creators if c is not None), evt.chat)
-        when = (datetime.fromtimestamp(update.sender_timestamp_ms / 1000, UTC)
-                if update.sender_timestamp_ms else evt.timestamp)
+        when = evt.timestamp
+        if update.sender_timestamp_ms:
+            with contextlib.suppress(OverflowError, ValueError, OSError):
+                when = datetime.fromtimestamp(update.sender_timestamp_ms / 1000, UTC)
         await self._host.dispatch(PollVote(
             chat=evt.chat, voter=evt.sender, poll_id=key.id, poll_sender=creator.to_non_ad(),
             selected_hashes=tuple(hashes), selected=names if len(names) == len(hashes) else (),

@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import AsyncIterable, Callable
 from dataclasses import asdict, dataclass
@@ -205,7 +206,11 @@ class MediaStore:
         return True
 
     def republish(self, blob_id: str) -> BlobRecord | None:
-        """Store an expired blob's archived bytes again as a new blob (``None`` if none)."""
+        """Store an expired blob's archived bytes again as a new blob (``None`` if none).
+
+        The archive stays: it stands for the copy each phone keeps (the recipient's and the
+        sender's), and each of them may be asked to upload it again.
+        """
         old = self.lookup(blob_id)
         archived = self._archive / f"{blob_id}.enc"
         if old is None or not archived.exists():
@@ -219,7 +224,9 @@ class MediaStore:
             created=now,
             expires=None if self.blob_ttl is None else now + self.blob_ttl,
         )
-        self._commit(archived, record)
+        copy = self._tmp / f"{record.blob_id}.part"
+        shutil.copyfile(archived, copy)
+        self._commit(copy, record)
         return record
 
     def expire_all(self) -> int:

@@ -10,7 +10,8 @@ database. Its identity key is also the account's ADV signature key, so it can:
   companion's ephemeral key with the code the user "typed", answer with its own wrapped
   ephemeral key, and derive the adv secret from the companion's encrypted key bundle.
 
-It never decrypts user traffic.
+This module never decrypts user traffic; :mod:`wamd.sandbox.phone_reader` reads the media
+messages addressed to the phone (device 0), as a real phone would, to answer media retries.
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.appstate",
     "wamd.sandbox.users",
     "wamd.sandbox.groups",
+    "wamd.sandbox.phone_reader",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 
