@@ -16,6 +16,7 @@ It talks to the client through a small protocol (:class:`ClientLike`: the subset
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -101,6 +102,8 @@ class AppStateClient:
         self._request_keys = request_keys
         self._request_recovery = request_recovery
         self._engine: AppStateEngine | None = None
+        self._dirty: set[str] = set()
+        self._syncing: Any = None
         client.add_node_handler("notification", self._on_server_sync, _is_server_sync)
         if sync_on_login:
             client.add_login_hook(self._after_login)
@@ -139,9 +142,20 @@ class AppStateClient:
             value = node.attrs.get(name)
             if value is not None:
                 attrs["id" if name == "id" else "to"] = value
-        names = [n for n in collections_changed(node) if n]
-        self._client.spawn(self._sync_and_dispatch(names))
+        known = {str(c) for c in ALL_COLLECTIONS}
+        # Only collections that exist are synced (a name is a store key and an IQ to send),
+        # and notifications arriving while a sync runs join it instead of starting more.
+        self._dirty.update(n for n in collections_changed(node) if n in known)
+        running = self._syncing
+        if self._dirty and not (isinstance(running, asyncio.Future) and not running.done()):
+            self._syncing = self._client.spawn(self._sync_dirty())
         await self._client.send_node(Node("ack", attrs))
+
+    async def _sync_dirty(self) -> None:
+        while self._dirty:
+            names = [str(c) for c in ALL_COLLECTIONS if str(c) in self._dirty]
+            self._dirty.clear()
+            await self._sync_and_dispatch(names)
 
     async def _after_login(self) -> None:
         self._client.spawn(self._sync_and_dispatch(list(map(str, ALL_COLLECTIONS))))

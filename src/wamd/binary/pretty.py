@@ -3,6 +3,8 @@
 :func:`pretty` gives an indented XML-like text; binary content is shown as text when it is
 printable UTF-8 and as hex otherwise, cut after ``max_binary`` bytes with its length.
 :func:`short_repr` is the compact ``repr`` of a node (binaries never dumped in full).
+Neither shows credentials: :data:`SECRET_ATTRIBUTES` values and the content of
+:data:`SECRET_CONTENT_TAGS` elements are rendered as ``<redacted>``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from wamd.types.jid import JID
 
 if TYPE_CHECKING:
     from wamd.binary.node import AttrValue, Node
+
+SECRET_ATTRIBUTES = frozenset({"auth"})
+"""Attributes whose values are credentials (the media_conn ``auth`` token): never rendered."""
+SECRET_CONTENT_TAGS = frozenset({"tctoken"})
+"""Elements whose content is a credential (privacy tokens): never rendered."""
+_HIDDEN = "<redacted>"
 
 _REPR_BYTES = 24
 _REPR_CHILDREN = 8
@@ -44,7 +52,10 @@ def _binary(data: bytes, max_binary: int) -> str:
 
 
 def _attrs(attrs: dict[str, AttrValue]) -> str:
-    return "".join(f' {key}="{_escape(str(value))}"' for key, value in attrs.items())
+    return "".join(
+        f' {key}="{_HIDDEN if key in SECRET_ATTRIBUTES else _escape(str(value))}"'
+        for key, value in attrs.items()
+    )
 
 
 def pretty(node: Node, *, indent: str = "  ", max_binary: int = 64) -> str:
@@ -58,7 +69,9 @@ def _pretty(node: Node, level: int, indent: str, max_binary: int, lines: list[st
     pad = indent * level
     head = f"{pad}<{node.tag}{_attrs(node.attrs)}"
     content = node.content
-    if content is None or (isinstance(content, list) and not content):
+    if node.tag in SECRET_CONTENT_TAGS and content is not None:
+        lines.append(f"{head}>{_HIDDEN}</{node.tag}>")
+    elif content is None or (isinstance(content, list) and not content):
         lines.append(head + "/>")
     elif isinstance(content, list):
         lines.append(head + ">")
@@ -86,10 +99,15 @@ def _short_value(value: object) -> str:
 
 def short_repr(node: Node) -> str:
     """``Node('tag', {attrs}, content)`` with long binaries, strings and child lists cut."""
-    attrs = ", ".join(f"{key!r}: {_short_value(value)}" for key, value in node.attrs.items())
+    attrs = ", ".join(
+        f"{key!r}: {_HIDDEN if key in SECRET_ATTRIBUTES else _short_value(value)}"
+        for key, value in node.attrs.items()
+    )
     content = node.content
     if content is None:
         body = ""
+    elif node.tag in SECRET_CONTENT_TAGS:
+        body = ", " + _HIDDEN
     elif isinstance(content, list):
         items = [short_repr(child) for child in content[:_REPR_CHILDREN]]
         if len(content) > _REPR_CHILDREN:

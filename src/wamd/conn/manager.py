@@ -56,7 +56,7 @@ from wamd.events import (
 from wamd.noise.framing import MAX_ROUTING_INFO_SIZE
 from wamd.types import JID, SERVER_JID
 
-__all__ = ["ConnectionManager", "KeepAliveDead", "NodeHandler"]
+__all__ = ["ConnectionManager", "KeepAliveDead", "NodeHandler", "ack_of"]
 
 log = logging.getLogger("wamd.conn")
 
@@ -186,6 +186,10 @@ class ConnectionManager:
                 await route.handler(node)
                 return
         log.debug("unhandled node <%s>", node.tag)
+        if node.tag in _ACKED_WHEN_UNHANDLED and isinstance(node.attrs.get("id"), str):
+            # The server redelivers what is not acknowledged, on every login: a stanza no
+            # part of wamd handles is acknowledged so that it is not sent again and again.
+            await self.send_node(ack_of(node))
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -551,6 +555,21 @@ class ConnectionManager:
             restored = keepalive.success(loop.time())
             if restored is not None:
                 await self.emit(restored)
+
+
+_ACKED_WHEN_UNHANDLED = frozenset({"notification", "call"})
+
+
+def ack_of(node: Node) -> Node:
+    """The plain ``<ack>`` of an incoming stanza (``class`` = its tag)."""
+    attrs: dict[str, str | JID] = {"class": node.tag}
+    for name in ("id", "type", "participant"):
+        value = node.attrs.get(name)
+        if value is not None:
+            attrs[name] = value
+    origin = node.attrs.get("from")
+    attrs["to"] = origin if origin is not None else SERVER_JID
+    return Node("ack", attrs)
 
 
 def _is_edge_routing(node: Node) -> bool:

@@ -188,6 +188,8 @@ class Groups:
         """The group's current info: participants with admin flags, subject, description,
         settings (:class:`~wamd.errors.GroupNotFound`, :class:`~wamd.errors.NotInGroup`)."""
         info = stanzas.parse_group_answer(await self._request(stanzas.info_request(group)))
+        if info.jid.to_non_ad() != group.to_non_ad():
+            raise MalformedNode(f"asked about {group}, the server answered about {info.jid}")
         self.cache.put(info)
         return info
 

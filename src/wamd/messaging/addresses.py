@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 
 from wamd.store import Account
@@ -51,15 +52,46 @@ class AddressLocks:
             yield
 
 
-class AddressBook:
-    """Maps device JIDs to their canonical Signal address through the store's LID map."""
+MAX_REMEMBERED = 20_000
+"""LID<->phone-number pairs (and migrated addresses) kept in memory by default; the store's
+LID map holds them all, this is only its cache."""
 
-    def __init__(self, account: Account, locks: AddressLocks | None = None) -> None:
+
+class _Recent(OrderedDict[str, str]):
+    """A mapping that keeps its ``limit`` most recently written or read entries."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def lookup(self, key: str) -> str | None:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def keep(self, key: str, value: str) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
+class AddressBook:
+    """Maps device JIDs to their canonical Signal address through the store's LID map.
+
+    The LID map is cached in memory, at most ``max_remembered`` pairs (least recently used
+    dropped first, then read from the store again): senders named by the network cannot
+    grow it without bound.
+    """
+
+    def __init__(self, account: Account, locks: AddressLocks | None = None, *,
+                 max_remembered: int = MAX_REMEMBERED) -> None:
         self.account = account
         self.locks = locks or AddressLocks()
-        self._lid_of: dict[str, str] = {}
-        self._pn_of: dict[str, str] = {}
-        self._migrated: set[str] = set()
+        self._lid_of = _Recent(max_remembered)
+        self._pn_of = _Recent(max_remembered)
+        self._migrated = _Recent(max_remembered)
 
     def __repr__(self) -> str:
         return f"AddressBook(known={len(self._lid_of)})"
@@ -72,43 +104,46 @@ class AddressBook:
         for lid, pn in pairs:
             if not (lid.is_lid and pn.is_pn):
                 continue
-            if self._lid_of.get(pn.user) == lid.user:
+            if self._lid_of.lookup(pn.user) == lid.user:
                 continue
             rows.append((lid.user, pn.user))
         if rows:
             await self.account.lid_map.put_many(rows)
             for lid_user, pn_user in rows:
-                self._lid_of[pn_user] = lid_user
-                self._pn_of[lid_user] = pn_user
+                self._pair(lid_user, pn_user)
+
+    def _pair(self, lid_user: str, pn_user: str) -> None:
+        self._lid_of.keep(pn_user, lid_user)
+        self._pn_of.keep(lid_user, pn_user)
 
     async def lid_user(self, pn_user: str) -> str | None:
         """The LID user of a phone-number user, when known."""
-        cached = self._lid_of.get(pn_user)
+        cached = self._lid_of.lookup(pn_user)
         if cached is None:
             cached = await self.account.lid_map.lid_for_pn(pn_user)
             if cached is not None:
-                self._lid_of[pn_user] = cached
-                self._pn_of[cached] = pn_user
+                self._pair(cached, pn_user)
         return cached
 
     async def lid_users(self, pn_users: Iterable[str]) -> dict[str, str]:
         """LID users by phone-number user, for those known."""
-        wanted = [u for u in dict.fromkeys(pn_users) if u not in self._lid_of]
+        users = list(dict.fromkeys(pn_users))
+        result = {u: lid for u in users if (lid := self._lid_of.lookup(u)) is not None}
+        wanted = [u for u in users if u not in result]
         if wanted:
             found = await self.account.lid_map.lids_for_pns(wanted)
             for pn_user, lid_user in found.items():
-                self._lid_of[pn_user] = lid_user
-                self._pn_of[lid_user] = pn_user
-        return {u: self._lid_of[u] for u in pn_users if u in self._lid_of}
+                self._pair(lid_user, pn_user)
+                result[pn_user] = lid_user
+        return result
 
     async def pn_user(self, lid_user: str) -> str | None:
         """The phone-number user of a LID user, when known."""
-        cached = self._pn_of.get(lid_user)
+        cached = self._pn_of.lookup(lid_user)
         if cached is None:
             cached = await self.account.lid_map.pn_for_lid(lid_user)
             if cached is not None:
-                self._pn_of[lid_user] = cached
-                self._lid_of[cached] = lid_user
+                self._pair(lid_user, cached)
         return cached
 
     # --- canonical forms ---------------------------------------------------------------------
@@ -141,7 +176,7 @@ class AddressBook:
         Call it while holding the device's locks (:meth:`lock`).
         """
         target = await self.to_lid(jid)
-        if target is jid or jid.signal_address in self._migrated:
+        if target is jid or self._migrated.lookup(jid.signal_address) is not None:
             return target
         await self._migrate(jid.signal_address, target.signal_address)
         return target
@@ -156,7 +191,7 @@ class AddressBook:
                     if identity is not None:
                         await tx.identities.put(new, identity)
                 await tx.sessions.delete(old)
-        self._migrated.add(old)
+        self._migrated.keep(old, new)
 
     @contextlib.asynccontextmanager
     async def lock(self, jids: Iterable[JID]) -> AsyncIterator[None]:

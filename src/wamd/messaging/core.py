@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from wamd.errors import (
     MalformedNode,
     NotConnected,
     StoreError,
+    WamdError,
 )
 from wamd.events import Event
 from wamd.messaging.addresses import AddressBook, AddressLocks
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["Messaging"]
 
 log = logging.getLogger("wamd.messaging")
+
+MAX_RETRY_ANSWERS = 32
+"""Retry receipts answered at once; the reader waits for a free slot beyond that."""
 
 
 class _ClientLink:
@@ -103,6 +107,9 @@ class Messaging:
         self._retry: RetryResponder | None = None
         self._prekeys: PreKeyUpkeep | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._retry_slots = asyncio.Semaphore(MAX_RETRY_ANSWERS)
+        self._refill_task: asyncio.Task[None] | None = None
+        self._refill_again = False
         client.add_node_handler("message", self._on_message)
         client.add_node_handler("receipt", self._on_receipt)
         client.add_node_handler("notification", self._on_notification, _is_ours)
@@ -217,7 +224,12 @@ class Messaging:
         event = Receipt(receipt.chat, receipt.sender, receipt.ids, receipt.type,
                         _time(receipt.timestamp), receipt.from_me, receipt.is_group, node)
         if receipt.type == ReceiptType.RETRY:
-            self._spawn(self._answer_retry(node, receipt, event))
+            # Answered in the background (it may fetch keys), at most MAX_RETRY_ANSWERS at
+            # once: beyond that the reader waits, so a flood of retry receipts cannot pile
+            # up tasks.
+            await self._retry_slots.acquire()
+            task = self._spawn(self._answer_retry(node, receipt, event))
+            task.add_done_callback(lambda _: self._retry_slots.release())
             return
         await self._link.dispatch(event)
         await self._send(ack(node))
@@ -229,7 +241,7 @@ class Messaging:
             await self.retry.handle(node, receipt, request)
         except (MalformedNode, AttributeMissing, AttributeInvalid, InvalidJID) as exc:
             log.warning("unreadable retry receipt: %s", exc)
-        except (IQError, IQTimeout, StoreError) as exc:
+        except WamdError as exc:  # IQError, IQTimeout, StoreError, bad keys...
             log.warning("could not answer a retry receipt: %s", exc)
         await self._send(ack(node))
 
@@ -248,15 +260,35 @@ class Messaging:
                     count = parse_prekey_count(node)
                 except (MalformedNode, AttributeMissing, AttributeInvalid):
                     count = 0
-                self._spawn(self._refill(count))
+                self._request_refill(count)
             elif node.child("identity") is not None and isinstance(origin, JID):
                 ctx.devices.forget(origin)
         await self._send(ack(node))
 
-    async def _refill(self, count: int) -> None:
+    def _request_refill(self, count: int) -> None:
+        """Refill prekeys after a low-count notification. Notifications arriving while a
+        refill runs are coalesced into one more check that asks the server its count (a
+        repeated notification must not upload a batch each: the store would grow with
+        every one)."""
+        task = self._refill_task
+        if task is not None and not task.done():
+            self._refill_again = True
+            return
+        self._refill_again = False
+        self._refill_task = asyncio.create_task(self._refill(count))
+        self._background.add(self._refill_task)
+        self._refill_task.add_done_callback(self._background.discard)
+
+    async def _refill(self, count: int | None) -> None:
         try:
-            await self.prekeys.check(count)
-        except (IQError, IQTimeout, StoreError, MalformedNode, NotConnected) as exc:
+            while True:
+                await self.prekeys.check(count)
+                if not self._refill_again:
+                    return
+                self._refill_again = False
+                count = None  # ask the server again: it knows what it has after our upload
+        except (IQError, IQTimeout, StoreError, MalformedNode, AttributeMissing,
+                AttributeInvalid, NotConnected) as exc:
             log.warning("prekey refill failed: %s", exc)
 
     async def _after_login(self) -> None:
@@ -276,10 +308,11 @@ class Messaging:
         with contextlib.suppress(NotConnected):
             await self._link.send_node(node)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
 
 def _is_ours(node: Node) -> bool:

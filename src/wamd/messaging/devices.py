@@ -10,6 +10,7 @@ ack whose ``phash`` differs from the one sent drops the recipient's entry.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -89,16 +90,38 @@ def parse_devices_answer(answer: Node) -> dict[JID, DeviceList]:
     return result
 
 
-class DeviceCache:
-    """Device lists by user, fetched with usync when missing (see the module docstring)."""
+MAX_CACHED_USERS = 10_000
+"""Device lists kept by default (the least recently used are dropped, then asked again)."""
 
-    def __init__(self, request: Request, book: AddressBook) -> None:
+
+class DeviceCache:
+    """Device lists by user, fetched with usync when missing (see the module docstring).
+
+    At most ``max_users`` entries are kept (each form of a user counts once); the least
+    recently used are dropped beyond that, so the cache cannot grow with every user a hostile
+    or huge group answer names.
+    """
+
+    def __init__(self, request: Request, book: AddressBook, *,
+                 max_users: int = MAX_CACHED_USERS) -> None:
+        if max_users < 1:
+            raise ValueError("max_users must be at least 1")
         self._request = request
         self._book = book
-        self._lists: dict[JID, DeviceList] = {}
+        self.max_users = max_users
+        self._lists: OrderedDict[JID, DeviceList] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"DeviceCache(users={len(self._lists)})"
+
+    def __len__(self) -> int:
+        return len(self._lists)
+
+    def _keep(self, user: JID, listing: DeviceList) -> None:
+        self._lists[user] = listing
+        self._lists.move_to_end(user)
+        while len(self._lists) > self.max_users:
+            self._lists.popitem(last=False)
 
     def cached(self, user: JID) -> DeviceList | None:
         """The cached list of ``user`` (non-AD), if any."""
@@ -119,7 +142,15 @@ class DeviceCache:
         :class:`~wamd.errors.NotConnected` when the query fails.
         """
         wanted = [u.to_non_ad() for u in users]
-        missing = [u for u in dict.fromkeys(wanted) if refresh or u not in self._lists]
+        result: dict[JID, DeviceList] = {}
+        missing: list[JID] = []
+        for user in dict.fromkeys(wanted):
+            cached = None if refresh else self._lists.get(user)
+            if cached is None:
+                missing.append(user)
+            else:
+                self._lists.move_to_end(user)
+                result[user] = cached
         if missing:
             answer = await self._request(devices_request(missing))
             found = parse_devices_answer(answer)
@@ -131,13 +162,14 @@ class DeviceCache:
                 if listing is None:
                     log.debug("usync answer has no device list for %s", user)
                     listing = DeviceList(user, ())
-                self._lists[user] = listing
+                result[user] = listing
+                self._keep(user, listing)
                 if listing.lid is not None:
                     lid_user = listing.lid.to_non_ad()
-                    self._lists[lid_user] = DeviceList(
+                    self._keep(lid_user, DeviceList(
                         lid_user, tuple(lid_user.with_device(d.device) for d in listing.devices)
-                    )
-        return {u: self._lists[u] for u in wanted}
+                    ))
+        return {u: result[u] for u in wanted}
 
     def apply_notification(self, node: Node) -> None:
         """Update the cache from a ``<notification type="devices">``.
@@ -180,4 +212,4 @@ class DeviceCache:
                 if target is user and expected and expected != updated.hash:
                     self._lists.pop(target, None)
                 else:
-                    self._lists[target] = updated
+                    self._keep(target, updated)

@@ -81,6 +81,8 @@ class _Item:
     message: e2e_pb2.Message | None = None
     error: BaseException | None = None
     duplicate: bool = False
+    repeat: bool = False
+    """Another copy of a stanza earlier in the same batch (that copy's outcome answers)."""
     bad_protobuf: bool = False
     event: Message | None = None
 
@@ -100,6 +102,7 @@ class Receiver:
         self._slots = asyncio.Semaphore(ctx.options.max_inflight)
         self._chats: dict[JID, _Chat] = {}
         self._retries: OrderedDict[str, int] = OrderedDict()
+        self._retry_prekey: int | None = None
         self.active = False
         """Whether delivery receipts say we are active (else ``type="inactive"``)."""
         self.received = 0
@@ -204,7 +207,10 @@ class Receiver:
             # Only offline deliveries can repeat what an earlier connection committed; a live
             # repeat would still be caught: its ratchet keys are used up (DuplicateMessage)
             # and the dedupe row is written in the commit.
-            if key in keys or (env.offline and await seen.contains(SeenMessage(*key))):
+            if key in keys:
+                item.repeat = True
+                continue
+            if env.offline and await seen.contains(SeenMessage(*key)):
                 item.duplicate = True
                 continue
             keys.add(key)
@@ -333,6 +339,11 @@ class Receiver:
     async def _confirm(self, item: _Item) -> None:
         env = item.envelope
         own = self._ctx.own_pn
+        if item.repeat:
+            # Not decrypted: whether the message arrived is what the first copy's receipt
+            # (or retry receipt) says. This copy is only acknowledged.
+            await self._send(ack(item.node, own=own))
+            return
         if item.duplicate or item.message is not None:
             self._retries.pop(env.id, None)
             await self._send(delivery_receipt(item.node, env, active=self.active))
@@ -381,20 +392,33 @@ class Receiver:
         await self._send(ack(item.node, own=ctx.own_pn))
 
     async def _retry_keys(self) -> RetryKeys:
-        """Our identity, a fresh one-time prekey (stored first), the signed prekey and our
-        device identity."""
+        """Our identity, a one-time prekey, the signed prekey and our device identity.
+
+        The prekey is a fresh one (stored first) unless the one made for an earlier retry
+        receipt is still unused: then that one goes again, so that a flood of undecryptable
+        messages cannot grow the prekey store by one key each. (Two senders answering at
+        once race for it; the loser's message fails and gets a retry with a new key.)
+        """
         ctx = self._ctx
         creds = ctx.credentials()
-        (key_id,) = await ctx.account.prekeys.reserve_ids(1)
-        (prekey,) = generate_prekeys(key_id, 1)
-        await ctx.account.prekeys.put_many([_stored(prekey.key_id, prekey.key_pair)])
+        prekeys = ctx.account.prekeys
+        unused = (await prekeys.get(self._retry_prekey)
+                  if self._retry_prekey is not None else None)
+        if unused is not None:
+            prekey_id, public = unused.key_id, unused.key_pair.public
+        else:
+            (key_id,) = await prekeys.reserve_ids(1)
+            (prekey,) = generate_prekeys(key_id, 1)
+            await prekeys.put_many([_stored(prekey.key_id, prekey.key_pair)])
+            prekey_id, public = prekey.key_id, prekey.key_pair.public
+            self._retry_prekey = prekey_id
         signed = creds.signed_prekey
         if creds.account is None:
             raise StoreError("no device identity stored")
         return RetryKeys(
             identity=creds.identity_key.public,
-            prekey_id=prekey.key_id,
-            prekey=prekey.key_pair.public,
+            prekey_id=prekey_id,
+            prekey=public,
             signed_prekey_id=signed.key_id,
             signed_prekey=signed.key_pair.public,
             signed_prekey_signature=signed.signature,

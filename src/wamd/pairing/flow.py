@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from wamd.binary import Node
 from wamd.conn.causes import Action, Outcome
-from wamd.conn.manager import ConnectionManager
+from wamd.conn.manager import ConnectionManager, ack_of
 from wamd.conn.state import ConnState
 from wamd.crypto import KeyPair
 from wamd.errors import (
@@ -161,7 +161,7 @@ class PairingFlow:
 
     async def _on_link_code(self, node: Node) -> None:
         m = self.manager
-        await m.send_node(_ack_for(node))
+        await m.send_node(ack_of(node))
         m.spawn(self._finish_link_code(node))
 
     async def _finish_link_code(self, node: Node) -> None:
@@ -210,6 +210,12 @@ class PairingFlow:
 
     async def _on_pair_success(self, node: Node) -> None:
         m = self.manager
+        if m.state is not ConnState.PAIRING or (m.device.loaded and m.device.credentials.paired):
+            # Only an unpaired device waiting to be linked takes a pair-success: anywhere
+            # else it is refused without touching the stored identity or the connection.
+            log.warning("pair-success in state %s refused", m.state.value)
+            await m.send_node(_error_for(node, 400, "bad-request"))
+            return
         if self._qr_task is not None:
             self._qr_task.cancel()
             self._qr_task = None
@@ -229,13 +235,7 @@ class PairingFlow:
 
         async def fail(error: BaseException, code: int, text: str) -> None:
             log.warning("pairing failed: %s", error)
-            await m.send_node(
-                Node(
-                    "iq",
-                    {"to": SERVER_JID, "type": "error", "id": request_id},
-                    [Node("error", {"code": str(code), "text": text})],
-                )
-            )
+            await m.send_node(_error_for(node, code, text))
             raise m.stream_ended(
                 Outcome(Action.STOP, PairError(jid, lid, business_name, platform_name, error))
             )
@@ -306,12 +306,11 @@ def _result_for(node: Node) -> Node:
     return Node("iq", attrs)
 
 
-def _ack_for(node: Node) -> Node:
-    attrs: dict[str, str | JID] = {"class": node.tag}
-    for key in ("id", "type", "participant"):
-        value = node.attrs.get(key)
-        if value is not None:
-            attrs[key] = value
-    sender = node.attrs.get("from")
-    attrs["to"] = sender if sender is not None else SERVER_JID
-    return Node("ack", attrs)
+def _error_for(node: Node, code: int, text: str) -> Node:
+    request_id = node.attrs.get("id")
+    attrs: dict[str, str | JID] = {
+        "to": SERVER_JID,
+        "type": "error",
+        "id": request_id if isinstance(request_id, str) else "",
+    }
+    return Node("iq", attrs, [Node("error", {"code": str(code), "text": text})])

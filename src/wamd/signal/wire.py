@@ -11,6 +11,7 @@ wire are 33 bytes (``0x05`` | key); parsed objects hold the 32 raw bytes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -216,7 +217,7 @@ class SenderKeyDistribution:
 
     key_id: int
     iteration: int
-    chain_key: bytes
+    chain_key: bytes = dataclasses.field(repr=False)  # secret: it reads the group's messages
     signing_key: bytes
 
 

@@ -47,7 +47,7 @@ __all__ = ["MemoryStore"]
 _MISSING: Any = object()
 
 
-@dataclass
+@dataclass(repr=False)  # the rows hold keys and session state: never in a repr
 class _Tables:
     """All rows of one account."""
 
