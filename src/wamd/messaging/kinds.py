@@ -183,10 +183,12 @@ class MessageKinds:
                         selectable: int = 1) -> SendResult:
         """Send a poll; its secret is stored first, so that votes on it can be read."""
         message = builders.poll(name, options, selectable=selectable)
-        poll_id = generate_message_id(self._own()[0].user if self._own() else None)
+        own = self._own()
+        if not own:
+            raise NotConnected("this device is not paired")
+        poll_id = generate_message_id(own[0].user)
         secret = message.message_context_info.message_secret
-        rows = [MessageSecret(str(to.to_non_ad()), str(own), poll_id, secret)
-                for own in self._own()]
+        rows = [MessageSecret(str(to.to_non_ad()), str(me), poll_id, secret) for me in own]
         await self._account().message_secrets.put_many(rows)
         self._remember_poll(poll_id, list(options))
         return await self.send(to, message, id=poll_id)
