@@ -9,7 +9,7 @@
 //   {"event":"open","me":...}      connection 'open'
 //   {"event":"synced"}             offline notifications received (<ib><offline/>)
 //   {"event":"close","status":N}   closed for another reason; exit code 2
-// After 'open' (+ 'synced' or stayMs), the creds are saved and the process exits with 0.
+// After 'open' (+ 'synced' seen after it, or stayMs), the creds are saved and the process exits with 0.
 import P from 'pino'
 import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, useMultiFileAuthState } from 'baileys'
 
@@ -22,6 +22,7 @@ const { state, saveCreds } = await useMultiFileAuthState(args.authDir)
 let askedCode = false
 let finished = false
 let current = null
+let opened = false
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // Ends the socket, lets pending auth-state writes land, saves the creds, then exits: exiting
@@ -64,12 +65,15 @@ const start = () => {
             out({ event: 'paired', me: state.creds.me })
         }
         if (connection === 'open') {
+            opened = true
             out({ event: 'open', me: state.creds.me })
             setTimeout(() => finish(0), args.stayMs ?? 5000)
         }
         if (receivedPendingNotifications) {
             out({ event: 'synced' })
-            if (state.creds.me && !finished) setTimeout(() => finish(0), 200)
+            // Baileys may report the offline batch while it still buffers 'open' (first
+            // connection, awaiting the history-sync notification): only an opened socket ends.
+            if (opened && !finished) setTimeout(() => finish(0), 200)
         }
         if (connection === 'close') {
             const status = lastDisconnect?.error?.output?.statusCode
