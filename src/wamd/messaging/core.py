@@ -201,6 +201,11 @@ class Messaging:
         if self._inbox is not None:
             await self._inbox.wait_idle()
 
+    async def aclose(self) -> None:
+        """Finish the inbox's bookkeeping before the client closes its store."""
+        if self._inbox is not None:
+            await self._inbox.aclose()
+
     # --- node handlers -----------------------------------------------------------------------
 
     async def _on_message(self, node: Node) -> None:

@@ -182,6 +182,19 @@ class Inbox:
             count += 1
         return count
 
+    async def aclose(self, grace: float = 1.0) -> None:
+        """Stop for a closing client: let the watchers of finished handlers record them (for
+        up to ``grace`` seconds; the rest stay pending and are redelivered at the next start)
+        and write the gathered done marks now, while the store is still open."""
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+            for watcher in late:
+                watcher.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        flush = self._flush_task
+        if flush is not None and not flush.done():
+            await flush
+
     async def wait_idle(self) -> None:
         """Wait until no dispatched entry is waiting for its handlers (and done marks are
         written)."""
