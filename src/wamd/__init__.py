@@ -10,7 +10,7 @@ change between releases. A typical program needs only this module and :mod:`wamd
     @client.on(events.Message)
     async def echo(msg: events.Message) -> None:
         if msg.text and not msg.from_me:
-            await client.send_text(msg.chat, msg.text, reply_to=msg)
+            await client.send_text(msg.chat, msg.text, quote=msg)
 
 The names are imported on first use, so ``import wamd`` stays cheap for programs that only use
 one layer (the codec, the Signal protocol, the sandbox).
