@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -12,7 +14,7 @@ import pytest
 
 import wamd
 import wamd.events
-from tests.conftest import subprocess_env
+from tests.conftest import ROOT, subprocess_env
 
 
 def test_every_exported_name_resolves_and_is_documented() -> None:
@@ -61,3 +63,21 @@ def test_import_wamd_stays_light() -> None:
         check=True,
     ).stdout
     assert out.strip() == "['wamd', 'wamd.errors']"
+
+
+def test_readme_python_blocks_compile_and_use_public_names() -> None:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "README has no python example"
+    for block in blocks:
+        tree = ast.parse(block)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "wamd":
+                for alias in node.names:
+                    assert alias.name in wamd.__all__, f"README imports wamd.{alias.name}"
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "events"
+            ):
+                assert node.attr in wamd.events.__all__, f"README uses events.{node.attr}"
