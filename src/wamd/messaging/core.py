@@ -201,7 +201,7 @@ class Messaging:
         if self._inbox is not None:
             await self._inbox.wait_idle()
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Shut the message path down before the store closes (:meth:`Client.close`).
 
         The receive workers stop first (their stanzas stay unacknowledged: the server
