@@ -275,7 +275,11 @@ class Receiver:
     async def _commit(self, batch: SignalBatch, items: list[_Item]) -> list[IdentityChange]:
         ctx = self._ctx
         for item in items:
-            if item.message is not None:
+            message = item.message
+            if message is not None and (
+                message.HasField("sender_key_distribution_message")
+                or message.HasField("fast_ratchet_key_sender_key_distribution_message")
+            ):
                 await self._process_skdm(batch, item)
         own = ctx.own
         async with ctx.account.transaction() as tx:
