@@ -4,7 +4,8 @@ Usage: ``.venv/bin/python bench/codec.py [--seconds 2] [--rounds 3]``
 
 The corpus is a mix of realistic stanzas (1:1 and group messages with ciphertexts, receipts,
 acks, usync and prekey IQs, notifications, presences). Each side encodes the whole corpus
-repeatedly for ``--seconds`` (best of ``--rounds``), then decodes the encoded bytes likewise.
+repeatedly for ``--seconds`` (best of ``--rounds``), then decodes the encoded bytes likewise
+(with the compiled decoder when it is built, and then with the pure-Python one as ``decode-py``).
 Baileys is timed inside its own Node process (``tests/interop/codec_peer.mjs``), so process
 start-up and JSON transfer are not counted. MB/s counts encoded bytes.
 """
@@ -23,7 +24,7 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 from tests.interop.codec_peer import CodecPeer, node_to_json  # noqa: E402
-from wamd.binary import Node, decode_node, encode_node  # noqa: E402
+from wamd.binary import Node, decode_node, decoder, encode_node  # noqa: E402
 from wamd.types import JID  # noqa: E402
 
 
@@ -293,7 +294,17 @@ def main() -> None:
         for data in encoded:
             decode_node(data)
 
+    def decode_all_python() -> None:
+        decoder._decode = decoder.IMPLEMENTATIONS["python"]
+        try:
+            decode_all()
+        finally:
+            decoder._decode = default_decode
+
+    default_decode = decoder._decode
     work = {"encode": encode_all, "decode": decode_all}
+    if decoder.ACCELERATED:  # the fallback too, beside the same Baileys decode figures
+        work["decode-py"] = decode_all_python
     inf = float("inf")
     # best (CPU, wall) seconds per pass over the corpus, for each side and operation
     best = {(side, op): [inf, inf] for side in ("wamd", "Baileys") for op in work}
@@ -311,7 +322,7 @@ def main() -> None:
                 mine[:] = [min(mine[0], cpu), min(mine[1], wall)]
             answer = peer.request(op="bench", nodes=payload, seconds=args.seconds)
             for op in work:
-                stats = answer[op]
+                stats = answer[op.removesuffix("-py")]
                 passes = stats["nodes"] / count
                 theirs = best["Baileys", op]
                 theirs[:] = [
@@ -326,17 +337,22 @@ def main() -> None:
         f"(avg {total_bytes / count:.0f} B/stanza); nodes/s counts stanzas; "
         f"best of {args.rounds} rounds"
     )
+    print(
+        "wamd decode: "
+        + ("compiled (wamd.binary._cdecoder); decode-py: " if decoder.ACCELERATED else "")
+        + "pure Python (wamd.binary.decoder)"
+    )
     for index, clock in enumerate(("CPU time", "wall clock")):
         print(f"\n[{clock}]")
         print(
-            f"{'':8} {'wamd nodes/s':>13} {'wamd MB/s':>10} {'Baileys nodes/s':>16} "
+            f"{'':9} {'wamd nodes/s':>13} {'wamd MB/s':>10} {'Baileys nodes/s':>16} "
             f"{'Baileys MB/s':>13} {'wamd/Baileys':>13}"
         )
         for op in work:
             ours_s = best["wamd", op][index]
             theirs_s = best["Baileys", op][index]
             print(
-                f"{op:8} {count / ours_s:13,.0f} {total_bytes / ours_s / 1e6:10.2f} "
+                f"{op:9} {count / ours_s:13,.0f} {total_bytes / ours_s / 1e6:10.2f} "
                 f"{count / theirs_s:16,.0f} {total_bytes / theirs_s / 1e6:13.2f} "
                 f"{theirs_s / ours_s:12.2f}x"
             )
