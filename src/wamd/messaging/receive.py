@@ -41,8 +41,14 @@ from wamd.errors import (
     StoreError,
 )
 from wamd.messaging.context import Context
-from wamd.messaging.events import IdentityChanged, Message, UndecryptableMessage
+from wamd.messaging.events import (
+    IdentityChanged,
+    Message,
+    UndecryptableMessage,
+    encode_payload,
+)
 from wamd.messaging.inbox import MESSAGE_KIND, Inbox
+from wamd.messaging.secrets import secret_records
 from wamd.messaging.stanzas import (
     Envelope,
     RetryKeys,
@@ -78,7 +84,11 @@ _RETRY_MEMORY = 4096
 class _Item:
     node: Node
     envelope: Envelope
+    seen: SeenMessage | None = None
+    """The dedupe record (chat, sender user, id), built once."""
     message: e2e_pb2.Message | None = None
+    plain: bytes = b""
+    """``message`` serialized (the decrypted bytes as they came, when not unwrapped)."""
     error: BaseException | None = None
     duplicate: bool = False
     repeat: bool = False
@@ -205,18 +215,18 @@ class Receiver:
 
     async def _skip_seen(self, items: list[_Item]) -> list[_Item]:
         fresh: list[_Item] = []
-        keys: set[tuple[str, str, str]] = set()
+        keys: set[SeenMessage] = set()
         seen = self._ctx.account.seen
         for item in items:
             env = item.envelope
-            key = (str(env.chat), str(env.sender.to_non_ad()), env.id)
+            key = item.seen = SeenMessage(str(env.chat), str(env.sender.to_non_ad()), env.id)
             # Only offline deliveries can repeat what an earlier connection committed; a live
             # repeat would still be caught: its ratchet keys are used up (DuplicateMessage)
             # and the dedupe row is written in the commit.
             if key in keys:
                 item.repeat = True
                 continue
-            if env.offline and await seen.contains(SeenMessage(*key)):
+            if env.offline and await seen.contains(key):
                 item.duplicate = True
                 continue
             keys.add(key)
@@ -264,29 +274,56 @@ class Receiver:
                 item.bad_protobuf = True
                 return
             message = message.device_sent_message.message
+            plaintext = message.SerializeToString()
         item.message = message
+        item.plain = plaintext
 
     async def _commit(self, batch: SignalBatch, items: list[_Item]) -> list[IdentityChange]:
         ctx = self._ctx
         for item in items:
             if item.message is not None:
                 await self._process_skdm(batch, item)
+        own = ctx.own
         async with ctx.account.transaction() as tx:
             changes = await batch.commit(tx)
             for item in items:
-                if item.message is None and not item.bad_protobuf:
+                message = item.message
+                if message is None and not item.bad_protobuf:
                     continue
                 env = item.envelope
-                added = await tx.seen.add(
-                    SeenMessage(str(env.chat), str(env.sender.to_non_ad()), env.id),
-                    env.timestamp or None,
-                )
-                if not added or item.message is None:
+                assert item.seen is not None
+                added = await tx.seen.add(item.seen, env.timestamp or None)
+                if not added or message is None:
                     item.duplicate = not added
                     continue
-                payload = self._event(item, 0).to_payload()
+                retry_count = max((e.retry_count for e in env.encs), default=0)
+                payload = encode_payload(
+                    env.id,
+                    env.chat,
+                    env.sender,
+                    env.from_me,
+                    env.timestamp,
+                    item.plain,
+                    env.sender_alt,
+                    env.push_name,
+                    env.is_group,
+                    env.type,
+                    env.edit,
+                    env.category,
+                    retry_count,
+                )
                 seq = await tx.inbox.put(MESSAGE_KIND, payload, env.timestamp or None)
-                item.event = self._event(item, seq)
+                # the secret of a poll (or any message that carries one) commits with the
+                # message: a vote arriving right after it always finds it
+                secrets = secret_records(
+                    message,
+                    chat=env.chat,
+                    message_id=env.id,
+                    senders=[*own, env.sender] if env.from_me else [env.sender, env.sender_alt],
+                )
+                if secrets:
+                    await tx.message_secrets.put_many(secrets)
+                item.event = self._event(item, message, retry_count, seq)
         self.received += sum(1 for i in items if i.event is not None)
         return list(changes.identity_changes)
 
@@ -305,7 +342,9 @@ class Receiver:
     async def _process_skdm(self, batch: SignalBatch, item: _Item) -> None:
         assert item.message is not None
         sender = await self._ctx.book.to_lid(item.envelope.sender)
-        await self._store_distributions(batch, item.message, sender.signal_address, item.envelope)
+        await self._store_distributions(
+            batch, item.message, sender.signal_address, item.envelope
+        )
 
     @staticmethod
     async def _store_distributions(
@@ -315,8 +354,8 @@ class Receiver:
 
         The server vouches for the chat a stanza comes from, not for the group id a peer
         writes into the payload: a distribution in a 1:1 chat, or naming another group, is
-        ignored (else any contact could plant sender keys for groups we are not in, or
-        grow the store with keys for made-up ones).
+        ignored (else any contact could plant sender keys for groups we are not in, or grow
+        the store with keys for made-up ones).
         """
         for skdm in (
             message.sender_key_distribution_message,
@@ -339,23 +378,23 @@ class Receiver:
             except (DecryptionError, CryptoError, ValueError) as exc:
                 log.warning("bad sender key distribution from %s: %s", address, exc)
 
-    def _event(self, item: _Item, seq: int) -> Message:
+    @staticmethod
+    def _event(item: _Item, message: e2e_pb2.Message, retry_count: int, seq: int) -> Message:
         env = item.envelope
-        assert item.message is not None
         return Message(
             id=env.id,
             chat=env.chat,
             sender=env.sender,
             from_me=env.from_me,
             timestamp=env.time,
-            message=item.message,
+            message=message,
             sender_alt=env.sender_alt,
             push_name=env.push_name,
             is_group=env.is_group,
             type=env.type,
             edit=env.edit,
             category=env.category,
-            retry_count=max((e.retry_count for e in env.encs), default=0),
+            retry_count=retry_count,
             seq=seq,
             raw=item.node,
         )
