@@ -342,9 +342,7 @@ class Receiver:
     async def _process_skdm(self, batch: SignalBatch, item: _Item) -> None:
         assert item.message is not None
         sender = await self._ctx.book.to_lid(item.envelope.sender)
-        await self._store_distributions(
-            batch, item.message, sender.signal_address, item.envelope
-        )
+        await self._store_distributions(batch, item.message, sender.signal_address, item.envelope)
 
     @staticmethod
     async def _store_distributions(
