@@ -174,7 +174,9 @@ def _parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
         chat = recipient.to_non_ad() if recipient is not None else origin.to_non_ad()
         alt = _jid_attr(node, attrs, "sender_pn" if server == LID_SERVER else "sender_lid")
     if alt is not None and not alt.device and sender.device:
-        alt = alt.with_device(sender.device)
+        # (the device number comes from a decoded JID: already valid)
+        alt = (JID._make(alt.user, alt.server, 0, sender.device, alt.integrator) if alt.user
+               else alt.with_device(sender.device))
     from_me = _is_own(sender, own)
     if recipient is not None and not from_me and not is_group:
         raise MalformedNode("message with a recipient that is not from us")
