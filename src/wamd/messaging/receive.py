@@ -248,7 +248,7 @@ class Receiver:
                 result = await batch.decrypt(address, enc.type, enc.data)
                 plaintext = result.plaintext
                 if group:  # a group message's pairwise part carries the sender key it needs
-                    await self._distribution_first(batch, plaintext, address)
+                    await self._distribution_first(batch, plaintext, address, env)
             for enc in group:
                 result = await batch.decrypt(address, ENC_SKMSG, enc.data, group=str(env.chat))
                 plaintext = result.plaintext
@@ -266,7 +266,13 @@ class Receiver:
         except ProtobufDecodeError:
             item.bad_protobuf = True
             return
-        if env.from_me and message.HasField("device_sent_message"):
+        if message.HasField("device_sent_message"):
+            if not env.from_me:
+                # Only our own devices copy what they sent to us; from anyone else it is a
+                # forgery (of a message "we" sent): refused like a bad payload.
+                log.warning("device-sent message from another account (%s) refused", env.sender)
+                item.bad_protobuf = True
+                return
             message = message.device_sent_message.message
             plaintext = message.SerializeToString()
         item.message = message
@@ -321,7 +327,9 @@ class Receiver:
         self.received += sum(1 for i in items if i.event is not None)
         return list(changes.identity_changes)
 
-    async def _distribution_first(self, batch: SignalBatch, plaintext: bytes, address: str) -> None:
+    async def _distribution_first(
+        self, batch: SignalBatch, plaintext: bytes, address: str, env: Envelope
+    ) -> None:
         """Store the sender key distributed in ``plaintext`` before the ``skmsg`` of the same
         stanza is decrypted with it."""
         message = e2e_pb2.Message()
@@ -329,22 +337,37 @@ class Receiver:
             message.ParseFromString(plaintext)
         except ProtobufDecodeError:
             return
-        await self._store_distributions(batch, message, address)
+        await self._store_distributions(batch, message, address, env)
 
     async def _process_skdm(self, batch: SignalBatch, item: _Item) -> None:
         assert item.message is not None
         sender = await self._ctx.book.to_lid(item.envelope.sender)
-        await self._store_distributions(batch, item.message, sender.signal_address)
+        await self._store_distributions(batch, item.message, sender.signal_address, item.envelope)
 
     @staticmethod
     async def _store_distributions(
-        batch: SignalBatch, message: e2e_pb2.Message, address: str
+        batch: SignalBatch, message: e2e_pb2.Message, address: str, env: Envelope
     ) -> None:
+        """Store the sender keys ``message`` distributes, for the group it came in only.
+
+        The server vouches for the chat a stanza comes from, not for the group id a peer
+        writes into the payload: a distribution in a 1:1 chat, or naming another group, is
+        ignored (else any contact could plant sender keys for groups we are not in, or grow
+        the store with keys for made-up ones).
+        """
         for skdm in (
             message.sender_key_distribution_message,
             message.fast_ratchet_key_sender_key_distribution_message,
         ):
             if not skdm.group_id or not skdm.axolotl_sender_key_distribution_message:
+                continue
+            if not env.is_group or skdm.group_id != str(env.chat):
+                log.warning(
+                    "sender key distribution for %r from %s in chat %s ignored",
+                    skdm.group_id[:64],
+                    address,
+                    env.chat,
+                )
                 continue
             try:
                 await batch.process_distribution(
