@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from wamd.binary import decoder
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
@@ -42,5 +46,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests marked ``slow`` first, then the ``interop`` ones (in collection order
     otherwise): under pytest-xdist (scripts/test.sh) a long test that starts last keeps the
     whole run waiting on one worker."""
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
-                                 item.get_closest_marker("interop") is None))
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("slow") is None,
+            item.get_closest_marker("interop") is None,
+        )
+    )
+
+
+def c_compiler_present() -> bool:
+    """Whether this interpreter's C compiler and headers exist (so the C decoder can be built)."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    return shutil.which(compiler) is not None and headers.exists()
+
+
+def require_compiled_decoder() -> None:
+    """Skip when the compiled decoder is not built, except in CI where a compiler exists:
+    there it must have been built (scripts/setup.sh), so its absence fails."""
+    if "c" in decoder.IMPLEMENTATIONS:
+        return
+    message = "compiled decoder not built or stale: scripts/setup.sh builds it"
+    if os.environ.get("CI") and c_compiler_present():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module", params=["python", "c"])
+def decoder_impl(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs every test of a module that uses it once per decoder implementation (module
+    scope, so Hypothesis tests can use it): ``decode_node`` and ``decode_frame`` go through
+    the chosen one."""
+    name: str = request.param
+    if name != "python":
+        require_compiled_decoder()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decoder, "_decode", decoder.IMPLEMENTATIONS[name])
+        yield name

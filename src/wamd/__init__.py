@@ -1,14 +1,124 @@
 """wamd: an asyncio client for the WhatsApp Web multidevice protocol (unofficial).
 
 The public surface is re-exported here; everything else is implementation detail that may
-change between releases.
+change between releases. A typical program needs only this module and :mod:`wamd.events`::
+
+    from wamd import Client, events
+
+    client = Client("bot.sqlite")
+
+    @client.on(events.Message)
+    async def echo(msg: events.Message) -> None:
+        if msg.text and not msg.from_me:
+            await client.send_text(msg.chat, msg.text, quote=msg)
+
+The names are imported on first use, so ``import wamd`` stays cheap for programs that only use
+one layer (the codec, the Signal protocol, the sandbox).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from wamd import errors
 from wamd.errors import WamdError
 
-__all__ = ["WamdError", "__version__", "errors"]
+if TYPE_CHECKING:
+    from wamd import events as events
+    from wamd.client import Client as Client
+    from wamd.conn.keepalive import KeepAliveConfig as KeepAliveConfig
+    from wamd.conn.options import ConnectOptions as ConnectOptions
+    from wamd.conn.options import ServerInfo as ServerInfo
+    from wamd.conn.payload import AppVersion as AppVersion
+    from wamd.conn.payload import DeviceInfo as DeviceInfo
+    from wamd.conn.reconnect import ReconnectPolicy as ReconnectPolicy
+    from wamd.conn.state import ConnState as ConnState
+    from wamd.groups import GroupInfo as GroupInfo
+    from wamd.groups import GroupParticipant as GroupParticipant
+    from wamd.groups import ParticipantAction as ParticipantAction
+    from wamd.media.keys import MediaType as MediaType
+    from wamd.messaging import Message as Message
+    from wamd.messaging import MessagingOptions as MessagingOptions
+    from wamd.messaging import SendResult as SendResult
+    from wamd.messaging.builders import LinkPreview as LinkPreview
+    from wamd.messaging.presence import ChatState as ChatState
+    from wamd.sandbox import Sandbox as Sandbox
+    from wamd.store import MemoryStore as MemoryStore
+    from wamd.store import Store as Store
+    from wamd.store.postgres import PostgresStore as PostgresStore
+    from wamd.store.sqlite import SQLiteStore as SQLiteStore
+    from wamd.types import JID as JID
+
+__all__ = [
+    "JID",
+    "AppVersion",
+    "ChatState",
+    "Client",
+    "ConnState",
+    "ConnectOptions",
+    "DeviceInfo",
+    "GroupInfo",
+    "GroupParticipant",
+    "KeepAliveConfig",
+    "LinkPreview",
+    "MediaType",
+    "MemoryStore",
+    "Message",
+    "MessagingOptions",
+    "ParticipantAction",
+    "PostgresStore",
+    "ReconnectPolicy",
+    "SQLiteStore",
+    "Sandbox",
+    "SendResult",
+    "ServerInfo",
+    "Store",
+    "WamdError",
+    "__version__",
+    "errors",
+    "events",
+]
 
 __version__ = "0.1.0.dev0"
+
+_LAZY: dict[str, str] = {
+    "events": "wamd.events",
+    "Client": "wamd.client",
+    "KeepAliveConfig": "wamd.conn.keepalive",
+    "ConnectOptions": "wamd.conn.options",
+    "ServerInfo": "wamd.conn.options",
+    "AppVersion": "wamd.conn.payload",
+    "DeviceInfo": "wamd.conn.payload",
+    "ReconnectPolicy": "wamd.conn.reconnect",
+    "ConnState": "wamd.conn.state",
+    "GroupInfo": "wamd.groups",
+    "GroupParticipant": "wamd.groups",
+    "ParticipantAction": "wamd.groups",
+    "MediaType": "wamd.media.keys",
+    "Message": "wamd.messaging",
+    "MessagingOptions": "wamd.messaging",
+    "SendResult": "wamd.messaging",
+    "LinkPreview": "wamd.messaging.builders",
+    "ChatState": "wamd.messaging.presence",
+    "Sandbox": "wamd.sandbox",
+    "MemoryStore": "wamd.store",
+    "Store": "wamd.store",
+    "PostgresStore": "wamd.store.postgres",
+    "SQLiteStore": "wamd.store.sqlite",
+    "JID": "wamd.types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name == f"{__name__}.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

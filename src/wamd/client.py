@@ -317,7 +317,7 @@ class Client:
         """Disconnect, stop every running event handler, and close the store if the client
         opened it (a store passed in stays open)."""
         await self._conn.disconnect()
-        await self.dispatcher.aclose(cancel=True)
+        await self._messaging.aclose()  # receive stopped, handlers cancelled, done marks written
         await self._media.aclose()
         if self._owns_store and self._store is not None:
             store, self._store = self._store, None

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import contextvars
 import enum
+import importlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -31,30 +32,90 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from wamd.appstate.events import AppStateChange as AppStateChange
+    from wamd.appstate.events import AppStateEvent as AppStateEvent
+    from wamd.appstate.events import AppStateSyncComplete as AppStateSyncComplete
+    from wamd.appstate.events import Archive as Archive
+    from wamd.appstate.events import ClearChat as ClearChat
+    from wamd.appstate.events import Contact as Contact
+    from wamd.appstate.events import DeleteChat as DeleteChat
+    from wamd.appstate.events import DeleteForMe as DeleteForMe
+    from wamd.appstate.events import LabelAssociation as LabelAssociation
+    from wamd.appstate.events import LabelEdit as LabelEdit
+    from wamd.appstate.events import MarkChatAsRead as MarkChatAsRead
+    from wamd.appstate.events import MutationEvent as MutationEvent
+    from wamd.appstate.events import Mute as Mute
+    from wamd.appstate.events import Pin as Pin
+    from wamd.appstate.events import PushName as PushName
+    from wamd.appstate.events import Star as Star
+    from wamd.appstate.events import UnarchiveChatsSetting as UnarchiveChatsSetting
     from wamd.binary import Node
+    from wamd.groups.events import GroupInfoChanged as GroupInfoChanged
+    from wamd.groups.events import JoinedGroup as JoinedGroup
+    from wamd.history.events import HistorySync as HistorySync
+    from wamd.media.events import MediaRetry as MediaRetry
+    from wamd.messaging.events import IdentityChanged as IdentityChanged
+    from wamd.messaging.events import Message as Message
+    from wamd.messaging.events import Receipt as Receipt
+    from wamd.messaging.events import ReceiptType as ReceiptType
+    from wamd.messaging.events import UndecryptableMessage as UndecryptableMessage
+    from wamd.messaging.inbox import HandlerFailed as HandlerFailed
+    from wamd.messaging.polls import PollVote as PollVote
+    from wamd.messaging.presence import ChatPresence as ChatPresence
+    from wamd.messaging.presence import Presence as Presence
     from wamd.types import JID
 
 __all__ = [
     "QR",
+    "AppStateChange",
+    "AppStateEvent",
+    "AppStateSyncComplete",
+    "Archive",
+    "ChatPresence",
+    "ClearChat",
     "ClientOutdated",
     "ConnectFailure",
     "Connected",
+    "Contact",
+    "DeleteChat",
+    "DeleteForMe",
     "Disconnected",
     "Dispatcher",
     "Event",
     "Filter",
+    "GroupInfoChanged",
+    "HandlerFailed",
     "HandlerRegistration",
+    "HistorySync",
+    "IdentityChanged",
+    "JoinedGroup",
     "KeepAliveRestored",
     "KeepAliveTimeout",
+    "LabelAssociation",
+    "LabelEdit",
     "LoggedOut",
     "LogoutReason",
+    "MarkChatAsRead",
+    "MediaRetry",
+    "Message",
+    "MutationEvent",
+    "Mute",
     "PairError",
     "PairSuccess",
+    "Pin",
+    "PollVote",
+    "Presence",
+    "PushName",
     "QRTimeout",
+    "Receipt",
+    "ReceiptType",
     "Reconnecting",
+    "Star",
     "StreamError",
     "StreamReplaced",
     "TemporaryBan",
+    "UnarchiveChatsSetting",
+    "UndecryptableMessage",
     "lend_slot",
 ]
 
@@ -526,7 +587,10 @@ class Dispatcher:
             await asyncio.gather(*others, return_exceptions=True)
 
     async def aclose(
-        self, *, cancel: bool = False, timeout: float | None = None  # noqa: ASYNC109
+        self,
+        *,
+        cancel: bool = False,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> None:
         """Stop dispatching; cancel running handlers (``cancel``) or wait for them.
 
@@ -552,3 +616,62 @@ class Dispatcher:
     def reopen(self) -> None:
         """Allow dispatching again after :meth:`aclose`."""
         self._closed = False
+
+
+# The events of the topic modules (messages, receipts, groups, media, app state, history), so that
+# ``wamd.events`` names every event a client emits. They are imported on first use: the topic
+# modules import this one for :class:`Event`, and most programs touch only a few of them.
+_TOPIC_MODULES: dict[str, tuple[str, ...]] = {
+    "wamd.appstate.events": (
+        "AppStateChange",
+        "AppStateEvent",
+        "AppStateSyncComplete",
+        "Archive",
+        "ClearChat",
+        "Contact",
+        "DeleteChat",
+        "DeleteForMe",
+        "LabelAssociation",
+        "LabelEdit",
+        "MarkChatAsRead",
+        "Mute",
+        "MutationEvent",
+        "Pin",
+        "PushName",
+        "Star",
+        "UnarchiveChatsSetting",
+    ),
+    "wamd.groups.events": (
+        "GroupInfoChanged",
+        "JoinedGroup",
+    ),
+    "wamd.history.events": ("HistorySync",),
+    "wamd.media.events": ("MediaRetry",),
+    "wamd.messaging.events": (
+        "IdentityChanged",
+        "Message",
+        "Receipt",
+        "ReceiptType",
+        "UndecryptableMessage",
+    ),
+    "wamd.messaging.inbox": ("HandlerFailed",),
+    "wamd.messaging.polls": ("PollVote",),
+    "wamd.messaging.presence": (
+        "ChatPresence",
+        "Presence",
+    ),
+}
+_TOPIC_EVENTS = {name: module for module, names in _TOPIC_MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _TOPIC_EVENTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TOPIC_EVENTS))

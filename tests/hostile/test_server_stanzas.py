@@ -15,13 +15,11 @@ import pytest
 import pytest_asyncio
 
 from tests.hostile.harness import Duo, duo, next_id
+from tests.hostile.peer import prekey_bundle, stranger_pkmsg
 from wamd import events
 from wamd.binary import AttrValue, Node
-from wamd.crypto import KeyPair
 from wamd.messaging.events import UndecryptableMessage
 from wamd.proto import e2e_pb2
-from wamd.signal import LocalIdentity, PreKeyBundle, pad
-from wamd.signal.session_cipher import encrypt, session_from_bundle
 from wamd.types import JID, SERVER_JID
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -162,25 +160,10 @@ def _fresh_pkmsg(d: Duo, *, tamper: Callable[[bytes], bytes] = lambda b: b,
     """A real PreKeySignalMessage to the victim from an identity it has never seen, built
     on the victim's real signed prekey and one of its uploaded one-time prekeys."""
     tables = d.victim.device.account._tables
-    creds = tables.credentials
     uploaded = sorted(k for k, (_, done) in tables.prekeys.items() if done)
-    key_id = uploaded[0] if prekey_id is None else prekey_id
-    prekey = tables.prekeys[uploaded[0]][0].key_pair.public
-    bundle = PreKeyBundle(
-        registration_id=creds.registration_id,
-        identity_key=creds.identity_key.public,
-        signed_prekey_id=creds.signed_prekey.key_id,
-        signed_prekey=creds.signed_prekey.key_pair.public,
-        signed_prekey_signature=creds.signed_prekey.signature,
-        prekey_id=key_id,
-        prekey=prekey,
-    )
-    attacker = LocalIdentity(KeyPair.generate(), 4242)
-    record = session_from_bundle(None, attacker, bundle)
+    bundle = prekey_bundle(d.victim, uploaded[0], claimed_id=prekey_id)
     message = e2e_pb2.Message(conversation="from an impostor").SerializeToString()
-    _, enc_type, data = encrypt(record, attacker, pad(message))
-    assert enc_type == "pkmsg"
-    return tamper(data)
+    return tamper(stranger_pkmsg(bundle, message))
 
 
 @pytest.mark.parametrize("variant", ["bad MAC", "unknown one-time prekey", "truncated"])

@@ -18,7 +18,8 @@ from tests.interop.codec_peer import CodecPeer, jid_for_baileys, node_from_json,
 from wamd.binary import Node, decode_frame, decode_node, encode_frame, encode_node, tokens
 from wamd.types import JID
 
-pytestmark = pytest.mark.interop
+# every test runs once per decoder implementation (pure Python, compiled C)
+pytestmark = [pytest.mark.interop, pytest.mark.usefixtures("decoder_impl")]
 
 
 @pytest.fixture(scope="module")

@@ -201,7 +201,7 @@ async def test_postgres_upgrade_keeps_the_data(pg_schema: str) -> None:
 
 
 def test_the_wheel_ships_the_migrations(tmp_path: Path) -> None:
-    """The .sql files are package data: a built wheel must carry them (hatchling from the
+    """The .sql files are package data: a built wheel must carry them (setuptools from the
     test extras builds it offline)."""
     proc = subprocess.run(
         [

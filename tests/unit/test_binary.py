@@ -26,6 +26,9 @@ from wamd.errors import (
 )
 from wamd.types import JID, SERVER_JID
 
+# every test runs once per decoder implementation (pure Python, compiled C)
+pytestmark = pytest.mark.usefixtures("decoder_impl")
+
 
 def roundtrip(node: Node) -> Node:
     return decode_node(encode_node(node))

@@ -15,6 +15,9 @@ from wamd.errors import DecodeError, InvalidJID
 from wamd.types import JID
 from wamd.types.jid import KNOWN_SERVERS
 
+# every test runs once per decoder implementation (pure Python, compiled C)
+pytestmark = pytest.mark.usefixtures("decoder_impl")
+
 _ALL_TOKENS = [*tokens.SINGLE_BYTE_TOKENS[1:], *(t for d in tokens.DOUBLE_BYTE_TOKENS for t in d)]
 _TOKENS = st.sampled_from(_ALL_TOKENS)
 _PACKABLE = st.one_of(

@@ -8,7 +8,11 @@ linear in the input size.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 from wamd.binary.node import AttrValue, Node
 from wamd.binary.tokens import (
@@ -54,6 +58,7 @@ _MIN_NODE_SIZE = 3  # LIST_8, size, tag token
 _new_node = object.__new__
 _JID_CACHE: dict[bytes, JID] = {}
 _JID_CACHE_SIZE = 4096
+_JID_TAGS = frozenset({JID_PAIR, AD_JID, FB_JID, INTEROP_JID})
 
 
 class _Truncated(Exception):
@@ -61,7 +66,9 @@ class _Truncated(Exception):
 
 
 def decode_node(
-    data: bytes | bytearray | memoryview, *, max_depth: int = DEFAULT_MAX_DEPTH,
+    data: bytes | bytearray | memoryview,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Node:
     """Decode one node occupying all of ``data`` (no flag byte).
 
@@ -72,6 +79,11 @@ def decode_node(
         raise ValueError(f"max_depth must be in 1..{MAX_DEPTH_LIMIT}")
     buf = data if data.__class__ is bytes else bytes(data)
     assert isinstance(buf, bytes)
+    return _decode(buf, max_depth)
+
+
+def _decode_python(buf: bytes, max_depth: int) -> Node:
+    """The pure-Python decoder: the node occupying all of ``buf``."""
     try:
         node, pos = _read_tree(buf, max_depth)
     except (IndexError, _Truncated):
@@ -165,7 +177,7 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                 else:
                     end = pos + 2 if data[pos] == LIST_EMPTY else 0
                 if end:
-                    encoded = data[pos - 1:end]
+                    encoded = data[pos - 1 : end]
                     value = jid_cache.get(encoded)
                     if value is None:
                         value, pos = _read_jid(data, pos, t)
@@ -182,7 +194,7 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                 end = pos + 1 + (header & 127)
                 if end > limit:
                     raise _Truncated
-                digits = data[pos + 1:end].hex()
+                digits = data[pos + 1 : end].hex()
                 if t == HEX_8:
                     value = digits.upper()
                     if header & 128:
@@ -204,9 +216,9 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                 if end > limit:
                     raise _Truncated
                 try:
-                    value = data[pos + 1:end].decode()
+                    value = data[pos + 1 : end].decode()
                 except UnicodeDecodeError:
-                    value = data[pos + 1:end].decode("utf-8", "replace")
+                    value = data[pos + 1 : end].decode("utf-8", "replace")
                 pos = end
             elif DICTIONARY_0 <= t <= DICTIONARY_3:
                 value = double[t - DICTIONARY_0][data[pos]]
@@ -229,7 +241,7 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                 end = pos + 1 + data[pos]
                 if end > limit:
                     raise _Truncated
-                node.content = data[pos + 1:end]
+                node.content = data[pos + 1 : end]
                 pos = end
             elif t == LIST_8 or t == LIST_16:  # noqa: SIM109
                 if t == LIST_8:
@@ -253,15 +265,15 @@ def _read_tree(data: bytes, max_depth: int) -> tuple[Node, int]:
                 end = pos + 3 + (((data[pos] & 15) << 16) | (data[pos + 1] << 8) | data[pos + 2])
                 if end > limit:
                     raise _Truncated
-                node.content = data[pos + 3:end]
+                node.content = data[pos + 3 : end]
                 pos = end
             elif t == BINARY_32:
                 if pos + 4 > limit:
                     raise _Truncated
-                end = pos + 4 + int.from_bytes(data[pos:pos + 4], "big")
+                end = pos + 4 + int.from_bytes(data[pos : pos + 4], "big")
                 if end > limit:
                     raise _Truncated
-                node.content = data[pos + 4:end]
+                node.content = data[pos + 4 : end]
                 pos = end
             elif t == LIST_EMPTY:
                 node.content = []
@@ -295,7 +307,7 @@ def _read_string(data: bytes, pos: int, t: int) -> tuple[str | JID, int]:
     elif t == BINARY_32:
         if pos + 4 > len(data):
             raise _Truncated
-        end = pos + 4 + int.from_bytes(data[pos:pos + 4], "big")
+        end = pos + 4 + int.from_bytes(data[pos : pos + 4], "big")
         pos += 4
     elif t in (NIBBLE_8, HEX_8):
         return _read_packed(data, pos, t)
@@ -319,7 +331,7 @@ def _read_packed(data: bytes, pos: int, t: int) -> tuple[str, int]:
     end = pos + 1 + (header & 127)
     if end > len(data):
         raise _Truncated
-    digits = data[pos + 1:end].hex()
+    digits = data[pos + 1 : end].hex()
     if t == NIBBLE_8:
         if _BAD_NIBBLE_SEARCH(digits):
             raise DecodeError("invalid nibble in packed string", pos - 1)
@@ -333,6 +345,8 @@ def _read_packed(data: bytes, pos: int, t: int) -> tuple[str, int]:
 
 def _read_jid_part(data: bytes, pos: int, what: str) -> tuple[str, int]:
     t = data[pos]
+    if t in _JID_TAGS:  # checked before reading: JIDs nested in JIDs would recurse unboundedly
+        raise DecodeError(f"JID {what} must be a plain string", pos)
     value, end = _read_string(data, pos + 1, t)
     if value.__class__ is not str:
         raise DecodeError(f"JID {what} must be a plain string", pos)
@@ -392,4 +406,42 @@ def _read_interop_jid(data: bytes, pos: int) -> tuple[JID, int]:
     return JID._make(user, server, 0, device, integrator), pos
 
 
-__all__ = ["DEFAULT_MAX_DEPTH", "MAX_DEPTH_LIMIT", "decode_node"]
+def _load_accelerator() -> Callable[[bytes, int], Node] | None:
+    """The compiled decoder (``_cdecoder.c``) set up with this module's tables, or ``None``
+    when it is not built, is disabled (``WAMD_PURE_PYTHON=1``), or was built from another
+    version of the C source than the one beside it (a stale in-place build)."""
+    if os.environ.get("WAMD_PURE_PYTHON"):
+        return None
+    try:
+        from wamd.binary import _cdecoder
+    except ImportError:
+        return None
+    source = Path(__file__).with_name("_cdecoder.c")
+    if source.exists() and hashlib.sha256(source.read_bytes()).hexdigest() != (
+        _cdecoder.SOURCE_SHA256
+    ):
+        return None
+    _cdecoder.setup(
+        Node,
+        JID,
+        DecodeError,
+        SINGLE_BYTE_TOKENS,
+        DOUBLE_BYTE_TOKENS,
+        SERVER_OF_DOMAIN,
+        USER_SERVER,
+        MESSENGER_SERVER,
+        INTEROP_SERVER,
+    )
+    return _cdecoder.decode
+
+
+_accelerated = _load_accelerator()
+IMPLEMENTATIONS: dict[str, Callable[[bytes, int], Node]] = {"python": _decode_python}
+"""The decoders available here by name: ``"python"`` always, ``"c"`` when compiled."""
+if _accelerated is not None:
+    IMPLEMENTATIONS["c"] = _accelerated
+_decode: Callable[[bytes, int], Node] = _accelerated or _decode_python
+ACCELERATED = _accelerated is not None
+"""Whether :func:`decode_node` runs the compiled decoder."""
+
+__all__ = ["ACCELERATED", "DEFAULT_MAX_DEPTH", "IMPLEMENTATIONS", "MAX_DEPTH_LIMIT", "decode_node"]

@@ -6,16 +6,19 @@ directory. ``--sandbox URL`` points it at a ``wamd sandbox`` instead: the root k
 from the sandbox's admin API (``GET /admin/info``) unless ``--root-key`` gives it, and the CA
 of its media host from ``GET /admin/media`` (media then work over its HTTPS host). The
 ``WAMD_SANDBOX`` and ``WAMD_ROOT_KEY`` environment variables set the same.
+``--store-key-env VAR`` encrypts the store's secrets at rest with the passphrase in the
+environment variable ``VAR`` (``WAMD_STORE_KEY_ENV`` names the variable too).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,18 +26,24 @@ import aiohttp
 
 from wamd.client import Client
 from wamd.conn.options import ServerInfo
-from wamd.errors import WamdError
+from wamd.errors import WamdError, WrongStoreKey
+from wamd.store.sealing import key_from_env
+from wamd.store.sqlite import SQLiteStore, default_path
 from wamd.types import JID, USER_SERVER
 
 __all__ = [
     "CLIError",
     "add_client_arguments",
+    "admin_request",
+    "connect",
     "connect_logged_in",
-    "make_client",
+    "open_client",
     "parse_recipient",
     "run_async",
     "server_info",
 ]
+
+OFFLINE_HINT = "to try wamd without WhatsApp, run `wamd sandbox` and pass --sandbox URL"
 
 
 class CLIError(WamdError):
@@ -44,20 +53,36 @@ class CLIError(WamdError):
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--store``, ``--sandbox``, ``--root-key`` and ``--timeout`` to ``parser``."""
     parser.add_argument(
-        "--store", default=None,
-        help="SQLite file of the device's keys and state (default: wamd.db in the user data dir)",
+        "--store",
+        default=None,
+        metavar="FILE",
+        help=f"SQLite file of the device's keys and state (default: {default_path()})",
     )
     parser.add_argument(
-        "--sandbox", default=os.environ.get("WAMD_SANDBOX"), metavar="URL",
+        "--store-key-env",
+        default=os.environ.get("WAMD_STORE_KEY_ENV"),
+        metavar="VAR",
+        help="encrypt the keys in the store at rest with the passphrase in environment "
+        "variable VAR (give it from the first use on; default: none, a plaintext store)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        default=os.environ.get("WAMD_SANDBOX"),
+        metavar="URL",
         help="use a wamd sandbox (ws://127.0.0.1:PORT/ws/chat) instead of WhatsApp",
     )
     parser.add_argument(
-        "--root-key", default=os.environ.get("WAMD_ROOT_KEY"), metavar="HEX",
+        "--root-key",
+        default=os.environ.get("WAMD_ROOT_KEY"),
+        metavar="HEX",
         help="the sandbox's certificate root public key (default: asked from its admin API)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="SECONDS",
-        help="how long to wait to connect (default: 60)",
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait to connect and log in (default: 60)",
     )
 
 
@@ -70,9 +95,12 @@ def _admin_info_url(ws_url: str, name: str = "info") -> str:
 async def _media_ca(ws_url: str) -> str | None:
     """The CA of the sandbox's HTTPS media host (``GET /admin/media``), if it tells."""
     try:
-        async with aiohttp.ClientSession() as http, http.get(
-            _admin_info_url(ws_url, "media"), timeout=aiohttp.ClientTimeout(total=10)
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                _admin_info_url(ws_url, "media"), timeout=aiohttp.ClientTimeout(total=10)
+            ) as response,
+        ):
             pem = json.loads(await response.text()).get("ca_pem")
     except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError):
         return None
@@ -95,9 +123,10 @@ async def server_info(args: argparse.Namespace) -> ServerInfo | None:
     if not key_hex:
         info_url = _admin_info_url(url)
         try:
-            async with aiohttp.ClientSession() as http, http.get(
-                info_url, timeout=aiohttp.ClientTimeout(total=10)
-            ) as response:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(info_url, timeout=aiohttp.ClientTimeout(total=10)) as response,
+            ):
                 info = json.loads(await response.text())
             key_hex = str(info["root_public_key"])
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
@@ -109,10 +138,41 @@ async def server_info(args: argparse.Namespace) -> ServerInfo | None:
         raise CLIError(f"bad root key: {exc}") from exc
 
 
-async def make_client(args: argparse.Namespace) -> Client:
-    """A :class:`~wamd.client.Client` for ``args`` (not connected yet)."""
+async def admin_request(args: argparse.Namespace, action: str, body: dict[str, Any]) -> Any:
+    """``POST /admin/<action>`` on the sandbox ``args`` names; returns the JSON answer.
+    Raises :class:`CLIError` when it fails."""
+    url = _admin_info_url(args.sandbox, action)
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, json=body, timeout=aiohttp.ClientTimeout(total=30)) as response,
+        ):
+            answer = json.loads(await response.text())
+            if response.status != 200:
+                raise CLIError(f"the sandbox refused {action}: {answer.get('error', answer)}")
+    except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
+        raise CLIError(f"the sandbox's admin API failed ({url}): {exc}") from exc
+    return answer
+
+
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
+    """A :class:`~wamd.client.Client` for ``args`` (not connected yet) on its store (opened
+    with the at-rest key when ``--store-key-env`` names one); both closed on exit."""
     server = await server_info(args)
-    return Client(args.store, server=server) if server is not None else Client(args.store)
+    key_var: str | None = getattr(args, "store_key_env", None)
+    if key_var is not None and not os.environ.get(key_var):
+        raise CLIError(f"--store-key-env: environment variable {key_var} is not set")
+    key = key_from_env(key_var) if key_var else None
+    store = await SQLiteStore.open(args.store or default_path(), key=key)
+    try:
+        client = Client(store, server=server) if server is not None else Client(store)
+        try:
+            yield client
+        finally:
+            await client.close()
+    finally:
+        await store.close()
 
 
 def parse_recipient(text: str) -> JID:
@@ -130,16 +190,43 @@ def parse_recipient(text: str) -> JID:
 
 async def connect_logged_in(client: Client, timeout: float) -> None:  # noqa: ASYNC109
     """Connect a paired client and wait for the login. Raises :class:`CLIError` when the
-    device is not paired (run ``wamd login``) or the login fails."""
-    await client.connect()
+    device is not paired (checked in the store, before any connection: run ``wamd login``)
+    or the login fails."""
+    await client.open_store()
+    await client.device.load()
     if not client.is_paired:
-        await client.close()
-        raise CLIError("this device is not linked yet: run `wamd login` first")
+        raise CLIError(
+            "this device is not linked to an account yet: run `wamd login` first (with the "
+            "same --store and --sandbox options)"
+        )
     try:
-        await client.wait_until_connected(timeout)
-    except (TimeoutError, WamdError) as exc:
-        await client.close()
+        async with asyncio.timeout(timeout):
+            await connect(client, timeout)
+            await client.wait_until_connected()
+    except TimeoutError as exc:
+        raise CLIError(f"could not log in within {timeout:g} s (see --timeout)") from exc
+    except CLIError:
+        raise
+    except WamdError as exc:
         raise CLIError(f"could not log in: {exc or type(exc).__name__}") from exc
+
+
+async def connect(client: Client, timeout: float) -> None:  # noqa: ASYNC109
+    """``client.connect()`` within ``timeout`` seconds; network failures and timeouts become
+    a :class:`CLIError` that says which server could not be reached and what to try."""
+    url = client.options.server.url
+    hint = (
+        "is `wamd sandbox` running there?"
+        if url.startswith(("ws://127.", "ws://localhost", "ws://[::1]"))
+        else "no network? " + OFFLINE_HINT
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            await client.connect()
+    except TimeoutError as exc:
+        raise CLIError(f"no answer from {url} within {timeout:g} s ({hint})") from exc
+    except (OSError, aiohttp.ClientError) as exc:
+        raise CLIError(f"cannot connect to {url}: {exc} ({hint})") from exc
 
 
 def run_async(coro: Coroutine[Any, Any, int]) -> int:
@@ -151,7 +238,13 @@ def run_async(coro: Coroutine[Any, Any, int]) -> int:
     except CLIError as exc:
         print(f"wamd: {exc}", file=sys.stderr)
         return 1
+    except WrongStoreKey as exc:
+        print(f"wamd: {exc} (the key comes from --store-key-env VAR)", file=sys.stderr)
+        return 1
     except WamdError as exc:
+        print(f"wamd: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, aiohttp.ClientError, TimeoutError) as exc:
         print(f"wamd: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return code

@@ -20,7 +20,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from wamd.cli.client_options import add_client_arguments, connect_logged_in, make_client, run_async
+from wamd.cli.client_options import add_client_arguments, connect_logged_in, open_client, run_async
+from wamd.client import Client
 from wamd.events import QR, Event
 from wamd.messaging import content
 from wamd.messaging.polls import poll_creation
@@ -33,16 +34,24 @@ _SKIP = frozenset({"raw", "message"})
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``listen`` subcommand."""
     parser = subparsers.add_parser(
-        "listen", help="print incoming messages and other events as JSON lines",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "listen",
+        help="print incoming messages and other events as JSON lines",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_client_arguments(parser)
-    parser.add_argument("--count", type=int, default=0,
-                        help="stop after printing this many events (0: never)")
-    parser.add_argument("--for", dest="duration", type=float, default=0.0, metavar="SECONDS",
-                        help="stop after this many seconds (0: never)")
-    parser.add_argument("--messages-only", action="store_true",
-                        help="print only received messages")
+    parser.add_argument(
+        "--count", type=int, default=0, help="stop after printing this many events (0: never)"
+    )
+    parser.add_argument(
+        "--for",
+        dest="duration",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="stop after this many seconds (0: never)",
+    )
+    parser.add_argument("--messages-only", action="store_true", help="print only received messages")
     parser.set_defaults(run=run)
 
 
@@ -80,8 +89,11 @@ def describe_message(message: e2e_pb2.Message) -> dict[str, Any]:
         out["mentions"] = [str(m) for m in mentions]
     reaction = content.reaction_of(message)
     if reaction is not None:
-        out["reaction"] = {"target": reaction.target_id, "emoji": reaction.emoji,
-                           "removed": reaction.removed}
+        out["reaction"] = {
+            "target": reaction.target_id,
+            "emoji": reaction.emoji,
+            "removed": reaction.removed,
+        }
     edit = content.edit_of(message)
     if edit is not None:
         out["edit"] = {"target": edit.target_id, "text": edit.text}
@@ -90,9 +102,11 @@ def describe_message(message: e2e_pb2.Message) -> dict[str, Any]:
         out["revoke"] = {"target": revoke.target_id, "by_admin": revoke.by_admin}
     creation = poll_creation(message)
     if creation is not None:
-        out["poll"] = {"name": creation.name,
-                       "options": [o.option_name for o in creation.options],
-                       "selectable": creation.selectable_options_count}
+        out["poll"] = {
+            "name": creation.name,
+            "options": [o.option_name for o in creation.options],
+            "selectable": creation.selectable_options_count,
+        }
     expiration = content.expiration_of(message)
     if expiration is not None:
         out["expiration"] = expiration
@@ -113,7 +127,11 @@ def event_json(event: Event) -> dict[str, Any]:
 
 
 async def _listen(args: argparse.Namespace) -> int:
-    client = await make_client(args)
+    async with open_client(args) as client:
+        return await _print_events(args, client)
+
+
+async def _print_events(args: argparse.Namespace, client: Client) -> int:
     stop = asyncio.Event()
     printed = 0
 
@@ -134,16 +152,15 @@ async def _listen(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    await connect_logged_in(client, args.timeout)
+    print(f"wamd: listening as {client.jid} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    ended = asyncio.ensure_future(client.run_until_disconnected())
+    waiter = asyncio.ensure_future(stop.wait())
     try:
-        await connect_logged_in(client, args.timeout)
-        ended = asyncio.ensure_future(client.run_until_disconnected())
-        waiter = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({ended, waiter}, timeout=args.duration or None,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (ended, waiter):
-                task.cancel()
-        return 0
+        await asyncio.wait(
+            {ended, waiter}, timeout=args.duration or None, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
-        await client.close()
+        for task in (ended, waiter):
+            task.cancel()
+    return 0

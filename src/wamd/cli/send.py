@@ -1,4 +1,4 @@
-"""``wamd send``: log in, send one text message, print its id and time as JSON, log out.
+"""``wamd send``: log in, send one text message, print its id and time as JSON, disconnect.
 
 The recipient is a JID (``15551234567@s.whatsapp.net``, ``...@lid``) or a phone number in
 international format (``+1 555 123 4567``). The device must be linked first (``wamd login``).
@@ -12,7 +12,7 @@ import json
 from wamd.cli.client_options import (
     add_client_arguments,
     connect_logged_in,
-    make_client,
+    open_client,
     parse_recipient,
     run_async,
 )
@@ -21,7 +21,9 @@ from wamd.cli.client_options import (
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``send`` subcommand."""
     parser = subparsers.add_parser(
-        "send", help="send a text message", description=__doc__,
+        "send",
+        help="send a text message",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_client_arguments(parser)
@@ -37,16 +39,18 @@ def run(args: argparse.Namespace) -> int:
 
 async def _send(args: argparse.Namespace) -> int:
     to = parse_recipient(args.to)
-    client = await make_client(args)
-    try:
+    async with open_client(args) as client:
         await connect_logged_in(client, args.timeout)
         result = await client.send_text(to, args.text)
-        print(json.dumps({
-            "id": result.id,
-            "to": str(to),
-            "timestamp": int(result.timestamp.timestamp()),
-            "devices": [str(d) for d in result.recipients],
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "id": result.id,
+                    "to": str(to),
+                    "timestamp": int(result.timestamp.timestamp()),
+                    "devices": [str(d) for d in result.recipients],
+                }
+            ),
+            flush=True,
+        )
         return 0
-    finally:
-        await client.close()

@@ -201,6 +201,20 @@ class Messaging:
         if self._inbox is not None:
             await self._inbox.wait_idle()
 
+    async def aclose(self) -> None:
+        """Shut the message path down before the store closes (:meth:`Client.close`).
+
+        The receive workers stop first (their stanzas stay unacknowledged: the server
+        delivers them again), then the event handlers are cancelled (their entries stay
+        pending), then the done marks of every entry whose handlers finished are written, so
+        that a handled message is not dispatched again after a clean restart.
+        """
+        if self._receiver is not None:
+            await self._receiver.close()
+        await self._client.dispatcher.aclose(cancel=True)
+        if self._inbox is not None:
+            await self._inbox.close()
+
     # --- node handlers -----------------------------------------------------------------------
 
     async def _on_message(self, node: Node) -> None:

@@ -12,9 +12,10 @@ import base64
 import binascii
 import enum
 import json
+import struct
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
@@ -35,7 +36,13 @@ __all__ = [
     "UndecryptableMessage",
 ]
 
-PAYLOAD_VERSION = 1
+_PAYLOAD_TAG = b"\x02"
+"""First byte of an inbox payload (version 1 was a JSON object, starting with ``{``)."""
+_PAYLOAD_HEAD = struct.Struct("!BqI8I")
+"""Flags, time, retry count, then the UTF-8 sizes of the eight strings that follow: id,
+chat, sender, sender_alt, push name, type, edit, category. The rest is the protobuf."""
+_FROM_ME = 1
+_IS_GROUP = 2
 
 _REVOKE = e2e_pb2.ProtocolMessage.REVOKE
 _EDIT = e2e_pb2.ProtocolMessage.MESSAGE_EDIT
@@ -43,6 +50,45 @@ _EDIT = e2e_pb2.ProtocolMessage.MESSAGE_EDIT
 
 def _time(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def encode_payload(
+    id: str,
+    chat: JID,
+    sender: JID,
+    from_me: bool,
+    timestamp: int,
+    message: bytes,
+    sender_alt: JID | None,
+    push_name: str,
+    is_group: bool,
+    type: str,
+    edit: str,
+    category: str,
+    retry_count: int,
+) -> bytes:
+    """A :class:`Message`'s inbox payload from its fields (``message``: the serialized
+    protobuf, stored as it is; no JSON or base64 on the receive path)."""
+    texts = [
+        s.encode()
+        for s in (
+            id,
+            str(chat),
+            str(sender),
+            "" if sender_alt is None else str(sender_alt),
+            push_name,
+            type,
+            edit,
+            category,
+        )
+    ]
+    head = _PAYLOAD_HEAD.pack(
+        (_FROM_ME if from_me else 0) | (_IS_GROUP if is_group else 0),
+        timestamp,
+        retry_count,
+        *map(len, texts),
+    )
+    return b"".join((_PAYLOAD_TAG, head, *texts, message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,34 +205,79 @@ class Message(Event):
 
     def to_payload(self) -> bytes:
         """The bytes stored in the durable inbox (everything but ``raw`` and ``seq``)."""
-        data: dict[str, Any] = {
-            "v": PAYLOAD_VERSION,
-            "id": self.id,
-            "chat": str(self.chat),
-            "sender": str(self.sender),
-            "from_me": self.from_me,
-            "t": int(self.timestamp.timestamp()),
-            "message": base64.b64encode(self.message.SerializeToString()).decode(),
-            "push_name": self.push_name,
-            "is_group": self.is_group,
-            "type": self.type,
-            "edit": self.edit,
-            "category": self.category,
-            "retry_count": self.retry_count,
-        }
-        if self.sender_alt is not None:
-            data["sender_alt"] = str(self.sender_alt)
-        return json.dumps(data, separators=(",", ":")).encode()
+        return encode_payload(
+            self.id,
+            self.chat,
+            self.sender,
+            self.from_me,
+            int(self.timestamp.timestamp()),
+            self.message.SerializeToString(),
+            self.sender_alt,
+            self.push_name,
+            self.is_group,
+            self.type,
+            self.edit,
+            self.category,
+            self.retry_count,
+        )
 
     @classmethod
     def from_payload(cls, payload: bytes, *, seq: int = 0, redelivered: bool = True) -> Message:
-        """Read an inbox payload back. Raises :class:`~wamd.errors.MalformedNode` when the
-        payload is not one :meth:`to_payload` wrote."""
+        """Read an inbox payload back (the current form, or the JSON one of earlier
+        versions). Raises :class:`~wamd.errors.MalformedNode` when the payload is not one
+        :meth:`to_payload` wrote."""
+        if payload[:1] == b"{":
+            return cls._from_json(payload, seq=seq, redelivered=redelivered)
+        try:
+            if payload[:1] != _PAYLOAD_TAG:
+                raise MalformedNode(f"unknown inbox payload version {payload[:1]!r}")
+            flags, t, retry_count, *sizes = _PAYLOAD_HEAD.unpack_from(payload, 1)
+            offset = 1 + _PAYLOAD_HEAD.size
+            texts: list[str] = []
+            for size in sizes:
+                end = offset + size
+                if end > len(payload):
+                    raise MalformedNode("truncated inbox payload")
+                texts.append(payload[offset:end].decode())
+                offset = end
+            message = e2e_pb2.Message()
+            message.ParseFromString(payload[offset:])
+            message_id, chat, sender, alt, push_name, kind, edit, category = texts
+            return cls(
+                id=message_id,
+                chat=JID.parse(chat),
+                sender=JID.parse(sender),
+                from_me=bool(flags & _FROM_ME),
+                timestamp=_time(t),
+                message=message,
+                sender_alt=JID.parse(alt) if alt else None,
+                push_name=push_name,
+                is_group=bool(flags & _IS_GROUP),
+                type=kind,
+                edit=edit,
+                category=category,
+                retry_count=retry_count,
+                redelivered=redelivered,
+                seq=seq,
+            )
+        except (
+            ValueError,
+            OverflowError,
+            OSError,
+            struct.error,
+            InvalidJID,
+            ProtobufDecodeError,
+        ) as exc:
+            raise MalformedNode(f"bad inbox payload: {exc}") from exc
+
+    @classmethod
+    def _from_json(cls, payload: bytes, *, seq: int, redelivered: bool) -> Message:
+        """An inbox payload in the JSON form written before the binary one."""
         try:
             data = json.loads(payload)
             if not isinstance(data, dict):
                 raise MalformedNode("inbox payload is not an object")
-            if data.get("v") != PAYLOAD_VERSION:
+            if data.get("v") != 1:
                 raise MalformedNode(f"unknown inbox payload version {data.get('v')!r}")
             message = e2e_pb2.Message()
             message.ParseFromString(base64.b64decode(data["message"], validate=True))
@@ -208,8 +299,14 @@ class Message(Event):
                 redelivered=redelivered,
                 seq=seq,
             )
-        except (ValueError, KeyError, TypeError, InvalidJID, binascii.Error,
-                ProtobufDecodeError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            InvalidJID,
+            binascii.Error,
+            ProtobufDecodeError,
+        ) as exc:
             raise MalformedNode(f"bad inbox payload: {exc}") from exc
 
     def with_seq(self, seq: int) -> Message:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -73,46 +73,71 @@ class Inbox:
 
     async def dispatch(self, event: Message) -> None:
         """Start the handlers of ``event`` (an inbox entry); waits while the pool is full."""
-        if event.seq in self._inflight or event.seq in self._done:
+        seq = event.seq
+        if seq in self._inflight or seq in self._done:
             return
-        self._inflight.add(event.seq)
+        self._inflight.add(seq)
         self._idle.clear()
         await self._start(event, 1)
 
     async def _start(self, event: Message, attempt: int) -> None:
         tasks = await self._ctx.link.dispatch(event)
         self.dispatched += 1
-        watcher = asyncio.ensure_future(self._watch(event, attempt, tasks))
-        self._tasks.add(watcher)
-        watcher.add_done_callback(self._tasks.discard)
+        if not tasks:
+            self._settled(event, attempt, tasks)
+            return
+        # No watcher task per message: the last handler task to finish settles the entry
+        # (a done callback runs synchronously, so a clean shutdown cannot lose the mark).
+        remaining = len(tasks)
 
-    async def _watch(
+        def one_done(_: asyncio.Future[BaseException | None]) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if not remaining:
+                self._settled(event, attempt, tasks)
+
+        for task in tasks:
+            task.add_done_callback(one_done)
+
+    def _settled(
         self, event: Message, attempt: int, tasks: list[asyncio.Task[BaseException | None]]
     ) -> None:
-        errors = [e for e in await asyncio.gather(*tasks, return_exceptions=True)
-                  if isinstance(e, BaseException)]
-        if event.seq in self._done:  # finished by the handler's own transaction
-            self._done.discard(event.seq)
-            self._settle(event.seq)
+        """Every handler of ``event`` finished: done, pending, retried or surfaced."""
+        seq = event.seq
+        if seq in self._done:  # finished by the handler's own transaction
+            self._done.discard(seq)
+            self._settle(seq)
             return
-        cancelled = [e for e in errors if isinstance(e, asyncio.CancelledError)]
-        if cancelled:
-            self._settle(event.seq, done=False)  # shutting down: stays pending
-            return
+        errors: list[BaseException] = []
+        for task in tasks:
+            if task.cancelled():
+                self._settle(seq)  # shutting down: stays pending
+                return
+            error = task.exception() or task.result()
+            if error is not None:
+                errors.append(error)
         if not errors:
-            self._finish(event.seq)
+            self._finish(seq)
             return
+        self._spawn(self._failed(event, attempt, errors[-1]))
+
+    async def _failed(self, event: Message, attempt: int, error: BaseException) -> None:
         opts = self._ctx.options
         if opts.handler_failure == "retry" and attempt < opts.handler_attempts:
             await asyncio.sleep(opts.handler_retry_delay)
             await self._start(replace(event, redelivered=True), attempt + 1)
             return
         try:
-            await self._ctx.link.dispatch(HandlerFailed(event, errors[-1], attempt))
+            await self._ctx.link.dispatch(HandlerFailed(event, error, attempt))
         finally:
             self._finish(event.seq)
 
-    def _settle(self, seq: int, *, done: bool = True) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _settle(self, seq: int) -> None:
         self._inflight.discard(seq)
         if not self._inflight:
             self._idle.set()
@@ -124,12 +149,13 @@ class Inbox:
         self._done.add(seq)
         self._pending_done.add(seq)
         if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.ensure_future(self._flush())
+            self._flush_task = asyncio.ensure_future(self._flush(DONE_FLUSH_DELAY))
 
-    async def _flush(self) -> None:
+    async def _flush(self, delay: float) -> None:
         # done marks are not needed for durability (a crash only re-dispatches): gather a
         # few before writing them in one transaction
-        await asyncio.sleep(DONE_FLUSH_DELAY)
+        if delay:
+            await asyncio.sleep(delay)
         while self._pending_done:
             seqs, self._pending_done = self._pending_done, set()
             try:
@@ -138,6 +164,9 @@ class Inbox:
                 log.warning("could not mark %d inbox entries done: %s", len(seqs), exc)
                 self._done.difference_update(seqs)
                 return
+            except asyncio.CancelledError:
+                self._pending_done |= seqs  # written again by close (marking is idempotent)
+                raise
             self._done.difference_update(seqs)  # the store says done now
             self._since_trim += len(seqs)
             if self._since_trim >= TRIM_EVERY:
@@ -202,10 +231,18 @@ class Inbox:
         await account.outgoing.prune(keep_last=opts.outgoing_keep)
 
     async def close(self) -> None:
-        """Stop watching (running handlers belong to the dispatcher) and flush done marks."""
+        """Stop retrying failed handlers (running handlers belong to the dispatcher) and write
+        the done marks of every entry whose handlers finished, at once (a clean shutdown must
+        not hand a handled message to the handlers again after a restart)."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._flush_task is not None:
-            with contextlib.suppress(Exception):
-                await self._flush_task
+        flush = self._flush_task
+        if flush is not None and not flush.done():
+            flush.cancel()
+            await asyncio.gather(flush, return_exceptions=True)
+        self._flush_task = None
+        with contextlib.suppress(StoreError):
+            await self._flush(0)
+        if not self._inflight:
+            self._idle.set()

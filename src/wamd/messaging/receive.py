@@ -41,8 +41,14 @@ from wamd.errors import (
     StoreError,
 )
 from wamd.messaging.context import Context
-from wamd.messaging.events import IdentityChanged, Message, UndecryptableMessage
+from wamd.messaging.events import (
+    IdentityChanged,
+    Message,
+    UndecryptableMessage,
+    encode_payload,
+)
 from wamd.messaging.inbox import MESSAGE_KIND, Inbox
+from wamd.messaging.secrets import secret_records
 from wamd.messaging.stanzas import (
     Envelope,
     RetryKeys,
@@ -78,7 +84,11 @@ _RETRY_MEMORY = 4096
 class _Item:
     node: Node
     envelope: Envelope
+    seen: SeenMessage | None = None
+    """The dedupe record (chat, sender user, id), built once."""
     message: e2e_pb2.Message | None = None
+    plain: bytes = b""
+    """``message`` serialized (the decrypted bytes as they came, when not unwrapped)."""
     error: BaseException | None = None
     duplicate: bool = False
     repeat: bool = False
@@ -156,8 +166,11 @@ class Receiver:
                 except (NotConnected, asyncio.CancelledError):
                     raise
                 except Exception:
-                    log.exception("processing %d message(s) of %s failed; the server will "
-                                  "deliver them again", len(items), key)
+                    log.exception(
+                        "processing %d message(s) of %s failed; the server will deliver them again",
+                        len(items),
+                        key,
+                    )
                 finally:
                     for _ in items:
                         self._slots.release()
@@ -175,9 +188,11 @@ class Receiver:
         fresh = await self._skip_seen(items)
         senders = [i.envelope.sender for i in fresh]
         await ctx.book.remember(
-            (i.envelope.sender_alt, i.envelope.sender) if i.envelope.sender.is_pn
+            (i.envelope.sender_alt, i.envelope.sender)
+            if i.envelope.sender.is_pn
             else (i.envelope.sender, i.envelope.sender_alt)
-            for i in fresh if i.envelope.sender_alt is not None
+            for i in fresh
+            if i.envelope.sender_alt is not None
         )
         changes: list[IdentityChange] = []
         if fresh:
@@ -191,26 +206,27 @@ class Receiver:
         for item in items:
             await self._confirm(item)
         for change in changes:
-            await ctx.link.dispatch(IdentityChanged(change.address,
-                                                    JID.from_signal_address(change.address)))
+            await ctx.link.dispatch(
+                IdentityChanged(change.address, JID.from_signal_address(change.address))
+            )
         for item in items:
             if item.event is not None:
                 await self._inbox.dispatch(item.event)
 
     async def _skip_seen(self, items: list[_Item]) -> list[_Item]:
         fresh: list[_Item] = []
-        keys: set[tuple[str, str, str]] = set()
+        keys: set[SeenMessage] = set()
         seen = self._ctx.account.seen
         for item in items:
             env = item.envelope
-            key = (str(env.chat), str(env.sender.to_non_ad()), env.id)
+            key = item.seen = SeenMessage(str(env.chat), str(env.sender.to_non_ad()), env.id)
             # Only offline deliveries can repeat what an earlier connection committed; a live
             # repeat would still be caught: its ratchet keys are used up (DuplicateMessage)
             # and the dedupe row is written in the commit.
             if key in keys:
                 item.repeat = True
                 continue
-            if env.offline and await seen.contains(SeenMessage(*key)):
+            if env.offline and await seen.contains(key):
                 item.duplicate = True
                 continue
             keys.add(key)
@@ -232,7 +248,7 @@ class Receiver:
                 result = await batch.decrypt(address, enc.type, enc.data)
                 plaintext = result.plaintext
                 if group:  # a group message's pairwise part carries the sender key it needs
-                    await self._distribution_first(batch, plaintext, address)
+                    await self._distribution_first(batch, plaintext, address, env)
             for enc in group:
                 result = await batch.decrypt(address, ENC_SKMSG, enc.data, group=str(env.chat))
                 plaintext = result.plaintext
@@ -250,36 +266,70 @@ class Receiver:
         except ProtobufDecodeError:
             item.bad_protobuf = True
             return
-        if message.HasField("device_sent_message") and env.from_me:
+        if message.HasField("device_sent_message"):
+            if not env.from_me:
+                # Only our own devices copy what they sent to us; from anyone else it is a
+                # forgery (of a message "we" sent): refused like a bad payload.
+                log.warning("device-sent message from another account (%s) refused", env.sender)
+                item.bad_protobuf = True
+                return
             message = message.device_sent_message.message
+            plaintext = message.SerializeToString()
         item.message = message
+        item.plain = plaintext
 
     async def _commit(self, batch: SignalBatch, items: list[_Item]) -> list[IdentityChange]:
         ctx = self._ctx
         for item in items:
             if item.message is not None:
                 await self._process_skdm(batch, item)
+        own = ctx.own
         async with ctx.account.transaction() as tx:
             changes = await batch.commit(tx)
             for item in items:
-                if item.message is None and not item.bad_protobuf:
+                message = item.message
+                if message is None and not item.bad_protobuf:
                     continue
                 env = item.envelope
-                added = await tx.seen.add(
-                    SeenMessage(str(env.chat), str(env.sender.to_non_ad()), env.id),
-                    env.timestamp or None,
-                )
-                if not added or item.message is None:
+                assert item.seen is not None
+                added = await tx.seen.add(item.seen, env.timestamp or None)
+                if not added or message is None:
                     item.duplicate = not added
                     continue
-                payload = self._event(item, 0).to_payload()
+                retry_count = max((e.retry_count for e in env.encs), default=0)
+                payload = encode_payload(
+                    env.id,
+                    env.chat,
+                    env.sender,
+                    env.from_me,
+                    env.timestamp,
+                    item.plain,
+                    env.sender_alt,
+                    env.push_name,
+                    env.is_group,
+                    env.type,
+                    env.edit,
+                    env.category,
+                    retry_count,
+                )
                 seq = await tx.inbox.put(MESSAGE_KIND, payload, env.timestamp or None)
-                item.event = self._event(item, seq)
+                # the secret of a poll (or any message that carries one) commits with the
+                # message: a vote arriving right after it always finds it
+                secrets = secret_records(
+                    message,
+                    chat=env.chat,
+                    message_id=env.id,
+                    senders=[*own, env.sender] if env.from_me else [env.sender, env.sender_alt],
+                )
+                if secrets:
+                    await tx.message_secrets.put_many(secrets)
+                item.event = self._event(item, message, retry_count, seq)
         self.received += sum(1 for i in items if i.event is not None)
         return list(changes.identity_changes)
 
-    async def _distribution_first(self, batch: SignalBatch, plaintext: bytes,
-                                  address: str) -> None:
+    async def _distribution_first(
+        self, batch: SignalBatch, plaintext: bytes, address: str, env: Envelope
+    ) -> None:
         """Store the sender key distributed in ``plaintext`` before the ``skmsg`` of the same
         stanza is decrypted with it."""
         message = e2e_pb2.Message()
@@ -287,43 +337,62 @@ class Receiver:
             message.ParseFromString(plaintext)
         except ProtobufDecodeError:
             return
-        await self._store_distributions(batch, message, address)
+        await self._store_distributions(batch, message, address, env)
 
     async def _process_skdm(self, batch: SignalBatch, item: _Item) -> None:
         assert item.message is not None
         sender = await self._ctx.book.to_lid(item.envelope.sender)
-        await self._store_distributions(batch, item.message, sender.signal_address)
+        await self._store_distributions(batch, item.message, sender.signal_address, item.envelope)
 
     @staticmethod
-    async def _store_distributions(batch: SignalBatch, message: e2e_pb2.Message,
-                                   address: str) -> None:
-        for skdm in (message.sender_key_distribution_message,
-                     message.fast_ratchet_key_sender_key_distribution_message):
+    async def _store_distributions(
+        batch: SignalBatch, message: e2e_pb2.Message, address: str, env: Envelope
+    ) -> None:
+        """Store the sender keys ``message`` distributes, for the group it came in only.
+
+        The server vouches for the chat a stanza comes from, not for the group id a peer
+        writes into the payload: a distribution in a 1:1 chat, or naming another group, is
+        ignored (else any contact could plant sender keys for groups we are not in, or grow
+        the store with keys for made-up ones).
+        """
+        for skdm in (
+            message.sender_key_distribution_message,
+            message.fast_ratchet_key_sender_key_distribution_message,
+        ):
             if not skdm.group_id or not skdm.axolotl_sender_key_distribution_message:
+                continue
+            if not env.is_group or skdm.group_id != str(env.chat):
+                log.warning(
+                    "sender key distribution for %r from %s in chat %s ignored",
+                    skdm.group_id[:64],
+                    address,
+                    env.chat,
+                )
                 continue
             try:
                 await batch.process_distribution(
-                    skdm.group_id, address, skdm.axolotl_sender_key_distribution_message)
+                    skdm.group_id, address, skdm.axolotl_sender_key_distribution_message
+                )
             except (DecryptionError, CryptoError, ValueError) as exc:
                 log.warning("bad sender key distribution from %s: %s", address, exc)
 
-    def _event(self, item: _Item, seq: int) -> Message:
+    @staticmethod
+    def _event(item: _Item, message: e2e_pb2.Message, retry_count: int, seq: int) -> Message:
         env = item.envelope
-        assert item.message is not None
         return Message(
             id=env.id,
             chat=env.chat,
             sender=env.sender,
             from_me=env.from_me,
             timestamp=env.time,
-            message=item.message,
+            message=message,
             sender_alt=env.sender_alt,
             push_name=env.push_name,
             is_group=env.is_group,
             type=env.type,
             edit=env.edit,
             category=env.category,
-            retry_count=max((e.retry_count for e in env.encs), default=0),
+            retry_count=retry_count,
             seq=seq,
             raw=item.node,
         )
@@ -369,17 +438,32 @@ class Receiver:
             self._retries.popitem(last=False)
         reason = f"{type(item.error).__name__}: {item.error}"
         if count > ctx.options.max_retries:
-            log.warning("giving up on %s from %s after %d retries: %s", env.id, env.sender,
-                        count - 1, reason)
+            log.warning(
+                "giving up on %s from %s after %d retries: %s",
+                env.id,
+                env.sender,
+                count - 1,
+                reason,
+            )
             self._retries.pop(env.id, None)
             await self._send(ack(item.node, own=ctx.own_pn))
-            await ctx.link.dispatch(UndecryptableMessage(
-                id=env.id, chat=env.chat, sender=env.sender, from_me=env.from_me,
-                timestamp=env.time, reason=reason, retry_count=count - 1,
-                is_group=env.is_group, raw=item.node))
+            await ctx.link.dispatch(
+                UndecryptableMessage(
+                    id=env.id,
+                    chat=env.chat,
+                    sender=env.sender,
+                    from_me=env.from_me,
+                    timestamp=env.time,
+                    reason=reason,
+                    retry_count=count - 1,
+                    is_group=env.is_group,
+                    raw=item.node,
+                )
+            )
             return
-        log.info("cannot decrypt %s from %s (%s): retry receipt #%d", env.id, env.sender,
-                 reason, count)
+        log.info(
+            "cannot decrypt %s from %s (%s): retry receipt #%d", env.id, env.sender, reason, count
+        )
         keys = None
         if count > 1:
             try:
@@ -387,8 +471,11 @@ class Receiver:
             except StoreError as exc:
                 log.warning("no keys for the retry receipt: %s", exc)
         creds = ctx.credentials()
-        await self._send(retry_receipt(item.node, env, count=count,
-                                       registration_id=creds.registration_id, keys=keys))
+        await self._send(
+            retry_receipt(
+                item.node, env, count=count, registration_id=creds.registration_id, keys=keys
+            )
+        )
         await self._send(ack(item.node, own=ctx.own_pn))
 
     async def _retry_keys(self) -> RetryKeys:
@@ -402,8 +489,7 @@ class Receiver:
         ctx = self._ctx
         creds = ctx.credentials()
         prekeys = ctx.account.prekeys
-        unused = (await prekeys.get(self._retry_prekey)
-                  if self._retry_prekey is not None else None)
+        unused = await prekeys.get(self._retry_prekey) if self._retry_prekey is not None else None
         if unused is not None:
             prekey_id, public = unused.key_id, unused.key_pair.public
         else:

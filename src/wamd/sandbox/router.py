@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from wamd.binary import AttrValue, Node
+from wamd.errors import AttributeInvalid, AttributeMissing, DecodeError, InvalidJID, MalformedNode
 from wamd.types import SERVER_JID
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ class _NoReply:
     def __repr__(self) -> str:
         return "NO_REPLY"
 
+
+BAD_INPUT: Final = (MalformedNode, AttributeMissing, AttributeInvalid, InvalidJID, DecodeError)
+"""What a handler raises for a stanza it cannot read: answered (IQs) or dropped, not a bug."""
 
 NO_REPLY: Final = _NoReply()
 """Returned by an IQ handler that sends its answer itself."""
@@ -201,6 +205,14 @@ class Router:
         except IQFailure as failure:
             await session.send(iq_error(iq, failure.code, failure.text))
             return
+        except BAD_INPUT as exc:
+            # a hostile or broken client: a typed error answer, never a stalled query
+            log.info("bad iq xmlns=%r child=%r from %s: %s", xmlns, child, session, exc)
+            await session.send(iq_error(iq, 400, "bad-request"))
+            return
+        except Exception:
+            await session.send(iq_error(iq, 500, "internal-server-error"))
+            raise
         if isinstance(result, _NoReply):
             return
         await session.send(iq_result(iq, result))

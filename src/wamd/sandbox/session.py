@@ -27,6 +27,7 @@ from wamd.binary import Node, decode_frame, encode_frame
 from wamd.errors import NotConnected, WamdError
 from wamd.noise import FrameReceived, HandshakeComplete, NoiseServerConnection
 from wamd.proto import handshake_pb2
+from wamd.sandbox.router import BAD_INPUT
 from wamd.types import JID, LID_SERVER, USER_SERVER
 
 if TYPE_CHECKING:
@@ -263,6 +264,8 @@ class Session:
                 await router.dispatch(self, node)
             except NotConnected:
                 pass
+            except BAD_INPUT as exc:
+                log.info("%s: <%s> dropped: %s", self, node.tag, exc)
             except Exception:
                 log.exception("%s: handler of <%s> failed", self, node.tag)
 

@@ -1,6 +1,6 @@
 """Signal throughput: wamd beside npm libsignal@6.0.0 (and Baileys' sender keys) in one run.
 
-Usage: .venv/bin/python bench/signal.py [--quick]
+Usage: .venv/bin/python bench/signal_rates.py [--quick]
 
 Rows (both sides keep records in memory as objects, no serialization, one process, one core):
   1:1 pairs            encrypt + decrypt of one message, same direction (no ratchet step)
@@ -16,22 +16,17 @@ the closest to an idle core, as timeit's minimum is.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-# This file is named like the stdlib module asyncio needs: keep its folder off the path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-ROOT = _HERE.parent
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
@@ -114,8 +109,10 @@ def bench_group(n: int) -> float:
 def bench_facade(n: int) -> float:
     alice, bob = connected()
     stores = (MemorySignalStore(), MemorySignalStore())
-    ciphers = (SignalCipher(alice.local.key_pair, alice.local.registration_id),
-               SignalCipher(bob.local.key_pair, bob.local.registration_id))
+    ciphers = (
+        SignalCipher(alice.local.key_pair, alice.local.registration_id),
+        SignalCipher(bob.local.key_pair, bob.local.registration_id),
+    )
     assert alice.record is not None
     assert bob.record is not None
     stores[0].sessions.data["bob.1"] = alice.record.serialize()
@@ -137,8 +134,12 @@ def node_figures(sizes: dict[str, int]) -> dict[str, float]:
     request = {"id": 1, "cmd": "bench", "size": len(PAYLOAD), "batches": BATCHES, **sizes}
     proc = subprocess.run(
         ["node", str(ROOT / "tests" / "interop" / "signal_peer.mjs")],
-        input=json.dumps(request) + "\n", capture_output=True, text=True, check=False,
-        cwd=ROOT / "tests" / "interop", timeout=1800,
+        input=json.dumps(request) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT / "tests" / "interop",
+        timeout=1800,
     )
     answer = json.loads(proc.stdout.splitlines()[0])
     if not answer["ok"]:
@@ -151,9 +152,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     args = parser.parse_args()
     scale = 0.1 if args.quick else 1.0
-    n = {k: max(10, int(v * scale)) for k, v in
-         {"n": 20000, "n_ratchet": 5000, "n_setup": 1000, "n_group": 2500,
-          "n_group_node": 200}.items()}
+    n = {
+        k: max(10, int(v * scale))
+        for k, v in {
+            "n": 20000,
+            "n_ratchet": 5000,
+            "n_setup": 1000,
+            "n_group": 2500,
+            "n_group_node": 200,
+        }.items()
+    }
     # warm up both sides' code paths briefly
     bench_pairs(200)
     ours = {
@@ -163,8 +171,14 @@ def main() -> None:
         "group": bench_group(n["n_group"]),
     }
     facade = bench_facade(n["n"] // 4)
-    theirs = node_figures({"n": n["n"], "n_ratchet": n["n_ratchet"], "n_setup": n["n_setup"],
-                           "n_group": n["n_group_node"]})
+    theirs = node_figures(
+        {
+            "n": n["n"],
+            "n_ratchet": n["n_ratchet"],
+            "n_setup": n["n_setup"],
+            "n_group": n["n_group_node"],
+        }
+    )
     labels = {
         "pairs": "1:1 encrypt+decrypt pairs/s (no ratchet step)",
         "pairs_ratchet": "1:1 encrypt+decrypt pairs/s (ratchet step each)",
@@ -174,8 +188,10 @@ def main() -> None:
     print(f"{'work':52} {'wamd':>12} {'libsignal-node':>15} {'ratio':>8}")
     for key, label in labels.items():
         print(f"{label:52} {ours[key]:12,.0f} {theirs[key]:15,.0f} {ours[key] / theirs[key]:7.2f}x")
-    print(f"{'facade pairs/s (batch + serialize + commit), wamd only':52} {facade:12,.0f}"
-          f" {'-':>15} {'-':>8}")
+    print(
+        f"{'facade pairs/s (batch + serialize + commit), wamd only':52} {facade:12,.0f}"
+        f" {'-':>15} {'-':>8}"
+    )
     print("group peer: Baileys rc14 lib/Signal/Group on libsignal-node's curve25519-js")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"best batch of {BATCHES} per row; load average {load} on {os.cpu_count()} CPUs")

@@ -1,0 +1,164 @@
+"""What the receive path commits and keeps: message secrets in the receive transaction, the
+inbox payload form (and the JSON form of earlier versions), done marks written by a clean
+``Client.close``."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.messaging.harness import FakeServer
+from tests.sandbox.routing_helpers import TIMEOUT, pair, server_of
+from wamd.client import Client
+from wamd.errors import MalformedNode
+from wamd.messaging import Message, builders
+from wamd.messaging.send import send_message
+from wamd.proto import e2e_pb2
+from wamd.sandbox import Sandbox
+from wamd.store.sqlite import SQLiteStore
+from wamd.types import JID
+
+ALICE = JID("15550001", "s.whatsapp.net")
+BOB = JID("15550002", "s.whatsapp.net")
+
+
+async def test_a_received_secret_commits_with_its_message() -> None:
+    """The poll's secret is in the store when its handlers run, with no handler storing it
+    (the harness has no MessageKinds): the receive transaction wrote it."""
+    server = FakeServer()
+    alice = await server.add("15550001", 1)
+    bob = await server.add("15550002", 1)
+    found: list[bytes | None] = []
+
+    async def look(evt: Message) -> None:
+        found.append(await bob.account.message_secrets.get(str(ALICE), str(ALICE), evt.id))
+
+    bob.dispatcher.add(Message, look)
+    poll = builders.poll("Lunch?", ["pizza", "sushi"])
+    sent = await send_message(alice.ctx, BOB, poll)
+    await bob.idle()
+    secret = poll.message_context_info.message_secret
+    assert found == [secret]
+    lid = JID(server.lids["15550001"], "lid")  # the sender's other form is kept too
+    assert await bob.account.message_secrets.get(str(ALICE), str(lid), sent.id) == secret
+
+
+def _event(**changes: object) -> Message:
+    fields: dict[str, object] = {
+        "id": "3EB0ABC",
+        "chat": JID("120363", "g.us"),
+        "sender": JID("15550001", "s.whatsapp.net", device=3),
+        "from_me": False,
+        "timestamp": datetime.fromtimestamp(1_700_000_000, UTC),
+        "message": e2e_pb2.Message(conversation="héllo \x00 there"),
+        "sender_alt": JID("9001", "lid", device=3),
+        "push_name": "Ali\x00ce ✨",
+        "is_group": True,
+        "type": "text",
+        "edit": "1",
+        "category": "peer",
+        "retry_count": 2,
+    }
+    fields.update(changes)
+    return Message(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"sender_alt": None, "is_group": False, "from_me": True, "push_name": "", "edit": ""}],
+)
+def test_inbox_payload_round_trip(changes: dict[str, object]) -> None:
+    event = _event(**changes)
+    back = Message.from_payload(event.to_payload(), seq=7)
+    assert back == _event(**changes, redelivered=True, seq=7)
+
+
+def test_json_payloads_of_earlier_versions_are_read() -> None:
+    event = _event()
+    legacy = json.dumps(
+        {
+            "v": 1,
+            "id": event.id,
+            "chat": str(event.chat),
+            "sender": str(event.sender),
+            "from_me": False,
+            "t": 1_700_000_000,
+            "message": base64.b64encode(event.message.SerializeToString()).decode(),
+            "push_name": event.push_name,
+            "is_group": True,
+            "type": "text",
+            "edit": "1",
+            "category": "peer",
+            "retry_count": 2,
+            "sender_alt": str(event.sender_alt),
+        }
+    ).encode()
+    assert Message.from_payload(legacy, seq=3) == _event(redelivered=True, seq=3)
+
+
+@pytest.mark.parametrize("cut", [1, 5, 30, 60])
+def test_a_damaged_payload_is_a_typed_error(cut: int) -> None:
+    payload = _event().to_payload()
+    with pytest.raises(MalformedNode):
+        Message.from_payload(payload[:cut])
+    with pytest.raises(MalformedNode):
+        Message.from_payload(b"\x09" + payload[1:])
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
+        yield running
+
+
+async def test_a_clean_close_writes_the_done_marks(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A message whose handler returned is not handed to the handlers again after a clean
+    close and restart (the done mark is written before the client closes its store)."""
+    db = tmp_path / "bob.db"
+    store = await SQLiteStore.open(db)
+    bob = await pair(sandbox, "15550002222", store)
+    await bob.client.close()
+    await store.close()
+    alice = await pair(sandbox, "15550001111")
+    try:
+        for round_ in range(2):
+            client = Client(str(db), server=server_of(sandbox))
+            handled: list[Message] = []
+            got = asyncio.Event()
+
+            @client.on(Message)
+            def on_message(
+                evt: Message, handled: list[Message] = handled, got: asyncio.Event = got
+            ) -> None:
+                handled.append(evt)
+                got.set()
+
+            await client.connect()
+            await client.wait_until_connected(timeout=TIMEOUT)
+            if round_ == 0:
+                await alice.client.send_text(BOB_USER, "once")
+                await asyncio.wait_for(got.wait(), TIMEOUT)
+                await asyncio.sleep(0)  # the handler's task has finished
+            else:
+                await asyncio.sleep(0.5)  # a redelivery would come with the login
+            await client.close()
+            assert [(m.text, m.redelivered) for m in handled] == (
+                [("once", False)] if round_ == 0 else []
+            )
+        reopened = await SQLiteStore.open(db)
+        try:
+            (info,) = await reopened.accounts()
+            assert await (await reopened.account(info.id)).inbox.pending() == []
+        finally:
+            await reopened.close()
+    finally:
+        await alice.client.close()
+
+
+BOB_USER = JID("15550002222", "s.whatsapp.net")
