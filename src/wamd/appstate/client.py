@@ -210,7 +210,8 @@ class AppStateClient:
                 return
             log.info("stored %d app-state sync key(s) from %s", len(stored), event.sender)
             if stored:
-                await self.keys_arrived()
+                # the key is stored (the message is handled); the resync runs on its own
+                self._client.spawn(self._retry_blocked())
         elif protocol.type == e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_REQUEST:
             if self._send_to_own is None:
                 log.info("app-state key request from %s: no way to answer it", event.sender)
@@ -238,6 +239,12 @@ class AppStateClient:
                 )
                 continue
             await self._dispatch(events)
+
+    async def _retry_blocked(self) -> None:
+        try:
+            await self.keys_arrived()
+        except WamdError as exc:
+            log.warning("app state sync after a key share failed: %s", exc)
 
     async def keys_arrived(self) -> None:
         """Call when sync keys were stored (a key share): retry the blocked collections."""
