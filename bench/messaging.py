@@ -1,7 +1,8 @@
 """End-to-end messaging on a sandbox: wamd beside Baileys, same sandbox, same run.
 
     .venv/bin/python bench/messaging.py [--messages 2000] [--window 16] [--idle 1000]
-        [--baileys-idle 50] [--stores memory,sqlite] [--profile] [--no-baileys]
+        [--baileys-idle 50] [--stores memory,sqlite] [--profile [--profile-out PATH]]
+        [--no-baileys]
 
 Measured (each side in its own process, so that CPU and memory are its own):
 
@@ -156,6 +157,8 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
     if profiler is not None:
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text)
+        if cfg.get("profile_out"):
+            stats.dump_stats(f"{cfg['profile_out']}.{cfg['store']}")
         stats.sort_stats(cfg.get("sort", "tottime")).print_stats(45)
         result["profile"] = text.getvalue() + _by_area(stats, cfg["count"])
     print(json.dumps(result), flush=True)
@@ -276,6 +279,7 @@ async def wamd_throughput(sb: dict[str, str], tmp: Path, store: str, args: argpa
     recv = await spawn_worker("recv", {"sandbox": sb, "phone": phones[1], "store": store,
                                        "path": str(tmp / f"recv-{store}.db"),
                                        "count": args.messages, "profile": args.profile,
+                                       "profile_out": args.profile_out,
                                        "sort": args.profile_sort})
     ready = await next_json(recv, "ready")
     to = JID.parse(ready["jid"])
@@ -415,6 +419,8 @@ def cli() -> None:
     parser.add_argument("--stores", default="memory,sqlite")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-sort", default="tottime", help="cProfile sort key")
+    parser.add_argument("--profile-out", default="",
+                        help="also write the pstats data to this path (.memory/.sqlite added)")
     parser.add_argument("--no-baileys", action="store_true")
     asyncio.run(main(parser.parse_args()))
 

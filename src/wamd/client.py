@@ -67,6 +67,7 @@ from wamd.media.service import ClientMedia, Downloadable
 from wamd.media.transfer import MediaClient, UploadResult, UploadSource
 from wamd.messaging import Message, Messaging, MessagingOptions, SendResult
 from wamd.messaging.builders import LinkPreview, Quotable
+from wamd.messaging.inbox import InboxEvent
 from wamd.messaging.kinds import MessageKinds
 from wamd.messaging.presence import ChatState
 from wamd.pairing.flow import PairingFlow
@@ -406,8 +407,10 @@ class Client:
             return await self._groups.send_message(to, message, id=id)
         return await self._messaging.send_message(to, message, id=id)
 
-    def inbox_transaction(self, event: Message) -> AbstractAsyncContextManager[Transaction]:
-        """A store transaction that also marks ``event`` as handled, for exactly-once effects::
+    def inbox_transaction(self, event: InboxEvent) -> AbstractAsyncContextManager[Transaction]:
+        """A store transaction that also marks ``event`` (a :class:`Message`, or another
+        event from the durable inbox: a receipt, a group change...) as handled, for
+        exactly-once effects::
 
             async with client.inbox_transaction(evt) as tx:
                 ...  # writes through tx commit together with the "handled" mark

@@ -167,3 +167,13 @@ async def test_an_unreachable_sandbox_is_named(tmp_path: Path) -> None:
     assert f"cannot connect to {url}" in err
     assert "is `wamd sandbox` running there?" in err
     assert "Traceback" not in err
+
+
+async def test_a_busy_sandbox_port_is_explained(tmp_path: Path) -> None:
+    async with running_sandbox() as sandbox:
+        port = sandbox.url.split(":")[2].split("/")[0]
+        code, _, err = await wamd("sandbox", "--port", port, "--state-dir", str(tmp_path))
+    assert code == 1
+    assert "wamd: cannot start the sandbox: " in err
+    assert "address already in use (is another sandbox running? --port 0 picks a free port)" in err
+    assert "Traceback" not in err

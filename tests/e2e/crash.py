@@ -63,22 +63,26 @@ def read_handled(db: Path) -> tuple[list[str], list[str], list[str]]:
 
 
 class Receiver:
-    """The receiver subprocess."""
+    """The receiver subprocess (``script`` with the store, the sandbox URL and root key)."""
 
-    def __init__(self, db: Path, sandbox: Sandbox, log: Path) -> None:
+    def __init__(
+        self, db: Path | str, sandbox: Sandbox, log: Path, script: Path = RECEIVER
+    ) -> None:
         self.db = db
         self.sandbox = sandbox
         self.log = log
+        self.script = script
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         with self.log.open("ab") as stderr:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                str(RECEIVER),
+                str(self.script),
                 str(self.db),
                 self.sandbox.url,
                 self.sandbox.root_public_key.hex(),
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
                 env=subprocess_env(),

@@ -12,6 +12,7 @@ from tests.groups.conftest import Member, pair, text
 from wamd.binary import Node
 from wamd.errors import NotInGroup, SendError
 from wamd.groups import GroupInfoChanged
+from wamd.groups.client import ROTATE_MARK
 from wamd.groups.send import own_sender
 from wamd.messaging import Message
 from wamd.messaging.polls import PollVote
@@ -47,7 +48,9 @@ def pairwise_targets(stanza: Node) -> set[str]:
 
 
 async def skdm_holders(member: Member, group: JID) -> set[str]:
-    return await member.client.device.account.sender_key_distribution.sent_to(str(group))
+    """The devices recorded as holding the member's sender key (not the rotation mark)."""
+    holders = await member.client.device.account.sender_key_distribution.sent_to(str(group))
+    return holders - {ROTATE_MARK}
 
 
 async def own_sender_key(member: Member, group: JID) -> bytes | None:

@@ -440,6 +440,30 @@ async def test_inbox(store: Store, credentials: Creds) -> None:
     assert [e.seq for e in await inbox.pending()] == [*seqs[3:], later]
 
 
+async def test_seen_and_inbox_in_batches(store: Store, credentials: Creds) -> None:
+    """add_many / put_many (one statement per batch on SQL stores), more rows than one
+    statement takes, inside a transaction as the receive path uses them."""
+    account = await new_account(store, credentials)
+    await account.seen.add(SeenMessage("chat", "s", "m3"), timestamp=1)
+    batch = [(SeenMessage("chat", "s", f"m{i}"), None if i % 2 else 40 + i) for i in range(250)]
+    payloads = [(f"k{i % 3}", f"p{i}".encode(), 7 if i % 2 else None) for i in range(230)]
+    async with account.transaction() as tx:
+        added = await tx.seen.add_many(batch)
+        seqs = await tx.inbox.put_many(payloads)
+    assert added == [i != 3 for i in range(250)]
+    assert await account.seen.add(SeenMessage("chat", "s", "m249")) is False
+    assert len(set(seqs)) == 230
+    assert seqs == sorted(seqs)
+    pending = await account.inbox.pending()
+    assert [(e.seq, e.kind, e.payload) for e in pending] == [
+        (seq, kind, payload) for seq, (kind, payload, _) in zip(seqs, payloads, strict=True)
+    ]
+    assert {e.created_at for e in pending[1::2]} == {7}
+    assert await account.seen.add_many([]) == []
+    assert await account.inbox.put_many([]) == []
+    assert await account.inbox.put("m", b"after") > seqs[-1]
+
+
 async def test_accounts_are_isolated(store: Store, credentials: Creds) -> None:
     a = await new_account(store, credentials)
     b = await new_account(store, credentials)

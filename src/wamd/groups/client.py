@@ -5,20 +5,26 @@ It sends the ``w:g2`` IQs of :mod:`wamd.groups.stanzas` and turns refusals into 
 :class:`~wamd.errors.NotGroupAdmin` 401, :class:`~wamd.errors.InviteLinkInvalid` 406,
 :class:`~wamd.errors.InviteLinkRevoked` 410, else :class:`~wamd.errors.GroupError`); it handles
 ``<notification type="w:gp2">`` (and group ``picture`` notifications): keeps its group cache
-current, rotates this device's sender key of a group when a member leaves or is removed, acks,
-and emits :class:`~wamd.groups.events.JoinedGroup` / :class:`~wamd.groups.events.GroupInfoChanged`.
+current and records each one in the durable inbox (:mod:`wamd.messaging.notices`); when a
+member leaves or is removed, the same transaction drops this device's sender key of the group
+and marks it for rotation. Only then is the notification acked and
+:class:`~wamd.groups.events.JoinedGroup` / :class:`~wamd.groups.events.GroupInfoChanged`
+dispatched (again after a crash, ``redelivered=True``, until a handler finished it).
+
+The rotation mark (:data:`ROTATE_MARK`, a row of the sender-key distribution record) stays
+until the next group send drops the key under the group's lock: a send that was encrypting
+with the old key while the removal was committed cannot bring it back, even across a kill -9.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from wamd.binary import AttrValue, Node
+from wamd.binary import Node
 from wamd.errors import (
     GroupError,
     GroupNotFound,
@@ -27,11 +33,9 @@ from wamd.errors import (
     InviteLinkRevoked,
     IQError,
     MalformedNode,
-    NotConnected,
     NotGroupAdmin,
     NotInGroup,
     SendError,
-    StoreError,
 )
 from wamd.groups import stanzas
 from wamd.groups.events import (
@@ -51,16 +55,24 @@ from wamd.groups.types import (
     RequestAction,
     SubGroup,
 )
+from wamd.messaging.notices import StanzaKind
 from wamd.messaging.send import SendResult
 from wamd.proto import e2e_pb2
-from wamd.types import GROUP_SERVER, JID, SERVER_JID
+from wamd.store import Transaction
+from wamd.types import GROUP_SERVER, JID
 
 if TYPE_CHECKING:
     from wamd.client import Client
 
-__all__ = ["GroupCache", "Groups", "invite_message", "typed_error"]
+__all__ = ["GROUP_KIND", "ROTATE_MARK", "GroupCache", "Groups", "invite_message", "typed_error"]
 
 log = logging.getLogger("wamd.groups")
+
+GROUP_KIND = "group"
+"""The inbox kind of group notifications."""
+ROTATE_MARK = "rotate"
+"""A pseudo device in a group's sender-key distribution record: our sender key of the group
+must be replaced before the next send (a member left or was removed)."""
 
 _ERRORS: dict[int, type[GroupError]] = {
     401: NotGroupAdmin,
@@ -126,7 +138,9 @@ class Groups:
         self.cache = GroupCache()
         """Group infos seen (used by group sends)."""
         self._locks = GroupLocks()
-        self._stale: set[JID] = set()
+        self.kind = StanzaKind(GROUP_KIND, _parse_notification, self._record_effect)
+        """How group notifications go through the durable inbox."""
+        client.messaging.register_kind(self.kind)
         client.add_node_handler("notification", self._on_notification, _is_group_notification)
 
     def __repr__(self) -> str:
@@ -397,75 +411,49 @@ class Groups:
 
     async def _on_notification(self, node: Node) -> None:
         try:
-            if node.attrs.get("type") == "picture":
-                event: JoinedGroup | GroupInfoChanged | None = parse_picture_notification(node)
-            else:
-                event = parse_group_notification(node)
-        except MalformedNode as exc:
-            log.warning("unreadable group notification: %s", exc)
-            event = None
+            event = _parse_notification(node)
+        except MalformedNode:
+            event = None  # the recorder logs it and acks it with an error
         if isinstance(event, JoinedGroup):
             self.cache.put(event.group)
         elif isinstance(event, GroupInfoChanged):
             self.cache.forget(event.group)
-            if event.removed:
-                # A member left or was removed: its devices hold our current sender key, so
-                # the next message must use a new one. The reader must not wait for the
-                # group's lock (a send holding it may be waiting for an answer the reader
-                # has to read): mark the key stale now, drop it in the background; a send
-                # that takes the lock first drops it itself.
-                self._stale.add(event.group)
-                self._client.spawn(self._rotate_soon(event.group))
-        if event is not None:
-            await self._client.dispatch(event)
-        await self._ack(node)
+        await self._client.messaging.record(node, self.kind)
 
-    async def _rotate_soon(self, group: JID) -> None:
-        async with self._locks.get(group):
-            await self._rotate_if_stale(group)
+    async def _record_effect(self, tx: Transaction, event: JoinedGroup | GroupInfoChanged) -> None:
+        """In the transaction of the notification's inbox entry: a member left or was
+        removed, so its devices hold our current sender key. Drop it and mark the group: the
+        next message uses a new key, sent to the remaining devices only."""
+        if not isinstance(event, GroupInfoChanged) or not event.removed:
+            return
+        await self._delete_own_key(tx, event.group)
+        await tx.sender_key_distribution.mark_sent(str(event.group), [ROTATE_MARK])
 
     async def _rotate_if_stale(self, group: JID) -> None:
-        """Drop our sender key of ``group`` if a removal made it stale (group lock held)."""
-        if group not in self._stale:
-            return
-        try:
+        """Drop our sender key of ``group`` if a removal marked it (group lock held)."""
+        account = self._client.device.account
+        if ROTATE_MARK in await account.sender_key_distribution.sent_to(str(group)):
             await self._drop_locked(group)
-        except (StoreError, NotConnected) as exc:
-            log.warning("could not rotate the sender key of %s: %s", group, exc)
-            return
-        self._stale.discard(group)
 
     async def _drop_sender_key(self, group: JID) -> None:
         """Forget this device's sender key of ``group`` and who received it: the next group
         message creates a new key and distributes it to every member device."""
         async with self._locks.get(group):
             await self._drop_locked(group)
-            self._stale.discard(group)
 
     async def _drop_locked(self, group: JID) -> None:
         device = self._client.device
         if not device.loaded:
             return
-        creds = device.credentials
-        own = [j for j in (creds.jid, creds.lid) if j]
-        account = device.account
-        async with account.transaction() as tx:
-            for jid in own:
-                await tx.sender_keys.delete(str(group), JID.parse(jid).signal_address)
+        async with device.account.transaction() as tx:
+            await self._delete_own_key(tx, group)
             await tx.sender_key_distribution.clear(str(group))
 
-    async def _ack(self, node: Node) -> None:
-        attrs: dict[str, AttrValue] = {
-            "id": node.attrs.get("id", ""),
-            "to": node.attrs.get("from", SERVER_JID),
-            "class": "notification",
-        }
-        for name in ("type", "participant"):
-            value = node.attrs.get(name)
-            if value is not None:
-                attrs[name] = value
-        with contextlib.suppress(NotConnected):
-            await self._client.send_node(Node("ack", attrs))
+    async def _delete_own_key(self, tx: Transaction, group: JID) -> None:
+        creds = self._client.device.credentials
+        for jid in (creds.jid, creds.lid):
+            if jid:
+                await tx.sender_keys.delete(str(group), JID.parse(jid).signal_address)
 
 
 def invite_message(
@@ -500,6 +488,12 @@ def _invite_parts(invite: e2e_pb2.GroupInviteMessage) -> tuple[JID, str, int]:
     if group.server != GROUP_SERVER or not invite.invite_code:
         raise ValueError("not a group invite message")
     return group, invite.invite_code, invite.invite_expiration
+
+
+def _parse_notification(node: Node) -> JoinedGroup | GroupInfoChanged | None:
+    if node.attrs.get("type") == "picture":
+        return parse_picture_notification(node)
+    return parse_group_notification(node)
 
 
 def _is_group_notification(node: Node) -> bool:

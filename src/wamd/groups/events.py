@@ -41,6 +41,10 @@ class JoinedGroup(Event):
     ``reason`` is ``"invite"`` after joining by link; ``type`` is ``"new"`` for a group just
     created; ``create_key`` echoes the key of :meth:`~wamd.groups.Groups.create` on the
     creator's devices.
+
+    Both group events come from the durable inbox: ``seq`` is the entry's number (finish it
+    with ``client.inbox_transaction(evt)`` to act exactly once), ``redelivered`` is true when
+    it is dispatched again after a crash or restart.
     """
 
     group: GroupInfo
@@ -52,6 +56,8 @@ class JoinedGroup(Event):
     timestamp: datetime | None = None
     notify: str = ""
     raw: Node | None = field(default=None, repr=False, compare=False)
+    redelivered: bool = False
+    seq: int = 0
 
     @property
     def jid(self) -> JID:
@@ -100,6 +106,8 @@ class GroupInfoChanged(Event):
     join_requests_revoked: tuple[GroupParticipant, ...] = ()
     unknown: tuple[str, ...] = ()
     raw: Node | None = field(default=None, repr=False, compare=False)
+    redelivered: bool = False
+    seq: int = 0
 
     @property
     def invite_link(self) -> str | None:

@@ -153,16 +153,16 @@ class AddressBook:
         if jid.server != USER_SERVER:
             return jid
         lid = await self.lid_user(jid.user)
-        return jid if lid is None else JID(lid, LID_SERVER, device=jid.device)
+        return jid if lid is None else JID._make(lid, LID_SERVER, 0, jid.device)
 
     async def forms(self, jid: JID) -> list[JID]:
         """Every known form of a device (itself first)."""
         if jid.server == USER_SERVER:
             lid = await self.lid_user(jid.user)
-            return [jid] if lid is None else [jid, JID(lid, LID_SERVER, device=jid.device)]
+            return [jid] if lid is None else [jid, JID._make(lid, LID_SERVER, 0, jid.device)]
         if jid.server == LID_SERVER:
             pn = await self.pn_user(jid.user)
-            return [jid] if pn is None else [jid, JID(pn, USER_SERVER, device=jid.device)]
+            return [jid] if pn is None else [jid, JID._make(pn, USER_SERVER, 0, jid.device)]
         return [jid]
 
     async def addresses(self, jid: JID) -> list[str]:

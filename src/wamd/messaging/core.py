@@ -32,8 +32,9 @@ from wamd.events import Event
 from wamd.messaging.addresses import AddressBook, AddressLocks
 from wamd.messaging.context import Context, MessagingOptions
 from wamd.messaging.devices import DeviceCache
-from wamd.messaging.events import Message, Receipt, ReceiptType
-from wamd.messaging.inbox import Inbox
+from wamd.messaging.events import Receipt, ReceiptType
+from wamd.messaging.inbox import Inbox, InboxEvent
+from wamd.messaging.notices import StanzaKind, StanzaRecorder
 from wamd.messaging.prekeys import PreKeyUpkeep
 from wamd.messaging.receive import Receiver
 from wamd.messaging.retry import RetryResponder
@@ -104,6 +105,9 @@ class Messaging:
         self._ctx: Context | None = None
         self._receiver: Receiver | None = None
         self._inbox: Inbox | None = None
+        self._recorder: StanzaRecorder | None = None
+        self._kinds: dict[str, StanzaKind] = {}
+        self.register_kind(StanzaKind(RECEIPT_KIND, self._parse_receipt))
         self._retry: RetryResponder | None = None
         self._prekeys: PreKeyUpkeep | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -146,6 +150,9 @@ class Messaging:
         )
         self._ctx = ctx
         self._inbox = Inbox(ctx)
+        for kind in self._kinds.values():
+            self._inbox.register(kind.name, kind.decode)
+        self._recorder = StanzaRecorder(ctx, self._inbox)
         self._receiver = Receiver(ctx, self._inbox)
         self._retry = RetryResponder(ctx)
         self._prekeys = PreKeyUpkeep(ctx)
@@ -164,6 +171,31 @@ class Messaging:
         self.context()
         assert self._inbox is not None
         return self._inbox
+
+    @property
+    def recorder(self) -> StanzaRecorder:
+        """Stores receipts and stateful notifications before their ack (after the first
+        login)."""
+        self.context()
+        assert self._recorder is not None
+        return self._recorder
+
+    def register_kind(self, kind: StanzaKind) -> None:
+        """Make ``kind``'s inbox entries readable (register before the first login); its
+        stanzas are stored through :meth:`record`."""
+        self._kinds[kind.name] = kind
+        if self._inbox is not None:
+            self._inbox.register(kind.name, kind.decode)
+
+    async def record(self, node: Node, kind: StanzaKind) -> None:
+        """Node handler side: store ``node`` as an inbox entry of ``kind`` (with its effect),
+        ack it after the commit, then dispatch its event (see :mod:`wamd.messaging.notices`).
+        """
+        try:
+            recorder = self.recorder
+        except NotConnected:
+            return
+        await recorder.submit(node, kind)
 
     @property
     def prekeys(self) -> PreKeyUpkeep:
@@ -189,7 +221,7 @@ class Messaging:
         return await send_message(self.context(), to, message, message_id=id)
 
     @contextlib.asynccontextmanager
-    async def transaction(self, event: Message) -> AsyncIterator[Transaction]:
+    async def transaction(self, event: InboxEvent) -> AsyncIterator[Transaction]:
         """A store transaction that also finishes ``event``'s inbox entry (exactly once)."""
         async with self.inbox.transaction(event) as tx:
             yield tx
@@ -198,19 +230,24 @@ class Messaging:
         """Wait until every received stanza is processed and every handler has returned."""
         if self._receiver is not None:
             await self._receiver.idle()
+        if self._recorder is not None:
+            await self._recorder.idle()
         if self._inbox is not None:
             await self._inbox.wait_idle()
 
     async def aclose(self) -> None:
         """Shut the message path down before the store closes (:meth:`Client.close`).
 
-        The receive workers stop first (their stanzas stay unacknowledged: the server
-        delivers them again), then the event handlers are cancelled (their entries stay
-        pending), then the done marks of every entry whose handlers finished are written, so
-        that a handled message is not dispatched again after a clean restart.
+        The receive workers (messages, receipts, notifications) stop first (their stanzas
+        stay unacknowledged: the server delivers them again), then the event handlers are
+        cancelled (their entries stay pending), then the done marks of every entry whose
+        handlers finished are written, so that a handled message is not dispatched again
+        after a clean restart.
         """
         if self._receiver is not None:
             await self._receiver.close()
+        if self._recorder is not None:
+            await self._recorder.close()
         await self._client.dispatcher.aclose(cancel=True)
         if self._inbox is not None:
             await self._inbox.close()
@@ -229,24 +266,25 @@ class Messaging:
             ctx = self.context()
         except NotConnected:
             return
+        if node.attrs.get("type") != ReceiptType.RETRY:
+            # stored in the inbox, acked after the commit, dispatched from there
+            await self.recorder.submit(node, self._kinds[RECEIPT_KIND])
+            return
         try:
             receipt = parse_receipt(node, ctx.own)
         except (MalformedNode, AttributeMissing, AttributeInvalid, InvalidJID) as exc:
             log.warning("unreadable receipt: %s", exc)
             await self._send(ack(node, error=487))
             return
-        event = Receipt(receipt.chat, receipt.sender, receipt.ids, receipt.type,
-                        _time(receipt.timestamp), receipt.from_me, receipt.is_group, node)
-        if receipt.type == ReceiptType.RETRY:
-            # Answered in the background (it may fetch keys), at most MAX_RETRY_ANSWERS at
-            # once: beyond that the reader waits, so a flood of retry receipts cannot pile
-            # up tasks.
-            await self._retry_slots.acquire()
-            task = self._spawn(self._answer_retry(node, receipt, event))
-            task.add_done_callback(lambda _: self._retry_slots.release())
-            return
-        await self._link.dispatch(event)
-        await self._send(ack(node))
+        # A retry receipt is a request, not state: answered (in the background, it may
+        # fetch keys; at most MAX_RETRY_ANSWERS at once, beyond that the reader waits),
+        # then acked; a crash before the ack only means the server asks again.
+        await self._retry_slots.acquire()
+        task = self._spawn(self._answer_retry(node, receipt, _receipt_event(receipt, node)))
+        task.add_done_callback(lambda _: self._retry_slots.release())
+
+    def _parse_receipt(self, node: Node) -> Receipt:
+        return _receipt_event(parse_receipt(node, self.context().own), node)
 
     async def _answer_retry(self, node: Node, receipt: IncomingReceipt, event: Receipt) -> None:
         try:
@@ -327,6 +365,15 @@ class Messaging:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
+
+
+RECEIPT_KIND = "receipt"
+"""The inbox kind of receipts."""
+
+
+def _receipt_event(receipt: IncomingReceipt, node: Node) -> Receipt:
+    return Receipt(receipt.chat, receipt.sender, receipt.ids, receipt.type,
+                   _time(receipt.timestamp), receipt.from_me, receipt.is_group, node)
 
 
 def _is_ours(node: Node) -> bool:

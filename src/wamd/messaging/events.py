@@ -355,6 +355,9 @@ class Receipt(Event):
         timestamp: the receipt's time.
         from_me: the receipt comes from one of our own devices.
         is_group: the chat is a group.
+        redelivered: dispatched before a crash or restart (see :class:`Message`).
+        seq: the entry's sequence number in the durable inbox (0 when not from the inbox):
+            finish it with ``client.inbox_transaction(receipt)`` to act exactly once.
     """
 
     chat: JID
@@ -365,6 +368,8 @@ class Receipt(Event):
     from_me: bool = False
     is_group: bool = False
     raw: Node | None = field(default=None, repr=False, compare=False)
+    redelivered: bool = False
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """From the durable inbox to the application's handlers, and back to "done".
 
 Every decrypted :class:`~wamd.messaging.events.Message` is first committed to the store's inbox
-(in the same transaction as its ratchet state), then dispatched. Its entry is marked done once
+(in the same transaction as its ratchet state), then dispatched. Receipts and stateful
+notifications take the same path (:mod:`wamd.messaging.notices`): their entries carry another
+``kind`` and the stanza itself, read back by the decoder registered for that kind
+(:meth:`Inbox.register`). Its entry is marked done once
 every handler returned. Handlers that must act exactly once finish the entry themselves, in
 their own transaction (:meth:`Inbox.transaction`): their writes and the done mark commit
 together, so a crash either keeps both or neither (and the message comes again).
@@ -17,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, cast
 
 from wamd.errors import MalformedNode, StoreError
 from wamd.events import Event
@@ -27,7 +30,7 @@ from wamd.messaging.context import Context
 from wamd.messaging.events import Message
 from wamd.store import Transaction
 
-__all__ = ["MESSAGE_KIND", "HandlerFailed", "Inbox"]
+__all__ = ["MESSAGE_KIND", "Decoder", "HandlerFailed", "Inbox", "InboxEvent"]
 
 log = logging.getLogger("wamd.messaging")
 
@@ -38,12 +41,34 @@ TRIM_EVERY = 1000
 """Finished entries between two trims of the inbox, dedupe and outgoing buffers."""
 
 
+class InboxEvent(Protocol):
+    """An event dispatched from an inbox entry (a frozen dataclass with these fields)."""
+
+    @property
+    def seq(self) -> int:
+        """The entry's sequence number (0: not from the inbox)."""
+        ...
+
+    @property
+    def redelivered(self) -> bool:
+        """Dispatched before a crash or restart: handlers may have seen it already."""
+        ...
+
+
+Decoder = Callable[[bytes, int], Event | None]
+"""Reads an inbox payload of one kind back into its event (``seq`` given, redelivered);
+``None`` when there is nothing to dispatch; :class:`~wamd.errors.MalformedNode` when the
+payload is unreadable."""
+
+
 @dataclass(frozen=True, slots=True)
 class HandlerFailed(Event):
-    """A handler raised on ``event`` (``attempts`` times); the message will not be
-    dispatched again. ``error`` is the last exception."""
+    """A handler raised on ``event`` (``attempts`` times); the event (a
+    :class:`~wamd.messaging.events.Message`, or another inbox event such as a
+    :class:`~wamd.messaging.events.Receipt`) will not be dispatched again. ``error`` is the
+    last exception."""
 
-    event: Message
+    event: Event
     error: BaseException = field(compare=False)
     attempts: int = 1
 
@@ -61,6 +86,7 @@ class Inbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._since_trim = 0
+        self._decoders: dict[str, Decoder] = {MESSAGE_KIND: _decode_message}
         self.dispatched = 0
 
     def __repr__(self) -> str:
@@ -71,7 +97,11 @@ class Inbox:
         """Entries dispatched whose handlers have not all finished."""
         return len(self._inflight)
 
-    async def dispatch(self, event: Message) -> None:
+    def register(self, kind: str, decoder: Decoder) -> None:
+        """Read entries of ``kind`` with ``decoder`` when they are redelivered."""
+        self._decoders[kind] = decoder
+
+    async def dispatch(self, event: InboxEvent) -> None:
         """Start the handlers of ``event`` (an inbox entry); waits while the pool is full."""
         seq = event.seq
         if seq in self._inflight or seq in self._done:
@@ -80,7 +110,7 @@ class Inbox:
         self._idle.clear()
         await self._start(event, 1)
 
-    async def _start(self, event: Message, attempt: int) -> None:
+    async def _start(self, event: Any, attempt: int) -> None:
         tasks = await self._ctx.link.dispatch(event)
         self.dispatched += 1
         if not tasks:
@@ -100,7 +130,7 @@ class Inbox:
             task.add_done_callback(one_done)
 
     def _settled(
-        self, event: Message, attempt: int, tasks: list[asyncio.Task[BaseException | None]]
+        self, event: Any, attempt: int, tasks: list[asyncio.Task[BaseException | None]]
     ) -> None:
         """Every handler of ``event`` finished: done, pending, retried or surfaced."""
         seq = event.seq
@@ -121,7 +151,7 @@ class Inbox:
             return
         self._spawn(self._failed(event, attempt, errors[-1]))
 
-    async def _failed(self, event: Message, attempt: int, error: BaseException) -> None:
+    async def _failed(self, event: Any, attempt: int, error: BaseException) -> None:
         opts = self._ctx.options
         if opts.handler_failure == "retry" and attempt < opts.handler_attempts:
             await asyncio.sleep(opts.handler_retry_delay)
@@ -177,7 +207,7 @@ class Inbox:
                     log.warning("could not trim the inbox: %s", exc)
 
     @contextlib.asynccontextmanager
-    async def transaction(self, event: Message) -> AsyncIterator[Transaction]:
+    async def transaction(self, event: InboxEvent) -> AsyncIterator[Transaction]:
         """A store transaction that also finishes ``event``'s inbox entry.
 
         Write the handler's own effects through the yielded transaction: they commit
@@ -199,15 +229,19 @@ class Inbox:
         for entry in await self._ctx.account.inbox.pending():
             if entry.seq in self._inflight or entry.seq in self._done:
                 continue
-            if entry.kind != MESSAGE_KIND:
-                continue
+            decoder = self._decoders.get(entry.kind)
+            if decoder is None:
+                continue  # a kind whose part is not in this client: left for one that has it
             try:
-                event = Message.from_payload(entry.payload, seq=entry.seq, redelivered=True)
+                event = decoder(entry.payload, entry.seq)
             except MalformedNode as exc:
                 log.error("dropping unreadable inbox entry %d: %s", entry.seq, exc)
                 self._finish(entry.seq)
                 continue
-            await self.dispatch(event)
+            if event is None:
+                self._finish(entry.seq)
+                continue
+            await self.dispatch(cast(InboxEvent, event))
             count += 1
         return count
 
@@ -246,3 +280,7 @@ class Inbox:
             await self._flush(0)
         if not self._inflight:
             self._idle.set()
+
+
+def _decode_message(payload: bytes, seq: int) -> Message:
+    return Message.from_payload(payload, seq=seq, redelivered=True)

@@ -66,7 +66,7 @@ from wamd.signal import (
     SignalBatch,
     generate_prekeys,
 )
-from wamd.store import PreKey, SeenMessage, StoredKeyPair
+from wamd.store import MessageSecret, PreKey, SeenMessage, StoredKeyPair
 from wamd.types import JID
 
 __all__ = ["Receiver"]
@@ -281,21 +281,36 @@ class Receiver:
     async def _commit(self, batch: SignalBatch, items: list[_Item]) -> list[IdentityChange]:
         ctx = self._ctx
         for item in items:
-            if item.message is not None:
+            message = item.message
+            if message is not None and (
+                message.HasField("sender_key_distribution_message")
+                or message.HasField("fast_ratchet_key_sender_key_distribution_message")
+            ):
                 await self._process_skdm(batch, item)
         own = ctx.own
+        recorded = [
+            i for i in items if (i.message is not None or i.bad_protobuf) and i.seen is not None
+        ]
         async with ctx.account.transaction() as tx:
             changes = await batch.commit(tx)
-            for item in items:
+            # one statement for the dedupe rows, one for the inbox entries, one for the
+            # secrets: the store round trips of a batch do not grow with its size
+            added = (
+                await tx.seen.add_many(
+                    [(i.seen, i.envelope.timestamp or None) for i in recorded if i.seen is not None]
+                )
+                if recorded
+                else []
+            )
+            kept: list[tuple[_Item, e2e_pb2.Message, int]] = []
+            entries: list[tuple[str, bytes, int | None]] = []
+            secrets: list[MessageSecret] = []
+            for item, new in zip(recorded, added, strict=True):
                 message = item.message
-                if message is None and not item.bad_protobuf:
+                if not new or message is None:
+                    item.duplicate = not new
                     continue
                 env = item.envelope
-                assert item.seen is not None
-                added = await tx.seen.add(item.seen, env.timestamp or None)
-                if not added or message is None:
-                    item.duplicate = not added
-                    continue
                 retry_count = max((e.retry_count for e in env.encs), default=0)
                 payload = encode_payload(
                     env.id,
@@ -312,18 +327,21 @@ class Receiver:
                     env.category,
                     retry_count,
                 )
-                seq = await tx.inbox.put(MESSAGE_KIND, payload, env.timestamp or None)
+                entries.append((MESSAGE_KIND, payload, env.timestamp or None))
+                kept.append((item, message, retry_count))
                 # the secret of a poll (or any message that carries one) commits with the
                 # message: a vote arriving right after it always finds it
-                secrets = secret_records(
+                secrets += secret_records(
                     message,
                     chat=env.chat,
                     message_id=env.id,
                     senders=[*own, env.sender] if env.from_me else [env.sender, env.sender_alt],
                 )
-                if secrets:
-                    await tx.message_secrets.put_many(secrets)
-                item.event = self._event(item, message, retry_count, seq)
+            seqs = await tx.inbox.put_many(entries) if entries else []
+            if secrets:
+                await tx.message_secrets.put_many(secrets)
+        for (item, message, retry_count), seq in zip(kept, seqs, strict=True):
+            item.event = self._event(item, message, retry_count, seq)
         self.received += sum(1 for i in items if i.event is not None)
         return list(changes.identity_changes)
 

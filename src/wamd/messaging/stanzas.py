@@ -22,6 +22,7 @@ from wamd.messaging.events import ReceiptType
 from wamd.proto import e2e_pb2
 from wamd.signal import PreKeyBundle
 from wamd.types import JID, SERVER_JID
+from wamd.types.jid import BROADCAST_SERVER, GROUP_SERVER, LID_SERVER
 
 __all__ = [
     "KEY_BUNDLE_TYPE",
@@ -117,28 +118,61 @@ def parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
         raise MalformedNode(f"bad message stanza: {exc}") from exc
 
 
+def _str(node: Node, attrs: dict[str, AttrValue], key: str, default: str) -> str:
+    value = attrs.get(key)
+    if value is None:
+        return default
+    return value if value.__class__ is str else node.attr_str(key)
+
+
+def _int(node: Node, attrs: dict[str, AttrValue], key: str, default: int) -> int:
+    value = attrs.get(key)
+    if value is None:
+        return default
+    if value.__class__ is str and value.isdigit() and value.isascii() and len(value) < 19:
+        return int(value)
+    return node.attr_int(key)  # a negative number, or the typed error
+
+
+def _jid_attr(node: Node, attrs: dict[str, AttrValue], key: str) -> JID | None:
+    value = attrs.get(key)
+    if value is None or value.__class__ is JID:
+        return value
+    return _jid(node, key)
+
+
 def _parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
+    # The hot path of every received message: attributes are read straight from the dict
+    # (the decoder already made JIDs of JID values); anything unusual goes through the
+    # node's typed readers, which raise the same errors as before.
     if node.tag != "message":
         raise MalformedNode(f"<{node.tag}> is not a message")
-    message_id = node.attr_str("id")
+    attrs = node.attrs
+    message_id = attrs.get("id")
+    if message_id.__class__ is not str:
+        message_id = node.attr_str("id")
     if not message_id:
         raise MalformedNode("message without an id")
-    origin = node.attr_jid("from")
-    participant = _jid(node, "participant")
-    recipient = _jid(node, "recipient")
-    is_group = origin.is_group or origin.is_broadcast_list or origin.is_status_broadcast
+    origin = attrs.get("from")
+    if origin.__class__ is not JID:
+        origin = node.attr_jid("from")
+    assert isinstance(origin, JID)
+    participant = _jid_attr(node, attrs, "participant")
+    recipient = _jid_attr(node, attrs, "recipient")
+    server = origin.server
+    is_group = server in (GROUP_SERVER, BROADCAST_SERVER)
     if is_group:
         if participant is None:
             raise MalformedNode("group message without a participant")
         sender, chat = participant, origin
-        mode = node.attr_str("addressing_mode", "lid" if participant.is_lid else "pn")
-        alt = _jid(node, "participant_pn" if mode == "lid" else "participant_lid")
+        mode = _str(node, attrs, "addressing_mode", "lid" if participant.is_lid else "pn")
+        alt = _jid_attr(node, attrs, "participant_pn" if mode == "lid" else "participant_lid")
     else:
         if not origin.is_user:
             raise MalformedNode(f"message from {origin} is neither a user nor a group")
         sender = origin
         chat = recipient.to_non_ad() if recipient is not None else origin.to_non_ad()
-        alt = _jid(node, "sender_pn" if origin.is_lid else "sender_lid")
+        alt = _jid_attr(node, attrs, "sender_pn" if server == LID_SERVER else "sender_lid")
     if alt is not None and not alt.device and sender.device:
         alt = alt.with_device(sender.device)
     from_me = _is_own(sender, own)
@@ -146,39 +180,42 @@ def _parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
         raise MalformedNode("message with a recipient that is not from us")
     encs: list[EncPart] = []
     unavailable = False
-    for child in node.children:
-        if child.tag == "enc":
+    children = node.content
+    for child in children if isinstance(children, list) else ():
+        tag = child.tag
+        if tag == "enc":
             data = child.content
             if not isinstance(data, bytes):
                 raise MalformedNode("<enc> without bytes")
+            enc_attrs = child.attrs
             encs.append(
                 EncPart(
-                    type=child.attr_str("type", ""),
-                    data=data,
-                    version=child.attr_int("v", 2),
-                    retry_count=child.attr_int("count", 0),
-                    decrypt_fail=child.attr_str("decrypt-fail", ""),
+                    _str(child, enc_attrs, "type", ""),
+                    data,
+                    _int(child, enc_attrs, "v", 2),
+                    _int(child, enc_attrs, "count", 0),
+                    _str(child, enc_attrs, "decrypt-fail", ""),
                 )
             )
-        elif child.tag == "unavailable":
+        elif tag == "unavailable":
             unavailable = True
     return Envelope(
-        id=message_id,
-        sender=sender,
-        chat=chat,
-        from_me=from_me,
-        timestamp=node.attr_int("t", 0),
-        encs=tuple(encs),
-        sender_alt=alt,
-        recipient=recipient,
-        participant=participant,
-        is_group=is_group,
-        push_name=node.attr_str("notify", ""),
-        type=node.attr_str("type", "text"),
-        category=node.attr_str("category", ""),
-        edit=node.attr_str("edit", ""),
-        offline=node.attrs.get("offline") is not None,
-        unavailable=unavailable,
+        message_id,
+        sender,
+        chat,
+        from_me,
+        _int(node, attrs, "t", 0),
+        tuple(encs),
+        alt,
+        recipient,
+        participant,
+        is_group,
+        _str(node, attrs, "notify", ""),
+        _str(node, attrs, "type", "text"),
+        _str(node, attrs, "category", ""),
+        _str(node, attrs, "edit", ""),
+        attrs.get("offline") is not None,
+        unavailable,
     )
 
 

@@ -380,16 +380,29 @@ class SignalBatch:
     def _unpad(self, plaintext: bytes) -> bytes:
         return unpad(plaintext) if self._cipher.padding else plaintext
 
-    async def _decrypt_prekey(self, address: str, ciphertext: bytes) -> DecryptResult:
-        message = wire.parse_prekey_message(ciphertext)
-        record = await self._session(address)
-        change = self._trust(address, message.identity_key)
+    async def _prekeys_of(self, message: wire.PreKeyMessage) -> tuple[KeyPair | None,
+                                                                      KeyPair | None]:
+        """The signed and one-time prekeys a ``pkmsg`` names (``None`` when unknown)."""
         signed = await self._signed_prekey(message.signed_pre_key_id)
         one_time = None
         if message.pre_key_id is not None:
             if message.pre_key_id not in self._prekeys:
                 await self.prefetch(prekey_ids=(message.pre_key_id,))
             one_time = self._prekeys[message.pre_key_id]
+        return signed, one_time
+
+    async def _decrypt_prekey(self, address: str, ciphertext: bytes) -> DecryptResult:
+        message = wire.parse_prekey_message(ciphertext)
+        record = await self._session(address)
+        change = self._trust(address, message.identity_key)
+        current = record.current if record is not None else None
+        if (change is None and current is not None and current.base_key == message.base_key
+                and not current.initiator):
+            # the peer repeats the header of the session it started (until we reply): the
+            # prekeys it names were used up when that session began, nothing to load
+            signed = one_time = None
+        else:
+            signed, one_time = await self._prekeys_of(message)
         if change is not None and record is not None:
             record = record.archive_current(self._cipher.limits)
         result = decrypt_prekey_message(

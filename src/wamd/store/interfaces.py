@@ -21,7 +21,7 @@ Conventions shared by every implementation (checked by ``tests/store``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
@@ -431,6 +431,11 @@ class SeenStore(Protocol):
         """Record a received message; ``False`` when it was already recorded."""
         ...
 
+    async def add_many(self, messages: Sequence[tuple[SeenMessage, int | None]]) -> list[bool]:
+        """Record several messages (with their timestamps) at once, as :meth:`add` each;
+        ``False`` for those already recorded. The messages must be distinct."""
+        ...
+
     async def contains(self, message: SeenMessage) -> bool:
         """Whether the message was already recorded."""
         ...
@@ -446,6 +451,11 @@ class InboxStore(Protocol):
 
     async def put(self, kind: str, payload: bytes, created_at: int | None = None) -> int:
         """Append an event; returns its sequence number (increasing within the account)."""
+        ...
+
+    async def put_many(self, entries: Sequence[tuple[str, bytes, int | None]]) -> list[int]:
+        """Append several events ``(kind, payload, created_at)`` in order, as :meth:`put`
+        each (one statement on SQL stores); returns their sequence numbers."""
         ...
 
     async def get(self, seq: int) -> InboxEntry | None:

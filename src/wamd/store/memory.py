@@ -10,7 +10,7 @@ account wait) and records an undo log; an exception inside the block replays it 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Hashable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -538,6 +538,17 @@ class _Seen(_Part):
             self._c.set(t.seen, key, now() if timestamp is None else timestamp)
             return True
 
+    async def add_many(self, messages: Sequence[tuple[SeenMessage, int | None]]) -> list[bool]:
+        added: list[bool] = []
+        async with self._c.guard() as t:
+            for message, timestamp in messages:
+                key = (message.chat, message.sender, message.message_id)
+                fresh = key not in t.seen
+                if fresh:
+                    self._c.set(t.seen, key, now() if timestamp is None else timestamp)
+                added.append(fresh)
+        return added
+
     async def contains(self, message: SeenMessage) -> bool:
         async with self._c.guard() as t:
             return (message.chat, message.sender, message.message_id) in t.seen
@@ -559,6 +570,18 @@ class _Inbox(_Part):
             )
             self._c.set(t.inbox, seq, entry)
             return seq
+
+    async def put_many(self, entries: Sequence[tuple[str, bytes, int | None]]) -> list[int]:
+        seqs: list[int] = []
+        async with self._c.guard() as t:
+            for kind, payload, created_at in entries:
+                seq = next(self._c.store.inbox_seq)
+                entry = InboxEntry(
+                    seq, kind, bytes(payload), now() if created_at is None else created_at
+                )
+                self._c.set(t.inbox, seq, entry)
+                seqs.append(seq)
+        return seqs
 
     async def get(self, seq: int) -> InboxEntry | None:
         async with self._c.guard() as t:

@@ -38,11 +38,15 @@ _T = TypeVar("_T")
 _CHUNK = 500
 
 
-def _chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
+_ROWS = 100
+"""Rows of one multi-row INSERT (5 parameters each: under SQLite's oldest limit of 999)."""
+
+
+def _chunks(values: Iterable[_T], size: int = _CHUNK) -> Iterator[list[_T]]:
     batch: list[_T] = []
     for value in values:
         batch.append(value)
-        if len(batch) == _CHUNK:
+        if len(batch) == size:
             yield batch
             batch = []
     if batch:
@@ -743,6 +747,22 @@ class _Seen(_Part):
         )
         return added == 1
 
+    async def add_many(self, messages: Sequence[tuple[SeenMessage, int | None]]) -> list[bool]:
+        added: set[tuple[str, str, str]] = set()
+        for chunk in _chunks(messages, _ROWS):
+            args: list[object] = []
+            for message, timestamp in chunk:
+                args += (self._a, message.chat, message.sender, message.message_id,
+                         now() if timestamp is None else timestamp)
+            rows = await self._x.fetch(
+                "INSERT INTO seen (account_id, chat, sender, message_id, timestamp) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT DO NOTHING RETURNING chat, sender, message_id",
+                args,
+            )
+            added.update((r[0], r[1], r[2]) for r in rows)
+        return [(m.chat, m.sender, m.message_id) in added for m, _ in messages]
+
     async def contains(self, message: SeenMessage) -> bool:
         row = await self._x.fetchrow(
             "SELECT 1 FROM seen WHERE account_id = ? AND chat = ? AND sender = ? "
@@ -775,6 +795,24 @@ class _Inbox(_Part):
         )
         assert row is not None
         return int(row[0])
+
+    async def put_many(self, entries: Sequence[tuple[str, bytes, int | None]]) -> list[int]:
+        seqs: list[int] = []
+        for chunk in _chunks(entries, _ROWS):
+            args: list[object] = []
+            for kind, payload, created_at in chunk:
+                args += (self._a, kind, self._s.seal(payload, aad("inbox", self._a, kind)),
+                         now() if created_at is None else created_at)
+            rows = await self._x.fetch(
+                "INSERT INTO inbox (account_id, kind, payload, created_at, done) VALUES "
+                + ", ".join(["(?, ?, ?, ?, FALSE)"] * len(chunk))
+                + " RETURNING seq",
+                args,
+            )
+            # one statement assigns increasing seqs in the order of its rows (whatever the
+            # order RETURNING lists them in)
+            seqs += sorted(int(r[0]) for r in rows)
+        return seqs
 
     async def get(self, seq: int) -> InboxEntry | None:
         row = await self._x.fetchrow(
