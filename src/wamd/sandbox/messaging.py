@@ -17,7 +17,10 @@ Everything delivered (messages, receipts, device notifications) is first stored 
 device acknowledges it — a ``<receipt>`` or an ``<ack class="message">`` for a message, an
 ``<ack class="receipt">`` / ``<ack class="notification">`` for the others — so it survives
 disconnects and sandbox restarts. When a device becomes active its queue is delivered in
-order before anything new (``<ib><offline count>`` follows).
+order before anything new (``<ib><offline count>`` follows). A device's queue holds at most
+:attr:`Router.max_queued` deliveries (:data:`MAX_QUEUED`): beyond that, new ones for it are
+dropped with a warning (a device that never comes back, or a flood aimed at it, cannot grow
+the state without end).
 
 Receipts (``<receipt id to [type] [recipient] [participant]>``) go to the addressed device, or
 to every device of the addressed user; they arrive ``from`` the receipting device. Device-list
@@ -71,6 +74,8 @@ MIGRATIONS = (
 )
 
 MAX_PARTICIPANTS = 2048
+MAX_QUEUED = 10_000
+"""Deliveries kept for one device until it acknowledges them (see the module docstring)."""
 _SENT_KEY = "messaging.sent"
 _FLUSHED_KEY = "messaging.flushed"
 
@@ -99,7 +104,13 @@ class Router:
         self._accounts: dict[JID, Account] = {}
         self._device_ids: dict[str, list[int]] = {}
         self._peers: set[tuple[str, str]] = set()
+        self._queued: dict[tuple[str, int], int] = {}
+        """Queue lengths by device, counted once, then kept (only in the state thread)."""
         self.routed = 0
+        self.max_queued = MAX_QUEUED
+        """At most this many deliveries wait for one device; more are dropped."""
+        self.dropped = 0
+        """Deliveries dropped because their device's queue was full."""
 
     def __repr__(self) -> str:
         return f"MessageRouter(routed={self.routed})"
@@ -145,21 +156,44 @@ class Router:
     # --- the queue ----------------------------------------------------------------------------
 
     async def enqueue(self, deliveries: list[tuple[_Target, str, str, Node]]) -> list[int]:
-        """Store ``(target, kind, id, node)`` deliveries; returns their sequence numbers."""
+        """Store ``(target, kind, id, node)`` deliveries; returns their sequence numbers (0 for
+        one dropped because its device's queue is full)."""
         now = int(self.sandbox.clock())
         rows = [(t.phone, t.device, kind, stanza_id, encode_node(node), now)
                 for t, kind, stanza_id, node in deliveries]
+        counts, limit = self._queued, self.max_queued
 
         def insert(db: sqlite3.Connection) -> list[int]:
             seqs = []
             for row in rows:
+                key = (row[0], row[1])
+                count = counts.get(key)
+                if count is None:
+                    count = int(db.execute(
+                        "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?",
+                        key).fetchone()[0])
+                if count >= limit:
+                    counts[key] = count
+                    seqs.append(0)
+                    continue
                 cursor = db.execute(
                     "INSERT INTO offline_queue (phone, device, kind, stanza_id, node, created) "
                     "VALUES (?, ?, ?, ?, ?, ?)", row)
+                counts[key] = count + 1
                 seqs.append(int(cursor.lastrowid or 0))
             return seqs
 
-        return await self.sandbox.state.run(insert)
+        try:
+            seqs = await self.sandbox.state.run(insert)
+        except BaseException:
+            self._queued.clear()  # rolled back: count again
+            raise
+        dropped = [t for (t, _, _, _), seq in zip(deliveries, seqs, strict=True) if not seq]
+        if dropped:
+            self.dropped += len(dropped)
+            log.warning("offline queue full (%d): %d deliveries dropped for %s", limit,
+                        len(dropped), sorted({f"{t.phone}:{t.device}" for t in dropped}))
+        return seqs
 
     async def deliver(self, deliveries: list[tuple[_Target, str, str, Node]]) -> None:
         """Queue deliveries durably, then send each to its device if it is active."""
@@ -168,7 +202,7 @@ class Router:
         seqs = await self.enqueue(deliveries)
         for (target, _, _, node), seq in zip(deliveries, seqs, strict=True):
             session = self._session(target)
-            if session is None:
+            if session is None or not seq:
                 continue
             async with self._lock(target):
                 if not session.data.get(_FLUSHED_KEY):
@@ -221,10 +255,16 @@ class Router:
         device = session.device
         if device is None or not stanza_id:
             return
-        await self.sandbox.state.run(
-            lambda db: db.execute(
+        key = (device.phone, device.device)
+
+        def delete(db: sqlite3.Connection) -> None:
+            cursor = db.execute(
                 "DELETE FROM offline_queue WHERE phone = ? AND device = ? AND kind = ? "
-                "AND stanza_id = ?", (device.phone, device.device, kind, stanza_id)))
+                "AND stanza_id = ?", (*key, kind, stanza_id))
+            if key in self._queued:
+                self._queued[key] = max(0, self._queued[key] - cursor.rowcount)
+
+        await self.sandbox.state.run(delete)
 
     async def queued(self, phone: str, device: int) -> int:
         """How many deliveries wait for a device (tests, admin)."""
@@ -429,8 +469,13 @@ class Router:
         """Tell the account's other devices and its chat peers that a device is gone, and
         drop what was queued for it."""
         self.devices_changed(phone)
-        await self.sandbox.state.run(lambda db: db.execute(
-            "DELETE FROM offline_queue WHERE phone = ? AND device = ?", (phone, device)))
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM offline_queue WHERE phone = ? AND device = ?",
+                       (phone, device))
+            self._queued.pop((phone, device), None)
+
+        await self.sandbox.state.run(delete)
         entry = Node("device", {"jid": JID(phone, USER_SERVER, device=device)})
         await self._device_change(phone, device, "remove", entry)
 
