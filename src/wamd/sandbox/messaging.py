@@ -159,8 +159,10 @@ class Router:
         """Store ``(target, kind, id, node)`` deliveries; returns their sequence numbers (0 for
         one dropped because its device's queue is full)."""
         now = int(self.sandbox.clock())
-        rows = [(t.phone, t.device, kind, stanza_id, encode_node(node), now)
-                for t, kind, stanza_id, node in deliveries]
+        rows = [
+            (t.phone, t.device, kind, stanza_id, encode_node(node), now)
+            for t, kind, stanza_id, node in deliveries
+        ]
         counts, limit = self._queued, self.max_queued
 
         def insert(db: sqlite3.Connection) -> list[int]:
@@ -169,16 +171,20 @@ class Router:
                 key = (row[0], row[1])
                 count = counts.get(key)
                 if count is None:
-                    count = int(db.execute(
-                        "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?",
-                        key).fetchone()[0])
+                    count = int(
+                        db.execute(
+                            "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?", key
+                        ).fetchone()[0]
+                    )
                 if count >= limit:
                     counts[key] = count
                     seqs.append(0)
                     continue
                 cursor = db.execute(
                     "INSERT INTO offline_queue (phone, device, kind, stanza_id, node, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", row)
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    row,
+                )
                 counts[key] = count + 1
                 seqs.append(int(cursor.lastrowid or 0))
             return seqs
@@ -191,8 +197,12 @@ class Router:
         dropped = [t for (t, _, _, _), seq in zip(deliveries, seqs, strict=True) if not seq]
         if dropped:
             self.dropped += len(dropped)
-            log.warning("offline queue full (%d): %d deliveries dropped for %s", limit,
-                        len(dropped), sorted({f"{t.phone}:{t.device}" for t in dropped}))
+            log.warning(
+                "offline queue full (%d): %d deliveries dropped for %s",
+                limit,
+                len(dropped),
+                sorted({f"{t.phone}:{t.device}" for t in dropped}),
+            )
         return seqs
 
     async def deliver(self, deliveries: list[tuple[_Target, str, str, Node]]) -> None:
@@ -241,7 +251,10 @@ class Router:
             rows = await self.sandbox.state.run(
                 lambda db: db.execute(
                     "SELECT seq, node FROM offline_queue WHERE phone = ? AND device = ? "
-                    "ORDER BY seq", (target.phone, target.device)).fetchall())
+                    "ORDER BY seq",
+                    (target.phone, target.device),
+                ).fetchall()
+            )
             for seq, data in rows:
                 node = decode_node(bytes(data))
                 node.attrs["offline"] = "1"
@@ -260,7 +273,9 @@ class Router:
         def delete(db: sqlite3.Connection) -> None:
             cursor = db.execute(
                 "DELETE FROM offline_queue WHERE phone = ? AND device = ? AND kind = ? "
-                "AND stanza_id = ?", (*key, kind, stanza_id))
+                "AND stanza_id = ?",
+                (*key, kind, stanza_id),
+            )
             if key in self._queued:
                 self._queued[key] = max(0, self._queued[key] - cursor.rowcount)
 
@@ -270,8 +285,9 @@ class Router:
         """How many deliveries wait for a device (tests, admin)."""
         row = await self.sandbox.state.run(
             lambda db: db.execute(
-                "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?",
-                (phone, device)).fetchone())
+                "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?", (phone, device)
+            ).fetchone()
+        )
         return int(row[0])
 
     # --- messages -----------------------------------------------------------------------------
@@ -306,8 +322,8 @@ class Router:
             attrs: dict[str, AttrValue] = {
                 "id": msg_id,
                 "from": JID(sender_account.lid, LID_SERVER, device=sender_device.device)
-                if lid_form else JID(sender_account.phone, USER_SERVER,
-                                     device=sender_device.device),
+                if lid_form
+                else JID(sender_account.phone, USER_SERVER, device=sender_device.device),
                 "t": t,
                 "type": node.attrs.get("type", "text"),
                 "notify": sender_device.push_name or sender_account.push_name or "",
@@ -333,8 +349,9 @@ class Router:
         self.routed += 1
         ack = self._ack(node, t=t)
         if node.child("participants") is not None:
-            ack.attrs["phash"] = await self._expected_hash(sender_account, recipient_account,
-                                                           sender_device, to.is_lid)
+            ack.attrs["phash"] = await self._expected_hash(
+                sender_account, recipient_account, sender_device, to.is_lid
+            )
         await session.send(ack)
 
     async def _plan(
@@ -374,8 +391,9 @@ class Router:
                 plan.append((_Target(account.phone, jid.device), jid.is_lid, encs))
         return plan
 
-    async def _expected_hash(self, sender: Account, recipient: Account, device: Device,
-                             lid: bool) -> str:
+    async def _expected_hash(
+        self, sender: Account, recipient: Account, device: Device, lid: bool
+    ) -> str:
         jids: list[JID] = []
         for account in {sender.phone: sender, recipient.phone: recipient}.values():
             user = _user(account, lid)
@@ -403,8 +421,9 @@ class Router:
         self._peers.update({(a, b), (b, a)})
         await self.sandbox.state.run(
             lambda db: db.executemany(
-                "INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)",
-                [(a, b), (b, a)]))
+                "INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)", [(a, b), (b, a)]
+            )
+        )
 
     # --- receipts and acks --------------------------------------------------------------------
 
@@ -433,21 +452,29 @@ class Router:
         lid = to.is_lid
         attrs: dict[str, AttrValue] = {
             "id": receipt_id,
-            "from": JID(account.lid if lid else account.phone,
-                        LID_SERVER if lid else USER_SERVER, device=device.device),
+            "from": JID(
+                account.lid if lid else account.phone,
+                LID_SERVER if lid else USER_SERVER,
+                device=device.device,
+            ),
             "t": str(int(self.sandbox.clock())),
         }
         for name in ("type", "recipient", "participant", "category"):
             value = node.attrs.get(name)
             if value is not None:
                 attrs[name] = value
-        devices = [to.device] if (to.device or to.agent) else \
-            await self.device_ids(target_account.phone)
-        targets = [_Target(target_account.phone, d) for d in devices
-                   if not (target_account.phone == account.phone and d == device.device)]
+        devices = (
+            [to.device] if (to.device or to.agent) else await self.device_ids(target_account.phone)
+        )
+        targets = [
+            _Target(target_account.phone, d)
+            for d in devices
+            if not (target_account.phone == account.phone and d == device.device)
+        ]
         content = node.content if isinstance(node.content, list) else None
-        await self.deliver([(t, "receipt", receipt_id, Node("receipt", dict(attrs), content))
-                            for t in targets])
+        await self.deliver(
+            [(t, "receipt", receipt_id, Node("receipt", dict(attrs), content)) for t in targets]
+        )
 
     async def on_ack(self, session: Session, node: Node) -> None:
         """A client acknowledged a delivered stanza: drop it from its queue."""
@@ -461,8 +488,13 @@ class Router:
     async def device_added(self, device: Device) -> None:
         """Tell the account's devices and its chat peers about a new device."""
         self.devices_changed(device.phone)
-        entry = Node("device", {"jid": JID(device.phone, USER_SERVER, device=device.device),
-                                "key-index": str(device.key_index)})
+        entry = Node(
+            "device",
+            {
+                "jid": JID(device.phone, USER_SERVER, device=device.device),
+                "key-index": str(device.key_index),
+            },
+        )
         await self._device_change(device.phone, device.device, "add", entry)
 
     async def device_removed(self, phone: str, device: int) -> None:
@@ -471,8 +503,7 @@ class Router:
         self.devices_changed(phone)
 
         def delete(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM offline_queue WHERE phone = ? AND device = ?",
-                       (phone, device))
+            db.execute("DELETE FROM offline_queue WHERE phone = ? AND device = ?", (phone, device))
             self._queued.pop((phone, device), None)
 
         await self.sandbox.state.run(delete)
@@ -482,8 +513,9 @@ class Router:
     async def _device_change(self, phone: str, changed: int, tag: str, entry: Node) -> None:
         def read(db: sqlite3.Connection) -> tuple[Account | None, list[Device], list[str]]:
             account = account_by_phone(db, phone)
-            peers = [r[0] for r in db.execute(
-                "SELECT peer FROM chat_peers WHERE phone = ?", (phone,))]
+            peers = [
+                r[0] for r in db.execute("SELECT peer FROM chat_peers WHERE phone = ?", (phone,))
+            ]
             return account, devices_of(db, phone), peers
 
         account, devices, peers = await self.sandbox.state.run(read)
@@ -493,12 +525,20 @@ class Router:
         ids = [0] + [d.device for d in devices]
         now = int(self.sandbox.clock())
         notification_id = f"dev-{tag}-{phone}-{changed}-{now}"
-        change = Node(tag, {"device_hash": participant_hash(pn.with_device(i) for i in ids)},
-                      [entry])
-        node = Node("notification", {
-            "from": pn, "lid": JID(account.lid, LID_SERVER), "type": "devices",
-            "id": notification_id, "t": str(now),
-        }, [change])
+        change = Node(
+            tag, {"device_hash": participant_hash(pn.with_device(i) for i in ids)}, [entry]
+        )
+        node = Node(
+            "notification",
+            {
+                "from": pn,
+                "lid": JID(account.lid, LID_SERVER),
+                "type": "devices",
+                "id": notification_id,
+                "t": str(now),
+            },
+            [change],
+        )
         targets: list[_Target] = []
         for owner in [account.phone, *peers]:
             for device_id in await self.device_ids(owner):
