@@ -43,5 +43,8 @@ if __name__ == "__main__":
     parser.add_argument("--root-key", help="the sandbox's certificate root key (hex)")
     parser.add_argument("--store", default="watch.sqlite", help="SQLite file for the session")
     parser.add_argument("--proxy", help="http://host:port or socks5://host:port")
+    arguments = parser.parse_args()
+    if (arguments.url is None) != (arguments.root_key is None):
+        parser.error("--url and --root-key go together (`wamd sandbox` prints both)")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(parser.parse_args()))
+        asyncio.run(main(arguments))

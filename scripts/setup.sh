@@ -10,7 +10,12 @@ if [ ! -x .venv/bin/python ]; then
     "$py" -m venv .venv
 fi
 stamp=".venv/.setup-stamp-$extra"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# A symlinked .venv or node_modules belongs to another checkout (e.g. a git worktree sharing the
+# main one's): installing through the link would point that checkout's editable install here,
+# or `npm ci` would empty its node_modules. Leave them to their own checkout.
+if [ -L .venv ]; then
+    :
+elif [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e ".[$extra]"
     touch "$stamp"
@@ -25,7 +30,9 @@ if ! env -u WAMD_PURE_PYTHON PYTHONPATH=src .venv/bin/python -c \
 fi
 if [ "$extra" = "test" ]; then
     lock=tests/interop/package-lock.json
-    if [ ! -d tests/interop/node_modules ] || [ "$lock" -nt tests/interop/node_modules/.package-lock.json ]; then
+    if [ -L tests/interop/node_modules ]; then
+        :
+    elif [ ! -d tests/interop/node_modules ] || [ "$lock" -nt tests/interop/node_modules/.package-lock.json ]; then
         (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
     fi
 fi

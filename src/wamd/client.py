@@ -24,6 +24,7 @@ contributes functions or helper objects that the client calls.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -32,6 +33,9 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import IO, Any, Self, TypeVar, overload
 
+from wamd.appstate.actions import JIDLike, MessageRef
+from wamd.appstate.client import AppStateClient
+from wamd.appstate.peer import OwnProtocolMessage, is_internal, send_to_own_devices
 from wamd.binary import Node
 from wamd.conn.device import Device
 from wamd.conn.keepalive import KeepAliveConfig
@@ -53,6 +57,9 @@ from wamd.groups import (
     RequestAction,
     SubGroup,
 )
+from wamd.history.client import HistoryClient
+from wamd.history.requests import DEFAULT_COUNT as DEFAULT_HISTORY_COUNT
+from wamd.history.requests import on_demand_request
 from wamd.media.keys import MediaType
 from wamd.media.retry import RetryTarget
 from wamd.media.send import SentMedia
@@ -65,8 +72,18 @@ from wamd.messaging.kinds import MessageKinds
 from wamd.messaging.presence import ChatState
 from wamd.pairing.flow import PairingFlow
 from wamd.proto import e2e_pb2
-from wamd.store import DeviceCredentials, Store, Transaction
+from wamd.store import Account, DeviceCredentials, Store, Transaction
 from wamd.types import GROUP_SERVER, JID, SERVER_JID
+from wamd.users.client import UsersClient
+from wamd.users.queries import (
+    Blocklist,
+    BusinessProfile,
+    OnWhatsApp,
+    PrivacyCategory,
+    PrivacyValue,
+    ProfilePicture,
+    UserInfo,
+)
 
 __all__ = ["Client"]
 
@@ -171,6 +188,17 @@ class Client:
         self.dispatcher.add(Message, self._kinds.on_message, MessageKinds.wants)
         self._groups = Groups(self)
         self._media = ClientMedia(self)
+        # App state, history and users (docs/appstate.md): blobs come from the media hosts,
+        # key requests and recovery requests go to our own devices as peer messages.
+        self._appstate = AppStateClient(
+            self,
+            self._account_of,
+            download=self._download_blob,
+            send_to_own=self.send_to_own_devices,
+        )
+        self._history = HistoryClient(self, self._account_of, download=self._download_blob)
+        self.dispatcher.add(OwnProtocolMessage, self._on_own_protocol_message)
+        self._users = UsersClient(self, self._account_of)
 
     def __repr__(self) -> str:
         return f"Client(state={self.state.value}, jid={self.jid!s})"
@@ -717,7 +745,197 @@ class Client:
         ``mentions``, ``expiration``, ``id``."""
         return await self._media.send(to, source, MediaType.STICKER, quote=quote, **options)
 
+    # --- app state (docs/appstate.md) ---------------------------------------------------------
+    # Thin delegations to :class:`wamd.appstate.client.AppStateClient` (``client.appstate``).
+    # Every change is pushed as a patch, confirmed by the server's answer and dispatched as
+    # its typed event (wamd.appstate.events) here and on the account's other devices. Errors:
+    # AppStateKeyMissing (no sync key shared yet), AppStateServerError, NotConnected, IQTimeout.
+
+    @property
+    def appstate(self) -> AppStateClient:
+        """App-state sync (every method of :class:`~wamd.appstate.client.AppStateClient`).
+
+        It syncs every collection after each login and on the server's ``server_sync``
+        notifications, stores the sync keys the phone shares, and answers our other devices'
+        key requests: handlers of :mod:`wamd.appstate.events` see every change."""
+        return self._appstate
+
+    async def sync_app_state(self, *, full: bool = False) -> None:
+        """Sync every app-state collection now (``full``: from scratch) and dispatch the
+        events."""
+        await self._appstate.sync(full=full)
+
+    async def mute_chat(
+        self, chat: JIDLike, muted: bool = True, *, until_ms: int | None = None
+    ) -> None:
+        """Mute ``chat`` (until ``until_ms``, ms since the epoch; ``None``: forever) or unmute."""
+        await self._appstate.mute(chat, muted, until_ms=until_ms)
+
+    async def pin_chat(self, chat: JIDLike, pinned: bool = True) -> None:
+        """Pin or unpin ``chat``."""
+        await self._appstate.pin(chat, pinned)
+
+    async def archive_chat(self, chat: JIDLike, archived: bool = True) -> None:
+        """Archive (and unpin) or unarchive ``chat``."""
+        await self._appstate.archive(chat, archived)
+
+    async def mark_chat_read(self, chat: JIDLike, read: bool = True) -> None:
+        """Mark ``chat`` as read (or, ``read=False``, unread) on every device of the account.
+
+        (Read receipts for messages are :meth:`mark_read`.)"""
+        await self._appstate.mark_read(chat, read)
+
+    async def mark_chat_unread(self, chat: JIDLike) -> None:
+        """Mark ``chat`` as unread on every device of the account."""
+        await self._appstate.mark_read(chat, False)
+
+    async def star_message(self, message: MessageRef, starred: bool = True) -> None:
+        """Star or unstar a message (:class:`~wamd.appstate.actions.MessageRef`)."""
+        await self._appstate.star(message, starred)
+
+    async def delete_for_me(self, message: MessageRef, *, delete_media: bool = False) -> None:
+        """Delete a message on this account's devices only (others keep it)."""
+        await self._appstate.delete_for_me(message, delete_media=delete_media)
+
+    async def clear_chat(
+        self, chat: JIDLike, *, last_messages: Sequence[MessageRef] = (), keep_starred: bool = False
+    ) -> None:
+        """Clear ``chat``'s messages on this account's devices."""
+        await self._appstate.clear_chat(
+            chat, last_messages=last_messages, keep_starred=keep_starred
+        )
+
+    async def delete_chat(self, chat: JIDLike, *, last_messages: Sequence[MessageRef] = ()) -> None:
+        """Delete ``chat`` from the chat list of this account's devices."""
+        await self._appstate.delete_chat(chat, last_messages=last_messages)
+
+    async def edit_label(
+        self, label_id: str, name: str, *, color: int = 0, deleted: bool = False
+    ) -> None:
+        """Create, rename, recolour or (``deleted=True``) delete a label."""
+        await self._appstate.edit_label(label_id, name, color=color, deleted=deleted)
+
+    async def label_chat(self, chat: JIDLike, label_id: str, labeled: bool = True) -> None:
+        """Put label ``label_id`` on ``chat`` (or take it off)."""
+        await self._appstate.label_chat(chat, label_id, labeled)
+
+    async def label_message(
+        self, chat: JIDLike, label_id: str, message_id: str, labeled: bool = True
+    ) -> None:
+        """Put label ``label_id`` on a message of ``chat`` (or take it off)."""
+        await self._appstate.label_message(chat, label_id, message_id, labeled)
+
+    async def save_contact(
+        self, jid: JIDLike, *, full_name: str | None = None, first_name: str | None = None
+    ) -> None:
+        """Add or rename ``jid`` in the account's address book."""
+        await self._appstate.save_contact(jid, full_name=full_name, first_name=first_name)
+
+    async def remove_contact(self, jid: JIDLike) -> None:
+        """Remove ``jid`` from the account's address book."""
+        await self._appstate.remove_contact(jid)
+
+    async def set_push_name(self, name: str) -> None:
+        """Set the account's push name (the name others see) on every device."""
+        await self._appstate.set_push_name(name)
+
+    # --- history (docs/appstate.md) ----------------------------------------------------------
+
+    @property
+    def history(self) -> HistoryClient:
+        """History sync: the phone's history notifications become
+        :class:`~wamd.history.events.HistorySync` events (push names and LID pairs stored)."""
+        return self._history
+
+    async def request_history(
+        self, chat: JIDLike, oldest: MessageRef, *, count: int = DEFAULT_HISTORY_COUNT
+    ) -> str:
+        """Ask our phone for up to ``count`` messages of ``chat`` older than ``oldest``; they
+        arrive as a :class:`~wamd.history.events.HistorySync` event. Returns the request's
+        message id. Raises :class:`~wamd.errors.SendError` when no other device exists."""
+        request = on_demand_request(
+            chat, oldest.id, oldest.from_me, oldest.timestamp * 1000, count=count
+        )
+        return await self.send_to_own_devices(request)
+
+    # --- users (docs/appstate.md) ------------------------------------------------------------
+    # Thin delegations to :class:`wamd.users.client.UsersClient` (``client.users``), which
+    # keeps the LID map current. Errors: IQError (401 not allowed, 404...), IQTimeout.
+
+    @property
+    def users(self) -> UsersClient:
+        """User queries (every method of :class:`~wamd.users.client.UsersClient`)."""
+        return self._users
+
+    async def is_on_whatsapp(self, phones: Iterable[str]) -> list[OnWhatsApp]:
+        """Which of these phone numbers have WhatsApp accounts (and their LIDs)."""
+        return await self._users.is_on_whatsapp(phones)
+
+    async def get_user_info(self, jids: Iterable[JID]) -> dict[JID, UserInfo]:
+        """Status text, picture id, devices and LID of users."""
+        return await self._users.user_info(jids)
+
+    async def get_profile_picture(
+        self, jid: JID, *, preview: bool = False, existing_id: str | None = None
+    ) -> ProfilePicture | None:
+        """Where ``jid``'s profile picture is (``None``: unchanged or not set)."""
+        return await self._users.profile_picture(jid, preview=preview, existing_id=existing_id)
+
+    async def set_status(self, text: str) -> None:
+        """Set our status ("about") text."""
+        await self._users.set_status(text)
+
+    async def get_business_profile(self, jid: JID) -> BusinessProfile | None:
+        """``jid``'s business profile (``None`` when it is not a business)."""
+        return await self._users.business_profile(jid)
+
+    async def get_blocklist(self) -> Blocklist:
+        """The users we blocked."""
+        return await self._users.blocklist()
+
+    async def block(self, jid: JID) -> Blocklist:
+        """Block ``jid`` (phone-number or LID user); returns the new blocklist."""
+        return await self._users.set_blocked(jid, True)
+
+    async def unblock(self, jid: JID) -> Blocklist:
+        """Unblock ``jid``; returns the new blocklist."""
+        return await self._users.set_blocked(jid, False)
+
+    async def get_privacy(self) -> dict[str, str]:
+        """Our privacy settings, by category name."""
+        return await self._users.privacy()
+
+    async def set_privacy(self, category: PrivacyCategory, value: PrivacyValue) -> None:
+        """Change one privacy setting."""
+        await self._users.set_privacy(category, value)
+
     # --- low level (for wamd's topic modules and advanced use) -------------------------------
+
+    async def send_to_own_devices(self, message: e2e_pb2.Message) -> str:
+        """Send a protocol message to this account's other devices only (a peer message);
+        returns its id. Raises :class:`~wamd.errors.SendError` when there is no other device."""
+        return await send_to_own_devices(self, message)
+
+    async def dispatch_received(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
+        """Deliver a received message event to its handlers; returns their tasks (the message
+        path's inbox waits for them). A protocol message between our own devices that wamd
+        handles itself is dispatched as an :class:`~wamd.appstate.peer.OwnProtocolMessage`
+        instead of a :class:`~wamd.messaging.Message`."""
+        if is_internal(event):
+            assert isinstance(event, Message)
+            event = OwnProtocolMessage(event)
+        return await self.dispatcher.dispatch(event)
+
+    async def _on_own_protocol_message(self, event: OwnProtocolMessage) -> None:
+        await self._appstate.on_message(event.message)
+        await self._history.on_message(event.message)
+
+    def _account_of(self) -> Account:
+        return self._device.account
+
+    async def _download_blob(self, ref: Any) -> bytes:
+        # app-state snapshots and history chunks live on the media hosts
+        return await self._media.transfer.download(ref)
 
     async def send_node(self, node: Node) -> None:
         """Send a raw stanza. Raises :class:`~wamd.errors.NotConnected`."""

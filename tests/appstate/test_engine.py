@@ -232,6 +232,7 @@ async def test_hostile_answers_are_typed_errors(monkeypatch: pytest.MonkeyPatch)
     from wamd.binary import Node
     from wamd.errors import AppStateError, AppStateMalformed
 
+    monkeypatch.setattr(engine_module, "RECOVERY_RETRY", 0.0)  # ask again at every failure
     backend = Backend()
     a = await backend.device()
     await share_key(a)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, subprocess_env
+from wamd.sandbox.testing import running_sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -78,3 +81,53 @@ def test_gateway_sends_over_http_and_writes_json_lines() -> None:
 def test_pytest_example_passes() -> None:
     proc = run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=EXAMPLES / "pytest_bot")
     assert "3 passed" in proc.stdout, proc.stdout
+
+
+async def test_watch_connection_prints_the_pairing_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    async with running_sandbox() as sandbox:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(EXAMPLES / "watch_connection.py"),
+            "--url",
+            sandbox.url,
+            "--root-key",
+            sandbox.root_public_key.hex(),
+            "--store",
+            str(tmp_path / "watch.sqlite"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=subprocess_env(),
+        )
+        assert proc.stdout is not None
+        seen: list[str] = []
+        try:
+            async with asyncio.timeout(60):
+                while not any(line.startswith("Connected(") for line in seen):
+                    line = (await proc.stdout.readline()).decode()
+                    assert line, "".join(seen[-20:])
+                    seen.append(line)
+                    if line.startswith("QR 1 (valid 60 s): "):
+                        await sandbox.admin.scan_qr(line.split(": ", 1)[1].strip(), "15550000801")
+            proc.send_signal(signal.SIGINT)
+            async with asyncio.timeout(30):
+                _, err = await proc.communicate()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert any(line.startswith("PairSuccess(jid=JID('15550000801:") for line in seen), seen
+    assert b"Traceback" not in err
+
+
+def test_watch_connection_wants_url_and_root_key_together() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "watch_connection.py"), "--url", "ws://127.0.0.1:9/ws"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "--url and --root-key go together" in proc.stderr

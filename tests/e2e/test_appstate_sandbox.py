@@ -1,32 +1,31 @@
-"""App state end to end: two wamd devices of one account paired with the sandbox by QR, over
-real loopback WebSockets. An action on one arrives as the right event on the other.
-
-The sync key is placed in both devices' stores directly: the primary device's key share (an
-end-to-end encrypted message) needs the messaging layer.
+"""App state end to end, through the :class:`wamd.Client` facade only: two wamd devices of one
+account paired with the sandbox by QR, over real loopback WebSockets, each with its own SQLite
+store. The sandbox's phone shares the app-state sync key with each new device (end-to-end
+encrypted); every action on one device arrives as the right event on the other, and the state
+survives restarts of both (close + a new ``Client`` on the same store).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from wamd.appstate import events as ev
-from wamd.appstate.client import AppStateClient
+from wamd.appstate.actions import MessageRef
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
-from wamd.media import MediaClient, media_conn_fetcher
+from wamd.events import Event
 from wamd.sandbox import Sandbox
 from wamd.sandbox.appstate import server_of
 from wamd.sandbox.testing import pair, running_sandbox, server_info
-from wamd.store import MemoryStore
-from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
 
 PHONE = "15557770000"
 CHAT = JID.parse("15551230000@s.whatsapp.net")
+OTHER = JID.parse("15551239999@s.whatsapp.net")
+WAIT = 30.0
 
 
 @pytest.fixture
@@ -35,112 +34,184 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         yield box
 
 
-async def _paired(sandbox: Sandbox) -> Client:
-    client = Client(MemoryStore(), server=server_info(sandbox))
-    await pair(sandbox, client, PHONE)
-    return client
+class Device:
+    """One wamd device of the account: a Client on an SQLite store, its events queued."""
+
+    def __init__(self, sandbox: Sandbox, path: Path) -> None:
+        self.sandbox = sandbox
+        self.path = path
+        self.client = self._new_client()
+
+    def _new_client(self) -> Client:
+        client = Client(self.path, server=server_info(self.sandbox))
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        client.add_event_handler(ev.AppStateEvent, self.events.put)
+        return client
+
+    async def pair(self) -> None:
+        await pair(self.sandbox, self.client, PHONE)
+        await until(self.has_key)
+
+    async def has_key(self) -> bool:
+        return await self.client.device.account.app_state_keys.latest() is not None
+
+    async def restart(self) -> None:
+        """Close the client and start a new one on the same store (its session logs in)."""
+        await self.client.close()
+        self.client = self._new_client()
+        await self.client.connect()
+        await self.client.wait_until_connected(timeout=WAIT)
+
+    async def next(self, kind: type[ev.AppStateEvent], **expected: object) -> ev.AppStateEvent:
+        """The next event of ``kind`` with these field values (others are skipped)."""
+        async with asyncio.timeout(WAIT):
+            while True:
+                got = await self.events.get()
+                if isinstance(got, kind) and all(getattr(got, k) == v for k, v in expected.items()):
+                    return got
 
 
-async def test_two_devices_see_each_others_actions(sandbox: Sandbox) -> None:
-    a, b = await _paired(sandbox), await _paired(sandbox)
-    assert sandbox.media is not None
-    media_client = MediaClient(media_conn_fetcher(a.request), ca_file=sandbox.media.ca_file)
+@pytest.fixture
+async def devices(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Device, Device]]:
+    """Two devices of the account, paired (each with the sync key); closed at the end."""
+    a, b = Device(sandbox, tmp_path / "a.sqlite"), Device(sandbox, tmp_path / "b.sqlite")
     try:
-        key = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=1)
-        for client in (a, b):
-            await client.device.account.app_state_keys.put(key)
-        download = media_client.download
-        state_a = AppStateClient(
-            a, lambda: a.device.account, download=download, sync_on_login=False
-        )
-        state_b = AppStateClient(
-            b, lambda: b.device.account, download=download, sync_on_login=False
-        )
-        seen: asyncio.Queue[ev.AppStateEvent] = asyncio.Queue()
-
-        @b.on(ev.MutationEvent)
-        async def collect(evt: ev.AppStateEvent) -> None:
-            await seen.put(evt)
-
-        await state_a.mute(CHAT)
-        first = await asyncio.wait_for(seen.get(), 20)
-        assert isinstance(first, ev.Mute)
-        assert (first.chat, first.muted, first.until_ms) == (CHAT, True, -1)
-        await state_a.pin(CHAT)
-        pin = await asyncio.wait_for(seen.get(), 20)
-        assert isinstance(pin, ev.Pin)
-        assert pin.pinned
-        await state_b.sync()
-        assert await server_of(sandbox).versions(PHONE) == {"regular_high": 1, "regular_low": 1}
-        settings = await b.device.account.chat_settings.get(str(CHAT))
-        assert settings.muted_until == -1
-        assert settings.pinned
+        await a.pair()
+        await b.pair()
+        yield a, b
     finally:
-        await media_client.close()
-        await a.close()
-        await b.close()
+        await a.client.close()
+        await b.client.close()
 
 
-async def test_offline_device_catches_up_after_restart_and_recovers(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+async def until(check: Callable[[], Awaitable[bool]]) -> None:
+    for _ in range(int(WAIT / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{check} still false after {WAIT} s")
+
+
+async def test_actions_arrive_on_the_other_device_and_survive_restarts(
+    sandbox: Sandbox, devices: tuple[Device, Device]
 ) -> None:
-    # snapshots travel as encrypted blobs on the sandbox's media host (HTTPS), fetched with
-    # wamd's media client (media_conn asked over the device's own connection)
-    assert sandbox.media is not None
+    a, b = devices
+    message = MessageRef(CHAT, "3EB0STARRED", from_me=False, timestamp=1_700_000_000)
+
+    await a.client.mute_chat(CHAT)
+    mute = await b.next(ev.Mute)
+    assert (mute.chat, mute.muted, mute.until_ms) == (CHAT, True, -1)
+    await a.client.pin_chat(CHAT)
+    await b.next(ev.Pin, chat=CHAT, pinned=True)
+    await a.client.archive_chat(OTHER)
+    await b.next(ev.Archive, chat=OTHER, archived=True)
+    await a.client.star_message(message)
+    star = await b.next(ev.Star, message_id="3EB0STARRED")
+    assert (star.chat, star.starred, star.from_me) == (CHAT, True, False)
+    await a.client.edit_label("7", "Customers", color=3)
+    label = await b.next(ev.LabelEdit, label_id="7")
+    assert (label.name, label.color, label.deleted) == ("Customers", 3, False)
+    await a.client.label_chat(CHAT, "7")
+    await b.next(ev.LabelAssociation, label_id="7", chat=CHAT, labeled=True)
+    await a.client.mark_chat_unread(CHAT)
+    await b.next(ev.MarkChatAsRead, chat=CHAT, read=False)
+    # ...and the other way round
+    await b.client.mark_chat_read(CHAT)
+    await a.next(ev.MarkChatAsRead, chat=CHAT, read=True)
+    await b.client.mute_chat(CHAT, False)
+    await a.next(ev.Mute, chat=CHAT, muted=False)
+
+    # both restart from their stores: nothing is lost or restated
+    await a.restart()
+    await b.restart()
+    for device in (a, b):
+        settings = await device.client.device.account.chat_settings.get(str(CHAT))
+        assert (settings.muted_until, settings.pinned) == (0, True)
+        other = await device.client.device.account.chat_settings.get(str(OTHER))
+        assert other.archived
+    versions = await server_of(sandbox).versions(PHONE)
+    for name, version in versions.items():
+        for device in (a, b):
+            stored = await device.client.device.account.app_state.get_version(name)
+            assert stored.version == version, (name, device.path.name)
+
+    # after the restart, the devices keep talking
+    await b.client.pin_chat(CHAT, False)
+    await a.next(ev.Pin, chat=CHAT, pinned=False)
+    # a change made while b is offline reaches b at its next login
+    await b.client.close()
+    await a.client.archive_chat(OTHER, False)
+    await b.restart()
+    unarchived = await b.next(ev.Archive, chat=OTHER)
+    assert unarchived.archived is False
+
+
+async def test_a_corrupted_patch_is_repaired_from_a_snapshot(
+    sandbox: Sandbox, devices: tuple[Device, Device], caplog: pytest.LogCaptureFixture
+) -> None:
+    # snapshots travel as encrypted blobs on the sandbox's media host (HTTPS), fetched by the
+    # client's own media client
     assert server_of(sandbox).publish_blob is not None
-    a, b = await _paired(sandbox), await _paired(sandbox)
-    media_client = MediaClient(media_conn_fetcher(a.request), ca_file=sandbox.media.ca_file)
-    download = media_client.download
-    b_store = b.store
-    key = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=1)
-    for client in (a, b):
-        await client.device.account.app_state_keys.put(key)
-    state_a = AppStateClient(a, lambda: a.device.account, download=download)
-    state_b1 = AppStateClient(b, lambda: b.device.account, download=download)
-    await state_a.mute(CHAT)
-    await state_a.archive(CHAT)
-    await state_b1.sync()  # b is at regular_high v1, regular_low v1
-    assert (await b.device.account.app_state.get_version("regular_high")).version == 1
-    await b.close()  # b goes offline (its store persists)
-    await state_a.mute(CHAT, False)
-    await state_a.pin(CHAT)
-    await state_a.mute(CHAT, until_ms=1_900_000_000_000)
+    a, b = devices
+    await a.client.mute_chat(CHAT)
+    await a.client.archive_chat(CHAT)
+    await b.next(ev.Archive, chat=CHAT)
+    assert (await b.client.device.account.app_state.get_version("regular_high")).version == 1
+    await b.client.close()  # b goes offline (its store persists)
+    await a.client.mute_chat(CHAT, False)
+    await a.client.pin_chat(CHAT)
+    await a.client.mute_chat(CHAT, until_ms=1_900_000_000_000)
     await server_of(sandbox).corrupt_patch_mac(PHONE, "regular_high", 2)
 
-    # b comes back from its stored session: the login hook syncs every collection; the
-    # corrupt regular_high v2 fails its patch MAC, so b resyncs that collection from a snapshot
-    b2 = Client(b_store, server=ServerInfo(sandbox.url, sandbox.root_public_key))
-    seen: list[ev.AppStateEvent] = []
-    done = asyncio.Event()
+    # b logs in again: the login sync finds the corrupt regular_high v2 (patch MAC), and
+    # resyncs that collection from a snapshot, ending where a is
+    await b.restart()
+    await b.next(ev.Mute, until_ms=1_900_000_000_000)
+    await b.next(ev.AppStateSyncComplete, collection="regular_high")
+    assert b.client.appstate.engine.failures == {}
+    for name in ("regular_high", "regular_low"):
+        ours = await b.client.device.account.app_state.get_version(name)
+        theirs = await a.client.device.account.app_state.get_version(name)
+        assert ours == theirs
+    settings = await b.client.device.account.chat_settings.get(str(CHAT))
+    assert (settings.muted_until, settings.archived, settings.pinned) == (
+        1_900_000_000,
+        True,
+        True,
+    )
+    assert "regular_high failed" in caplog.text  # the corrupt v2 was caught...
+    assert "resyncing from a snapshot" in caplog.text  # ...and repaired
+    # and the repaired device pushes on top of the repaired state
+    await b.client.mute_chat(CHAT, False)
+    await a.next(ev.Mute, chat=CHAT, muted=False)
 
-    @b2.on(ev.AppStateEvent)
-    async def collect(evt: ev.AppStateEvent) -> None:
-        seen.append(evt)
-        if isinstance(evt, ev.Mute) and evt.until_ms == 1_900_000_000_000:
-            done.set()
 
-    state_b = AppStateClient(b2, lambda: b2.device.account, download=download)
-    await b2.connect()
-    try:
-        await b2.wait_until_connected(timeout=30)
-        await asyncio.wait_for(done.wait(), 20)
-        assert state_b.engine.failures == {}
-        for name in ("regular_high", "regular_low"):
-            ours = await b2.device.account.app_state.get_version(name)
-            theirs = await a.device.account.app_state.get_version(name)
-            assert ours == theirs
-        settings = await b2.device.account.chat_settings.get(str(CHAT))
-        assert (settings.muted_until, settings.archived, settings.pinned) == (
-            1_900_000_000,
-            True,
-            True,
-        )
-        assert any(
-            isinstance(e, ev.AppStateSyncComplete) and e.collection == "regular_high" for e in seen
-        )
-        assert "regular_high failed" in caplog.text  # the corrupt v2 was caught...
-        assert "resyncing from a snapshot" in caplog.text  # ...and repaired
-    finally:
-        await media_client.close()
-        await a.close()
-        await b2.close()
+async def test_when_the_snapshot_is_bad_too_the_phone_recovers_the_collection(
+    sandbox: Sandbox, devices: tuple[Device, Device], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Patch MAC and snapshot MAC both corrupt: the device asks its phone (a peer request,
+    end-to-end encrypted), the sandbox's phone answers with the collection in plaintext, and
+    the device ends where the other device is, able to push again."""
+    a, b = devices
+    await a.client.mute_chat(CHAT)
+    await b.next(ev.Mute, chat=CHAT)
+    await b.client.close()
+    await a.client.star_message(MessageRef(CHAT, "3EB0KEPT", from_me=True, timestamp=1_700_000_001))
+    await a.client.mute_chat(CHAT, until_ms=1_900_000_000_000)
+    await server_of(sandbox).corrupt_patch_mac(PHONE, "regular_high", 2)
+    await server_of(sandbox).corrupt_snapshot_mac(PHONE, "regular_high")
+
+    await b.restart()
+    done = await b.next(ev.AppStateSyncComplete, collection="regular_high", recovery=True)
+    assert done.version == 3
+    assert "asking for a recovery" in caplog.text
+    assert b.client.appstate.engine.recovering == {}
+    ours = await b.client.device.account.app_state.get_version("regular_high")
+    theirs = await a.client.device.account.app_state.get_version("regular_high")
+    assert ours == theirs
+    settings = await b.client.device.account.chat_settings.get(str(CHAT))
+    assert settings.muted_until == 1_900_000_000
+    # the recovered state is one a's device verifies b's next patch against
+    await b.client.mute_chat(CHAT, False)
+    await a.next(ev.Mute, chat=CHAT, muted=False)
+    assert a.client.appstate.engine.failures == {}

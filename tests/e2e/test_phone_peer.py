@@ -11,19 +11,14 @@ import pytest
 
 from wamd import events
 from wamd.appstate import events as ev
-from wamd.appstate.client import AppStateClient
-from wamd.appstate.peer import send_to_own_devices
+from wamd.appstate.actions import MessageRef
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
-from wamd.history.client import HistoryClient
 from wamd.history.events import HistorySync
-from wamd.media import MediaClient, media_conn_fetcher
-from wamd.messaging.events import Message
+from wamd.history.parse import HistorySyncType
 from wamd.proto import history_pb2
 from wamd.sandbox import Sandbox
 from wamd.sandbox.phone_peer import peer_of
-from wamd.sandbox.server import DEFAULT_MODULES
-from wamd.sandbox.testing import running_sandbox
+from wamd.sandbox.testing import running_sandbox, server_info
 from wamd.store import MemoryStore
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
@@ -34,30 +29,15 @@ CHAT = JID.parse("15551112222@s.whatsapp.net")
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    async with running_sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.phone_peer")) as box:
+    async with running_sandbox() as box:
         yield box
 
 
 class Linked:
-    """A wamd device linked by QR, with app state and history wired to its messages."""
+    """A wamd device linked by QR: the Client wires app state and history by itself."""
 
     def __init__(self, sandbox: Sandbox) -> None:
-        self.client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
-        assert sandbox.media is not None
-        self.media = MediaClient(
-            media_conn_fetcher(self.client.request), ca_file=sandbox.media.ca_file
-        )
-        self.app_state = AppStateClient(
-            self.client,
-            lambda: self.client.device.account,
-            download=self.media.download,
-            send_to_own=lambda message: send_to_own_devices(self.client, message),
-        )
-        self.history = HistoryClient(
-            self.client, lambda: self.client.device.account, download=self.media.download
-        )
-        self.client.add_event_handler(Message, self.app_state.on_message)
-        self.client.add_event_handler(Message, self.history.on_message)
+        self.client = Client(MemoryStore(), server=server_info(sandbox))
         self.events: asyncio.Queue[events.Event] = asyncio.Queue()
         self.client.add_event_handler(ev.MutationEvent, self.events.put)
         self.client.add_event_handler(HistorySync, self.events.put)
@@ -77,8 +57,14 @@ class Linked:
             await asyncio.sleep(0.05)
         raise AssertionError("no app-state key share arrived")
 
+    async def next(self, kind: type[events.Event]) -> events.Event:
+        """The next event of ``kind`` (others skipped)."""
+        async with asyncio.timeout(30):
+            while not isinstance(got := await self.events.get(), kind):
+                pass
+        return got
+
     async def close(self) -> None:
-        await self.media.close()
         await self.client.close()
 
 
@@ -109,8 +95,8 @@ async def test_key_share_and_history_at_pairing(sandbox: Sandbox) -> None:
         )
         assert isinstance(await asyncio.wait_for(b.events.get(), 20), HistorySync)
 
-        await a.app_state.mute(CHAT)
-        mute = await asyncio.wait_for(b.events.get(), 20)
+        await a.client.mute_chat(CHAT)
+        mute = await b.next(ev.Mute)
         assert isinstance(mute, ev.Mute)
         assert mute.chat == CHAT
     finally:
@@ -133,12 +119,52 @@ async def test_a_device_without_the_key_asks_its_sibling(sandbox: Sandbox) -> No
             os.urandom(6), os.urandom(32), timestamp=2**50
         )  # newer than the phone's (ms)
         await a.client.device.account.app_state_keys.put(newer)
-        await a.app_state.pin(CHAT)  # encoded with the newer key
-        pin = await asyncio.wait_for(b.events.get(), 30)
+        await a.client.pin_chat(CHAT)  # encoded with the newer key
+        pin = await b.next(ev.Pin)
         assert isinstance(pin, ev.Pin)
         assert pin.chat == CHAT
         assert await b.client.device.account.app_state_keys.get(newer.key_id) == newer
-        assert b.app_state.engine.blocked == set()
+        assert b.client.appstate.engine.blocked == set()
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_new_device_gets_history_by_default_and_on_demand(sandbox: Sandbox) -> None:
+    """Nothing seeded: the phone still sends an INITIAL_BOOTSTRAP chunk (a blob on the media
+    host) with the push names and LIDs the sandbox knows; the client stores them. Then an
+    on-demand request (a peer message to the phone) is answered with older messages."""
+    other = await sandbox.admin.create_account("15554441111")
+    await sandbox.state.update_account("15554441111", push_name="Olga")
+    a = Linked(sandbox)
+    try:
+        await a.start()
+        got = await a.next(HistorySync)
+        assert isinstance(got, HistorySync)
+        assert got.notification.sync_type == HistorySyncType.INITIAL_BOOTSTRAP
+        assert not got.notification.inline  # downloaded from the media host
+        olga = JID("15554441111", "s.whatsapp.net")
+        assert got.data.push_names[olga] == "Olga"
+        account = a.client.device.account
+        assert (await account.contacts.get(str(olga))).push_name == "Olga"
+        assert await account.lid_map.lid_for_pn("15554441111") == other.lid
+
+        history = history_pb2.HistorySync(sync_type=history_pb2.HistorySync.INITIAL_BOOTSTRAP)
+        conv = history.conversations.add(id=str(CHAT))
+        for i in range(5):
+            item = conv.messages.add(msg_order_id=i)
+            item.message.key.remote_jid = str(CHAT)
+            item.message.key.id = f"OLD{i}"
+            item.message.message.conversation = f"message {i}"
+            item.message.message_timestamp = 1_600_000_000 + i
+        await peer_of(sandbox).seed_history(PHONE, history)
+        oldest = MessageRef(CHAT, "OLD3", from_me=False, timestamp=1_600_000_003)
+        request_id = await a.client.request_history(CHAT, oldest, count=2)
+        answer = await a.next(HistorySync)
+        assert isinstance(answer, HistorySync)
+        assert answer.notification.sync_type == HistorySyncType.ON_DEMAND
+        assert answer.notification.peer_data_request_session_id == request_id
+        [chat] = answer.data.conversations
+        assert [m.key.id for m in chat.messages] == ["OLD1", "OLD2"]
+    finally:
+        await a.close()

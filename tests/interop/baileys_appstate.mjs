@@ -25,6 +25,8 @@ if (args.mediaHost) {
     }
 }
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+// libsignal logs the sessions it closes to stdout: keep stdout for the JSON lines
+console.log = console.info = console.debug = (...args) => console.error(...args)
 WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(args.rootPublicKey, 'hex')
 const logger = P({ level: process.env.BAILEYS_LOG || 'silent' }, P.destination(2))
 const { state, saveCreds } = await useMultiFileAuthState(args.authDir)
@@ -53,6 +55,12 @@ const start = () => {
             else out({ event: 'close', status })
         }
     })
+    sock.ev.on('messaging-history.set', ({ contacts, chats, syncType }) => out({
+        event: 'history',
+        syncType,
+        chats: chats.length,
+        contacts: contacts.map((c) => ({ id: c.id, notify: c.notify ?? null })),
+    }))
     for (const name of ['chats.update', 'messages.update', 'labels.edit', 'labels.association', 'contacts.upsert']) {
         sock.ev.on(name, (data) => out({ event: name, data }))
     }

@@ -23,6 +23,8 @@ import P from 'pino'
 const cmd = JSON.parse(process.argv[2])
 const hex = (s) => Buffer.from(s, 'hex')
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+// libsignal logs the sessions it closes to stdout: keep stdout for the JSON lines
+console.log = console.info = console.debug = (...args) => console.error(...args)
 
 // encryptedStream draws its media key from crypto.randomBytes(32): pin it so that the same key
 // and plaintext can be compared byte for byte with wamd's output.

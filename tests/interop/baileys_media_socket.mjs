@@ -21,6 +21,8 @@ import makeWASocket, {
 
 const args = JSON.parse(process.argv[2])
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+// libsignal logs the sessions it closes to stdout: keep stdout for the JSON lines
+console.log = console.info = console.debug = (...args) => console.error(...args)
 WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(args.rootPublicKey, 'hex')
 const logger = P({ level: process.env.BAILEYS_LOG || 'silent' }, P.destination(2))
 const { state, saveCreds } = await useMultiFileAuthState(args.authDir)

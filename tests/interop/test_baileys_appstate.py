@@ -1,9 +1,9 @@
 """Baileys as another device of the same sandbox account: app-state changes made by Baileys
 arrive in wamd as typed events, and wamd's arrive in Baileys.
 
-Both devices pair with the sandbox by QR (the simulated phone scans). The app-state sync key is
-given to each device directly, as the primary's key share would (that share is an end-to-end
-encrypted message: the messaging layer's part).
+Both devices pair with the sandbox by QR (the simulated phone scans), which shares the
+app-state sync key with each (end-to-end encrypted) and sends each its history. wamd is used
+through its ``Client`` facade only.
 """
 
 from __future__ import annotations
@@ -20,15 +20,11 @@ import pytest
 
 from wamd import events
 from wamd.appstate import events as ev
-from wamd.appstate.client import AppStateClient
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
-from wamd.media import MediaClient, media_conn_fetcher
+from wamd.history.events import HistorySync
 from wamd.sandbox import Sandbox
-from wamd.sandbox.server import DEFAULT_MODULES
-from wamd.sandbox.testing import running_sandbox
+from wamd.sandbox.testing import pair, running_sandbox, server_info
 from wamd.store import MemoryStore
-from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
 
 pytestmark = pytest.mark.interop
@@ -126,61 +122,72 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 async def test_app_state_between_wamd_and_baileys(
     sandbox: Sandbox, node_peers: Path, tmp_path: Path
 ) -> None:
-    client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
+    """Nothing injected: the sandbox phone shares the app-state key (a Signal message) with
+    wamd and with Baileys and sends both their history; then changes made in Baileys arrive
+    in wamd's Client as typed events and changes made through wamd's Client reach Baileys."""
+    other = await sandbox.admin.create_account("15558882222")
+    await sandbox.state.update_account(other.phone, push_name="Olga")
+    client = Client(MemoryStore(), server=server_info(sandbox))
+    seen: asyncio.Queue[events.Event] = asyncio.Queue()
+    client.add_event_handler(ev.MutationEvent, seen.put)
+    client.add_event_handler(HistorySync, seen.put)
 
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        await sandbox.admin.scan_qr(evt.text, PHONE)
+    async def next_of(kind: type[events.Event]) -> Any:
+        async with asyncio.timeout(TIMEOUT):
+            while not isinstance(got := await seen.get(), kind):
+                pass
+        return got
 
-    seen: asyncio.Queue[ev.MutationEvent] = asyncio.Queue()
-
-    @client.on(ev.MutationEvent)
-    async def collect(evt: ev.MutationEvent) -> None:
-        await seen.put(evt)
-
-    await client.connect()
+    await pair(sandbox, client, PHONE)
     baileys = await BaileysDevice.start(node_peers, sandbox, tmp_path / "auth")
     try:
-        await client.wait_until_connected(timeout=30)
+        history = await next_of(HistorySync)
+        assert history.data.push_names[JID(other.phone, "s.whatsapp.net")] == "Olga"
         qr = await baileys.wait_for("qr")
+        scanned = asyncio.get_running_loop().time()
         await sandbox.admin.scan_qr(qr["qr"], PHONE)
+        # the history notification arrives with the key share: Baileys does not sit out its
+        # 20 s wait for one before 'open'
         await baileys.wait_for("open")
-        key = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=1)
-        await client.device.account.app_state_keys.put(key)
-        await baileys.call(
-            "key",
-            keyId=base64.b64encode(key.key_id).decode(),
-            keyData=base64.b64encode(key.key_data).decode(),
-        )
-        assert sandbox.media is not None
-        media = MediaClient(media_conn_fetcher(client.request), ca_file=sandbox.media.ca_file)
-        state = AppStateClient(
-            client, lambda: client.device.account, download=media.download, sync_on_login=False
-        )
+        assert asyncio.get_running_loop().time() - scanned < 15
+        got = await baileys.wait_for("appStateKey")
+        baileys_history = await baileys.wait_for("history")
+        assert baileys_history["syncType"] == 0  # INITIAL_BOOTSTRAP, from the media host
+        key = await client.device.account.app_state_keys.latest()
+        assert key is not None
+        assert base64.b64decode(got["keyId"]) == key.key_id
 
         # Baileys -> wamd
         await baileys.call("modify", mod={"mute": 1_900_000_000_000}, jid=CHAT)
-        mute = await asyncio.wait_for(seen.get(), TIMEOUT)
-        assert isinstance(mute, ev.Mute)
+        mute = await next_of(ev.Mute)
         assert (mute.chat, mute.muted, mute.until_ms) == (JID.parse(CHAT), True, 1_900_000_000_000)
         await baileys.call(
             "modify", mod={"addLabel": {"id": "9", "name": "Leads", "color": 4}}, jid=""
         )
-        label = await asyncio.wait_for(seen.get(), TIMEOUT)
-        assert isinstance(label, ev.LabelEdit)
+        label = await next_of(ev.LabelEdit)
         assert (label.label_id, label.name, label.color) == ("9", "Leads", 4)
+        await baileys.call("modify", mod={"archive": True, "lastMessages": []}, jid=CHAT)
+        archived = await next_of(ev.Archive)
+        assert (archived.chat, archived.archived) == (JID.parse(CHAT), True)
 
         # wamd -> Baileys
-        await state.pin(JID.parse(CHAT))
+        await client.pin_chat(JID.parse(CHAT))
         update = await baileys.wait_for(
             "chats.update", lambda e: any("pinned" in u and u["pinned"] for u in e["data"])
         )
         assert update["data"][0]["id"] == CHAT
-        await state.mute(JID.parse(CHAT), False)
+        await client.mute_chat(JID.parse(CHAT), False)
         await baileys.wait_for(
             "chats.update", lambda e: any(u.get("muteEndTime", 0) is None for u in e["data"])
         )
-        await media.close()
+        await client.archive_chat(JID.parse(CHAT), False)
+        await baileys.wait_for(
+            "chats.update", lambda e: any(u.get("archived") is False for u in e["data"])
+        )
+        await client.edit_label("10", "Wamd label", color=2)
+        edit = await baileys.wait_for("labels.edit", lambda e: e["data"]["id"] == "10")
+        assert edit["data"]["name"] == "Wamd label"
+        assert client.appstate.engine.failures == {}
     finally:
         await baileys.stop()
         await client.close()
@@ -193,23 +200,16 @@ async def test_users_settings_shared_by_wamd_and_baileys(
     Baileys' own user queries get answers it accepts."""
     from wamd.sandbox.users import server_of
     from wamd.users import queries as q
-    from wamd.users.client import UsersClient
 
     other = await sandbox.admin.create_account("15558881111")
-    client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
-
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        await sandbox.admin.scan_qr(evt.text, PHONE)
-
-    await client.connect()
+    client = Client(MemoryStore(), server=server_info(sandbox))
+    await pair(sandbox, client, PHONE)
     baileys = await BaileysDevice.start(node_peers, sandbox, tmp_path / "auth")
     try:
-        await client.wait_until_connected(timeout=30)
         qr = await baileys.wait_for("qr")
         await sandbox.admin.scan_qr(qr["qr"], PHONE)
         await baileys.wait_for("open")
-        users = UsersClient(client, client.device.account)
+        users = client.users
 
         await users.set_privacy(q.PrivacyCategory.LAST_SEEN, q.PrivacyValue.CONTACTS)
         assert (await baileys.call("privacy"))["last"] == "contacts"
@@ -226,62 +226,6 @@ async def test_users_settings_shared_by_wamd_and_baileys(
 
         await baileys.call("status", text="from Baileys")
         assert (await server_of(sandbox).status(PHONE))[0] == "from Baileys"
-    finally:
-        await baileys.stop()
-        await client.close()
-
-
-@pytest.fixture
-async def phone_sandbox() -> AsyncIterator[Sandbox]:
-    async with running_sandbox(modules=(*DEFAULT_MODULES, "wamd.sandbox.phone_peer")) as box:
-        yield box
-
-
-async def test_baileys_gets_the_key_from_the_sandbox_phone(
-    phone_sandbox: Sandbox, node_peers: Path, tmp_path: Path
-) -> None:
-    """No key injected anywhere: the sandbox phone shares it (a Signal pkmsg from wamd.signal)
-    with Baileys and with wamd; then a change made in wamd reaches Baileys."""
-    from wamd.appstate.keyshare import store_key_share
-    from wamd.messaging.events import Message
-
-    sandbox = phone_sandbox
-    client = Client(MemoryStore(), server=ServerInfo(sandbox.url, sandbox.root_public_key))
-
-    @client.on(events.QR)
-    async def scan(evt: events.QR) -> None:
-        await sandbox.admin.scan_qr(evt.text, PHONE)
-
-    shared = asyncio.Event()
-
-    @client.on(Message)
-    async def on_message(evt: Message) -> None:
-        protocol = evt.message.protocol_message
-        if evt.from_me and protocol.HasField("app_state_sync_key_share"):
-            await store_key_share(client.device.account, protocol.app_state_sync_key_share)
-            shared.set()
-
-    await client.connect()
-    baileys = await BaileysDevice.start(node_peers, sandbox, tmp_path / "auth")
-    try:
-        await client.wait_until_connected(timeout=30)
-        await asyncio.wait_for(shared.wait(), TIMEOUT)
-        qr = await baileys.wait_for("qr")
-        await sandbox.admin.scan_qr(qr["qr"], PHONE)
-        got = await baileys.wait_for("appStateKey")
-        key = await client.device.account.app_state_keys.latest()
-        assert key is not None
-        assert base64.b64decode(got["keyId"]) == key.key_id
-        assert sandbox.media is not None
-        media = MediaClient(media_conn_fetcher(client.request), ca_file=sandbox.media.ca_file)
-        state = AppStateClient(
-            client, lambda: client.device.account, download=media.download, sync_on_login=False
-        )
-        await state.archive(JID.parse(CHAT))
-        await baileys.wait_for(
-            "chats.update", lambda e: any(u.get("archived") is True for u in e["data"])
-        )
-        await media.close()
     finally:
         await baileys.stop()
         await client.close()

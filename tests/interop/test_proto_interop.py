@@ -523,6 +523,8 @@ def test_every_declared_message_is_checked_or_known_to_be_newer(schema: dict[str
 
 
 NEWER_THAN_BAILEYS: set[str] = {
+    "wamd.appstate.SyncdPlainTextRecord",  # fatal-recovery answers: WAProto of whatsmeow
+    "wamd.appstate.SyncdSnapshotRecovery",
     "wamd.appstate.BubbleLockMessageAction",
     "wamd.appstate.CoexStateSync",
     "wamd.appstate.CoexStateSync.CollectionMutations",

@@ -46,7 +46,8 @@ async def test_active_flushes_the_offline_backlog(sandbox: Sandbox, paired: Comp
         )
         assert answer.attrs["type"] == "result"
         offline = await client.expect("ib")
-        assert offline.require_child("offline").attrs["count"] == "0"
+        # what waits for a new companion: the phone's app-state key share and history
+        assert offline.require_child("offline").attrs["count"] == "2"
         (session,) = sandbox.active_sessions()
         assert session.jid == paired.jid
     finally:
@@ -57,7 +58,8 @@ async def test_non_passive_login_is_active_at_once(sandbox: Sandbox, paired: Com
     client = await login(sandbox, paired, passive=False)
     try:
         offline = await client.expect("ib")
-        assert offline.require_child("offline").attrs["count"] == "0"
+        # what waits for a new companion: the phone's app-state key share and history
+        assert offline.require_child("offline").attrs["count"] == "2"
     finally:
         await client.close()
 

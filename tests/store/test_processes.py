@@ -145,6 +145,10 @@ async def test_two_processes_race_for_one_account(backend: Backend) -> None:
     account_id = await new_account_id(open_store)
     procs = [await spawn("lease", spec, account_id) for _ in range(2)]
     try:
+        # both started (a loaded machine may take long to start Python): both race from here
+        for p in procs:
+            assert p.stdout is not None
+            assert await asyncio.wait_for(p.stdout.readline(), 60) == b"READY\n"
         lines = {
             asyncio.ensure_future(p.stdout.readline()): p for p in procs if p.stdout is not None
         }
@@ -154,6 +158,11 @@ async def test_two_processes_race_for_one_account(backend: Backend) -> None:
         owner = lines[first]
         assert first.result().startswith(b"OWNER")
         (waiting,) = pending
+        # the owner's first commit (fsynced: slow on a loaded machine) is in, and the other
+        # process has polled for the lease meanwhile and for a second more (its backoff
+        # stays under that): it must not have taken it
+        async with asyncio.timeout(20):
+            await wait_for_entry_by(open_store, account_id, first.result().split()[1])
         await asyncio.sleep(1.0)
         assert not waiting.done(), "the second process took a lease that was held"
 

@@ -6,7 +6,8 @@ python worker.py write '{"backend": "sqlite", "path": ...}' ACCOUNT_ID
     holding i, the seen row m<i>, inbox entry i, app-state version i with MAC idx<i>, and
     one reserved prekey id (so the account row's counter is i + 1).
 python worker.py lease '{...}' ACCOUNT_ID
-    waits for the account's lease, prints OWNER, then appends "<pid>:<n>" inbox entries.
+    opens the store and prints READY, waits for the account's lease, prints OWNER <pid>, then
+    appends "<pid>:<n>" inbox entries.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ async def write(spec: dict[str, str], account_id: int) -> None:
 async def lease(spec: dict[str, str], account_id: int) -> None:
     store = await open_store(spec)
     account = await store.account(account_id)
+    print("READY", flush=True)
     await account.acquire_lease(wait=None)
     print("OWNER", os.getpid(), flush=True)
     n = 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Protocol
 
 from wamd.appstate import actions
@@ -37,6 +37,7 @@ from wamd.appstate.keyshare import (
     recovery_request_message,
     store_key_share,
 )
+from wamd.appstate.recovery import is_recovery_response, recoveries_in
 from wamd.appstate.server import collections_changed
 from wamd.appstate.state import ALL_COLLECTIONS
 from wamd.binary import AttrValue, Node
@@ -72,6 +73,15 @@ async def _no_download(ref: pb.ExternalBlobReference) -> bytes:
 
 SendToOwn = Callable[[e2e_pb2.Message], Awaitable[object]]
 """Sends a protocol message to this account's other devices (peer message)."""
+
+
+_HANDLED = frozenset(
+    {
+        e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE,
+        e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_REQUEST,
+        e2e_pb2.ProtocolMessage.PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE,
+    }
+)
 
 
 def _is_server_sync(node: Node) -> bool:
@@ -168,17 +178,29 @@ class AppStateClient:
             return
         await self._dispatch(events)
 
+    @staticmethod
+    def wants(event: Message) -> bool:
+        """Filter for :meth:`on_message`: app-state protocol messages from one's own devices
+        (other messages then cost no handler task)."""
+        if not event.from_me or not event.message.HasField("protocol_message"):
+            return False
+        return event.message.protocol_message.type in _HANDLED
+
     async def on_message(self, event: Message) -> None:
         """Handle app-state key messages from one's own devices (register for ``Message``).
 
         A key share (from one of this account's devices only) is stored and the collections
-        waiting for it are synced. A key request is answered with the keys held (when
+        waiting for it are synced. The primary device's answer to a recovery request replaces
+        the collection (:meth:`~wamd.appstate.engine.AppStateEngine.apply_recovery`). A key
+        request is answered with the keys held (when
         ``send_to_own`` was given, e.g. :func:`wamd.appstate.peer.send_to_own_devices`).
         """
         if not event.from_me or not event.message.HasField("protocol_message"):
             return
         protocol = event.message.protocol_message
-        if protocol.type == e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE:
+        if is_recovery_response(event.message):
+            await self._recovered(event)
+        elif protocol.type == e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE:
             try:
                 stored = await store_key_share(self._account(), protocol.app_state_sync_key_share)
             except AppStateMalformed as exc:
@@ -188,7 +210,8 @@ class AppStateClient:
                 return
             log.info("stored %d app-state sync key(s) from %s", len(stored), event.sender)
             if stored:
-                await self.keys_arrived()
+                # the key is stored (the message is handled); the resync runs on its own
+                self._client.spawn(self._retry_blocked())
         elif protocol.type == e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_REQUEST:
             if self._send_to_own is None:
                 log.info("app-state key request from %s: no way to answer it", event.sender)
@@ -197,6 +220,31 @@ class AppStateClient:
             answer = await answer_request_from_store(self._account(), request)
             if answer.protocol_message.app_state_sync_key_share.keys:
                 await self._send_to_own(answer)
+
+    async def _recovered(self, event: Message) -> None:
+        try:
+            recoveries = recoveries_in(event.message)
+        except AppStateMalformed as exc:
+            log.warning("ignoring a malformed app-state recovery from %s: %s", event.sender, exc)
+            return
+        for recovery in recoveries:
+            try:
+                events = await self.engine.apply_recovery(recovery)
+            except WamdError as exc:
+                log.warning(
+                    "app-state recovery of %r from %s not applied: %s",
+                    recovery.collection_name,
+                    event.sender,
+                    exc,
+                )
+                continue
+            await self._dispatch(events)
+
+    async def _retry_blocked(self) -> None:
+        try:
+            await self.keys_arrived()
+        except WamdError as exc:
+            log.warning("app state sync after a key share failed: %s", exc)
 
     async def keys_arrived(self) -> None:
         """Call when sync keys were stored (a key share): retry the blocked collections."""
@@ -234,3 +282,61 @@ class AppStateClient:
     async def star(self, message: actions.MessageRef, starred: bool = True) -> None:
         """Star or unstar a message."""
         await self.push(actions.star(message, starred))
+
+    async def delete_for_me(
+        self, message: actions.MessageRef, *, delete_media: bool = False
+    ) -> None:
+        """Delete a message on this account's devices only."""
+        await self.push(actions.delete_for_me(message, delete_media=delete_media))
+
+    async def clear_chat(
+        self,
+        chat: actions.JIDLike,
+        *,
+        last_messages: Sequence[actions.MessageRef] = (),
+        keep_starred: bool = False,
+    ) -> None:
+        """Clear ``chat``'s messages (up to ``last_messages``) on this account's devices."""
+        await self.push(
+            actions.clear_chat(chat, last_messages=last_messages, keep_starred=keep_starred)
+        )
+
+    async def delete_chat(
+        self, chat: actions.JIDLike, *, last_messages: Sequence[actions.MessageRef] = ()
+    ) -> None:
+        """Delete ``chat`` from the chat list of this account's devices."""
+        await self.push(actions.delete_chat(chat, last_messages=last_messages))
+
+    async def edit_label(
+        self, label_id: str, name: str, *, color: int = 0, deleted: bool = False
+    ) -> None:
+        """Create, rename, recolour or (``deleted=True``) delete a label."""
+        await self.push(actions.label_edit(label_id, name, color=color, deleted=deleted))
+
+    async def label_chat(self, chat: actions.JIDLike, label_id: str, labeled: bool = True) -> None:
+        """Put label ``label_id`` on ``chat`` (or take it off)."""
+        await self.push(actions.label_chat(chat, label_id, labeled))
+
+    async def label_message(
+        self, chat: actions.JIDLike, label_id: str, message_id: str, labeled: bool = True
+    ) -> None:
+        """Put label ``label_id`` on a message of ``chat`` (or take it off)."""
+        await self.push(actions.label_message(chat, label_id, message_id, labeled))
+
+    async def save_contact(
+        self,
+        jid: actions.JIDLike,
+        *,
+        full_name: str | None = None,
+        first_name: str | None = None,
+    ) -> None:
+        """Add or rename ``jid`` in the address book."""
+        await self.push(actions.contact(jid, full_name=full_name, first_name=first_name))
+
+    async def remove_contact(self, jid: actions.JIDLike) -> None:
+        """Remove ``jid`` from the address book."""
+        await self.push(actions.remove_contact(jid))
+
+    async def set_push_name(self, name: str) -> None:
+        """Set the account's push name (the name others see) on every device."""
+        await self.push(actions.push_name(name))

@@ -37,9 +37,7 @@ def _u64(value: int) -> bytes:
 
 def value_mac(operation: Operation | int, encrypted: bytes, key_id: bytes, key: bytes) -> bytes:
     """The 32-byte MAC over a mutation's ``iv | ciphertext``."""
-    data = b"".join(
-        (bytes((int(operation) + 1,)), key_id, encrypted, _u64(len(key_id) + 1))
-    )
+    data = b"".join((bytes((int(operation) + 1,)), key_id, encrypted, _u64(len(key_id) + 1)))
     return hmac_sha512(key, data)[:VALUE_MAC_SIZE]
 
 

@@ -190,7 +190,7 @@ def _decode_record(
     return Mutation(
         collection=name,
         operation=operation,
-        index=_parse_index(data.index),
+        index=parse_index(data.index),
         action=data.value,
         api_version=data.version,
         patch_version=version,
@@ -206,7 +206,9 @@ def _require_keys(keyring: Keyring, key_ids: set[bytes]) -> None:
         raise AppStateKeyMissing(missing)
 
 
-def _parse_index(raw: bytes) -> tuple[str, ...]:
+def parse_index(raw: bytes) -> tuple[str, ...]:
+    """A mutation's JSON index as a tuple of strings; raises
+    :class:`~wamd.errors.AppStateMalformed` for anything else."""
     try:
         index = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -129,7 +129,10 @@ def encode_patch(
     )
     patch.snapshot_mac = snapshot_mac(new_hash, version, state.name, keys.snapshot_mac)
     patch.patch_mac = patch_mac(
-        patch.snapshot_mac, [m.value_mac for m in result_mutations], version, state.name,
+        patch.snapshot_mac,
+        [m.value_mac for m in result_mutations],
+        version,
+        state.name,
         keys.patch_mac,
     )
     result = SyncResult(CollectionState(state.name, version, new_hash), result_mutations, changes)

@@ -44,6 +44,7 @@ from wamd.appstate.protocol import (
     parse_response,
     push_request,
 )
+from wamd.appstate.recovery import apply_recovery, recovery_key_ids
 from wamd.appstate.state import (
     ALL_COLLECTIONS,
     CollectionState,
@@ -69,6 +70,9 @@ SendIQ = Callable[[Node], Awaitable[Node]]
 DownloadBlob = Callable[[pb.ExternalBlobReference], Awaitable[bytes]]
 RequestKeys = Callable[[list[bytes]], Awaitable[None]]
 RequestRecovery = Callable[[str], Awaitable[None]]
+
+RECOVERY_RETRY = 60.0
+"""Seconds before a collection's recovery is asked of the primary device again."""
 
 MAX_ROUNDS = 100
 """Upper bound on ``has_more_patches`` round trips in one sync of one collection."""
@@ -109,6 +113,8 @@ class AppStateEngine:
         """Collections waiting for sync keys (retried by :meth:`keys_arrived`)."""
         self.failures: dict[str, WamdError] = {}
         """The error of each collection whose last :meth:`sync` failed."""
+        self.recovering: dict[str, float] = {}
+        """Collections whose recovery was asked of the primary device (-> when, unix s)."""
 
     def _lock(self, name: str) -> asyncio.Lock:
         lock = self._locks.get(name)
@@ -164,11 +170,57 @@ class AppStateEngine:
                 if not last_try:
                     log.warning("app state %s failed (%s): resyncing from a snapshot", name, exc)
                     continue
-                log.error("app state %s resync failed too (%s): asking for a recovery", name, exc)
-                if self._request_recovery is not None:
-                    await self._request_recovery(name)
+                await self._ask_recovery(name, exc)
                 raise
         raise AssertionError("unreachable")
+
+    async def _ask_recovery(self, name: str, exc: WamdError) -> None:
+        now = self._clock()
+        asked = self.recovering.get(name)
+        if self._request_recovery is None or (asked is not None and now - asked < RECOVERY_RETRY):
+            log.error("app state %s resync failed too (%s)", name, exc)
+            return
+        log.error("app state %s resync failed too (%s): asking for a recovery", name, exc)
+        self.recovering[name] = now
+        await self._request_recovery(name)
+
+    async def apply_recovery(self, recovery: pb.SyncdSnapshotRecovery) -> list[ev.AppStateEvent]:
+        """Replace a collection with the primary device's answer to our recovery request,
+        then fetch the patches after it; returns the events (``full_sync``, ending with an
+        :class:`~wamd.appstate.events.AppStateSyncComplete` with ``recovery=True``).
+
+        Raises :class:`~wamd.errors.AppStateMalformed` for a recovery nobody asked for or a
+        bad one, :class:`~wamd.errors.AppStateMACMismatch` when its LTHash does not match its
+        records, :class:`~wamd.errors.AppStateKeyMissing`; the stored state is then unchanged.
+        """
+        name = recovery.collection_name
+        if name not in self.recovering:
+            raise AppStateMalformed(f"a recovery of {name!r} that was not asked for")
+        async with self._lock(name):
+            keyring = await self._keyring(recovery_key_ids(recovery))
+            result = apply_recovery(name, recovery, keyring)
+            events = await self._commit(result, full_sync=True)
+            self.recovering.pop(name, None)
+            events.append(
+                ev.AppStateSyncComplete(
+                    timestamp=int(self._clock() * 1000),
+                    full_sync=True,
+                    collection=name,
+                    version=result.state.version,
+                    recovery=True,
+                )
+            )
+            log.info(
+                "app state %s recovered by the primary device at v%d", name, result.state.version
+            )
+            try:
+                events += await self._fetch(name, False, False)
+            except WamdError as exc:
+                self.failures[name] = exc
+                log.warning("app state %s: patches after the recovery failed: %s", name, exc)
+            else:
+                self.failures.pop(name, None)
+        return events
 
     async def _blocked(self, name: str, exc: AppStateKeyMissing) -> None:
         self.blocked.add(name)

@@ -7,16 +7,55 @@ is a thin composition of the messaging layer's device lookup and per-device encr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wamd.binary import AttrValue, Node
 from wamd.errors import SendError
+from wamd.events import Event
+from wamd.messaging.events import Message
 from wamd.messaging.ids import generate_message_id
 from wamd.messaging.send import encrypt_for_devices
 from wamd.proto import e2e_pb2
 
 if TYPE_CHECKING:
     from wamd.client import Client
+
+
+@dataclass(frozen=True, slots=True)
+class OwnProtocolMessage(Event):
+    """A protocol message between this account's own devices that wamd handles itself (an
+    app-state key share or request, a history notification, a recovery answer...).
+
+    The client dispatches these instead of a :class:`~wamd.messaging.events.Message`: their
+    outcome reaches applications as typed events (:mod:`wamd.appstate.events`,
+    :class:`~wamd.history.events.HistorySync`). Subscribe to this type to see the raw ones.
+    """
+
+    message: Message
+
+
+INTERNAL_TYPES = frozenset(
+    {
+        e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_SHARE,
+        e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_REQUEST,
+        e2e_pb2.ProtocolMessage.HISTORY_SYNC_NOTIFICATION,
+        e2e_pb2.ProtocolMessage.PEER_DATA_OPERATION_REQUEST_MESSAGE,
+        e2e_pb2.ProtocolMessage.PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE,
+    }
+)
+"""Protocol message types from own devices that become :class:`OwnProtocolMessage`."""
+
+
+def is_internal(event: Event) -> bool:
+    """Whether ``event`` is a :class:`Message` from one of our devices that wamd handles
+    itself (see :class:`OwnProtocolMessage`)."""
+    return (
+        isinstance(event, Message)
+        and event.from_me
+        and event.message.HasField("protocol_message")
+        and event.message.protocol_message.type in INTERNAL_TYPES
+    )
 
 
 async def send_to_own_devices(client: Client, message: e2e_pb2.Message) -> str:

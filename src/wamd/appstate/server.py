@@ -325,6 +325,29 @@ class AppStateServer:
 
         return await self._run(work)
 
+    async def snapshot(self, phone: str, name: str) -> pb.SyncdSnapshot | None:
+        """The live state of a collection (its records, version, snapshot MAC and key id)."""
+        return await self._run(lambda db: _snapshot(db, phone, name))
+
+    async def corrupt_snapshot_mac(self, phone: str, name: str) -> None:
+        """Fault injection for tests: flip a bit of the snapshot MAC served for a collection
+        (until the next accepted patch brings a new one)."""
+
+        def work(db: sqlite3.Connection) -> None:
+            row = db.execute(
+                "SELECT snapshot_mac FROM appstate_collections WHERE phone = ? AND name = ?",
+                (phone, name),
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no collection {name}")
+            mac = bytes(row[0])
+            db.execute(
+                "UPDATE appstate_collections SET snapshot_mac = ? WHERE phone = ? AND name = ?",
+                (bytes([mac[0] ^ 1]) + mac[1:], phone, name),
+            )
+
+        await self._run(work)
+
     async def corrupt_patch_mac(self, phone: str, name: str, version: int) -> None:
         """Fault injection for tests: flip a bit of a stored patch's patch MAC."""
 

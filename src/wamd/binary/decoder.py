@@ -4,6 +4,10 @@ The decoder never trusts the input: every length is checked against the bytes th
 nesting is bounded, and anything malformed or truncated raises
 :class:`~wamd.errors.DecodeError` with the offset where it went wrong. Work and memory are
 linear in the input size.
+
+:func:`decode_node` runs the compiled twin of this module's loop (``_cdecoder.c``, same trees,
+same errors and offsets) when it is built, else the pure-Python loop below; see
+:data:`ACCELERATED` and :data:`IMPLEMENTATIONS`.
 """
 
 from __future__ import annotations

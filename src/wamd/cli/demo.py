@@ -16,8 +16,9 @@ result as it goes:
  8. a restart: Alice's new client logs in from the stored session, without a QR code;
  9. a clean shutdown: clients, stores and sandbox closed, no task left behind.
 
-The exit code is 0 only when every check passed; a failed check (or one that timed out after
-``--step-timeout`` seconds) stops the tour with the reason and exit code 1.
+The exit code is 0 only when every check passed; a failed check (or a wait longer than
+``--step-timeout`` seconds, or a tour longer than four times that, at least a minute) stops the
+tour with the reason and exit code 1.
 """
 
 from __future__ import annotations
@@ -225,8 +226,12 @@ class Tour:
             self.sandbox = sandbox
             self.stores: list[SQLiteStore] = []
             self.clients: list[Client] = []
+            deadline = max(60.0, 4 * self.timeout)
             try:
-                await self.tour()
+                async with asyncio.timeout(deadline):
+                    await self.tour()
+            except TimeoutError:
+                raise DemoFailed(f"the tour did not end within {deadline:g} s") from None
             finally:
                 await self.close_all()
         out.info("sandbox stopped")

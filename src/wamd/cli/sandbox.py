@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import sys
 from pathlib import Path
 
 import platformdirs
 
+from wamd.errors import WamdError
 from wamd.sandbox import Sandbox
 
 
@@ -51,8 +54,21 @@ def run(args: argparse.Namespace) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = args.state_dir if args.state_dir is not None else default_state_dir()
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_serve(args.host, args.port, state_dir))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        hint = (
+            "is another sandbox running? --port 0 picks a free port"
+            if exc.errno == errno.EADDRINUSE
+            else f"check --host {args.host} and --state-dir {state_dir}"
+        )
+        print(f"wamd: cannot start the sandbox: {exc} ({hint})", file=sys.stderr)
+        return 1
+    except WamdError as exc:
+        print(f"wamd: cannot start the sandbox: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

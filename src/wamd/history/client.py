@@ -50,14 +50,21 @@ class HistoryClient:
         self._download = download or _no_download
         self._limit = limit
 
+    @staticmethod
+    def wants(event: Message) -> bool:
+        """Filter for :meth:`on_message`: history notifications from one's own devices."""
+        message = event.message
+        return (
+            event.from_me
+            and message.HasField("protocol_message")
+            and message.protocol_message.type == e2e_pb2.ProtocolMessage.HISTORY_SYNC_NOTIFICATION
+        )
+
     async def on_message(self, event: Message) -> None:
         """Handle a history notification from one's own device; ignore everything else."""
-        message = event.message
-        if not event.from_me or not message.HasField("protocol_message"):
+        if not self.wants(event):
             return
-        protocol = message.protocol_message
-        if protocol.type != e2e_pb2.ProtocolMessage.HISTORY_SYNC_NOTIFICATION:
-            return
+        protocol = event.message.protocol_message
         try:
             history = await handle_notification(
                 self._account(),

@@ -18,15 +18,16 @@ DEFAULT_LIMIT = 256 * 1024 * 1024
 _CHUNK = 1 << 20
 
 
-def inflate(data: bytes, limit: int = DEFAULT_LIMIT) -> bytes:
-    """Inflate a zlib stream, refusing output larger than ``limit`` bytes.
+def inflate(data: bytes, limit: int = DEFAULT_LIMIT, *, gzip: bool = False) -> bytes:
+    """Inflate a zlib stream (``gzip``: a gzip stream), refusing output larger than ``limit``
+    bytes.
 
     Raises :class:`HistorySyncTooLarge` past the limit and :class:`HistorySyncError` for a
     corrupt, truncated or trailing-garbage stream.
     """
     if limit < 0:
         raise ValueError("limit must be >= 0")
-    inflater = zlib.decompressobj()
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
     out = bytearray()
     pending = data
     try:

@@ -91,7 +91,7 @@ class _ClientLink:
         self._client.connection.pending.forget(request_id)
 
     async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
-        return await self._client.dispatcher.dispatch(event)
+        return await self._client.dispatch_received(event)
 
 
 class Messaging:

@@ -1261,3 +1261,25 @@ class PatchDebugData(_message.Message):
     sender_platform: PatchDebugData.Platform
     is_sender_primary: bool
     def __init__(self, current_lthash: _Optional[bytes] = ..., new_lthash: _Optional[bytes] = ..., patch_version: _Optional[bytes] = ..., collection_name: _Optional[bytes] = ..., first_four_bytes_from_a_hash_of_snapshot_mac_key: _Optional[bytes] = ..., new_lthash_subtract: _Optional[bytes] = ..., number_add: _Optional[int] = ..., number_remove: _Optional[int] = ..., number_override: _Optional[int] = ..., sender_platform: _Optional[_Union[PatchDebugData.Platform, str]] = ..., is_sender_primary: _Optional[bool] = ...) -> None: ...
+
+class SyncdPlainTextRecord(_message.Message):
+    __slots__ = ("value", "key_id", "mac")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    value: SyncActionData
+    key_id: bytes
+    mac: bytes
+    def __init__(self, value: _Optional[_Union[SyncActionData, _Mapping]] = ..., key_id: _Optional[bytes] = ..., mac: _Optional[bytes] = ...) -> None: ...
+
+class SyncdSnapshotRecovery(_message.Message):
+    __slots__ = ("version", "collection_name", "mutation_records", "collection_lthash")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MUTATION_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_LTHASH_FIELD_NUMBER: _ClassVar[int]
+    version: SyncdVersion
+    collection_name: str
+    mutation_records: _containers.RepeatedCompositeFieldContainer[SyncdPlainTextRecord]
+    collection_lthash: bytes
+    def __init__(self, version: _Optional[_Union[SyncdVersion, _Mapping]] = ..., collection_name: _Optional[str] = ..., mutation_records: _Optional[_Iterable[_Union[SyncdPlainTextRecord, _Mapping]]] = ..., collection_lthash: _Optional[bytes] = ...) -> None: ...

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,16 @@ from wamd.sandbox.messaging import MAX_PARTICIPANTS
 from wamd.sandbox.prekeys import PHONE_SIGNED_PREKEY_ID
 from wamd.sandbox.session import Session
 from wamd.sandbox.state import Account
-from wamd.signal import ENC_MSG, ENC_PKMSG, ENC_SKMSG, Limits, SignalCipher, SignedPreKey
+from wamd.signal import (
+    ENC_MSG,
+    ENC_PKMSG,
+    ENC_SKMSG,
+    Limits,
+    PreKeyBundle,
+    SignalCipher,
+    SignedPreKey,
+)
+from wamd.signal.cipher import EncryptResult
 from wamd.signal.memory import MemorySignalStore
 from wamd.types import GROUP_SERVER, JID, LID_SERVER, USER_SERVER
 
@@ -54,12 +64,14 @@ __all__ = ["PhoneReader", "install", "phone_reader_of"]
 
 log = logging.getLogger("wamd.sandbox.phone")
 
+PeerRequestHandler = Callable[[str, int, str, e2e_pb2.Message], Awaitable[None]]
+_PEER_REQUEST = e2e_pb2.ProtocolMessage.PEER_DATA_OPERATION_REQUEST_MESSAGE
+
 # The phone reads only the media messages of a chat, so its chains jump ahead over the rest
 # (up to 20,000 messages: a media message after more text than that is not learned; the bound
 # also caps the work a hostile counter can cause). It reads in order (one sender device's
 # stanzas are handled one at a time), so it keeps few skipped keys.
 PHONE_LIMITS = Limits(max_skip=20_000, max_skipped_per_chain=32, max_skipped_total=64)
-
 
 
 @dataclass
@@ -80,6 +92,10 @@ class PhoneReader:
         self.learned = 0
         self._phones: dict[str, _Phone] = {}
         self._lock = asyncio.Lock()
+        self.on_peer_request: PeerRequestHandler | None = None
+        """Called with ``(phone, companion device, message id, message)`` for each peer
+        request (``PEER_DATA_OPERATION_REQUEST_MESSAGE``) a phone reads from its own
+        companions (:mod:`wamd.sandbox.phone_peer` answers them)."""
 
     def __repr__(self) -> str:
         return f"PhoneReader(phones={len(self._phones)}, learned={self.learned})"
@@ -110,6 +126,30 @@ class PhoneReader:
             phone = self._phones[account.phone] = _Phone(cipher, store)
         return phone
 
+    async def encrypt(
+        self,
+        account: Account,
+        address: str,
+        plaintext: bytes,
+        bundle: Callable[[], Awaitable[PreKeyBundle | None]],
+    ) -> EncryptResult:
+        """Encrypt ``plaintext`` (padded here) from ``account``'s phone for the device at
+        ``address`` (``phone.device``), starting a session from ``bundle()`` when there is
+        none. The phone reads and writes with the same sessions, so a companion's answers on
+        a session the phone started are readable too. Raises :class:`WamdError` when no
+        bundle is available."""
+        async with self._lock:
+            phone = self._phone(account)
+            batch = phone.cipher.batch(phone.store)
+            if not await batch.has_session(address):
+                found = await bundle()
+                if found is None:
+                    raise WamdError(f"no prekey bundle for {address}")
+                await batch.process_bundle(address, found)
+            result = await batch.encrypt(address, plaintext)
+            await batch.commit(phone.store)
+            return result
+
     async def read(self, session: Session, node: Node) -> None:
         """Learn the media of a ``<message>`` from ``session`` (never raises for bad input)."""
         sender = session.device
@@ -125,33 +165,54 @@ class PhoneReader:
         except WamdError:
             return
         group = str(to.to_non_ad()) if to.server == GROUP_SERVER else None
+        # Peer messages (between one account's own devices) carry requests for the phone.
+        peer = group is None and node.attrs.get("category") == "peer"
         # Cheap checks first: most messages are text, which the phone does not read.
-        pairwise = [(entry, enc) for entry in entries
-                    if (enc := _readable(entry.child("enc"), media_only=group is None))]
-        group_encs = [enc for enc in node.children_by_tag("enc")
-                      if enc.attrs.get("type") == ENC_SKMSG and enc.attrs.get("mediatype")
-                      and isinstance(enc.content, bytes)] if group is not None else []
+        pairwise = [
+            (entry, enc)
+            for entry in entries
+            if (enc := _readable(entry.child("enc"), media_only=group is None and not peer))
+        ]
+        group_encs = (
+            [
+                enc
+                for enc in node.children_by_tag("enc")
+                if enc.attrs.get("type") == ENC_SKMSG
+                and enc.attrs.get("mediatype")
+                and isinstance(enc.content, bytes)
+            ]
+            if group is not None
+            else []
+        )
         if not pairwise and not group_encs:
             return
         address = f"{sender.phone}.{sender.device}"
+        requests: list[tuple[str, e2e_pb2.Message]] = []
         async with self._lock:
             for entry, enc in pairwise:
-                await self._read_pairwise(entry, enc, address, message_id, group)
+                read = await self._read_pairwise(entry, enc, address, message_id, group)
+                if peer and read is not None and read[0] == sender.phone:
+                    requests.append(read)
             for enc in group_encs:
                 await self._read_group(enc, address, message_id, group or "")
+        handler = self.on_peer_request
+        for phone, message in requests:
+            if handler is not None and message.protocol_message.type == _PEER_REQUEST:
+                await handler(phone, sender.device, message_id, message)
 
     async def _read_pairwise(
         self, entry: Node, enc: Node, sender: str, message_id: str, group: str | None
-    ) -> None:
+    ) -> tuple[str, e2e_pb2.Message] | None:
+        """Decrypt one copy for a phone; returns ``(phone, message)`` when it was one."""
         try:
             jid = entry.attr_jid("jid")
         except WamdError:
-            return
+            return None
         if jid.device != 0 or jid.server not in (USER_SERVER, LID_SERVER):
-            return
+            return None
         account = await self._account(jid)
         if account is None:
-            return
+            return None
         phone = self._phone(account)
         batch = phone.cipher.batch(phone.store)
         try:
@@ -165,10 +226,10 @@ class PhoneReader:
                 )
             await batch.commit(phone.store)
         except (WamdError, ValueError, ProtobufDecodeError) as exc:
-            log.debug("phone %s cannot read %s from %s: %s", account.phone, message_id, sender,
-                      exc)
-            return
+            log.debug("phone %s cannot read %s from %s: %s", account.phone, message_id, sender, exc)
+            return None
         self._learn(account.phone, message_id, message)
+        return account.phone, message
 
     async def _read_group(self, enc: Node, sender: str, message_id: str, group: str) -> None:
         assert isinstance(enc.content, bytes)

@@ -52,6 +52,7 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "wamd.sandbox.users",
     "wamd.sandbox.groups",
     "wamd.sandbox.phone_reader",
+    "wamd.sandbox.phone_peer",
 )
 """Area modules installed by default (each exposes ``install(sandbox)``)."""
 

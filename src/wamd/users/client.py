@@ -8,7 +8,7 @@ two sessions of one contact concurrently.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from wamd.binary import Node
@@ -36,9 +36,14 @@ async def remember_lid_pairs(account: Account, pairs: Iterable[tuple[JID, JID]])
 class UsersClient:
     """User, profile, blocklist and privacy operations for one account."""
 
-    def __init__(self, client: Requester, account: Account) -> None:
+    def __init__(self, client: Requester, account: Account | Callable[[], Account]) -> None:
         self._client = client
-        self._account = account
+        self._get_account = account if callable(account) else (lambda: account)
+
+    @property
+    def _account(self) -> Account:
+        # a client's account is loaded at connect: ask for it on every use
+        return self._get_account()
 
     async def is_on_whatsapp(self, phones: Iterable[str]) -> list[q.OnWhatsApp]:
         """Which of these phone numbers have WhatsApp accounts (and their LIDs)."""
