@@ -51,7 +51,7 @@ def test_help_texts_are_plain_and_point_newcomers_to_the_demo(
     assert "wamd demo" in text
     assert "docs/quickstart.md" in text
     assert "may ban accounts" in text
-    for name in ("demo", "sandbox", "login", "send", "listen"):
+    for name in ("demo", "sandbox", "login", "send", "listen", "logout"):
         with pytest.raises(SystemExit) as exited:
             parser.parse_args([name, "--help"])
         assert exited.value.code == 0
@@ -140,6 +140,16 @@ async def test_login_send_listen_in_the_terminal(sandbox: Sandbox, tmp_path: Pat
         "hello Bob",
         "15550201:1@s.whatsapp.net",
     )
+
+    # bob unlinks: the sandbox forgets the device, the store is empty, send says so
+    assert [d.device for d in await sandbox.state.devices("15550202")] == [1]
+    code, out, err = await wamd("logout", *bob)
+    assert code == 0, err
+    assert out.strip() == "Unlinked 15550202:1@s.whatsapp.net; its keys are deleted from the store."
+    assert [d.device for d in await sandbox.state.devices("15550202")] == []
+    code, _, err = await wamd("send", *bob, "+15550201", "still there?")
+    assert code == 1
+    assert "not linked to an account yet" in err
 
     # the secrets are sealed: without the key the store does not open
     assert b"correct horse" not in (tmp_path / "alice.db").read_bytes()

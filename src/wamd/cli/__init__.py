@@ -1,4 +1,5 @@
-"""The ``wamd`` command line: ``demo``, ``sandbox``, ``login``, ``send``, ``listen``.
+"""The ``wamd`` command line: ``demo``, ``sandbox``, ``login``, ``send``, ``listen``,
+``logout``.
 
 Each subcommand lives in its own module with a ``register(subparsers)`` function that adds
 its parser and sets ``run`` (``run(args) -> exit code``); list the module in ``COMMANDS``.
@@ -17,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "wamd.cli.login",
     "wamd.cli.send",
     "wamd.cli.listen",
+    "wamd.cli.logout",
 )
 """The modules providing subcommands, in help order."""
 

@@ -277,6 +277,13 @@ class SQLiteStore(SQLStore):
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _error(exc) from exc
+            except BaseException:
+                # Cancelled while the BEGIN waited in aiosqlite's thread: it still runs there.
+                # Roll it back (queued after it) or the connection stays in a transaction
+                # nobody owns and every later BEGIN fails.
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.shield(conn.execute("ROLLBACK"))
+                raise
             x = _SQLiteExecutor(self, tx=True)
             try:
                 yield x
