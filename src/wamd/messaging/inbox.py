@@ -35,8 +35,10 @@ __all__ = ["MESSAGE_KIND", "Decoder", "HandlerFailed", "Inbox", "InboxEvent"]
 log = logging.getLogger("wamd.messaging")
 
 MESSAGE_KIND = "message"
-DONE_FLUSH_DELAY = 0.05
-"""Seconds finished entries wait to be marked done together."""
+DONE_FLUSH_DELAY = 0.5
+"""Seconds finished entries wait to be marked done together, when no receive transaction
+carries their marks first (while messages flow, each receive commit takes the marks gathered
+so far: no transaction of their own)."""
 TRIM_EVERY = 1000
 """Finished entries between two trims of the inbox, dedupe and outgoing buffers."""
 
@@ -181,6 +183,26 @@ class Inbox:
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = asyncio.ensure_future(self._flush(DONE_FLUSH_DELAY))
 
+    def take_done(self) -> list[int]:
+        """The done marks gathered so far, for a transaction that is about to commit (the
+        receive path's); report the outcome with :meth:`done_written` or :meth:`done_failed`."""
+        if not self._pending_done:
+            return []
+        seqs, self._pending_done = self._pending_done, set()
+        return sorted(seqs)
+
+    def done_written(self, seqs: list[int]) -> None:
+        """The marks taken with :meth:`take_done` are committed."""
+        self._done.difference_update(seqs)  # the store says done now
+        self._since_trim += len(seqs)
+        if self._since_trim >= TRIM_EVERY and (self._flush_task is None or self._flush_task.done()):
+            self._flush_task = asyncio.ensure_future(self._flush(0))  # trims
+
+    def done_failed(self, seqs: list[int]) -> None:
+        """The transaction that carried the marks taken with :meth:`take_done` failed: they
+        are written by the next one."""
+        self._pending_done.update(seqs)
+
     async def _flush(self, delay: float) -> None:
         # done marks are not needed for durability (a crash only re-dispatches): gather a
         # few before writing them in one transaction
@@ -199,12 +221,12 @@ class Inbox:
                 raise
             self._done.difference_update(seqs)  # the store says done now
             self._since_trim += len(seqs)
-            if self._since_trim >= TRIM_EVERY:
-                self._since_trim = 0
-                try:
-                    await self.trim()
-                except StoreError as exc:
-                    log.warning("could not trim the inbox: %s", exc)
+        if self._since_trim >= TRIM_EVERY:
+            self._since_trim = 0
+            try:
+                await self.trim()
+            except StoreError as exc:
+                log.warning("could not trim the inbox: %s", exc)
 
     @contextlib.asynccontextmanager
     async def transaction(self, event: InboxEvent) -> AsyncIterator[Transaction]:
@@ -252,9 +274,19 @@ class Inbox:
             await self._idle.wait()
             task = self._flush_task
             if task is not None and not task.done():
-                await task
+                await self._flush_at_once(task)
             if self._idle.is_set() and not self._pending_done:
                 return
+
+    async def _flush_at_once(self, task: asyncio.Task[None]) -> None:
+        """Write the gathered marks now instead of after the flush delay."""
+        task.cancel()  # (marks it was writing go back to the pending set)
+        await asyncio.gather(task, return_exceptions=True)
+        if self._flush_task is task:
+            self._flush_task = asyncio.ensure_future(self._flush(0))
+        flush = self._flush_task
+        if flush is not None:
+            await asyncio.shield(flush)
 
     async def trim(self) -> None:
         """Delete finished entries and old dedupe/outgoing records."""

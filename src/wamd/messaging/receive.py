@@ -62,6 +62,7 @@ from wamd.signal import (
     ENC_MSG,
     ENC_PKMSG,
     ENC_SKMSG,
+    ChangeSet,
     IdentityChange,
     SignalBatch,
     generate_prekeys,
@@ -291,8 +292,31 @@ class Receiver:
         recorded = [
             i for i in items if (i.message is not None or i.bad_protobuf) and i.seen is not None
         ]
+        # the done marks of entries whose handlers finished ride on this transaction (they
+        # need none of their own while messages flow)
+        done = self._inbox.take_done()
+        try:
+            changes = await self._write(ctx, batch, recorded, own, done)
+        except BaseException:
+            self._inbox.done_failed(done)
+            raise
+        self._inbox.done_written(done)
+        self.received += sum(1 for i in items if i.event is not None)
+        return list(changes.identity_changes)
+
+    async def _write(
+        self,
+        ctx: Context,
+        batch: SignalBatch,
+        recorded: list[_Item],
+        own: list[JID],
+        done: list[int],
+    ) -> ChangeSet:
+        """The receive transaction of a batch (see :meth:`_commit`)."""
         async with ctx.account.transaction() as tx:
             changes = await batch.commit(tx)
+            if done:
+                await tx.inbox.mark_done(done)
             # one statement for the dedupe rows, one for the inbox entries, one for the
             # secrets: the store round trips of a batch do not grow with its size
             added = (
@@ -342,8 +366,7 @@ class Receiver:
                 await tx.message_secrets.put_many(secrets)
         for (item, message, retry_count), seq in zip(kept, seqs, strict=True):
             item.event = self._event(item, message, retry_count, seq)
-        self.received += sum(1 for i in items if i.event is not None)
-        return list(changes.identity_changes)
+        return changes
 
     async def _distribution_first(
         self, batch: SignalBatch, plaintext: bytes, address: str, env: Envelope
