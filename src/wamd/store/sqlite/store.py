@@ -18,7 +18,6 @@ their writers take turns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 import sqlite3
@@ -94,6 +93,27 @@ async def migrate(conn: aiosqlite.Connection, target: int | None = None) -> int:
                 raise
     except sqlite3.Error as exc:
         raise _error(exc) from exc
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """ROLLBACK, waited for through cancellations: its caller holds the store's lock, and the
+    next holder's statements must not run inside this transaction (a statement whose await was
+    cancelled still runs, in order, on the connection's thread). Errors are ignored: no
+    transaction is left when COMMIT (or BEGIN) itself failed. Raises
+    :class:`asyncio.CancelledError` afterwards when the caller was cancelled meanwhile."""
+    rollback = asyncio.ensure_future(conn.execute("ROLLBACK"))
+    cancelled = False
+    while not rollback.done():
+        try:
+            await asyncio.shield(rollback)
+        except asyncio.CancelledError:
+            cancelled = True
+        except sqlite3.Error:
+            pass
+    if not rollback.cancelled():
+        rollback.exception()  # retrieved: an error here is expected and harmless
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class _SQLiteExecutor(Executor):
@@ -277,15 +297,16 @@ class SQLiteStore(SQLStore):
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _error(exc) from exc
+            except asyncio.CancelledError:
+                await _rollback(conn)  # the BEGIN runs anyway: end it before the lock goes
+                raise
             x = _SQLiteExecutor(self, tx=True)
             try:
                 yield x
                 await conn.execute("COMMIT")
             except BaseException as exc:
                 x.open = False
-                # (suppressed: no transaction is left when COMMIT itself failed)
-                with contextlib.suppress(sqlite3.Error):
-                    await asyncio.shield(conn.execute("ROLLBACK"))
+                await _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
                     raise _error(exc) from exc
                 raise
