@@ -1,6 +1,12 @@
 """The full kill -9 run: 2,000 messages to a receiver killed with SIGKILL several times.
 
     .venv/bin/python bench/crash.py [--count 2000] [--kills 6] [--seed N] [--max-gap 1.5]
+    .venv/bin/python bench/crash.py --groups [--receipts 400] [--kills 8] [--postgres]
+
+``--groups`` runs the group scenario instead (tests/e2e/group_crash.py): a group member killed
+while the admin changes the group and sends it read receipts; it prints the group events and
+receipts handled (each exactly once) against those sent, and whether the member removed
+during the run could read the message sent after the last restart.
 
 Prints how many messages were sent, handled (exactly once: each recorded inside the
 transaction that finishes its inbox entry), duplicated, missing and undecryptable, when the
@@ -24,6 +30,41 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from tests.e2e.crash import run_crash_scenario  # noqa: E402
+from tests.e2e.group_crash import Backend, run_group_crash  # noqa: E402
+
+
+async def groups(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        schema = f"wamd_bench_crash_{os.getpid()}"
+        backend = (Backend("postgres", Path(tmp), args.dsn, schema) if args.postgres
+                   else Backend("sqlite", Path(tmp)))
+        try:
+            report = await run_group_crash(Path(tmp), backend, seed=args.seed, kills=args.kills,
+                                           receipts=args.receipts, max_gap=args.max_gap)
+        finally:
+            if args.postgres:
+                from tests.store.conftest import drop_schema
+
+                await drop_schema(schema)
+    expected, handled = report.expected_group, report.handled_group
+    receipts = report.receipts_handled
+    print(f"store                    {backend.kind}")
+    print(f"group events (live view) {sum(expected.values())}")
+    print(f"group events handled     {sum(handled.values())} (same list: {handled == expected})")
+    print(f"receipts sent            {len(report.receipts_sent)}")
+    print(f"receipts handled         {len(receipts)} (more than once: "
+          f"{sum(1 for n in receipts.values() if n > 1)})")
+    print(f"duplicate handlings      {len(report.duplicates)}")
+    print(f"kills (SIGKILL)          {report.kills} (random at "
+          + ", ".join(f"{t:.1f}" for t in report.kill_times) + " s, one after the removal)")
+    print(f"removed member got it    {report.removed_got_message}")
+    print(f"removed member decrypts  {report.removed_could_decrypt} "
+          f"(held the old key: {report.removed_held_old_key})")
+    print(f"duration                 {report.seconds:.1f} s (seed {args.seed})")
+    ok = (handled == expected and set(receipts) == set(report.receipts_sent)
+          and all(n == 1 for n in receipts.values()) and not report.duplicates
+          and not report.removed_got_message and not report.removed_could_decrypt)
+    return 0 if ok else 1
 
 
 async def main() -> int:
@@ -33,7 +74,13 @@ async def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-gap", type=float, default=1.5,
                         help="most seconds between a restart and the next kill")
+    parser.add_argument("--groups", action="store_true", help="the group scenario")
+    parser.add_argument("--receipts", type=int, default=400, help="--groups: read receipts")
+    parser.add_argument("--postgres", action="store_true", help="--groups: PostgreSQL store")
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
+    if args.groups:
+        return await groups(args)
     with tempfile.TemporaryDirectory() as tmp:
         report = await run_crash_scenario(Path(tmp), count=args.count, kills=args.kills,
                                           seed=args.seed, max_gap=args.max_gap, settle=600)

@@ -153,7 +153,8 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
     assert client.jid is not None
     print(json.dumps({"event": "ready", "jid": str(client.jid.to_non_ad())}), flush=True)
     cpu, wall = await done
-    result: dict[str, Any] = {"event": "recv", "count": cfg["count"], "cpu_s": cpu, "wall_s": wall}
+    result: dict[str, Any] = {"event": "recv", "count": cfg["count"], "cpu_s": cpu, "wall_s": wall,
+                              "batches": client.messaging.receiver.batches}
     if profiler is not None:
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text)
@@ -356,7 +357,8 @@ async def baileys_idle(sb: dict[str, str], tmp: Path, n: int) -> dict[str, Any]:
 def _row(name: str, r: dict[str, Any]) -> str:
     per_msg_us = r["cpu_s"] / r["count"] * 1e6
     rate = r["count"] / r["wall_s"]
-    return f"{name:<28} {rate:>10.0f} msg/s {per_msg_us:>10.0f} us CPU/msg"
+    batches = f" ({r['batches']} receive batches)" if "batches" in r else ""
+    return f"{name:<28} {rate:>10.0f} msg/s {per_msg_us:>10.0f} us CPU/msg{batches}"
 
 
 def _idle_row(name: str, r: dict[str, Any]) -> str:

@@ -231,6 +231,8 @@ async def run_group_crash(
                 kill_times.append(time.monotonic() - started)
                 await receiver.restart()
             await sending
+            changes = sum(1 for op in ops if op is not None)
+            await y.wait(lambda: len(group_events(y, gid)) >= changes + 1)  # + JoinedGroup
             expected = Counter(describe(e)[0] for e in group_events(y, gid))
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:

@@ -1,5 +1,6 @@
-"""Users end to end: a wamd client paired with the sandbox asks for and changes its privacy
-settings, blocklist and status; is-on-WhatsApp and user info fill its LID map."""
+"""Users end to end, through the ``Client`` facade: a wamd client paired with the sandbox asks
+for and changes its privacy settings, blocklist and status; is-on-WhatsApp and user info fill
+its LID map."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from wamd.sandbox.users import server_of
 from wamd.store import MemoryStore
 from wamd.types import JID, SERVER_JID
 from wamd.users import queries as q
-from wamd.users.client import UsersClient
 
 PHONE = "15556660000"
 OTHER = "15556661111"
@@ -33,19 +33,18 @@ async def test_users_against_the_sandbox(sandbox: Sandbox) -> None:
     client = Client(MemoryStore(), server=server_info(sandbox))
     await pair(sandbox, client, PHONE)
     try:
-        users = UsersClient(client, client.device.account)
-        found = {r.query: r for r in await users.is_on_whatsapp([OTHER, "15550000009"])}
+        found = {r.query: r for r in await client.is_on_whatsapp([OTHER, "15550000009"])}
         assert found[OTHER].registered
         assert found[OTHER].jid == JID(OTHER, "s.whatsapp.net")
         assert found["15550000009"].registered is False
-        info = await users.user_info([JID(OTHER, "s.whatsapp.net")])
+        info = await client.get_user_info([JID(OTHER, "s.whatsapp.net")])
         lid = info[JID(OTHER, "s.whatsapp.net")].lid
         assert lid == JID(other.lid, "lid")
         assert await client.device.account.lid_map.lid_for_pn(OTHER) == other.lid
 
-        assert (await users.privacy())["last"] == "all"
-        await users.set_privacy(q.PrivacyCategory.LAST_SEEN, q.PrivacyValue.NONE)
-        assert (await users.privacy())["last"] == "none"
+        assert (await client.get_privacy())["last"] == "all"
+        await client.set_privacy(q.PrivacyCategory.LAST_SEEN, q.PrivacyValue.NONE)
+        assert (await client.get_privacy())["last"] == "none"
         invalid = Node("category", {"name": "online", "value": "none"})  # online: all|match
         with pytest.raises(IQError) as bad:
             await client.request(
@@ -57,12 +56,13 @@ async def test_users_against_the_sandbox(sandbox: Sandbox) -> None:
             )
         assert bad.value.code == 400
 
-        blocked = await users.set_blocked(JID(OTHER, "s.whatsapp.net"), True)
+        blocked = await client.block(JID(OTHER, "s.whatsapp.net"))
         assert blocked.jids == [lid]
-        assert (await users.blocklist()).jids == [lid]
-        assert (await users.set_blocked(JID(OTHER, "s.whatsapp.net"), False)).jids == []
+        assert (await client.get_blocklist()).jids == [lid]
+        assert (await client.unblock(JID(OTHER, "s.whatsapp.net"))).jids == []
+        assert await client.get_business_profile(JID(OTHER, "s.whatsapp.net")) is None
 
-        await users.set_status("at the sandbox")
+        await client.set_status("at the sandbox")
         assert (await server_of(sandbox).status(PHONE))[0] == "at the sandbox"
     finally:
         await client.close()

@@ -144,12 +144,10 @@ async def test_app_state_between_wamd_and_baileys(
         history = await next_of(HistorySync)
         assert history.data.push_names[JID(other.phone, "s.whatsapp.net")] == "Olga"
         qr = await baileys.wait_for("qr")
-        scanned = asyncio.get_running_loop().time()
         await sandbox.admin.scan_qr(qr["qr"], PHONE)
-        # the history notification arrives with the key share: Baileys does not sit out its
-        # 20 s wait for one before 'open'
+        # the phone's key share and history notification come with the pairing: Baileys does
+        # not wait for them (bench/baileys_link.py measures how long it takes to be online)
         await baileys.wait_for("open")
-        assert asyncio.get_running_loop().time() - scanned < 15
         got = await baileys.wait_for("appStateKey")
         baileys_history = await baileys.wait_for("history")
         assert baileys_history["syncType"] == 0  # INITIAL_BOOTSTRAP, from the media host

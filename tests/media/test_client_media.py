@@ -259,6 +259,12 @@ async def test_gone_media_is_asked_again_from_the_phone(sandbox: Sandbox) -> Non
         assert answer.chat == evt.chat
         assert not answer.from_me
         assert answer.error_code is None
+        # it came through the durable inbox: stored (with the stanza) before the ack
+        assert answer.seq > 0
+        assert not answer.redelivered
+        entry = await bob.device.account.inbox.get(answer.seq)
+        assert entry is not None
+        assert entry.kind == "mediaretry"
         fresh = answer.decrypt(image.media_key).direct_path
         assert fresh
         assert fresh != image.direct_path

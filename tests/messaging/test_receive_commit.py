@@ -18,6 +18,7 @@ from tests.sandbox.routing_helpers import TIMEOUT, pair, server_of
 from wamd.client import Client
 from wamd.errors import MalformedNode
 from wamd.messaging import Message, builders
+from wamd.messaging.addresses import AddressLocks
 from wamd.messaging.send import send_message
 from wamd.proto import e2e_pb2
 from wamd.sandbox import Sandbox
@@ -162,3 +163,45 @@ async def test_a_clean_close_writes_the_done_marks(sandbox: Sandbox, tmp_path: P
 
 
 BOB_USER = JID("15550002222", "s.whatsapp.net")
+
+
+async def test_a_stanza_queued_while_a_batch_runs_is_processed_without_another_frame() -> None:
+    """No lost wake-up: a stanza that arrives while its chat's worker is in the middle of a
+    batch is taken by the same worker when the batch ends, with no further frame to
+    trigger it."""
+    server = FakeServer()
+    alice = await server.add("15550001", 1)
+    bob = await server.add("15550002", 1)
+    bob.online = False
+    for i in range(2):
+        await send_message(alice.ctx, BOB, e2e_pb2.Message(conversation=f"w{i}"))
+    first, second = server.queues.pop((bob.phone, bob.device))
+    sender = JID("15550001", "s.whatsapp.net", device=1)
+    async with bob.ctx.book.lock([sender]):  # the worker's first batch waits on this lock
+        await bob.deliver(first)
+        await asyncio.sleep(0.05)
+        assert bob.receiver.batches == 1  # the batch of the first stanza is running
+        await bob.deliver(second)  # queued while that batch runs
+    async with asyncio.timeout(5):
+        await bob.idle()
+    texts = [e.text for e in bob.events if isinstance(e, Message)]
+    assert texts == ["w0", "w1"]
+    assert bob.receiver.batches == 2
+
+
+async def test_address_locks_are_released_when_a_waiter_is_cancelled() -> None:
+    locks = AddressLocks()
+    a, b = locks.get("a"), locks.get("b")  # (kept: the registry holds locks weakly)
+    async with locks.hold(["b"]):
+        waiter = asyncio.ensure_future(locks.hold(["a", "b"]).__aenter__())
+        await asyncio.sleep(0.01)
+        assert a.locked()  # taken first (sorted order), waiting for "b"
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert not a.locked()
+    async with locks.hold(["b", "a", "b"]):
+        assert a.locked()
+        assert b.locked()
+    assert not a.locked()
+    assert not b.locked()

@@ -18,6 +18,7 @@ from tests.sandbox.raw import Companion, RawClient, login, pair_by_qr
 from wamd.binary import Node
 from wamd.sandbox import Sandbox
 from wamd.sandbox import session as session_module
+from wamd.sandbox.messaging import router_of
 
 PHONE = "15550088"
 OTHER = "15550089"
@@ -217,3 +218,45 @@ async def test_a_flood_from_a_client_that_does_not_read(sandbox: Sandbox) -> Non
         await flooder.close()
     async with asyncio.timeout(20):
         await session.closed.wait()
+
+
+async def test_a_flood_to_an_offline_device_is_bounded(sandbox: Sandbox) -> None:
+    """Messages to a device that never comes back: its queue stops at ``max_queued`` (the
+    rest are dropped and counted), the sender is still answered, nothing else is held up."""
+    router = router_of(sandbox)
+    router.max_queued = 50
+    absent = Companion()
+    target = await pair_by_qr(sandbox, absent, OTHER)  # paired, never logged in
+    already = await router.queued(OTHER, target.device)
+    client = await _connected(sandbox, PHONE)
+    try:
+        for n in range(120):
+            await client.send(
+                Node(
+                    "message",
+                    {"id": f"flood{n}", "to": target, "type": "text"},
+                    [Node("enc", {"v": "2", "type": "msg"}, b"x" * 64)],
+                )
+            )
+            ack = await client.expect("ack")
+            assert ack.attrs["id"] == f"flood{n}"
+            assert "error" not in ack.attrs
+        await _alive(client)
+    finally:
+        await client.close()
+    assert await router.queued(OTHER, target.device) == 50
+    assert router.dropped == 120 - (50 - already)
+    # the device comes back: it gets what was kept, in order
+    returning = await login(sandbox, absent, passive=False)
+    try:
+        ids = []
+        while len(ids) < 50 - already:
+            node = await returning.recv()
+            if node.tag == "message":
+                await returning.send(Node("ack", {"id": node.attrs["id"], "class": "message"}))
+                if str(node.attrs["id"]).startswith("flood"):
+                    ids.append(node.attrs["id"])
+        assert ids == [f"flood{n}" for n in range(50 - already)]
+        await _alive(returning)
+    finally:
+        await returning.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,32 @@ async def test_leases_use_one_lock_file_per_account(tmp_path: Path) -> None:
         await (await (await reopened.account(a.id)).acquire_lease()).release()
     finally:
         await reopened.close()
+
+
+async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(tmp_path: Path) -> None:
+    """A task cancelled while its BEGIN waits in aiosqlite's thread queue: the BEGIN still
+    runs there after the task has given up. The store must not be left inside a transaction
+    nobody owns (every later transaction would fail: "cannot start a transaction within a
+    transaction")."""
+    store = await SQLiteStore.open(tmp_path / "x.db")
+    try:
+        account = await store.new_account(make_credentials())
+        slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+        busy = asyncio.ensure_future(store._conn.execute(slow + "SELECT COUNT(*) FROM n"))
+
+        async def begin() -> None:
+            async with account.transaction() as tx:
+                await tx.sessions.put("1.0", b"never")
+
+        task = asyncio.ensure_future(begin())
+        await asyncio.sleep(0.05)  # its BEGIN is queued behind the slow statement
+        assert not busy.done(), "the statement was not slow enough to queue the BEGIN"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await busy
+        async with account.transaction() as tx:
+            await tx.sessions.put("1.0", b"after")
+        assert await account.sessions.get("1.0") == b"after"
+    finally:
+        await store.close()

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -44,6 +45,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"folder of the state database (default: {default_state_dir()})",
     )
     parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=4096,
+        help="open connections accepted at once; more get HTTP 503 (default: 4096)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=120.0,
+        help="close a connection silent for this many seconds after its handshake; clients "
+        "ping every 20-30 s (default: 120; 0 never closes)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more (-vv: every stanza)"
     )
     parser.set_defaults(run=run)
@@ -55,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = args.state_dir if args.state_dir is not None else default_state_dir()
     try:
-        asyncio.run(_serve(args.host, args.port, state_dir))
+        limits = {
+            "max_connections": args.max_connections,
+            "idle_timeout": args.idle_timeout or None,
+        }
+        asyncio.run(_serve(args.host, args.port, state_dir, limits))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -69,16 +87,19 @@ def run(args: argparse.Namespace) -> int:
     except WamdError as exc:
         print(f"wamd: cannot start the sandbox: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"wamd: cannot start the sandbox: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
-async def _serve(host: str, port: int, state_dir: Path) -> None:
+async def _serve(host: str, port: int, state_dir: Path, limits: dict[str, Any]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with Sandbox(state_dir, host=host, port=port) as sandbox:
+    async with Sandbox(state_dir, host=host, port=port, **limits) as sandbox:
         print(f"wamd sandbox listening on {sandbox.url}", flush=True)
         print(f"admin API: {sandbox.admin_url}", flush=True)
         print(f"root public key: {sandbox.root_public_key.hex()}", flush=True)

@@ -39,6 +39,9 @@ class MediaRetry(Event):
         timestamp: when the phone answered (``None`` when it did not say).
         error_code: the phone's ``<error code>`` when it refused (2: it no longer has the
             media); ``None`` when it answered with an encrypted result.
+        redelivered: dispatched before a crash or restart (it comes from the durable inbox).
+        seq: its inbox entry (finish it with ``client.inbox_transaction(evt)`` to store the
+            new path exactly once).
     """
 
     message_id: str
@@ -48,6 +51,8 @@ class MediaRetry(Event):
     timestamp: datetime | None
     error_code: int | None
     notice: MediaRetryNotice = field(repr=False)
+    redelivered: bool = False
+    seq: int = 0
 
     @classmethod
     def from_notice(cls, notice: MediaRetryNotice) -> MediaRetry:

@@ -2,7 +2,8 @@
 
 The asyncio driver over :mod:`wamd.media.retry`: :class:`MediaReuploader` sends the
 ``<receipt type="server-error">`` and waits for the matching
-``<notification type="mediaretry">`` (acknowledged when it arrives);
+``<notification type="mediaretry">`` (with ``record``, the client's durable inbox stores it
+before it is acknowledged; without, it is acknowledged when it arrives);
 :func:`download_or_reupload` downloads, and on :class:`~wamd.errors.MediaExpired` asks for
 a re-upload and downloads from the new direct path.
 """
@@ -45,8 +46,10 @@ class MediaReuploader:
 
     One per client: it registers the client's handler of those notifications (a
     :class:`~wamd.client.Client` has its own, ``client.media_service.reuploader``).
-    ``on_notice`` is called with every well-formed answer, awaited or not (the client emits
-    :class:`~wamd.media.events.MediaRetry` from it).
+    ``on_notice`` is called with every well-formed answer, awaited or not. ``record``, when
+    given, takes the notification instead of the ack and ``on_notice``: it stores it, acks it
+    after the commit and dispatches its event (the client passes its durable inbox, which
+    emits :class:`~wamd.media.events.MediaRetry`, again after a crash).
     """
 
     def __init__(
@@ -54,9 +57,11 @@ class MediaReuploader:
         client: Client,
         *,
         on_notice: Callable[[MediaRetryNotice], Awaitable[None]] | None = None,
+        record: Callable[[Node], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._on_notice = on_notice
+        self._record = record
         self._waiting: dict[str, asyncio.Future[MediaRetryNotice]] = {}
         client.add_node_handler("notification", self._on_notification, _is_media_retry)
 
@@ -64,21 +69,26 @@ class MediaReuploader:
         return f"MediaReuploader(waiting={len(self._waiting)})"
 
     async def _on_notification(self, node: Node) -> None:
+        try:
+            notice: MediaRetryNotice | None = parse_retry_notification(node)
+        except WamdError as exc:
+            notice = None
+            if self._record is None:
+                log.warning("ignoring a malformed mediaretry notification: %s", exc)
+        if notice is not None:
+            waiter = self._waiting.get(notice.target.message_id)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(notice)
+        if self._record is not None:
+            await self._record(node)  # stored, acked after the commit, then dispatched
+            return
         attrs: dict[str, AttrValue] = {"class": "notification", "type": "mediaretry"}
         for name, target in (("id", "id"), ("from", "to")):
             value = node.attrs.get(name)
             if value is not None:
                 attrs[target] = value
         await self._client.send_node(Node("ack", attrs))
-        try:
-            notice = parse_retry_notification(node)
-        except WamdError as exc:
-            log.warning("ignoring a malformed mediaretry notification: %s", exc)
-            return
-        waiter = self._waiting.get(notice.target.message_id)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(notice)
-        if self._on_notice is not None:
+        if notice is not None and self._on_notice is not None:
             await self._on_notice(notice)
 
     async def request(

@@ -34,19 +34,28 @@ from wamd.media import media_conn_fetcher
 from wamd.media.events import MediaRetry
 from wamd.media.keys import MediaType
 from wamd.media.ref import MEDIA_FIELDS, MediaRef
-from wamd.media.retry import MediaRetryNotice, RetryTarget
+from wamd.media.retry import RetryTarget, parse_retry_notification
 from wamd.media.reupload import MediaReuploader, reuploaded
 from wamd.media.send import SentMedia, check_options, compose, default_file_name
 from wamd.media.transfer import MediaClient, UploadResult, UploadSource
 from wamd.messaging.builders import Quotable, content_field, quote_context
 from wamd.messaging.events import Message
+from wamd.messaging.notices import StanzaKind
 from wamd.proto import e2e_pb2
 from wamd.types import JID
 
 if TYPE_CHECKING:
+    from wamd.binary import Node
     from wamd.client import Client
 
-__all__ = ["FRESH_REFS", "ClientMedia", "Downloadable"]
+__all__ = ["FRESH_REFS", "MEDIA_RETRY_KIND", "ClientMedia", "Downloadable"]
+
+MEDIA_RETRY_KIND = "mediaretry"
+"""The inbox kind of ``<notification type="mediaretry">``."""
+
+
+def _media_retry_event(node: Node) -> MediaRetry:
+    return MediaRetry.from_notice(parse_retry_notification(node))
 
 FRESH_REFS = 512
 """How many re-uploaded media references a client keeps (by chat and message id)."""
@@ -103,7 +112,12 @@ class ClientMedia:
         self._media: MediaClient | None = None
         self._fresh: OrderedDict[tuple[str, str], MediaRef] = OrderedDict()
         self.retry_timeout = retry_timeout
-        self.reuploader = MediaReuploader(client, on_notice=self._on_notice)
+        self.kind = StanzaKind(MEDIA_RETRY_KIND, _media_retry_event)
+        """How mediaretry notifications go through the durable inbox."""
+        client.messaging.register_kind(self.kind)
+        self.reuploader = MediaReuploader(
+            client, record=lambda node: client.messaging.record(node, self.kind)
+        )
         """The media-retry requester (advanced use: ask for media of messages you stored)."""
 
     def __repr__(self) -> str:
@@ -137,9 +151,6 @@ class ClientMedia:
         """Close the HTTP session (a new one opens on next use)."""
         if self._media is not None:
             await self._media.close()
-
-    async def _on_notice(self, notice: MediaRetryNotice) -> None:
-        await self._client.dispatch(MediaRetry.from_notice(notice))
 
     # --- upload ------------------------------------------------------------------------------
 

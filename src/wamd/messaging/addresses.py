@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 
 from wamd.store import Account
 from wamd.types import JID, LID_SERVER, USER_SERVER
@@ -30,9 +30,7 @@ class AddressLocks:
     """A lock per Signal address, created on demand and forgotten when unused."""
 
     def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def get(self, address: str) -> asyncio.Lock:
         """The lock of ``address``."""
@@ -42,14 +40,39 @@ class AddressLocks:
             self._locks[address] = lock
         return lock
 
-    @contextlib.asynccontextmanager
-    async def hold(self, addresses: Iterable[str]) -> AsyncIterator[None]:
+    def hold(self, addresses: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold the locks of ``addresses`` (taken in sorted order: no deadlock)."""
-        locks = [self.get(a) for a in sorted(set(addresses))]
-        async with contextlib.AsyncExitStack() as stack:
-            for lock in locks:
-                await stack.enter_async_context(lock)
-            yield
+        return _Held([self.get(a) for a in sorted(set(addresses))])
+
+
+class _Held:
+    """Holds a list of locks, taken in order and released in reverse (a plain class: the
+    receive path takes one per batch, a generator-based context manager costs more)."""
+
+    __slots__ = ("_count", "_locks")
+
+    def __init__(self, locks: list[asyncio.Lock]) -> None:
+        self._locks = locks
+        self._count = 0
+
+    async def __aenter__(self) -> None:
+        try:
+            for lock in self._locks:
+                await lock.acquire()
+                self._count += 1
+        except BaseException:
+            self._release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        locks, count = self._locks, self._count
+        self._count = 0
+        while count:
+            count -= 1
+            locks[count].release()
 
 
 MAX_REMEMBERED = 20_000
@@ -85,8 +108,13 @@ class AddressBook:
     grow it without bound.
     """
 
-    def __init__(self, account: Account, locks: AddressLocks | None = None, *,
-                 max_remembered: int = MAX_REMEMBERED) -> None:
+    def __init__(
+        self,
+        account: Account,
+        locks: AddressLocks | None = None,
+        *,
+        max_remembered: int = MAX_REMEMBERED,
+    ) -> None:
         self.account = account
         self.locks = locks or AddressLocks()
         self._lid_of = _Recent(max_remembered)
@@ -193,11 +221,29 @@ class AddressBook:
                 await tx.sessions.delete(old)
         self._migrated.keep(old, new)
 
-    @contextlib.asynccontextmanager
-    async def lock(self, jids: Iterable[JID]) -> AsyncIterator[None]:
+    def lock(self, jids: Iterable[JID]) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold the locks of every form of every device in ``jids``."""
+        return _BookLock(self, jids)
+
+
+class _BookLock:
+    """:meth:`AddressBook.lock`: the names are looked up when it is entered."""
+
+    __slots__ = ("_book", "_held", "_jids")
+
+    def __init__(self, book: AddressBook, jids: Iterable[JID]) -> None:
+        self._book = book
+        self._jids = jids
+        self._held: contextlib.AbstractAsyncContextManager[None] | None = None
+
+    async def __aenter__(self) -> None:
         names: list[str] = []
-        for jid in jids:
-            names += await self.addresses(jid)
-        async with self.locks.hold(names):
-            yield
+        for jid in self._jids:
+            names += await self._book.addresses(jid)
+        self._held = self._book.locks.hold(names)
+        await self._held.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            await held.__aexit__(None, None, None)

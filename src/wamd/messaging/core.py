@@ -354,7 +354,7 @@ class Messaging:
             log.warning("prekey check failed: %s", exc)
         redelivered = await self._inbox.redeliver()
         if redelivered:
-            log.info("re-dispatched %d message(s) left pending (%s)", redelivered, ctx.own_pn)
+            log.info("re-dispatched %d inbox entries left pending (%s)", redelivered, ctx.own_pn)
 
     async def _send(self, node: Node) -> None:
         with contextlib.suppress(NotConnected):

@@ -27,14 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wamd.binary import Node, decode_node, encode_node
-from wamd.errors import (
-    AttributeInvalid,
-    AttributeMissing,
-    InvalidJID,
-    MalformedNode,
-    NotConnected,
-    WamdError,
-)
+from wamd.errors import MalformedNode, NotConnected, WamdError
 from wamd.events import Event
 from wamd.messaging.context import Context
 from wamd.messaging.inbox import Inbox
@@ -191,7 +184,7 @@ def _parse(kind: StanzaKind, node: Node) -> Event | None:
         return kind.parse(node)
     except MalformedNode:
         raise
-    except (AttributeMissing, AttributeInvalid, InvalidJID, ValueError) as exc:
+    except (WamdError, ValueError) as exc:  # attribute, JID and kind-specific parse errors
         raise MalformedNode(f"bad {kind.name} stanza: {exc}") from exc
 
 

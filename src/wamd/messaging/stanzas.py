@@ -174,7 +174,12 @@ def _parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
         chat = recipient.to_non_ad() if recipient is not None else origin.to_non_ad()
         alt = _jid_attr(node, attrs, "sender_pn" if server == LID_SERVER else "sender_lid")
     if alt is not None and not alt.device and sender.device:
-        alt = alt.with_device(sender.device)
+        # (the device number comes from a decoded JID: already valid)
+        alt = (
+            JID._make(alt.user, alt.server, 0, sender.device, alt.integrator)
+            if alt.user
+            else alt.with_device(sender.device)
+        )
     from_me = _is_own(sender, own)
     if recipient is not None and not from_me and not is_group:
         raise MalformedNode("message with a recipient that is not from us")
@@ -303,8 +308,10 @@ def retry_receipt(
     if envelope.category == "peer" and envelope.from_me:
         attrs["category"] = "peer"
     children = [
-        Node("retry", {"count": str(count), "id": envelope.id, "t": str(envelope.timestamp),
-                       "v": "1"}),
+        Node(
+            "retry",
+            {"count": str(count), "id": envelope.id, "t": str(envelope.timestamp), "v": "1"},
+        ),
         Node("registration", {}, _u(registration_id, 4)),
     ]
     if keys is not None:
@@ -316,8 +323,9 @@ def retry_receipt(
                     Node("type", {}, KEY_BUNDLE_TYPE),
                     Node("identity", {}, keys.identity),
                     prekey_node(keys.prekey_id, keys.prekey),
-                    prekey_node(keys.signed_prekey_id, keys.signed_prekey,
-                                keys.signed_prekey_signature),
+                    prekey_node(
+                        keys.signed_prekey_id, keys.signed_prekey, keys.signed_prekey_signature
+                    ),
                     Node("device-identity", {}, keys.device_identity),
                 ],
             )
@@ -380,7 +388,8 @@ def _parse_retry_request(node: Node) -> RetryRequest:
     registration = node.child("registration")
     registration_id = (
         _int_bytes(registration.content_bytes(), 4, "registration id")
-        if registration is not None else None
+        if registration is not None
+        else None
     )
     keys = node.child("keys")
     bundle = None
@@ -438,8 +447,11 @@ def _parse_receipt(node: Node, own: Sequence[JID]) -> IncomingReceipt:
     ids = [node.attr_str("id")]
     listing = node.child("list")
     if listing is not None:
-        ids += [item.attr_str("id") for item in listing.children_by_tag("item")
-                if isinstance(item.attrs.get("id"), str)]
+        ids += [
+            item.attr_str("id")
+            for item in listing.children_by_tag("item")
+            if isinstance(item.attrs.get("id"), str)
+        ]
     return IncomingReceipt(
         chat=chat,
         sender=sender,
@@ -539,9 +551,14 @@ def participant_hash(jids: Iterable[JID]) -> str:
 
 
 def _unwrap(msg: e2e_pb2.Message) -> e2e_pb2.Message:
-    for name in ("ephemeral_message", "view_once_message", "view_once_message_v2",
-                 "view_once_message_v2_extension", "document_with_caption_message",
-                 "lottie_sticker_message"):
+    for name in (
+        "ephemeral_message",
+        "view_once_message",
+        "view_once_message_v2",
+        "view_once_message_v2_extension",
+        "document_with_caption_message",
+        "lottie_sticker_message",
+    ):
         if msg.HasField(name):
             return _unwrap(getattr(msg, name).message)
     return msg
@@ -581,8 +598,15 @@ def message_type(message: e2e_pb2.Message) -> str:
     msg = _unwrap(message)
     if msg.HasField("reaction_message") or msg.HasField("enc_reaction_message"):
         return "reaction"
-    if any(msg.HasField(n) for n in ("poll_creation_message", "poll_creation_message_v2",
-                                     "poll_creation_message_v3", "poll_update_message")):
+    if any(
+        msg.HasField(n)
+        for n in (
+            "poll_creation_message",
+            "poll_creation_message_v2",
+            "poll_creation_message_v3",
+            "poll_update_message",
+        )
+    ):
         return "poll"
     if media_type(msg):
         return "media"

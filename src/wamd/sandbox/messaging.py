@@ -17,7 +17,10 @@ Everything delivered (messages, receipts, device notifications) is first stored 
 device acknowledges it — a ``<receipt>`` or an ``<ack class="message">`` for a message, an
 ``<ack class="receipt">`` / ``<ack class="notification">`` for the others — so it survives
 disconnects and sandbox restarts. When a device becomes active its queue is delivered in
-order before anything new (``<ib><offline count>`` follows).
+order before anything new (``<ib><offline count>`` follows). A device's queue holds at most
+:attr:`Router.max_queued` deliveries (:data:`MAX_QUEUED`): beyond that, new ones for it are
+dropped with a warning (a device that never comes back, or a flood aimed at it, cannot grow
+the state without end).
 
 Receipts (``<receipt id to [type] [recipient] [participant]>``) go to the addressed device, or
 to every device of the addressed user; they arrive ``from`` the receipting device. Device-list
@@ -71,6 +74,8 @@ MIGRATIONS = (
 )
 
 MAX_PARTICIPANTS = 2048
+MAX_QUEUED = 10_000
+"""Deliveries kept for one device until it acknowledges them (see the module docstring)."""
 _SENT_KEY = "messaging.sent"
 _FLUSHED_KEY = "messaging.flushed"
 
@@ -99,7 +104,13 @@ class Router:
         self._accounts: dict[JID, Account] = {}
         self._device_ids: dict[str, list[int]] = {}
         self._peers: set[tuple[str, str]] = set()
+        self._queued: dict[tuple[str, int], int] = {}
+        """Queue lengths by device, counted once, then kept (only in the state thread)."""
         self.routed = 0
+        self.max_queued = MAX_QUEUED
+        """At most this many deliveries wait for one device; more are dropped."""
+        self.dropped = 0
+        """Deliveries dropped because their device's queue was full."""
 
     def __repr__(self) -> str:
         return f"MessageRouter(routed={self.routed})"
@@ -145,21 +156,54 @@ class Router:
     # --- the queue ----------------------------------------------------------------------------
 
     async def enqueue(self, deliveries: list[tuple[_Target, str, str, Node]]) -> list[int]:
-        """Store ``(target, kind, id, node)`` deliveries; returns their sequence numbers."""
+        """Store ``(target, kind, id, node)`` deliveries; returns their sequence numbers (0 for
+        one dropped because its device's queue is full)."""
         now = int(self.sandbox.clock())
-        rows = [(t.phone, t.device, kind, stanza_id, encode_node(node), now)
-                for t, kind, stanza_id, node in deliveries]
+        rows = [
+            (t.phone, t.device, kind, stanza_id, encode_node(node), now)
+            for t, kind, stanza_id, node in deliveries
+        ]
+        counts, limit = self._queued, self.max_queued
 
         def insert(db: sqlite3.Connection) -> list[int]:
             seqs = []
             for row in rows:
+                key = (row[0], row[1])
+                count = counts.get(key)
+                if count is None:
+                    count = int(
+                        db.execute(
+                            "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?", key
+                        ).fetchone()[0]
+                    )
+                if count >= limit:
+                    counts[key] = count
+                    seqs.append(0)
+                    continue
                 cursor = db.execute(
                     "INSERT INTO offline_queue (phone, device, kind, stanza_id, node, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", row)
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                counts[key] = count + 1
                 seqs.append(int(cursor.lastrowid or 0))
             return seqs
 
-        return await self.sandbox.state.run(insert)
+        try:
+            seqs = await self.sandbox.state.run(insert)
+        except BaseException:
+            self._queued.clear()  # rolled back: count again
+            raise
+        dropped = [t for (t, _, _, _), seq in zip(deliveries, seqs, strict=True) if not seq]
+        if dropped:
+            self.dropped += len(dropped)
+            log.warning(
+                "offline queue full (%d): %d deliveries dropped for %s",
+                limit,
+                len(dropped),
+                sorted({f"{t.phone}:{t.device}" for t in dropped}),
+            )
+        return seqs
 
     async def deliver(self, deliveries: list[tuple[_Target, str, str, Node]]) -> None:
         """Queue deliveries durably, then send each to its device if it is active."""
@@ -168,7 +212,7 @@ class Router:
         seqs = await self.enqueue(deliveries)
         for (target, _, _, node), seq in zip(deliveries, seqs, strict=True):
             session = self._session(target)
-            if session is None:
+            if session is None or not seq:
                 continue
             async with self._lock(target):
                 if not session.data.get(_FLUSHED_KEY):
@@ -207,7 +251,10 @@ class Router:
             rows = await self.sandbox.state.run(
                 lambda db: db.execute(
                     "SELECT seq, node FROM offline_queue WHERE phone = ? AND device = ? "
-                    "ORDER BY seq", (target.phone, target.device)).fetchall())
+                    "ORDER BY seq",
+                    (target.phone, target.device),
+                ).fetchall()
+            )
             for seq, data in rows:
                 node = decode_node(bytes(data))
                 node.attrs["offline"] = "1"
@@ -221,17 +268,26 @@ class Router:
         device = session.device
         if device is None or not stanza_id:
             return
-        await self.sandbox.state.run(
-            lambda db: db.execute(
+        key = (device.phone, device.device)
+
+        def delete(db: sqlite3.Connection) -> None:
+            cursor = db.execute(
                 "DELETE FROM offline_queue WHERE phone = ? AND device = ? AND kind = ? "
-                "AND stanza_id = ?", (device.phone, device.device, kind, stanza_id)))
+                "AND stanza_id = ?",
+                (*key, kind, stanza_id),
+            )
+            if key in self._queued:
+                self._queued[key] = max(0, self._queued[key] - cursor.rowcount)
+
+        await self.sandbox.state.run(delete)
 
     async def queued(self, phone: str, device: int) -> int:
         """How many deliveries wait for a device (tests, admin)."""
         row = await self.sandbox.state.run(
             lambda db: db.execute(
-                "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?",
-                (phone, device)).fetchone())
+                "SELECT COUNT(*) FROM offline_queue WHERE phone = ? AND device = ?", (phone, device)
+            ).fetchone()
+        )
         return int(row[0])
 
     # --- messages -----------------------------------------------------------------------------
@@ -266,8 +322,8 @@ class Router:
             attrs: dict[str, AttrValue] = {
                 "id": msg_id,
                 "from": JID(sender_account.lid, LID_SERVER, device=sender_device.device)
-                if lid_form else JID(sender_account.phone, USER_SERVER,
-                                     device=sender_device.device),
+                if lid_form
+                else JID(sender_account.phone, USER_SERVER, device=sender_device.device),
                 "t": t,
                 "type": node.attrs.get("type", "text"),
                 "notify": sender_device.push_name or sender_account.push_name or "",
@@ -293,8 +349,9 @@ class Router:
         self.routed += 1
         ack = self._ack(node, t=t)
         if node.child("participants") is not None:
-            ack.attrs["phash"] = await self._expected_hash(sender_account, recipient_account,
-                                                           sender_device, to.is_lid)
+            ack.attrs["phash"] = await self._expected_hash(
+                sender_account, recipient_account, sender_device, to.is_lid
+            )
         await session.send(ack)
 
     async def _plan(
@@ -334,8 +391,9 @@ class Router:
                 plan.append((_Target(account.phone, jid.device), jid.is_lid, encs))
         return plan
 
-    async def _expected_hash(self, sender: Account, recipient: Account, device: Device,
-                             lid: bool) -> str:
+    async def _expected_hash(
+        self, sender: Account, recipient: Account, device: Device, lid: bool
+    ) -> str:
         jids: list[JID] = []
         for account in {sender.phone: sender, recipient.phone: recipient}.values():
             user = _user(account, lid)
@@ -363,8 +421,9 @@ class Router:
         self._peers.update({(a, b), (b, a)})
         await self.sandbox.state.run(
             lambda db: db.executemany(
-                "INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)",
-                [(a, b), (b, a)]))
+                "INSERT OR IGNORE INTO chat_peers (phone, peer) VALUES (?, ?)", [(a, b), (b, a)]
+            )
+        )
 
     # --- receipts and acks --------------------------------------------------------------------
 
@@ -393,21 +452,29 @@ class Router:
         lid = to.is_lid
         attrs: dict[str, AttrValue] = {
             "id": receipt_id,
-            "from": JID(account.lid if lid else account.phone,
-                        LID_SERVER if lid else USER_SERVER, device=device.device),
+            "from": JID(
+                account.lid if lid else account.phone,
+                LID_SERVER if lid else USER_SERVER,
+                device=device.device,
+            ),
             "t": str(int(self.sandbox.clock())),
         }
         for name in ("type", "recipient", "participant", "category"):
             value = node.attrs.get(name)
             if value is not None:
                 attrs[name] = value
-        devices = [to.device] if (to.device or to.agent) else \
-            await self.device_ids(target_account.phone)
-        targets = [_Target(target_account.phone, d) for d in devices
-                   if not (target_account.phone == account.phone and d == device.device)]
+        devices = (
+            [to.device] if (to.device or to.agent) else await self.device_ids(target_account.phone)
+        )
+        targets = [
+            _Target(target_account.phone, d)
+            for d in devices
+            if not (target_account.phone == account.phone and d == device.device)
+        ]
         content = node.content if isinstance(node.content, list) else None
-        await self.deliver([(t, "receipt", receipt_id, Node("receipt", dict(attrs), content))
-                            for t in targets])
+        await self.deliver(
+            [(t, "receipt", receipt_id, Node("receipt", dict(attrs), content)) for t in targets]
+        )
 
     async def on_ack(self, session: Session, node: Node) -> None:
         """A client acknowledged a delivered stanza: drop it from its queue."""
@@ -421,24 +488,34 @@ class Router:
     async def device_added(self, device: Device) -> None:
         """Tell the account's devices and its chat peers about a new device."""
         self.devices_changed(device.phone)
-        entry = Node("device", {"jid": JID(device.phone, USER_SERVER, device=device.device),
-                                "key-index": str(device.key_index)})
+        entry = Node(
+            "device",
+            {
+                "jid": JID(device.phone, USER_SERVER, device=device.device),
+                "key-index": str(device.key_index),
+            },
+        )
         await self._device_change(device.phone, device.device, "add", entry)
 
     async def device_removed(self, phone: str, device: int) -> None:
         """Tell the account's other devices and its chat peers that a device is gone, and
         drop what was queued for it."""
         self.devices_changed(phone)
-        await self.sandbox.state.run(lambda db: db.execute(
-            "DELETE FROM offline_queue WHERE phone = ? AND device = ?", (phone, device)))
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM offline_queue WHERE phone = ? AND device = ?", (phone, device))
+            self._queued.pop((phone, device), None)
+
+        await self.sandbox.state.run(delete)
         entry = Node("device", {"jid": JID(phone, USER_SERVER, device=device)})
         await self._device_change(phone, device, "remove", entry)
 
     async def _device_change(self, phone: str, changed: int, tag: str, entry: Node) -> None:
         def read(db: sqlite3.Connection) -> tuple[Account | None, list[Device], list[str]]:
             account = account_by_phone(db, phone)
-            peers = [r[0] for r in db.execute(
-                "SELECT peer FROM chat_peers WHERE phone = ?", (phone,))]
+            peers = [
+                r[0] for r in db.execute("SELECT peer FROM chat_peers WHERE phone = ?", (phone,))
+            ]
             return account, devices_of(db, phone), peers
 
         account, devices, peers = await self.sandbox.state.run(read)
@@ -448,12 +525,20 @@ class Router:
         ids = [0] + [d.device for d in devices]
         now = int(self.sandbox.clock())
         notification_id = f"dev-{tag}-{phone}-{changed}-{now}"
-        change = Node(tag, {"device_hash": participant_hash(pn.with_device(i) for i in ids)},
-                      [entry])
-        node = Node("notification", {
-            "from": pn, "lid": JID(account.lid, LID_SERVER), "type": "devices",
-            "id": notification_id, "t": str(now),
-        }, [change])
+        change = Node(
+            tag, {"device_hash": participant_hash(pn.with_device(i) for i in ids)}, [entry]
+        )
+        node = Node(
+            "notification",
+            {
+                "from": pn,
+                "lid": JID(account.lid, LID_SERVER),
+                "type": "devices",
+                "id": notification_id,
+                "t": str(now),
+            },
+            [change],
+        )
         targets: list[_Target] = []
         for owner in [account.phone, *peers]:
             for device_id in await self.device_ids(owner):

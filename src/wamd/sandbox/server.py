@@ -69,6 +69,10 @@ class Sandbox:
     picks a free port (read it back from :attr:`port` / :attr:`url` after :meth:`start`).
     ``clock`` returns Unix seconds (tests may shift time). ``edge_routing=True`` hands clients
     routing info after login, as WhatsApp does, so that their next intro carries it.
+    ``max_connections`` bounds the open WebSocket connections (more are refused with HTTP 503
+    before the upgrade); ``idle_timeout`` closes a connection that sent nothing for that many
+    seconds after its handshake (``None``: never; clients that ping every 20-30 s, as wamd
+    and Baileys do, stay connected with any value above that).
     """
 
     def __init__(
@@ -80,11 +84,21 @@ class Sandbox:
         modules: Sequence[str] = DEFAULT_MODULES,
         clock: Callable[[], float] = time.time,
         edge_routing: bool = False,
+        max_connections: int = 4096,
+        idle_timeout: float | None = None,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive (or None)")
         self.host = host
         self.port = port
         self.clock = clock
         self.edge_routing = edge_routing
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.refused_connections = 0
+        """Connections refused because ``max_connections`` were open."""
         """Send ``<ib><edge_routing>`` after each login (clients echo it in their next intro)."""
         self.state_dir = None if state_dir is None else Path(state_dir)
         path = ":memory:" if self.state_dir is None else self.state_dir / STATE_FILE
@@ -192,10 +206,18 @@ class Sandbox:
     # --- sessions -----------------------------------------------------------------------------
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if len(self._connections) >= self.max_connections:
+            self.refused_connections += 1
+            log.warning("refusing a connection: %d are open", len(self._connections))
+            return web.Response(status=503, text="too many connections")
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_SIZE + 4096, autoping=True)
-        await ws.prepare(request)
         session = Session(self, ws)
-        self._connections.add(session)
+        self._connections.add(session)  # counted before the upgrade, so the cap holds
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self._connections.discard(session)
+            raise
         await session.run()
         return ws
 

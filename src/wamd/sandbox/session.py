@@ -215,10 +215,16 @@ class Session:
                 while self.client_static is None:
                     if not await self._receive_once():
                         return
-            while await self._receive_once():
-                pass
+            idle = self.sandbox.idle_timeout
+            while True:
+                async with asyncio.timeout(idle):
+                    if not await self._receive_once():
+                        break
         except TimeoutError:
-            log.info("%s: handshake timed out", self)
+            if self.client_static is None:
+                log.info("%s: handshake timed out", self)
+            else:
+                log.info("%s: idle for %s s, closing", self, self.sandbox.idle_timeout)
         except WamdError as exc:
             log.info("%s: closing on bad input: %s", self, exc)
         finally:

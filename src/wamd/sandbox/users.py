@@ -1,6 +1,7 @@
 """Privacy settings, blocklists and status text in the sandbox.
 
-Installs the ``privacy``, ``blocklist`` and ``status`` IQ handlers over
+Installs the ``privacy``, ``blocklist``, ``status`` and ``w:biz`` (business profiles: every
+sandbox account is a personal one) IQ handlers over
 :class:`wamd.users.server.UsersServer` (tables of the ``"users"`` component), replacing the
 empty defaults of :mod:`wamd.sandbox.upkeep`.
 """
@@ -59,3 +60,11 @@ def install(sandbox: Sandbox) -> None:
         except UserRequestError as exc:
             raise IQFailure(exc.code, exc.text) from None
         return None
+
+    @sandbox.router.iq("w:biz")
+    async def business_profile(session: Session, iq: Node) -> IQResult:
+        # sandbox accounts are personal accounts: no profile for anyone asked about
+        phone_of(session)
+        if iq.child("business_profile") is None:
+            raise IQFailure(400, "bad-request")
+        return Node("business_profile", {"v": "244"})

@@ -297,8 +297,12 @@ class SQLiteStore(SQLStore):
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _error(exc) from exc
-            except asyncio.CancelledError:
-                await _rollback(conn)  # the BEGIN runs anyway: end it before the lock goes
+            except BaseException:
+                # Cancelled while the BEGIN waited in aiosqlite's thread: it still runs there.
+                # Roll it back (queued after it) or the connection stays in a transaction
+                # nobody owns: every later BEGIN fails, and the next holder's statements run
+                # inside it and vanish with it.
+                await _rollback(conn)
                 raise
             x = _SQLiteExecutor(self, tx=True)
             try:
