@@ -115,6 +115,18 @@ async def test_actions_arrive_on_the_other_device_and_survive_restarts(
     await b.next(ev.LabelAssociation, label_id="7", chat=CHAT, labeled=True)
     await a.client.mark_chat_unread(CHAT)
     await b.next(ev.MarkChatAsRead, chat=CHAT, read=False)
+    await a.client.delete_for_me(message, delete_media=True)
+    gone = await b.next(ev.DeleteForMe, message_id="3EB0STARRED")
+    assert (gone.chat, gone.delete_media, gone.message_timestamp) == (CHAT, True, 1_700_000_000)
+    await a.client.save_contact(OTHER, full_name="Ann Lee", first_name="Ann")
+    contact = await b.next(ev.Contact, jid=OTHER)
+    assert (contact.full_name, contact.first_name, contact.removed) == ("Ann Lee", "Ann", False)
+    await a.client.set_push_name("Appwire")
+    await b.next(ev.PushName, name="Appwire")
+    await a.client.clear_chat(OTHER)
+    await b.next(ev.ClearChat, chat=OTHER)
+    await a.client.delete_chat(OTHER)
+    await b.next(ev.DeleteChat, chat=OTHER)
     # ...and the other way round
     await b.client.mark_chat_read(CHAT)
     await a.next(ev.MarkChatAsRead, chat=CHAT, read=True)
@@ -129,6 +141,9 @@ async def test_actions_arrive_on_the_other_device_and_survive_restarts(
         assert (settings.muted_until, settings.pinned) == (0, True)
         other = await device.client.device.account.chat_settings.get(str(OTHER))
         assert other.archived
+        saved = await device.client.device.account.contacts.get(str(OTHER))
+        assert saved is not None
+        assert saved.full_name == "Ann Lee"
     versions = await server_of(sandbox).versions(PHONE)
     for name, version in versions.items():
         for device in (a, b):

@@ -19,7 +19,7 @@ from wamd.proto import history_pb2
 from wamd.sandbox import Sandbox
 from wamd.sandbox.phone_peer import peer_of
 from wamd.sandbox.testing import running_sandbox, server_info
-from wamd.store import MemoryStore
+from wamd.store import MemoryStore, Store
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
 
@@ -36,8 +36,8 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 class Linked:
     """A wamd device linked by QR: the Client wires app state and history by itself."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.client = Client(MemoryStore(), server=server_info(sandbox))
+    def __init__(self, sandbox: Sandbox, store: Store | None = None) -> None:
+        self.client = Client(store or MemoryStore(), server=server_info(sandbox))
         self.events: asyncio.Queue[events.Event] = asyncio.Queue()
         self.client.add_event_handler(ev.MutationEvent, self.events.put)
         self.client.add_event_handler(HistorySync, self.events.put)
@@ -168,3 +168,33 @@ async def test_a_new_device_gets_history_by_default_and_on_demand(sandbox: Sandb
         assert [m.key.id for m in chat.messages] == ["OLD1", "OLD2"]
     finally:
         await a.close()
+
+
+async def test_the_phone_answers_a_key_request(sandbox: Sandbox) -> None:
+    """a writes with a key only it and the phone hold, then goes offline; b logs in again:
+    its sync parks the collection and asks its own devices; the phone (which reads its
+    companions' peer messages) answers with the key, and b catches up."""
+    await sandbox.admin.create_account(PHONE)
+    a, b = Linked(sandbox), Linked(sandbox)
+    await a.start()
+    await a.key_arrived()
+    await b.start()
+    await b.key_arrived()
+    newer = AppStateSyncKey(os.urandom(6), os.urandom(32), timestamp=2**50)
+    await peer_of(sandbox).add_app_state_key(PHONE, newer)
+    b_store = b.client.store
+    await b.close()
+    try:
+        await a.client.device.account.app_state_keys.put(newer)
+        await a.client.archive_chat(CHAT)  # encoded with the newer key
+    finally:
+        await a.close()  # a cannot answer b: only the phone can
+    b = Linked(sandbox, b_store)
+    try:
+        await b.start()
+        archived = await b.next(ev.Archive)
+        assert archived.chat == CHAT
+        assert await b.client.device.account.app_state_keys.get(newer.key_id) == newer
+        assert b.client.appstate.engine.blocked == set()
+    finally:
+        await b.close()

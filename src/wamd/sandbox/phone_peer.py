@@ -22,7 +22,7 @@ import weakref
 import zlib
 from typing import TYPE_CHECKING, cast
 
-from wamd.appstate.keyshare import key_share_message
+from wamd.appstate.keyshare import answer_key_request, key_share_message
 from wamd.appstate.recovery import recovery_from_snapshot, recovery_response_message
 from wamd.binary import Node
 from wamd.errors import WamdError
@@ -137,14 +137,21 @@ class PhonePeer:
     async def on_request(
         self, phone: str, device: int, message_id: str, message: e2e_pb2.Message
     ) -> None:
-        """Answer a companion's peer request (read by the phone): a fatal app-state recovery
-        gets the collection's live state in plaintext, an on-demand history request the older
-        messages of the seeded history. Anything else, or a request it cannot answer, is
-        logged and dropped (as a phone would)."""
-        request = message.protocol_message.peer_data_operation_request_message
+        """Answer a companion's peer request (read by the phone): a key request gets the keys
+        the phone holds of those asked for (an empty share when none), a fatal app-state
+        recovery gets the collection's live state in plaintext, an on-demand history request
+        the older messages of the seeded history. Anything else, or a request it cannot
+        answer, is logged and dropped (as a phone would)."""
+        protocol = message.protocol_message
+        request = protocol.peer_data_operation_request_message
         kind = request.peer_data_operation_request_type
+        answer: e2e_pb2.Message | None
         try:
-            if kind == e2e_pb2.COMPANION_SYNCD_SNAPSHOT_FATAL_RECOVERY:
+            if protocol.type == e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_REQUEST:
+                answer = answer_key_request(
+                    protocol.app_state_sync_key_request, await self.app_state_keys(phone)
+                )
+            elif kind == e2e_pb2.COMPANION_SYNCD_SNAPSHOT_FATAL_RECOVERY:
                 name = request.syncd_collection_fatal_recovery_request.collection_name
                 answer = await self.recovery_answer(phone, name, message_id)
             elif kind == e2e_pb2.HISTORY_SYNC_ON_DEMAND:
@@ -170,14 +177,7 @@ class PhonePeer:
         if snapshot is None:
             log.info("phone %s has no collection %r to recover", phone, name)
             return None
-        keys = await self._sandbox.state.run(
-            lambda db: {
-                bytes(k): bytes(d)
-                for k, d in db.execute(
-                    "SELECT key_id, key_data FROM phone_app_state_keys WHERE phone = ?", (phone,)
-                )
-            }
-        )
+        keys = {key.key_id: key.key_data for key in await self.app_state_keys(phone)}
         recovery = recovery_from_snapshot(snapshot, name, keys)
         return recovery_response_message(recovery, request_id)
 
@@ -225,6 +225,26 @@ class PhonePeer:
             return fresh
 
         return await self._sandbox.state.run(work)
+
+    async def add_app_state_key(self, phone: str, key: AppStateSyncKey) -> None:
+        """Give the phone of ``phone`` another sync key (as after a key rotation; tests)."""
+        await self._sandbox.state.run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO phone_app_state_keys (phone, key_id, key_data, timestamp)"
+                " VALUES (?, ?, ?, ?)",
+                (phone, key.key_id, key.key_data, key.timestamp),
+            )
+        )
+
+    async def app_state_keys(self, phone: str) -> list[AppStateSyncKey]:
+        """Every app-state sync key the phone of ``phone`` holds."""
+        rows = await self._sandbox.state.run(
+            lambda db: db.execute(
+                "SELECT key_id, key_data, timestamp FROM phone_app_state_keys WHERE phone = ?",
+                (phone,),
+            ).fetchall()
+        )
+        return [AppStateSyncKey(bytes(k), bytes(d), timestamp=int(t)) for k, d, t in rows]
 
     async def share_app_state_key(self, phone: str, device: int) -> str:
         """Send the account's app-state sync key to one companion."""

@@ -65,7 +65,12 @@ __all__ = ["PhoneReader", "install", "phone_reader_of"]
 log = logging.getLogger("wamd.sandbox.phone")
 
 PeerRequestHandler = Callable[[str, int, str, e2e_pb2.Message], Awaitable[None]]
-_PEER_REQUEST = e2e_pb2.ProtocolMessage.PEER_DATA_OPERATION_REQUEST_MESSAGE
+_PEER_REQUESTS = frozenset(
+    {
+        e2e_pb2.ProtocolMessage.PEER_DATA_OPERATION_REQUEST_MESSAGE,
+        e2e_pb2.ProtocolMessage.APP_STATE_SYNC_KEY_REQUEST,
+    }
+)
 
 # The phone reads only the media messages of a chat, so its chains jump ahead over the rest
 # (up to 20,000 messages: a media message after more text than that is not learned; the bound
@@ -94,8 +99,8 @@ class PhoneReader:
         self._lock = asyncio.Lock()
         self.on_peer_request: PeerRequestHandler | None = None
         """Called with ``(phone, companion device, message id, message)`` for each peer
-        request (``PEER_DATA_OPERATION_REQUEST_MESSAGE``) a phone reads from its own
-        companions (:mod:`wamd.sandbox.phone_peer` answers them)."""
+        request (``PEER_DATA_OPERATION_REQUEST_MESSAGE``, ``APP_STATE_SYNC_KEY_REQUEST``) a
+        phone reads from its own companions (:mod:`wamd.sandbox.phone_peer` answers them)."""
 
     def __repr__(self) -> str:
         return f"PhoneReader(phones={len(self._phones)}, learned={self.learned})"
@@ -197,7 +202,7 @@ class PhoneReader:
                 await self._read_group(enc, address, message_id, group or "")
         handler = self.on_peer_request
         for phone, message in requests:
-            if handler is not None and message.protocol_message.type == _PEER_REQUEST:
+            if handler is not None and message.protocol_message.type in _PEER_REQUESTS:
                 await handler(phone, sender.device, message_id, message)
 
     async def _read_pairwise(
