@@ -499,6 +499,18 @@ class Client:
         """
         await self._kinds.mark_read(chat, ids, sender=sender, self_only=self_only)
 
+    async def mark_played(
+        self,
+        chat: JID,
+        ids: Sequence[str],
+        *,
+        sender: JID | None = None,
+        self_only: bool = False,
+    ) -> None:
+        """Mark voice notes (or view-once media) as played; the sender sees a ``played``
+        :class:`~wamd.messaging.events.Receipt` (``self_only``: only our other devices do)."""
+        await self._kinds.mark_read(chat, ids, sender=sender, self_only=self_only, played=True)
+
     async def send_chat_presence(self, chat: JID, state: ChatState | str) -> None:
         """Show ``chat`` that we are typing (``"composing"``), recording audio
         (``"recording"``) or stopped (``"paused"``)."""

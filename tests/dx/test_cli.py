@@ -143,13 +143,13 @@ async def test_login_send_listen_in_the_terminal(sandbox: Sandbox, tmp_path: Pat
 
     # bob unlinks: the sandbox forgets the device, the store is empty, send says so
     assert [d.device for d in await sandbox.state.devices("15550202")] == [1]
-    code, out, err = await wamd("logout", *bob)
-    assert code == 0, err
+    code, out, logout_err = await wamd("logout", *bob)
+    assert code == 0, logout_err
     assert out.strip() == "Unlinked 15550202:1@s.whatsapp.net; its keys are deleted from the store."
     assert [d.device for d in await sandbox.state.devices("15550202")] == []
     code, _, err = await wamd("send", *bob, "+15550201", "still there?")
     assert code == 1
-    assert "not linked to an account yet" in err
+    assert "not linked to an account yet" in err, f"{err}\nlogout said: {logout_err}"
 
     # the secrets are sealed: without the key the store does not open
     assert b"correct horse" not in (tmp_path / "alice.db").read_bytes()

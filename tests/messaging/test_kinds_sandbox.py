@@ -141,3 +141,39 @@ async def test_poll_with_votes_both_ways(sandbox: Sandbox) -> None:
         await alice.vote(got_other, ["yes"])
         theirs = await at_bob.get(PollVote)
         assert (theirs.poll_id, theirs.selected) == (other.id, ("yes",))
+
+
+async def test_link_preview_and_played_and_read_self_receipts(sandbox: Sandbox) -> None:
+    """A text with a link preview arrives with its fields; a voice note marked played gives
+    the sender a ``played`` receipt; ``read-self`` reaches our other device, not the sender."""
+    async with (paired_client(sandbox, "15550005555") as alice,
+                paired_client(sandbox, "15550006666") as bob,
+                paired_client(sandbox, "15550006666") as bob2):
+        at_alice = Collector(alice, Message, Receipt)
+        at_bob = Collector(bob, Message, Receipt)
+        at_bob2 = Collector(bob2, Message, Receipt)
+        thumb = bytes(range(64))
+        preview = b.LinkPreview(url="https://example.org/a", title="A page",
+                                description="what it says", thumbnail=thumb)
+        sent = await alice.send_text(user(bob), "see https://example.org/a", preview=preview)
+        got = await at_bob.message(sent.id)
+        ext = got.message.extended_text_message
+        assert (ext.text, ext.matched_text, ext.title, ext.description, ext.jpeg_thumbnail) == (
+            "see https://example.org/a", "https://example.org/a", "A page", "what it says",
+            thumb)
+        assert got.text == "see https://example.org/a"
+        await at_bob2.message(sent.id)  # bob's second device has it too
+        # played: the sender learns it
+        await bob.mark_played(got.chat, [sent.id], sender=got.sender)
+        played = await at_alice.get(Receipt, lambda e: e.type == ReceiptType.PLAYED)
+        assert played.ids == (sent.id,) or list(played.ids) == [sent.id]
+        assert not played.from_me
+        # read-self: bob's other device learns it, alice gets no read receipt
+        await bob.mark_read(got.chat, [sent.id], sender=got.sender, self_only=True)
+        mine = await at_bob2.get(Receipt, lambda e: e.type == ReceiptType.READ_SELF)
+        assert list(mine.ids) == [sent.id]
+        assert mine.from_me
+        await bob.mark_read(got.chat, [sent.id], sender=got.sender)  # a real one, as a marker
+        read = await at_alice.get(Receipt, lambda e: e.type in (
+            ReceiptType.READ, ReceiptType.READ_SELF))
+        assert read.type == ReceiptType.READ

@@ -18,7 +18,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,6 +34,7 @@ from wamd.types import JID, USER_SERVER
 __all__ = [
     "CLIError",
     "add_client_arguments",
+    "add_client_command",
     "admin_request",
     "connect",
     "connect_logged_in",
@@ -48,6 +49,27 @@ OFFLINE_HINT = "to try wamd without WhatsApp, run `wamd sandbox` and pass --sand
 
 class CLIError(WamdError):
     """A command-line usage or setup error (reported without a traceback)."""
+
+
+def add_client_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    doc: str | None,
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+) -> argparse.ArgumentParser:
+    """Add the client subcommand ``name``: ``summary`` in the command list, ``doc`` (the
+    module docstring) as its description, the shared options; running it runs ``main(args)``
+    through :func:`run_async`. Returns the parser for the command's own arguments."""
+    parser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_client_arguments(parser)
+    parser.set_defaults(run=lambda args: run_async(main(args)))
+    return parser
 
 
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from wamd.cli.client_options import add_client_arguments, connect_logged_in, open_client, run_async
+from wamd.cli.client_options import add_client_command, connect_logged_in, open_client
 from wamd.client import Client
 from wamd.events import QR, Event
 from wamd.messaging import content
@@ -33,13 +33,13 @@ _SKIP = frozenset({"raw", "message"})
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``listen`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_client_command(
+        subparsers,
         "listen",
-        help="print incoming messages and other events as JSON lines",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "print incoming messages and other events as JSON lines",
+        __doc__,
+        _listen,
     )
-    add_client_arguments(parser)
     parser.add_argument(
         "--count", type=int, default=0, help="stop after printing this many events (0: never)"
     )
@@ -52,12 +52,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="stop after this many seconds (0: never)",
     )
     parser.add_argument("--messages-only", action="store_true", help="print only received messages")
-    parser.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``wamd listen``."""
-    return run_async(_listen(args))
 
 
 def _plain(value: Any) -> Any:

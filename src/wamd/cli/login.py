@@ -18,11 +18,10 @@ import asyncio
 
 from wamd.cli.client_options import (
     CLIError,
-    add_client_arguments,
+    add_client_command,
     admin_request,
     connect,
     open_client,
-    run_async,
 )
 from wamd.client import Client
 from wamd.events import QR, Connected, LoggedOut, PairError, PairSuccess, QRTimeout
@@ -34,13 +33,13 @@ CODE_PREFIX = "Pairing code: "
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``login`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_client_command(
+        subparsers,
         "login",
-        help="link this device to a WhatsApp account (QR code or pairing code)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "link this device to a WhatsApp account (QR code or pairing code)",
+        __doc__,
+        _login,
     )
-    add_client_arguments(parser)
     parser.add_argument(
         "--phone",
         default=None,
@@ -64,12 +63,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="how long to wait for the phone (default: 300)",
     )
-    parser.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``wamd login``."""
-    return run_async(_login(args))
 
 
 def _say(text: str) -> None:

@@ -12,28 +12,21 @@ from __future__ import annotations
 import argparse
 
 from wamd.cli.client_options import (
-    add_client_arguments,
+    add_client_command,
     connect_logged_in,
     open_client,
-    run_async,
 )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``logout`` subcommand."""
-    parser = subparsers.add_parser(
+    add_client_command(
+        subparsers,
         "logout",
-        help="unlink this device from the account and delete its keys",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "unlink this device from the account and delete its keys",
+        __doc__,
+        _logout,
     )
-    add_client_arguments(parser)
-    parser.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``wamd logout``."""
-    return run_async(_logout(args))
 
 
 async def _logout(args: argparse.Namespace) -> int:

@@ -10,31 +10,18 @@ import argparse
 import json
 
 from wamd.cli.client_options import (
-    add_client_arguments,
+    add_client_command,
     connect_logged_in,
     open_client,
     parse_recipient,
-    run_async,
 )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``send`` subcommand."""
-    parser = subparsers.add_parser(
-        "send",
-        help="send a text message",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_client_arguments(parser)
+    parser = add_client_command(subparsers, "send", "send a text message", __doc__, _send)
     parser.add_argument("to", help="recipient: a JID or a phone number")
     parser.add_argument("text", help="the message text")
-    parser.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``wamd send``."""
-    return run_async(_send(args))
 
 
 async def _send(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ the server logs the device out.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import Any
@@ -31,6 +32,7 @@ class Device:
         self._account: Account | None = None
         self._credentials: DeviceCredentials | None = None
         self._lease: Lease | None = None
+        self._wiping: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         jid = self._credentials.jid if self._credentials else None
@@ -106,7 +108,18 @@ class Device:
             await lease.release()
 
     async def wipe(self) -> None:
-        """Delete the account and everything it owns; the next :meth:`load` starts afresh."""
+        """Delete the account and everything it owns; the next :meth:`load` starts afresh.
+
+        Concurrent calls (the server's logout and :meth:`Client.logout
+        <wamd.client.Client.logout>` race) share one deletion, and a cancelled caller does not
+        interrupt it: once any call returns, the account is gone from the store.
+        """
+        if self._wiping is None or self._wiping.done():
+            self._wiping = asyncio.ensure_future(self._wipe())
+            self._wiping.add_done_callback(_retrieve)
+        await asyncio.shield(self._wiping)
+
+    async def _wipe(self) -> None:
         account = self._account
         await self.release_lease()
         self._account = None
@@ -115,3 +128,9 @@ class Device:
         if account is not None and self.store is not None:
             await self.store.delete_account(account.id)
             log.info("deleted the device's stored data (account %d)", account.id)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a wipe's failure as seen (its callers got it; a cancelled caller could not)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("wiping the device failed: %s", task.exception())

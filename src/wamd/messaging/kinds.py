@@ -238,12 +238,15 @@ class MessageKinds:
         *,
         sender: JID | None = None,
         self_only: bool = False,
+        played: bool = False,
         timestamp: datetime | None = None,
     ) -> None:
-        """Send a read receipt for ``ids`` (messages ``sender`` sent in ``chat``)."""
+        """Send a read (or ``played``) receipt for ``ids`` (messages ``sender`` sent in
+        ``chat``)."""
         when = timestamp or datetime.now(UTC)
         await self._host.send_node(read_receipt_node(
-            chat, ids, sender=sender, timestamp=int(when.timestamp()), self_only=self_only))
+            chat, ids, sender=sender, timestamp=int(when.timestamp()), self_only=self_only,
+            played=played))
 
     async def send_chat_presence(self, chat: JID, state: ChatState | str) -> None:
         """Tell ``chat`` that we type, record audio, or stopped (``paused``)."""

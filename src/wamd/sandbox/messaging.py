@@ -78,6 +78,10 @@ MAX_QUEUED = 10_000
 """Deliveries kept for one device until it acknowledges them (see the module docstring)."""
 _SENT_KEY = "messaging.sent"
 _FLUSHED_KEY = "messaging.flushed"
+_SELF_RECEIPTS = frozenset({"read-self", "played-self"})
+"""Receipts only the reader's own other devices get."""
+_MIRRORED_RECEIPTS = frozenset({"read", "played"})
+"""Receipts the reader's own other devices get too (besides the sender)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,18 +467,38 @@ class Router:
             value = node.attrs.get(name)
             if value is not None:
                 attrs[name] = value
+        kind = node.attrs.get("type")
+        self_only = kind in _SELF_RECEIPTS
         devices = (
             [to.device] if (to.device or to.agent) else await self.device_ids(target_account.phone)
         )
         targets = [
             _Target(target_account.phone, d)
-            for d in devices
+            for d in ([] if self_only else devices)
             if not (target_account.phone == account.phone and d == device.device)
         ]
         content = node.content if isinstance(node.content, list) else None
-        await self.deliver(
-            [(t, "receipt", receipt_id, Node("receipt", dict(attrs), content)) for t in targets]
-        )
+        stanzas = [
+            (t, "receipt", receipt_id, Node("receipt", dict(attrs), content)) for t in targets
+        ]
+        if (kind in _MIRRORED_RECEIPTS or self_only) and to.is_user and to.user != account.phone:
+            # our other devices learn what this one read or played (from it, about the chat)
+            mirror: dict[str, AttrValue] = {
+                **attrs,
+                "from": JID(account.phone, USER_SERVER, device=device.device),
+                "recipient": to.to_non_ad(),
+            }
+            stanzas += [
+                (
+                    _Target(account.phone, d),
+                    "receipt",
+                    receipt_id,
+                    Node("receipt", dict(mirror), content),
+                )
+                for d in await self.device_ids(account.phone)
+                if d not in (device.device, 0)
+            ]
+        await self.deliver(stanzas)
 
     async def on_ack(self, session: Session, node: Node) -> None:
         """A client acknowledged a delivered stanza: drop it from its queue."""

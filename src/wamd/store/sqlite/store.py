@@ -18,7 +18,6 @@ their writers take turns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 import sqlite3
@@ -94,6 +93,27 @@ async def migrate(conn: aiosqlite.Connection, target: int | None = None) -> int:
                 raise
     except sqlite3.Error as exc:
         raise _error(exc) from exc
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """ROLLBACK, waited for through cancellations: its caller holds the store's lock, and the
+    next holder's statements must not run inside this transaction (a statement whose await was
+    cancelled still runs, in order, on the connection's thread). Errors are ignored: no
+    transaction is left when COMMIT (or BEGIN) itself failed. Raises
+    :class:`asyncio.CancelledError` afterwards when the caller was cancelled meanwhile."""
+    rollback = asyncio.ensure_future(conn.execute("ROLLBACK"))
+    cancelled = False
+    while not rollback.done():
+        try:
+            await asyncio.shield(rollback)
+        except asyncio.CancelledError:
+            cancelled = True
+        except sqlite3.Error:
+            pass
+    if not rollback.cancelled():
+        rollback.exception()  # retrieved: an error here is expected and harmless
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class _SQLiteExecutor(Executor):
@@ -280,9 +300,9 @@ class SQLiteStore(SQLStore):
             except BaseException:
                 # Cancelled while the BEGIN waited in aiosqlite's thread: it still runs there.
                 # Roll it back (queued after it) or the connection stays in a transaction
-                # nobody owns and every later BEGIN fails.
-                with contextlib.suppress(sqlite3.Error):
-                    await asyncio.shield(conn.execute("ROLLBACK"))
+                # nobody owns: every later BEGIN fails, and the next holder's statements run
+                # inside it and vanish with it.
+                await _rollback(conn)
                 raise
             x = _SQLiteExecutor(self, tx=True)
             try:
@@ -290,9 +310,7 @@ class SQLiteStore(SQLStore):
                 await conn.execute("COMMIT")
             except BaseException as exc:
                 x.open = False
-                # (suppressed: no transaction is left when COMMIT itself failed)
-                with contextlib.suppress(sqlite3.Error):
-                    await asyncio.shield(conn.execute("ROLLBACK"))
+                await _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
                     raise _error(exc) from exc
                 raise
