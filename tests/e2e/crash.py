@@ -104,9 +104,21 @@ class Receiver:
 
 
 async def run_crash_scenario(
-    tmp: Path, *, count: int, kills: int, seed: int, max_gap: float = 0.5, settle: float = 120.0
+    tmp: Path,
+    *,
+    count: int,
+    kills: int,
+    seed: int,
+    max_gap: float = 0.5,
+    settle: float = 120.0,
+    by_progress: bool = False,
 ) -> CrashReport:
-    """Run the scenario (see the module docstring); returns the report."""
+    """Run the scenario (see the module docstring); returns the report.
+
+    Kills come after random pauses of up to ``max_gap`` seconds, or, with ``by_progress``,
+    when the receiver has handled a random number of messages (``kills`` sorted points drawn
+    from the whole burst), so that every kill lands mid-burst however fast the receiver is.
+    """
     rng = random.Random(seed)
     started = time.monotonic()
     db = tmp / "receiver.db"
@@ -133,8 +145,14 @@ async def run_crash_scenario(
 
         sending = asyncio.ensure_future(burst())
         try:
-            for _ in range(kills):
-                await asyncio.sleep(rng.uniform(0.05, max_gap))
+            points = sorted(rng.sample(range(1, count), kills)) if by_progress else []
+            for k in range(kills):
+                if by_progress:
+                    # the count lives in another process's database: polling is the only way
+                    while len(set(read_handled(db)[0])) < points[k]:  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+                else:
+                    await asyncio.sleep(rng.uniform(0.05, max_gap))
                 kill_times.append(time.monotonic() - started)
                 await receiver.kill()
                 handled_at.append(len(set(read_handled(db)[0])))

@@ -2,15 +2,19 @@
 
 A real primary phone, when it links a companion, sends it (end-to-end encrypted, as device 0
 of the account) the account's app-state sync keys (``APP_STATE_SYNC_KEY_SHARE``) and the
-history (``HISTORY_SYNC_NOTIFICATION``). The sandbox phone does the same: it keeps one Signal
-session per companion (X3DH from the companion's registered signed prekey, plus a one-time
-prekey when one was uploaded), encrypts with :mod:`wamd.signal`, and hands the ``<message>`` to
-the message router's durable queue, so it arrives when the companion comes online.
+history (``HISTORY_SYNC_NOTIFICATION``). The sandbox phone does the same: it encrypts with
+the Signal sessions of :mod:`wamd.sandbox.phone_reader` (one state per phone; a new session
+by X3DH from the companion's registered signed prekey, plus a one-time prekey when one was
+uploaded) and hands the ``<message>`` to the message router's durable queue, so it arrives
+when the companion comes online. Because the reader holds the same sessions, the phone also
+reads what its companions send it, and answers their peer requests (:meth:`PhonePeer.on_request`:
+key requests, fatal app-state recoveries, on-demand history).
 
-Installed by default. Each account gets one app-state sync key, created when first needed. The
-history is what was seeded for the account (:meth:`PhonePeer.seed_history`, from tests or the
-admin API), else an ``INITIAL_BOOTSTRAP`` chunk with the push names the sandbox knows; it is
-sent as a blob on the media host, as a real phone does. The phone decrypts nothing here.
+Installed by default, after ``phone_reader``. Each account gets one app-state sync key,
+created when first needed. The history is what was seeded for the account
+(:meth:`PhonePeer.seed_history`, from tests or the admin API), else an ``INITIAL_BOOTSTRAP``
+chunk with the push names the sandbox knows; it is sent as a blob on the media host, as a real
+phone does.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ MIGRATIONS: tuple[str, ...] = (
         history BLOB NOT NULL
     )
     """,
+    # the phone's sessions are the phone reader's now
+    "DROP TABLE phone_sessions",
 )
 
 _peers: weakref.WeakKeyDictionary[Sandbox, PhonePeer] = weakref.WeakKeyDictionary()
