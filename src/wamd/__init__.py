@@ -26,6 +26,7 @@ from wamd.errors import WamdError
 
 if TYPE_CHECKING:
     from wamd import events as events
+    from wamd.appstate.actions import MessageRef as MessageRef
     from wamd.client import Client as Client
     from wamd.conn.keepalive import KeepAliveConfig as KeepAliveConfig
     from wamd.conn.options import ConnectOptions as ConnectOptions
@@ -65,6 +66,7 @@ __all__ = [
     "MediaType",
     "MemoryStore",
     "Message",
+    "MessageRef",
     "MessagingOptions",
     "ParticipantAction",
     "PostgresStore",
@@ -84,6 +86,7 @@ __version__ = "0.1.0.dev0"
 
 _LAZY: dict[str, str] = {
     "events": "wamd.events",
+    "MessageRef": "wamd.appstate.actions",
     "Client": "wamd.client",
     "KeepAliveConfig": "wamd.conn.keepalive",
     "ConnectOptions": "wamd.conn.options",
