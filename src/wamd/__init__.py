@@ -26,6 +26,7 @@ from wamd.errors import WamdError
 
 if TYPE_CHECKING:
     from wamd import events as events
+    from wamd.appstate.actions import MessageRef as MessageRef
     from wamd.client import Client as Client
     from wamd.conn.keepalive import KeepAliveConfig as KeepAliveConfig
     from wamd.conn.options import ConnectOptions as ConnectOptions
@@ -42,10 +43,12 @@ if TYPE_CHECKING:
     from wamd.messaging import MessagingOptions as MessagingOptions
     from wamd.messaging import SendResult as SendResult
     from wamd.messaging.builders import LinkPreview as LinkPreview
+    from wamd.messaging.polls import PollTally as PollTally
     from wamd.messaging.presence import ChatState as ChatState
     from wamd.sandbox import Sandbox as Sandbox
     from wamd.store import MemoryStore as MemoryStore
     from wamd.store import Store as Store
+    from wamd.store import key_from_env as key_from_env
     from wamd.store.postgres import PostgresStore as PostgresStore
     from wamd.store.sqlite import SQLiteStore as SQLiteStore
     from wamd.types import JID as JID
@@ -65,8 +68,10 @@ __all__ = [
     "MediaType",
     "MemoryStore",
     "Message",
+    "MessageRef",
     "MessagingOptions",
     "ParticipantAction",
+    "PollTally",
     "PostgresStore",
     "ReconnectPolicy",
     "SQLiteStore",
@@ -78,12 +83,14 @@ __all__ = [
     "__version__",
     "errors",
     "events",
+    "key_from_env",
 ]
 
 __version__ = "0.1.0.dev0"
 
 _LAZY: dict[str, str] = {
     "events": "wamd.events",
+    "MessageRef": "wamd.appstate.actions",
     "Client": "wamd.client",
     "KeepAliveConfig": "wamd.conn.keepalive",
     "ConnectOptions": "wamd.conn.options",
@@ -101,6 +108,8 @@ _LAZY: dict[str, str] = {
     "SendResult": "wamd.messaging",
     "LinkPreview": "wamd.messaging.builders",
     "ChatState": "wamd.messaging.presence",
+    "PollTally": "wamd.messaging.polls",
+    "key_from_env": "wamd.store",
     "Sandbox": "wamd.sandbox",
     "MemoryStore": "wamd.store",
     "Store": "wamd.store",

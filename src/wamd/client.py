@@ -387,6 +387,7 @@ class Client:
             )
         )
         await self._conn.disconnect()
+        await self._messaging.stop_receiving()  # nothing may decrypt into the wiped store
         await self._device.wipe()
 
     # --- messaging --------------------------------------------------------------------------
@@ -518,8 +519,10 @@ class Client:
 
     async def send_presence(self, available: bool = True, *, name: str | None = None) -> None:
         """Announce us online or offline (``name``: our push name, default the stored one;
-        raises :class:`ValueError` when there is none)."""
+        raises :class:`ValueError` when there is none). While online, our delivery receipts
+        say so (no ``type="inactive"``), as the official clients' do."""
         await self._kinds.send_presence(available, name=name)
+        self._messaging.set_active(available)
 
     async def subscribe_presence(self, jid: JID) -> None:
         """Ask for ``jid``'s presence updates (:class:`~wamd.messaging.presence.Presence`)."""

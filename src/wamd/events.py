@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from wamd.appstate.events import PushName as PushName
     from wamd.appstate.events import Star as Star
     from wamd.appstate.events import UnarchiveChatsSetting as UnarchiveChatsSetting
+    from wamd.appstate.peer import OwnProtocolMessage as OwnProtocolMessage
     from wamd.binary import Node
     from wamd.groups.events import GroupInfoChanged as GroupInfoChanged
     from wamd.groups.events import JoinedGroup as JoinedGroup
@@ -100,6 +101,7 @@ __all__ = [
     "Message",
     "MutationEvent",
     "Mute",
+    "OwnProtocolMessage",
     "PairError",
     "PairSuccess",
     "Pin",
@@ -641,6 +643,7 @@ _TOPIC_MODULES: dict[str, tuple[str, ...]] = {
         "Star",
         "UnarchiveChatsSetting",
     ),
+    "wamd.appstate.peer": ("OwnProtocolMessage",),
     "wamd.groups.events": (
         "GroupInfoChanged",
         "JoinedGroup",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.messaging.collector import Collector
+from wamd.messaging import Receipt, ReceiptType
 from wamd.messaging.presence import ChatPresence, ChatState, Presence
 from wamd.sandbox import Sandbox
 from wamd.sandbox.testing import paired_client
@@ -62,3 +64,24 @@ async def test_presence_and_chatstate_are_routed(sandbox: Sandbox) -> None:
         assert isinstance(gone, Presence)
         assert not gone.available
         assert gone.last_seen is not None
+
+
+async def test_delivery_receipts_say_inactive_until_we_announce_ourselves_online(
+    sandbox: Sandbox,
+) -> None:
+    async with (paired_client(sandbox, "15550003331") as alice,
+                paired_client(sandbox, "15550003332") as bob):
+        at_alice = Collector(alice, Receipt)
+        assert bob.jid is not None
+        to = bob.jid.to_non_ad()
+        before = await alice.send_text(to, "are you there?")
+        first = await at_alice.get(Receipt, lambda r: before.id in r.ids)
+        assert first.type == ReceiptType.INACTIVE
+        await bob.send_presence(True, name="Bob")
+        after = await alice.send_text(to, "and now?")
+        second = await at_alice.get(Receipt, lambda r: after.id in r.ids)
+        assert second.type == ReceiptType.DELIVERED
+        await bob.send_presence(False, name="Bob")
+        last = await alice.send_text(to, "gone?")
+        third = await at_alice.get(Receipt, lambda r: last.id in r.ids)
+        assert third.type == ReceiptType.INACTIVE

@@ -104,6 +104,7 @@ class Messaging:
         self._locks = AddressLocks()
         self._ctx: Context | None = None
         self._receiver: Receiver | None = None
+        self._active = False
         self._inbox: Inbox | None = None
         self._recorder: StanzaRecorder | None = None
         self._kinds: dict[str, StanzaKind] = {}
@@ -154,9 +155,17 @@ class Messaging:
             self._inbox.register(kind.name, kind.decode)
         self._recorder = StanzaRecorder(ctx, self._inbox)
         self._receiver = Receiver(ctx, self._inbox)
+        self._receiver.active = self._active
         self._retry = RetryResponder(ctx)
         self._prekeys = PreKeyUpkeep(ctx)
         return ctx
+
+    def set_active(self, active: bool) -> None:
+        """Say in delivery receipts that we are active (after announcing ourselves available,
+        as the official clients do) or not (``type="inactive"``, the default)."""
+        self._active = active
+        if self._receiver is not None:
+            self._receiver.active = active
 
     @property
     def receiver(self) -> Receiver:
@@ -235,6 +244,14 @@ class Messaging:
         if self._inbox is not None:
             await self._inbox.wait_idle()
 
+    async def stop_receiving(self) -> None:
+        """Stop the receive workers (messages, receipts, notifications); what they held stays
+        unacknowledged, so the server delivers it again. A later login starts new ones."""
+        if self._receiver is not None:
+            await self._receiver.close()
+        if self._recorder is not None:
+            await self._recorder.close()
+
     async def aclose(self) -> None:
         """Shut the message path down before the store closes (:meth:`Client.close`).
 
@@ -244,10 +261,7 @@ class Messaging:
         handlers finished are written, so that a handled message is not dispatched again
         after a clean restart.
         """
-        if self._receiver is not None:
-            await self._receiver.close()
-        if self._recorder is not None:
-            await self._recorder.close()
+        await self.stop_receiving()
         await self._client.dispatcher.aclose(cancel=True)
         if self._inbox is not None:
             await self._inbox.close()
