@@ -62,6 +62,14 @@ def read_handled(db: Path) -> tuple[list[str], list[str], list[str]]:
     )
 
 
+def media_ca_env(sandbox: Sandbox) -> dict[str, str]:
+    """The environment that gives a receiver process the sandbox's media CA (see
+    ``server_from`` in the receiver scripts)."""
+    return (
+        {} if sandbox.media is None else {"WAMD_TEST_MEDIA_CA": sandbox.media.ca_file.read_text()}
+    )
+
+
 class Receiver:
     """The receiver subprocess (``script`` with the store, the sandbox URL and root key)."""
 
@@ -92,7 +100,7 @@ class Receiver:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
-                env=subprocess_env(),
+                env=subprocess_env(**media_ca_env(self.sandbox)),
             )
         assert self.proc.stdout is not None
         async with asyncio.timeout(60):

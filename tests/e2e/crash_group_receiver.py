@@ -12,6 +12,7 @@ from stdin: ``send <group> <text>`` sends a group message and prints ``sent <id>
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from wamd.client import Client
@@ -56,7 +57,11 @@ async def open_store(spec: str) -> Store:
 
 async def main(spec: str, url: str, root_key: str) -> None:
     store = await open_store(spec)
-    client = Client(store, server=ServerInfo(url=url, root_key=bytes.fromhex(root_key)))
+    # (the media host's CA, PEM, from the test that starts this process: history sync
+    # downloads after pairing need it)
+    media_ca = os.environ.get("WAMD_TEST_MEDIA_CA")
+    server = ServerInfo(url=url, root_key=bytes.fromhex(root_key), media_ca=media_ca)
+    client = Client(store, server=server)
 
     async def record(evt: GroupInfoChanged | JoinedGroup | Receipt) -> None:
         what, stanza_id = describe(evt)

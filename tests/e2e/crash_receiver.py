@@ -24,7 +24,11 @@ HANDLED = "handled"
 
 
 async def main(store: str, url: str, root_key: str, expected: str = "") -> None:
-    client = Client(store, server=ServerInfo(url=url, root_key=bytes.fromhex(root_key)))
+    # (the media host's CA, PEM, from the test that starts this process: history sync
+    # downloads after pairing need it)
+    media_ca = os.environ.get("WAMD_TEST_MEDIA_CA")
+    server = ServerInfo(url=url, root_key=bytes.fromhex(root_key), media_ca=media_ca)
+    client = Client(store, server=server)
     count = 0
 
     if expected:

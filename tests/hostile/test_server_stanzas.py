@@ -83,6 +83,8 @@ MESSAGE_CASES: list[Case] = [
     ("t not a number", lambda d: _stanza(d, "message", {"t": "abc"}, [_enc(b"x")]), NACK_PARSE),
     ("t huge", lambda d: _stanza(d, "message", {"t": "9" * 30}, [_enc(b"x")]), NACK_PARSE),
     ("t negative", lambda d: _stanza(d, "message", {"t": "-5"}, [_enc(b"x")]), RETRY),
+    ("t past year 9999", lambda d: _stanza(d, "message", {"t": "9" * 14}, [_enc(b"x")]),
+     NACK_PARSE),
     ("recipient on a message from a contact",
      lambda d: _stanza(d, "message", {"recipient": d.sender.jid}, [_enc(b"x")]), NACK_PARSE),
     ("enc v not a number", lambda d: _stanza(d, "message", {}, [_enc(b"x", v="abc")]),
@@ -243,6 +245,8 @@ RECEIPT_CASES: list[tuple[str, Callable[[Duo], Node], str | None]] = [
     ("no from", lambda d: _stanza(d, "receipt", {"from": None}), NACK_PARSE),
     ("from not a JID", lambda d: _stanza(d, "receipt", {"from": "junk"}), NACK_PARSE),
     ("t not a number", lambda d: _stanza(d, "receipt", {"type": "read", "t": "x"}), NACK_PARSE),
+    ("t past year 9999", lambda d: _stanza(d, "receipt", {"type": "read", "t": "9" * 18}),
+     NACK_PARSE),
     ("unknown type", lambda d: _stanza(d, "receipt", {"type": "x" * 5000}), None),
     ("5000 listed ids", lambda d: _stanza(d, "receipt", {"type": "read"}, [
         Node("list", {}, [Node("item", {"id": str(i)}) for i in range(5000)])]), None),

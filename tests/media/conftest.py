@@ -11,11 +11,11 @@ import pytest
 from wamd import events
 from wamd.binary import Node, decode_node, encode_node
 from wamd.client import Client
-from wamd.conn.options import ServerInfo
 from wamd.media.conn import MediaConn, MediaConnFetcher, parse_media_conn
 from wamd.media.transfer import MediaClient, RetryPolicy
 from wamd.sandbox import Sandbox
 from wamd.sandbox.media_http import MediaServer
+from wamd.sandbox.testing import server_info
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05, read_timeout=10)
 
@@ -78,8 +78,7 @@ async def pair_client(sandbox: Sandbox) -> AsyncIterator[PairClient]:
     clients: list[Client] = []
 
     async def pair(store: Path, phone: str) -> Client:
-        server = ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
-        client = Client(store, server=server)
+        client = Client(store, server=server_info(sandbox))
         clients.append(client)
 
         @client.on(events.QR)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
+from tests.sandbox.routing_helpers import history_downloaded
 from wamd.client import Client
 from wamd.errors import MediaExpired, MediaRetryError
 from wamd.media import MediaClient, MediaConn, MediaType, media_conn_fetcher, media_message
@@ -29,6 +30,11 @@ PHONE = "15550004242"
 @pytest.fixture
 async def client(pair_client: PairClient, tmp_path: Path) -> Client:
     return await pair_client(tmp_path / "client.sqlite", PHONE)
+
+
+async def test_paired_clients_download_their_history(sandbox: Sandbox, client: Client) -> None:
+    """``pair_client`` gives the client the media host's CA (``server_info(sandbox)``)."""
+    await history_downloaded(sandbox)
 
 
 async def test_media_through_the_sandbox(sandbox: Sandbox, client: Client) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -449,3 +451,39 @@ def test_redaction() -> None:
     text = _redact(ValueError("POST https://h/mms/image/t?auth=SECRET-1&token=t failed"))
     assert "SECRET-1" not in text
     assert "auth=<redacted>&token=t" in text
+
+
+async def _get_and_leave(server: MediaServer, direct_path: str) -> None:
+    """A client that asks for a blob, reads a little of the answer and drops the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_ports[0])
+    writer.write(f"GET {direct_path} HTTP/1.1\r\nHost: media\r\n\r\n".encode())
+    await reader.readexactly(1000)
+    writer.transport.abort()
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    for _ in range(500):
+        found = [r for r in caplog.records if text in r.getMessage()]
+        if found:
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"nothing logged with {text!r}")
+
+
+async def test_a_client_leaving_mid_download_is_no_server_error(
+    media_server: MediaServer, media_client: MediaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    result = await media_client.upload(os.urandom(8 << 20), MediaType.DOCUMENT)
+    await _get_and_leave(media_server, result.direct_path)
+    (left,) = await _logged(caplog, "the client left during a download")
+    assert left.levelno == logging.DEBUG
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    # a real handler error still is one: the blob's file is gone from the host's disk
+    _blob_file(media_server, result).unlink()
+    with pytest.raises(MediaError):
+        await media_client.download(result.ref())
+    errors = await _logged(caplog, "Error handling request")
+    assert errors[0].levelno == logging.ERROR
+    assert errors[0].exc_info is not None
+    assert errors[0].exc_info[0] is FileNotFoundError

@@ -11,6 +11,7 @@ from wamd.client import Client
 from wamd.conn.options import ServerInfo
 from wamd.messaging import Message, MessagingOptions, Receipt
 from wamd.sandbox import Sandbox
+from wamd.sandbox.testing import server_info
 from wamd.store import MemoryStore, Store
 
 TIMEOUT = 20.0
@@ -47,16 +48,39 @@ class Peer:
                 await self._changed.wait()
 
 
+async def history_downloaded(sandbox: Sandbox, seconds: float = TIMEOUT) -> None:
+    """Wait until a client has downloaded a blob from the sandbox's HTTPS media host (as the
+    history sync after pairing does): a client without the host's CA never gets that far."""
+    assert sandbox.media is not None
+    https = set(sandbox.media.https_ports)
+    for _ in range(int(seconds / 0.02)):
+        log = sandbox.media.log
+        if any(e.method == "GET" and e.status == 200 and e.port in https for e in log):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no download from the media host: {list(sandbox.media.log)}")
+
+
 def server_of(sandbox: Sandbox) -> ServerInfo:
-    return ServerInfo(url=sandbox.url, root_key=sandbox.root_public_key)
+    """Where ``sandbox`` is, with its media host's CA (history sync downloads after pairing)."""
+    return server_info(sandbox)
 
 
-async def pair(sandbox: Sandbox, phone: str, store: Store | None = None, *,
-               max_handlers: int = 64, **options: Any) -> Peer:
+async def pair(
+    sandbox: Sandbox,
+    phone: str,
+    store: Store | None = None,
+    *,
+    max_handlers: int = 64,
+    **options: Any,
+) -> Peer:
     """A new device of ``phone``'s account (created on first pairing), connected."""
-    client = Client(store or MemoryStore(), server=server_of(sandbox),
-                    max_handlers=max_handlers,
-                    messaging=MessagingOptions(**options) if options else None)
+    client = Client(
+        store or MemoryStore(),
+        server=server_of(sandbox),
+        max_handlers=max_handlers,
+        messaging=MessagingOptions(**options) if options else None,
+    )
     peer = Peer(client, phone)
     scanned = asyncio.get_running_loop().create_future()
 

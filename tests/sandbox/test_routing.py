@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.sandbox.routing_helpers import Peer, pair, reconnect
+from tests.sandbox.routing_helpers import Peer, history_downloaded, pair, reconnect
 from wamd.messaging import ReceiptType
 from wamd.proto import e2e_pb2
 from wamd.sandbox import Sandbox
@@ -164,16 +164,23 @@ async def test_prekeys_uploaded_at_login_and_refilled_on_a_low_count(sandbox: Sa
             return await sandbox.state.run(lambda db: prekey_count(db, A, jid.device))
 
         assert await count() == 812
-        await sandbox.state.run(lambda db: db.execute(
-            "DELETE FROM prekeys WHERE phone = ? AND device = ? AND key_id > "
-            "(SELECT MIN(key_id) + 1 FROM prekeys WHERE phone = ? AND device = ?)",
-            (A, jid.device, A, jid.device)))
+        await sandbox.state.run(
+            lambda db: db.execute(
+                "DELETE FROM prekeys WHERE phone = ? AND device = ? AND key_id > "
+                "(SELECT MIN(key_id) + 1 FROM prekeys WHERE phone = ? AND device = ?)",
+                (A, jid.device, A, jid.device),
+            )
+        )
         assert await count() == 2
         session = sandbox.session_for(jid)
         assert session is not None
-        await session.send(Node("notification", {"from": SERVER_JID, "type": "encrypt",
-                                                  "id": "low-1", "t": "1"},
-                                [Node("count", {"value": "2"})]))
+        await session.send(
+            Node(
+                "notification",
+                {"from": SERVER_JID, "type": "encrypt", "id": "low-1", "t": "1"},
+                [Node("count", {"value": "2"})],
+            )
+        )
         async with asyncio.timeout(10):
             while True:  # the client answers with an upload
                 if await count() != 2:
@@ -245,3 +252,13 @@ async def test_handlers_may_send_while_handling(sandbox: Sandbox) -> None:
         assert sorted(alice.texts) == sorted(f"echo {i}" for i in range(20))  # type: ignore[type-var]
     finally:
         await close(alice, bob)
+
+
+async def test_paired_peers_download_their_history(sandbox: Sandbox) -> None:
+    """The helpers give clients the media host's CA: the history sync after pairing is
+    downloaded (without it: CERTIFICATE_VERIFY_FAILED, "history chunk ... not processed")."""
+    peer = await pair(sandbox, "15550990")
+    try:
+        await history_downloaded(sandbox)
+    finally:
+        await peer.client.close()

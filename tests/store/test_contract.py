@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from typing import Any
 
 import pytest
 
@@ -650,3 +653,120 @@ async def test_lease_waiter_gets_it_after_release(store: Store, credentials: Cre
     second = await asyncio.wait_for(waiter, 5)
     assert second.held
     await second.release()
+
+
+# --- cancellation ----------------------------------------------------------------------------
+
+
+class CancelAt:
+    """Awaits ``coro``, cancelling it at its ``first``-th to ``last``-th suspension (counted
+    from 1) the way ``Task.cancel`` does: the future it waits for is cancelled, or (when that is
+    already done, or it yielded bare, as ``sleep(0)`` does) CancelledError is thrown in as it
+    resumes. ``hit`` tells whether the coroutine got as far as the ``first`` suspension."""
+
+    def __init__(self, coro: Coroutine[Any, Any, None], first: int, last: int) -> None:
+        self.coro = coro
+        self.first = first
+        self.last = last
+        self.hit = False
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        sent: Any = None
+        thrown: BaseException | None = None
+        for n in itertools.count(1):
+            try:
+                out = self.coro.send(sent) if thrown is None else self.coro.throw(thrown)
+            except StopIteration:
+                return
+            sent, thrown = None, None
+            cancel = self.first <= n <= self.last
+            self.hit = self.hit or cancel
+            pending = cancel and not (isinstance(out, asyncio.Future) and out.cancel())
+            try:
+                sent = yield out
+            except BaseException as exc:  # the awaited future's outcome, thrown in by the task
+                thrown = exc
+            if pending and thrown is None:
+                thrown = asyncio.CancelledError()
+
+
+async def _commits(account: Account, value: bytes) -> None:
+    async with account.transaction() as tx:
+        await tx.sessions.put("cancelled.0", value)
+
+
+async def _rolls_back(account: Account, value: bytes) -> None:
+    async with account.transaction() as tx:
+        await tx.sessions.put("cancelled.0", b"rolled back")
+        raise Boom
+
+
+async def _leases(account: Account, value: bytes) -> None:
+    async with await account.acquire_lease():
+        pass
+
+
+SCENARIOS = {"commit": _commits, "rollback": _rolls_back, "lease": _leases}
+
+
+async def _next_holder_is_clean(store: Store, account_id: int, value: bytes) -> None:
+    """What a cancelled transaction or lease must leave behind: the next transaction commits
+    for good (it does not run inside a leftover one), the lease is free, no write of a rolled
+    back transaction shows."""
+    account = await store.account(account_id)
+    async with account.transaction() as tx:
+        await tx.sessions.put("next.0", value)
+    assert await account.sessions.get("next.0") == value
+    assert await account.sessions.get("cancelled.0") != b"rolled back"
+    async with await account.acquire_lease(wait=0):
+        pass
+
+
+@pytest.fixture
+async def loop_errors() -> AsyncIterator[list[object]]:
+    """What reaches the event loop's exception handler during the test (asyncpg reports a
+    connection released inside a transaction there)."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    errors: list[object] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        yield errors
+    finally:
+        loop.set_exception_handler(previous)
+
+
+@pytest.mark.parametrize("times", [1, 3], ids=["once", "repeatedly"])
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+async def test_cancelled_at_any_suspension_leaves_the_store_clean(
+    store: Store, credentials: Creds, scenario: str, times: int, loop_errors: list[object]
+) -> None:
+    """Cancel a transaction (committing or rolling back) or a lease at its n-th await, for
+    every n, once or at n, n+1 and n+2: the BEGIN, COMMIT or ROLLBACK (or lock statement) in
+    flight may still run, and must not leave the connection inside a transaction (or the lock
+    with a session) that nobody owns."""
+    account = await new_account(store, credentials)
+    run = SCENARIOS[scenario]
+    for n in itertools.count(1):
+        value = f"v{n}".encode()
+        cancelling = CancelAt(run(account, value), n, n + times - 1)
+        with contextlib.suppress(asyncio.CancelledError, Boom):
+            await cancelling
+        if not cancelling.hit:
+            break
+        await _next_holder_is_clean(store, account.id, value)
+    assert loop_errors == []
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+async def test_timed_out_transactions_and_leases_leave_the_store_clean(
+    store: Store, credentials: Creds, scenario: str, loop_errors: list[object]
+) -> None:
+    account = await new_account(store, credentials)
+    for i, delay in enumerate([0, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01]):
+        value = f"t{i}".encode()
+        with contextlib.suppress(TimeoutError, Boom):
+            async with asyncio.timeout(delay):
+                await SCENARIOS[scenario](account, value)
+        await _next_holder_is_clean(store, account.id, value)
+    assert loop_errors == []

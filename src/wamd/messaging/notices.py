@@ -31,7 +31,7 @@ from wamd.errors import MalformedNode, NotConnected, WamdError
 from wamd.events import Event
 from wamd.messaging.context import Context
 from wamd.messaging.inbox import Inbox
-from wamd.messaging.stanzas import ack
+from wamd.messaging.stanzas import ack, checked_timestamp
 from wamd.store import SeenMessage, Transaction
 
 __all__ = ["Effect", "Parse", "StanzaKind", "StanzaRecorder", "dedupe_key"]
@@ -158,7 +158,7 @@ class StanzaRecorder:
         async with self._ctx.account.transaction() as tx:
             for item in items:
                 assert item.event is not None
-                stamp = item.node.attr_int("t", 0) or None
+                stamp = _stamp(item.node)
                 if not await tx.seen.add(dedupe_key(item.node), stamp):
                     continue  # recorded before a crash: its entry is pending or done
                 item.seq = await tx.inbox.put(item.kind.name, encode_node(item.node), stamp)
@@ -192,3 +192,11 @@ def _entry(event: Event, seq: int, *, redelivered: bool) -> Event:
     changed: Any = event
     result: Event = dataclasses.replace(changed, seq=seq, redelivered=redelivered)
     return result
+
+
+def _stamp(node: Node) -> int | None:
+    """The stanza's time for the dedupe and inbox rows; None when absent or not a time."""
+    try:
+        return checked_timestamp(node) or None
+    except MalformedNode:
+        return None

@@ -165,7 +165,7 @@ def parse_presence(node: Node) -> Presence:
     available = node.attrs.get("type") != "unavailable"
     last_seen = None
     last = node.attrs.get("last")
-    if isinstance(last, str) and last.isdigit() and len(last) <= 12:
+    if isinstance(last, str) and last.isdigit() and len(last) <= 11:  # up to year 5138
         last_seen = datetime.fromtimestamp(int(last), UTC)
     return Presence(jid, available, last_seen, raw=node)
 

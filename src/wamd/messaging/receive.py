@@ -296,7 +296,8 @@ class Receiver:
         # need none of their own while messages flow)
         done = self._inbox.take_done()
         try:
-            changes = await self._write(ctx, batch, recorded, own, done)
+            with batch.committing():  # the cipher remembers the ratchet state once committed
+                changes = await self._write(ctx, batch, recorded, own, done)
         except BaseException:
             self._inbox.done_failed(done)
             raise

@@ -134,6 +134,27 @@ def _int(node: Node, attrs: dict[str, AttrValue], key: str, default: int) -> int
     return node.attr_int(key)  # a negative number, or the typed error
 
 
+MAX_TIMESTAMP = 1 << 36
+"""The largest ``t`` (seconds, year 4147) taken for a time: anything beyond is garbage, refused
+before it reaches a ``datetime`` (which stops at year 9999) or a 64-bit column."""
+
+
+def checked_timestamp(node: Node, key: str = "t") -> int:
+    """The node's time attribute (0 when absent); :class:`~wamd.errors.MalformedNode` when it
+    is not a number or out of range."""
+    try:
+        value = node.attr_int(key, 0)
+    except AttributeInvalid as exc:
+        raise MalformedNode(f"bad {key}: {exc}") from exc
+    return _checked(value, key)
+
+
+def _checked(seconds: int, key: str = "t") -> int:
+    if not -MAX_TIMESTAMP <= seconds <= MAX_TIMESTAMP:
+        raise MalformedNode(f"{key}={seconds} is not a time")
+    return seconds
+
+
 def _jid_attr(node: Node, attrs: dict[str, AttrValue], key: str) -> JID | None:
     value = attrs.get(key)
     if value is None or value.__class__ is JID:
@@ -209,7 +230,7 @@ def _parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
         sender,
         chat,
         from_me,
-        _int(node, attrs, "t", 0),
+        _checked(_int(node, attrs, "t", 0)),
         tuple(encs),
         alt,
         recipient,
@@ -400,7 +421,7 @@ def _parse_retry_request(node: Node) -> RetryRequest:
     return RetryRequest(
         message_id=retry.attr_str("id", node.attr_str("id")),
         count=retry.attr_int("count", 1),
-        timestamp=retry.attr_int("t", 0),
+        timestamp=checked_timestamp(retry),
         registration_id=registration_id,
         bundle=bundle,
     )
@@ -457,7 +478,7 @@ def _parse_receipt(node: Node, own: Sequence[JID]) -> IncomingReceipt:
         sender=sender,
         ids=tuple(ids),
         type=ReceiptType.parse(node.attr_str("type", "")),
-        timestamp=node.attr_int("t", 0),
+        timestamp=checked_timestamp(node),
         from_me=from_me,
         is_group=is_group,
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import os
 import re
 import secrets
@@ -55,6 +56,8 @@ MMS_TYPES = frozenset(
     }
 )
 """Upload path types the host accepts."""
+
+log = logging.getLogger("wamd.sandbox.media")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-+/]{43}=?$")
 _BLOB_NAME = re.compile(r"^([0-9a-f]{32})\.enc$")
@@ -400,11 +403,22 @@ async def _serve_file(request: web.Request, path: Path, size: int) -> web.Stream
         def read_at(offset: int, n: int) -> bytes:
             return os.pread(fd, n, start + offset)
 
+        sent = 0
         async for data in prefetched_reads(read_at, end - start + 1, _READ_CHUNK):
             await response.write(data)
+            sent += len(data)
+        await response.write_eof()
+    except ConnectionError:
+        # The client closed the connection half-way (it timed out, gave up or was closed):
+        # an ordinary event, not a server error. (aiohttp, given the response back, finds
+        # the connection gone and logs nothing either.)
+        log.debug(
+            "media: the client left during a download (%d of %d bytes written)",
+            sent,
+            end - start + 1,
+        )
     finally:
         await asyncio.to_thread(f.close)
-    await response.write_eof()
     return response
 
 
@@ -447,4 +461,3 @@ async def serve_forever(state_dir: str | Path, **options: object) -> None:
         await asyncio.Event().wait()
     finally:
         await server.stop()
-

@@ -7,14 +7,41 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from wamd.errors import LeaseHeld, StoreError
+
+T = TypeVar("T")
 
 _SELF_WAIT = (
     "this task holds a transaction on this store: inside `async with account.transaction() "
     "as tx`, use tx's stores (tx.sessions, ...), not the account's"
 )
+
+
+async def finish(aw: Awaitable[T]) -> T:
+    """Await ``aw`` to its end even when the caller is cancelled meanwhile (any number of times,
+    timeouts included), then raise :class:`asyncio.CancelledError` if it was.
+
+    For the clean-up a connection needs before anyone else may use it (ending a transaction,
+    closing a lease's session): a statement whose await was cancelled still runs, so giving up
+    half-way would hand the next user a connection in a state nobody owns. ``aw``'s own error
+    is raised when the caller was not cancelled (and dropped when it was)."""
+    fut = asyncio.ensure_future(aw)
+    cancelled = False
+    while not fut.done():
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if not fut.cancelled():  # (the caller's cancellation, not fut's)
+                cancelled = True
+        except BaseException:  # fut's error: raised (or dropped) below
+            pass
+    if cancelled:
+        if not fut.cancelled():
+            fut.exception()  # retrieved: the cancellation wins
+        raise asyncio.CancelledError
+    return fut.result()
 
 
 class TxTasks:

@@ -13,6 +13,7 @@ session locks need a real session.)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import zlib
@@ -24,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from wamd.errors import StoreError
-from wamd.store._sync import LeaseBase, TxTasks, poll_acquire
+from wamd.store._sync import LeaseBase, TxTasks, finish, poll_acquire
 from wamd.store.interfaces import Lease
 from wamd.store.sealing import KeySource, Sealer
 from wamd.store.sql.base import SQLStore, open_sealer
@@ -82,6 +83,23 @@ async def migrate(conn: asyncpg.Connection, schema: str, target: int | None = No
                 await conn.execute("INSERT INTO wamd_version (version) VALUES ($1)", step.version)
     except _DB_ERRORS as exc:
         raise _error(exc) from exc
+
+
+async def _rollback(conn: asyncpg.Connection) -> None:
+    """ROLLBACK, waited for through cancellations, so that the connection goes back to the pool
+    outside any transaction (asyncpg would roll back on release too, but reports the leftover
+    transaction as an error, and a transaction it did not start is not one it knows about).
+    Errors are ignored: a broken connection has no transaction left, and the pool discards it.
+    Raises :class:`asyncio.CancelledError` afterwards when the caller was cancelled meanwhile."""
+    with contextlib.suppress(*_DB_ERRORS):
+        await finish(conn.execute("ROLLBACK"))
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    """Close a lease's connection, waited for through cancellations: its session (and with it
+    the advisory lock) must be gone when the caller goes on, not whenever the server notices."""
+    with contextlib.suppress(*_DB_ERRORS):
+        await finish(conn.close())
 
 
 class _PgExecutor(Executor):
@@ -156,15 +174,9 @@ class _AdvisoryLease(LeaseBase):
         return self._held and not self._conn.is_closed()
 
     async def _release(self) -> None:
-        try:
-            if not self._conn.is_closed():
-                await self._conn.execute(
-                    "SELECT pg_advisory_unlock($1, $2)", self._lock_class, self._account_id
-                )
-        except _DB_ERRORS:
-            pass  # closing the connection below releases the lock anyway
-        finally:
-            await self._conn.close()
+        # (closing the session releases the lock: no unlock statement, which a cancellation
+        # could leave half-done)
+        await _close(self._conn)
 
 
 class PostgresStore(SQLStore):
@@ -251,35 +263,49 @@ class PostgresStore(SQLStore):
         except _DB_ERRORS as exc:
             raise _error(exc) from exc
         try:
-            transaction = conn.transaction()
             try:
-                await transaction.start()
+                await conn.execute("BEGIN")
             except _DB_ERRORS as exc:
                 raise _error(exc) from exc
+            except BaseException:
+                # Cancelled (or timed out) around the BEGIN: it may have run on the server
+                # all the same. End it here, before the connection goes back to the pool.
+                await _rollback(conn)
+                raise
             x = _PgExecutor(self, conn)
             try:
                 yield x
             except BaseException:
                 x.open = False
-                # (suppressed: a broken connection has no transaction left to roll back)
-                with contextlib.suppress(*_DB_ERRORS):
-                    await transaction.rollback()
+                await _rollback(conn)
                 raise
             x.open = False
             try:
-                await transaction.commit()
-            except _DB_ERRORS as exc:
-                raise _error(exc) from exc
+                await conn.execute("COMMIT")
+            except BaseException as exc:
+                # (a COMMIT cancelled in flight may have committed: the ROLLBACK then finds
+                # no transaction and undoes nothing)
+                await _rollback(conn)
+                if isinstance(exc, _DB_ERRORS):
+                    raise _error(exc) from exc
+                raise
         finally:
-            await self._pool.release(conn)
+            await self._pool.release(conn)  # (shielded by asyncpg)
 
     async def _lease(self, account_id: int, wait: float | None) -> Lease:
         if not 0 < account_id < 1 << 31:
             raise StoreError("account ids beyond 2**31 cannot be leased")
+        # (connecting runs to its end even when the caller is cancelled: asyncpg reports a
+        # handshake cancelled half-way as an error nobody retrieved)
+        connecting = asyncio.ensure_future(asyncpg.connect(**self._connect_args))
         try:
-            conn = await asyncpg.connect(**self._connect_args)
+            conn: asyncpg.Connection = await finish(connecting)
         except _DB_ERRORS as exc:
             raise _error(exc) from exc
+        except asyncio.CancelledError:
+            if not connecting.cancelled() and connecting.exception() is None:
+                await _close(connecting.result())
+            raise
 
         async def try_once() -> bool:
             try:
@@ -294,7 +320,7 @@ class PostgresStore(SQLStore):
         try:
             await poll_acquire(try_once, wait, f"account {account_id} in schema {self.schema}")
         except BaseException:
-            await conn.close()
+            await _close(conn)  # (the lock may have been granted as the wait was cancelled)
             raise
         return _AdvisoryLease(_lock_class(self.schema), account_id, conn)
 

@@ -17,7 +17,7 @@ their writers take turns.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -30,7 +30,7 @@ import aiosqlite
 import platformdirs
 
 from wamd.errors import StoreError
-from wamd.store._sync import LeaseBase, LocalLeases, TaskLock, TxTasks, poll_acquire
+from wamd.store._sync import LeaseBase, LocalLeases, TaskLock, TxTasks, finish, poll_acquire
 from wamd.store.interfaces import Lease
 from wamd.store.sealing import KeySource, Sealer
 from wamd.store.sql.base import SQLStore, open_sealer
@@ -101,19 +101,8 @@ async def _rollback(conn: aiosqlite.Connection) -> None:
     cancelled still runs, in order, on the connection's thread). Errors are ignored: no
     transaction is left when COMMIT (or BEGIN) itself failed. Raises
     :class:`asyncio.CancelledError` afterwards when the caller was cancelled meanwhile."""
-    rollback = asyncio.ensure_future(conn.execute("ROLLBACK"))
-    cancelled = False
-    while not rollback.done():
-        try:
-            await asyncio.shield(rollback)
-        except asyncio.CancelledError:
-            cancelled = True
-        except sqlite3.Error:
-            pass
-    if not rollback.cancelled():
-        rollback.exception()  # retrieved: an error here is expected and harmless
-    if cancelled:
-        raise asyncio.CancelledError
+    with contextlib.suppress(sqlite3.Error):
+        await finish(conn.execute("ROLLBACK"))
 
 
 class _SQLiteExecutor(Executor):
