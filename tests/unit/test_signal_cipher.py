@@ -69,6 +69,7 @@ async def send(dev: Device, address: str, plaintext: bytes) -> tuple[str, bytes]
     result = await batch.encrypt(address, plaintext)
     async with dev.account.transaction() as tx:
         await batch.commit(tx)
+    batch.committed()
     return result.enc_type, result.ciphertext
 
 
@@ -77,6 +78,7 @@ async def receive(dev: Device, address: str, item: tuple[str, bytes]) -> Any:
     result = await batch.decrypt(address, *item)
     async with dev.account.transaction() as tx:
         await batch.commit(tx)
+    batch.committed()
     return result
 
 
@@ -152,6 +154,73 @@ async def test_rolled_back_commit_never_leaves_a_stale_cache() -> None:
         await failing_handler()
     # ... but the store kept the old bytes, so the next batch uses the old record
     assert (await receive(bob, "alice.1", second)).plaintext == b"two"
+
+
+async def test_committed_state_is_remembered_across_batches_and_never_a_rolled_back_one() -> None:
+    store = MemoryStore()
+    alice, bob = await pair(store)
+    await receive(bob, "alice.1", await send(alice, "bob.1", b"one"))
+    # committed and remembered: the next batch reads neither sessions nor identities
+    counting = CountingStore(bob.account)
+    item = await send(alice, "bob.1", b"two")
+    batch = bob.cipher.batch(counting)  # type: ignore[arg-type]
+    await batch.prefetch(addresses=["alice.1"])
+    assert (await batch.decrypt("alice.1", *item)).plaintext == b"two"
+    assert counting.calls == []
+    # the transaction fails after the commit wrote: what the cipher remembered is dropped,
+    # the store's (rolled back) state is read again and the message decrypts again
+    async def failing_commit() -> None:
+        async with bob.account.transaction() as tx:
+            await batch.commit(tx)
+            raise RuntimeError("commit failed")
+
+    with pytest.raises(RuntimeError, match="commit failed"):
+        await failing_commit()
+    batch = bob.cipher.batch(counting)  # type: ignore[arg-type]
+    assert (await batch.decrypt("alice.1", *item)).plaintext == b"two"
+    assert counting.calls == ["sessions", "identities"]
+    async with bob.account.transaction() as tx:
+        await batch.commit(tx)
+    batch.committed()
+    # the state committed last is the one remembered: a replay is refused without a read
+    counting.calls.clear()
+    with pytest.raises(DuplicateMessage):
+        await bob.cipher.batch(counting).decrypt("alice.1", *item)  # type: ignore[arg-type]
+    assert counting.calls == []
+    third = await send(alice, "bob.1", b"three")
+    assert (await receive(bob, "alice.1", third)).plaintext == b"three"
+    # a write behind the cipher's back must be announced (forget): then it is read
+    await bob.account.sessions.delete_user("alice")
+    bob.cipher.forget(["alice.1"])
+    with pytest.raises(InvalidMessage):  # no session, and its prekey was used up
+        await bob.cipher.batch(counting).decrypt(  # type: ignore[arg-type]
+            "alice.1", *await send(alice, "bob.1", b"four")
+        )
+    assert counting.calls == ["sessions", "identities"]
+
+
+async def test_a_read_overlapping_a_commit_is_not_remembered() -> None:
+    store = MemoryStore()
+    alice, bob = await pair(store)
+    await receive(bob, "alice.1", await send(alice, "bob.1", b"one"))
+    writer = bob.cipher.batch(bob.account)
+    await writer.decrypt("alice.1", *await send(alice, "bob.1", b"two"))
+    bob.cipher.clear_cache()
+    inner = bob.account.sessions.get_many
+
+    async def get_many(addresses: Iterable[str]) -> dict[str, bytes]:
+        old = await inner(addresses)  # the state before the writer's commit ...
+        async with bob.account.transaction() as tx:
+            await writer.commit(tx)
+        writer.committed()
+        return old  # ... comes back after it: it must not be remembered
+
+    counting = CountingStore(bob.account)
+    counting.sessions.get_many = get_many  # type: ignore[method-assign]
+    reader = bob.cipher.batch(counting)  # type: ignore[arg-type]
+    await reader.prefetch(addresses=["alice.1"])
+    assert reader._sessions["alice.1"] is not writer._sessions["alice.1"]
+    assert bob.cipher._known["alice.1"][0] is writer._sessions["alice.1"]
 
 
 class CountingStore:

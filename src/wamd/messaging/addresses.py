@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from wamd.store import Account
 from wamd.types import JID, LID_SERVER, USER_SERVER
@@ -114,8 +114,11 @@ class AddressBook:
         locks: AddressLocks | None = None,
         *,
         max_remembered: int = MAX_REMEMBERED,
+        moved: Callable[[Iterable[str]], None] | None = None,
     ) -> None:
         self.account = account
+        self._moved = moved
+        """Told the addresses whose sessions a PN->LID move rewrote (the cipher forgets them)."""
         self.locks = locks or AddressLocks()
         self._lid_of = _Recent(max_remembered)
         self._pn_of = _Recent(max_remembered)
@@ -212,13 +215,17 @@ class AddressBook:
     async def _migrate(self, old: str, new: str) -> None:
         found = await self.account.sessions.get_many([old, new])
         if old in found:
-            async with self.account.transaction() as tx:
-                if new not in found:
-                    await tx.sessions.put(new, found[old])
-                    identity = await tx.identities.get(old)
-                    if identity is not None:
-                        await tx.identities.put(new, identity)
-                await tx.sessions.delete(old)
+            try:
+                async with self.account.transaction() as tx:
+                    if new not in found:
+                        await tx.sessions.put(new, found[old])
+                        identity = await tx.identities.get(old)
+                        if identity is not None:
+                            await tx.identities.put(new, identity)
+                    await tx.sessions.delete(old)
+            finally:  # whatever the outcome: the next batch reads both from the store
+                if self._moved is not None:
+                    self._moved((old, new))
         self._migrated.keep(old, new)
 
     def lock(self, jids: Iterable[JID]) -> contextlib.AbstractAsyncContextManager[None]:

@@ -139,7 +139,7 @@ class Messaging:
             raise NotConnected("this device is not paired")
         cipher = SignalCipher(KeyPair.from_private(creds.identity_key.private),
                               creds.registration_id)
-        book = AddressBook(account, self._locks)
+        book = AddressBook(account, self._locks, moved=cipher.forget)
         ctx = Context(
             link=self._link,
             account=account,

@@ -364,6 +364,7 @@ class Receiver:
             seqs = await tx.inbox.put_many(entries) if entries else []
             if secrets:
                 await tx.message_secrets.put_many(secrets)
+        batch.committed()
         for (item, message, retry_count), seq in zip(kept, seqs, strict=True):
             item.event = self._event(item, message, retry_count, seq)
         return changes

@@ -142,6 +142,7 @@ class RetryResponder:
             result = await batch.encrypt(address, plaintext)
             async with ctx.account.transaction() as tx:
                 await batch.commit(tx)
+            batch.committed()
         attrs: dict[str, AttrValue] = {"v": "2", "type": result.enc_type,
                                        "count": str(request.count)}
         return Node("enc", attrs, result.ciphertext), result.enc_type == ENC_PKMSG

@@ -130,6 +130,7 @@ async def encrypt_for_devices(
             await batch.commit(tx)
             if outgoing is not None:
                 await tx.outgoing.put(*outgoing)
+        batch.committed()
         answer = None
         if stanza is not None and recipients:
             content = stanza.content if isinstance(stanza.content, list) else []

@@ -17,6 +17,20 @@ Dropping the batch without committing forgets everything it did.
 Parsed records are cached per :class:`SignalCipher`, keyed by their stored bytes: a record
 whose stored bytes are unchanged is not parsed again, and a stale cache entry can never be used
 (a rolled-back commit leaves different bytes in the store than in the cache).
+
+Beside that, the cipher remembers the *committed* session and identity of recently used
+addresses, so that a batch needs no store read for them (:meth:`SignalBatch.prefetch`). The
+rules that keep it equal to the store:
+
+* :meth:`SignalBatch.commit` forgets every address it writes, before writing: whatever the
+  transaction's outcome (committed, rolled back, unknown), the next batch reads the store;
+* :meth:`SignalBatch.committed`, called after the transaction committed (while the caller
+  still holds the addresses' locks), remembers what was written;
+* a store read is remembered only when no commit began or ended during it (a counter);
+* anything that writes sessions or identities without a batch calls
+  :meth:`SignalCipher.forget` for those addresses (the receive path's PN->LID session move
+  does), and the cipher assumes it is the only writer of its account's sessions (one client
+  per account, as the store's account leases ensure).
 """
 
 from __future__ import annotations
@@ -185,6 +199,11 @@ class SignalCipher:
         self.padding = padding
         self._session_cache: _Cache[str, SessionRecord] = _Cache(cache_size)
         self._sender_key_cache: _Cache[SenderKeyName, SenderKeyRecord] = _Cache(cache_size)
+        self._known: OrderedDict[str, tuple[SessionRecord, bytes]] = OrderedDict()
+        """Committed (session, identity) of recently used addresses (module docstring)."""
+        self._known_size = cache_size
+        self._epoch = 0
+        """Bumped when a commit begins or ends, and by :meth:`forget`."""
 
     def __repr__(self) -> str:
         return f"SignalCipher(identity={self.local.key_pair.public.hex()}, trust={self.trust.name})"
@@ -194,9 +213,28 @@ class SignalCipher:
         return SignalBatch(self, store)
 
     def clear_cache(self) -> None:
-        """Forget every cached parsed record."""
+        """Forget every cached parsed record and every remembered session and identity."""
         self._session_cache.clear()
         self._sender_key_cache.clear()
+        self._known.clear()
+        self._epoch += 1
+
+    def forget(self, addresses: Iterable[str]) -> None:
+        """Forget the remembered session and identity of ``addresses`` (call it after writing
+        them other than through a batch: the next batch reads them from the store)."""
+        self._epoch += 1
+        for address in addresses:
+            self._known.pop(address, None)
+
+    def _remember(self, address: str, record: SessionRecord | None,
+                  identity: bytes | None) -> None:
+        if record is None or identity is None:
+            return  # first contact or a half-known address: read from the store next time
+        known = self._known
+        known[address] = (record, identity)
+        known.move_to_end(address)
+        if len(known) > self._known_size:
+            known.popitem(last=False)
 
 
 class SignalBatch:
@@ -211,6 +249,8 @@ class SignalBatch:
         self._prekeys: dict[int, KeyPair | None] = {}
         self._signed_prekeys: dict[int, KeyPair | None] = {}
         self.changes = ChangeSet()
+        self._written: dict[str, tuple[SessionRecord | None, bytes | None]] = {}
+        """What :meth:`commit` wrote, for :meth:`committed` to remember."""
 
     def __repr__(self) -> str:
         return f"SignalBatch(sessions={len(self._sessions)}, changed={bool(self.changes)})"
@@ -226,18 +266,23 @@ class SignalBatch:
     ) -> None:
         """Load the sessions and identities of ``addresses``, the given sender-key records
         and one-time prekeys in as few store calls as possible."""
-        wanted = [a for a in dict.fromkeys(addresses) if a not in self._sessions]
-        if wanted:
-            records = await self._store.sessions.get_many(wanted)
-            cache = self._cipher._session_cache
-            for address in wanted:
-                self._sessions[address] = cache.parse(address, records.get(address),
-                                                      SessionRecord.deserialize)
-        wanted = [a for a in dict.fromkeys(addresses) if a not in self._identities]
-        if wanted:
-            found = await self._store.identities.get_many(wanted)
-            for address in wanted:
-                self._identities[address] = found.get(address)
+        cipher = self._cipher
+        sessions, identities, known = self._sessions, self._identities, cipher._known
+        unknown: list[str] = []
+        for address in dict.fromkeys(addresses):
+            if address in sessions and address in identities:
+                continue
+            remembered = known.get(address)
+            if remembered is None:
+                unknown.append(address)
+                continue
+            known.move_to_end(address)
+            if address not in sessions:
+                sessions[address] = remembered[0]
+            if address not in identities:
+                identities[address] = remembered[1]
+        if unknown:
+            await self._read(unknown)
         by_group: dict[str, list[str]] = {}
         for name in dict.fromkeys(sender_keys):
             if name not in self._sender_keys:
@@ -257,6 +302,30 @@ class SignalBatch:
                 self._prekeys[key_id] = (
                     KeyPair.from_private(stored.key_pair.private) if stored is not None else None
                 )
+
+    async def _read(self, addresses: list[str]) -> None:
+        """Load sessions and identities from the store (remembered when no commit began or
+        ended meanwhile, so that what is remembered is what the store holds)."""
+        cipher = self._cipher
+        epoch = cipher._epoch
+        wanted = [a for a in addresses if a not in self._sessions]
+        records: dict[str, SessionRecord | None] = {}
+        if wanted:
+            stored = await self._store.sessions.get_many(wanted)
+            cache = cipher._session_cache
+            for address in wanted:
+                records[address] = self._sessions[address] = cache.parse(
+                    address, stored.get(address), SessionRecord.deserialize)
+        wanted = [a for a in addresses if a not in self._identities]
+        found: dict[str, bytes] = {}
+        if wanted:
+            found = await self._store.identities.get_many(wanted)
+            for address in wanted:
+                self._identities[address] = found.get(address)
+        if cipher._epoch == epoch:
+            for address in addresses:
+                if address in records and address in found:
+                    cipher._remember(address, records[address], found[address])
 
     async def _session(self, address: str) -> SessionRecord | None:
         if address not in self._sessions or address not in self._identities:
@@ -479,6 +548,13 @@ class SignalBatch:
         Returns the committed change set (its ``identity_changes`` are the events to report).
         """
         changes, self.changes = self.changes, ChangeSet()
+        written = {**dict.fromkeys(changes.sessions), **dict.fromkeys(changes.identities)}
+        self._written = {}
+        if written:
+            self._cipher.forget(written)  # whatever the transaction's outcome
+            for address in written:
+                self._written[address] = (self._sessions.get(address),
+                                          self._identities.get(address))
         if changes.sessions:
             cache = self._cipher._session_cache
             serialized = {}
@@ -497,3 +573,18 @@ class SignalBatch:
             sk_cache.put(name, data, sk_record)
             await tx.sender_keys.put(name[0], name[1], data)
         return changes
+
+    def committed(self) -> None:
+        """Tell the cipher that the transaction of :meth:`commit` committed: it remembers
+        the sessions and identities written, so that the next batches need not read them.
+
+        Call it right after the transaction's block exited without an exception, while
+        still holding the locks of the addresses written. Not calling it (for instance when
+        the transaction failed) only costs the next batch a store read.
+        """
+        written, self._written = self._written, {}
+        if written:
+            cipher = self._cipher
+            cipher._epoch += 1
+            for address, (record, identity) in written.items():
+                cipher._remember(address, record, identity)
