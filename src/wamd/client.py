@@ -35,6 +35,8 @@ from typing import IO, Any, Self, TypeVar, overload
 
 from wamd.appstate.actions import JIDLike, MessageRef
 from wamd.appstate.client import AppStateClient
+from wamd.appstate.events import APPSTATE_KIND
+from wamd.appstate.events import from_payload as appstate_from_payload
 from wamd.appstate.peer import OwnProtocolMessage, is_internal, send_to_own_devices
 from wamd.binary import Node
 from wamd.conn.device import Device
@@ -58,6 +60,7 @@ from wamd.groups import (
     SubGroup,
 )
 from wamd.history.client import HistoryClient
+from wamd.history.events import HISTORY_KIND, HistorySync
 from wamd.history.requests import DEFAULT_COUNT as DEFAULT_HISTORY_COUNT
 from wamd.history.requests import on_demand_request
 from wamd.media.keys import MediaType
@@ -195,8 +198,14 @@ class Client:
             self._account_of,
             download=self._download_blob,
             send_to_own=self.send_to_own_devices,
+            inbox=lambda: self._messaging.inbox,
         )
-        self._history = HistoryClient(self, self._account_of, download=self._download_blob)
+        self._messaging.register_decoder(APPSTATE_KIND, appstate_from_payload)
+        self._history = HistoryClient(
+            self, self._account_of, download=self._download_blob,
+            inbox=lambda: self._messaging.inbox,
+        )
+        self._messaging.register_decoder(HISTORY_KIND, HistorySync.from_payload)
         self.dispatcher.add(OwnProtocolMessage, self._on_own_protocol_message)
         self._users = UsersClient(self, self._account_of)
 

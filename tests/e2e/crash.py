@@ -74,12 +74,18 @@ class Receiver:
     """The receiver subprocess (``script`` with the store, the sandbox URL and root key)."""
 
     def __init__(
-        self, db: Path | str, sandbox: Sandbox, log: Path, script: Path = RECEIVER
+        self,
+        db: Path | str,
+        sandbox: Sandbox,
+        log: Path,
+        script: Path = RECEIVER,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.sandbox = sandbox
         self.log = log
         self.script = script
+        self.args = args
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -90,6 +96,7 @@ class Receiver:
                 str(self.db),
                 self.sandbox.url,
                 self.sandbox.root_public_key.hex(),
+                *self.args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,

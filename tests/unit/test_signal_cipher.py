@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,18 +68,18 @@ async def new_device(store: MemoryStore, trust: TrustPolicy = TrustPolicy.ACCEPT
 async def send(dev: Device, address: str, plaintext: bytes) -> tuple[str, bytes]:
     batch = dev.cipher.batch(dev.account)
     result = await batch.encrypt(address, plaintext)
-    async with dev.account.transaction() as tx:
-        await batch.commit(tx)
-    batch.committed()
+    with batch.committing():
+        async with dev.account.transaction() as tx:
+            await batch.commit(tx)
     return result.enc_type, result.ciphertext
 
 
 async def receive(dev: Device, address: str, item: tuple[str, bytes]) -> Any:
     batch = dev.cipher.batch(dev.account)
     result = await batch.decrypt(address, *item)
-    async with dev.account.transaction() as tx:
-        await batch.commit(tx)
-    batch.committed()
+    with batch.committing():
+        async with dev.account.transaction() as tx:
+            await batch.commit(tx)
     return result
 
 
@@ -170,18 +171,19 @@ async def test_committed_state_is_remembered_across_batches_and_never_a_rolled_b
     # the transaction fails after the commit wrote: what the cipher remembered is dropped,
     # the store's (rolled back) state is read again and the message decrypts again
     async def failing_commit() -> None:
-        async with bob.account.transaction() as tx:
-            await batch.commit(tx)
-            raise RuntimeError("commit failed")
+        with batch.committing():
+            async with bob.account.transaction() as tx:
+                await batch.commit(tx)
+                raise RuntimeError("commit failed")
 
     with pytest.raises(RuntimeError, match="commit failed"):
         await failing_commit()
     batch = bob.cipher.batch(counting)  # type: ignore[arg-type]
     assert (await batch.decrypt("alice.1", *item)).plaintext == b"two"
     assert counting.calls == ["sessions", "identities"]
-    async with bob.account.transaction() as tx:
-        await batch.commit(tx)
-    batch.committed()
+    with batch.committing():
+        async with bob.account.transaction() as tx:
+            await batch.commit(tx)
     # the state committed last is the one remembered: a replay is refused without a read
     counting.calls.clear()
     with pytest.raises(DuplicateMessage):
@@ -210,9 +212,9 @@ async def test_a_read_overlapping_a_commit_is_not_remembered() -> None:
 
     async def get_many(addresses: Iterable[str]) -> dict[str, bytes]:
         old = await inner(addresses)  # the state before the writer's commit ...
-        async with bob.account.transaction() as tx:
-            await writer.commit(tx)
-        writer.committed()
+        with writer.committing():
+            async with bob.account.transaction() as tx:
+                await writer.commit(tx)
         return old  # ... comes back after it: it must not be remembered
 
     counting = CountingStore(bob.account)
@@ -221,6 +223,43 @@ async def test_a_read_overlapping_a_commit_is_not_remembered() -> None:
     await reader.prefetch(addresses=["alice.1"])
     assert reader._sessions["alice.1"] is not writer._sessions["alice.1"]
     assert bob.cipher._known["alice.1"][0] is writer._sessions["alice.1"]
+
+
+async def test_a_read_during_a_commit_that_fails_is_not_remembered() -> None:
+    store = MemoryStore()
+    alice, bob = await pair(store)
+    await receive(bob, "alice.1", await send(alice, "bob.1", b"one"))
+    item = await send(alice, "bob.1", b"two")
+    writer = bob.cipher.batch(bob.account)
+    await writer.decrypt("alice.1", *item)
+    sessions = await bob.account.sessions.get_many(["alice.1"])
+    identities = await bob.account.identities.get_many(["alice.1"])
+    counting = CountingStore(bob.account)
+
+    async def sessions_now(addresses: Iterable[str]) -> dict[str, bytes]:
+        return sessions  # what a second connection sees while the writer's COMMIT runs
+
+    async def identities_now(addresses: Iterable[str]) -> dict[str, bytes]:
+        return identities
+
+    counting.sessions.get_many = sessions_now  # type: ignore[method-assign]
+    counting.identities.get_many = identities_now  # type: ignore[method-assign]
+
+    async def interrupted() -> None:
+        with writer.committing():
+            async with bob.account.transaction() as tx:
+                await writer.commit(tx)
+                reader = bob.cipher.batch(counting)  # type: ignore[arg-type]
+                await reader.prefetch(addresses=["alice.1"])
+                raise asyncio.CancelledError  # the outcome of the COMMIT is unknown
+
+    with pytest.raises(asyncio.CancelledError):
+        await interrupted()
+    assert "alice.1" not in bob.cipher._known
+    assert bob.cipher._writing == 0
+    # the rolled-back state is read from the store: the message decrypts (once)
+    assert (await receive(bob, "alice.1", item)).plaintext == b"two"
+    assert bob.cipher._known["alice.1"][1] == alice.identity.public
 
 
 class CountingStore:

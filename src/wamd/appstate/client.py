@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from wamd.appstate import actions
@@ -44,6 +44,7 @@ from wamd.binary import AttrValue, Node
 from wamd.errors import AppStateMalformed, MediaError, WamdError
 from wamd.events import Event
 from wamd.messaging.events import Message
+from wamd.messaging.inbox import Inbox
 from wamd.proto import appstate_pb2 as pb
 from wamd.proto import e2e_pb2
 from wamd.store import Account
@@ -101,8 +102,10 @@ class AppStateClient:
         request_recovery: RequestRecovery | None = None,
         send_to_own: SendToOwn | None = None,
         sync_on_login: bool = True,
+        inbox: Callable[[], Inbox] | None = None,
     ) -> None:
         self._client = client
+        self._inbox = inbox
         self._account = account
         self._download = download or _no_download
         self._send_to_own = send_to_own
@@ -136,15 +139,33 @@ class AppStateClient:
                 self._download,
                 request_keys=self._request_keys,
                 request_recovery=self._request_recovery,
+                durable=self._inbox is not None,
             )
         return self._engine
 
     async def _send_iq(self, iq: Node) -> Node:
         return await self._client.request(iq)
 
-    async def _dispatch(self, events: Iterable[AppStateEvent]) -> None:
-        for event in events:
-            await self._client.dispatch(event)
+    async def _run(self, work: Awaitable[list[AppStateEvent]]) -> None:
+        """Await an engine call, then dispatch its events: through the durable inbox (every
+        event the engine committed, even when the call failed after some commits), or
+        directly when there is no inbox."""
+        if self._inbox is None:
+            for event in await work:
+                await self._client.dispatch(event)
+            return
+        cancelled = False
+        try:
+            await work
+        except asyncio.CancelledError:
+            cancelled = True  # the entries stay pending: the next login redelivers them
+            raise
+        finally:
+            events = self.engine.take_committed()
+            if events and not cancelled:
+                inbox = self._inbox()
+                for event in events:
+                    await inbox.dispatch(event)
 
     async def _on_server_sync(self, node: Node) -> None:
         attrs: dict[str, AttrValue] = {"class": "notification", "type": "server_sync"}
@@ -172,11 +193,9 @@ class AppStateClient:
 
     async def _sync_and_dispatch(self, names: list[str]) -> None:
         try:
-            events = await self.engine.sync(names)
+            await self._run(self.engine.sync(names))
         except WamdError as exc:
             log.warning("app state sync of %s failed: %s", ", ".join(names), exc)
-            return
-        await self._dispatch(events)
 
     @staticmethod
     def wants(event: Message) -> bool:
@@ -229,7 +248,7 @@ class AppStateClient:
             return
         for recovery in recoveries:
             try:
-                events = await self.engine.apply_recovery(recovery)
+                await self._run(self.engine.apply_recovery(recovery))
             except WamdError as exc:
                 log.warning(
                     "app-state recovery of %r from %s not applied: %s",
@@ -238,7 +257,6 @@ class AppStateClient:
                     exc,
                 )
                 continue
-            await self._dispatch(events)
 
     async def _retry_blocked(self) -> None:
         try:
@@ -248,18 +266,18 @@ class AppStateClient:
 
     async def keys_arrived(self) -> None:
         """Call when sync keys were stored (a key share): retry the blocked collections."""
-        await self._dispatch(await self.engine.keys_arrived())
+        await self._run(self.engine.keys_arrived())
 
     async def sync(self, *, full: bool = False) -> None:
         """Sync every collection now and dispatch the events."""
-        await self._dispatch(await self.engine.sync(full=full))
+        await self._run(self.engine.sync(full=full))
 
     async def push(self, info: PatchInfo) -> None:
         """Send one change (built with :mod:`wamd.appstate.actions`) and dispatch its events.
 
         Raises :class:`~wamd.errors.AppStateError` (no key yet, server refusal...).
         """
-        await self._dispatch(await self.engine.push(info))
+        await self._run(self.engine.push(info))
 
     async def mute(
         self, chat: actions.JIDLike, muted: bool = True, *, until_ms: int | None = None

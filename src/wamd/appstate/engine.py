@@ -7,7 +7,11 @@ A thin asyncio driver over the sans-I/O core (:mod:`~wamd.appstate.decode`,
 - ``send_iq``: sends an IQ node (the connection assigns its id) and returns the answer;
 - ``download``: fetches and decrypts an external blob ("WhatsApp App State Keys" media);
 - ``request_keys`` (optional): asks one's own devices for missing sync keys;
-- ``request_recovery`` (optional): asks the primary device to rebuild a collection.
+- ``request_recovery`` (optional): asks the primary device to rebuild a collection;
+- ``durable``: put each event into the account's durable inbox (kind
+  :data:`~wamd.appstate.events.APPSTATE_KIND`) in the transaction that advances the collection
+  (a crash between that commit and the handlers cannot lose it; the caller dispatches the
+  returned events through the inbox, which redelivers what was pending after a restart).
 
 Per collection it is a small state machine: *synced* -> fetch patches after the stored
 version (a snapshot when the version is 0) -> verify -> commit version, LTHash and MAC
@@ -23,6 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 
 from wamd.appstate import events as ev
 from wamd.appstate.crypto import index_mac
@@ -101,8 +106,11 @@ class AppStateEngine:
         request_keys: RequestKeys | None = None,
         request_recovery: RequestRecovery | None = None,
         clock: Callable[[], float] = time.time,
+        durable: bool = False,
     ) -> None:
         self._account = account
+        self._durable = durable
+        self._committed: list[ev.AppStateEvent] = []
         self._send_iq = send_iq
         self._download = download
         self._request_keys = request_keys
@@ -199,17 +207,9 @@ class AppStateEngine:
         async with self._lock(name):
             keyring = await self._keyring(recovery_key_ids(recovery))
             result = apply_recovery(name, recovery, keyring)
-            events = await self._commit(result, full_sync=True)
+            done = self._complete(name, result.state.version, recovery=True)
+            events = await self._commit(result, full_sync=True, then=[done])
             self.recovering.pop(name, None)
-            events.append(
-                ev.AppStateSyncComplete(
-                    timestamp=int(self._clock() * 1000),
-                    full_sync=True,
-                    collection=name,
-                    version=result.state.version,
-                    recovery=True,
-                )
-            )
             log.info(
                 "app state %s recovered by the primary device at v%d", name, result.state.version
             )
@@ -248,25 +248,25 @@ class AppStateEngine:
             if response.snapshot_ref is not None and not (fresh and snapshot):
                 raise AppStateMalformed(f"unrequested snapshot of {name!r}")
             result = await self._apply(state, response, replace=fresh)
-            events += await self._commit(result, full_sync=fresh)
+            last = not response.has_more
+            complete: list[ev.AppStateEvent] = []
+            if last and (full or (started_fresh and result.state.version > 0)):
+                complete.append(self._complete(name, result.state.version))
+            events += await self._commit(result, full_sync=fresh, then=complete)
             state = result.state
             fresh = False
-            if not response.has_more:
-                break
-        else:
-            raise AppStateError(
-                f"app state {name!r} still has more patches after {MAX_ROUNDS} rounds"
-            )
-        if full or (started_fresh and state.version > 0):
-            events.append(
-                ev.AppStateSyncComplete(
-                    timestamp=int(self._clock() * 1000),
-                    full_sync=True,
-                    collection=name,
-                    version=state.version,
-                )
-            )
-        return events
+            if last:
+                return events
+        raise AppStateError(f"app state {name!r} still has more patches after {MAX_ROUNDS} rounds")
+
+    def _complete(self, name: str, version: int, *, recovery: bool = False) -> ev.AppStateEvent:
+        return ev.AppStateSyncComplete(
+            timestamp=int(self._clock() * 1000),
+            full_sync=True,
+            collection=name,
+            version=version,
+            recovery=recovery,
+        )
 
     async def _keyring(self, key_ids: Iterable[bytes]) -> Keyring:
         keyring = Keyring()
@@ -315,11 +315,17 @@ class AppStateEngine:
             log.warning("app state: %s", warning)
         return result
 
-    async def _commit(self, result: SyncResult, *, full_sync: bool) -> list[ev.AppStateEvent]:
+    async def _commit(
+        self, result: SyncResult, *, full_sync: bool, then: Sequence[ev.AppStateEvent] = ()
+    ) -> list[ev.AppStateEvent]:
+        """Write the new version, LTHash, MACs and side effects in one transaction; with
+        ``durable``, the events (the mutations', then ``then``) go into the durable inbox in it
+        too and come back carrying their ``seq``."""
         name = result.state.name
         events: list[ev.AppStateEvent] = [
             ev.event_for(m, full_sync=full_sync) for m in result.mutations
         ]
+        events += then
         async with self._account.transaction() as tx:
             if result.macs.replace:
                 await tx.app_state.delete_collection(name)
@@ -331,6 +337,23 @@ class AppStateEngine:
                 name, AppStateVersion(result.state.version, result.state.hash)
             )
             await _record_side_effects(tx, events)
+            if self._durable and events:
+                seqs = await tx.inbox.put_many(
+                    [
+                        (ev.APPSTATE_KIND, ev.to_payload(e), e.timestamp // 1000 or None)
+                        for e in events
+                    ]
+                )
+                events = [replace(e, seq=seq) for e, seq in zip(events, seqs, strict=True)]
+        if self._durable:
+            self._committed += events
+        return events
+
+    def take_committed(self) -> list[ev.AppStateEvent]:
+        """With ``durable``: the events committed to the inbox since the last call, in commit
+        order, for the caller to dispatch (also those of a sync that failed after some rounds
+        had committed, which its return value cannot carry)."""
+        events, self._committed = self._committed, []
         return events
 
     # --- pushing -----------------------------------------------------------------------------

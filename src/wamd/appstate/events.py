@@ -9,24 +9,37 @@ with no dedicated event (or malformed indexes) become :class:`AppStateChange`.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TypedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from wamd.appstate import actions as ix
 from wamd.appstate.crypto import Operation
 from wamd.appstate.state import Mutation
-from wamd.errors import InvalidJID
+from wamd.errors import InvalidJID, MalformedNode
 from wamd.events import Event
+from wamd.proto import appstate_pb2 as pb
 from wamd.types import JID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AppStateEvent(Event):
-    """Base of the app-state events (``client.on(AppStateEvent)`` receives all of them)."""
+    """Base of the app-state events (``client.on(AppStateEvent)`` receives all of them).
+
+    ``seq`` is the event's entry in the durable inbox (0 when not from the inbox: an engine
+    used on its own); ``redelivered`` says it was dispatched before a crash or restart and may
+    have been handled already (finish it with ``client.inbox_transaction(evt)`` for
+    exactly-once effects). Neither takes part in comparisons.
+    """
 
     timestamp: int
     full_sync: bool
+    seq: int = field(default=0, compare=False)
+    redelivered: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -345,3 +358,73 @@ def event_for(mutation: Mutation, *, full_sync: bool = False) -> MutationEvent:
     return AppStateChange(
         collection=mutation.collection, operation=mutation.operation, index=mutation.index, **base
     )
+
+
+APPSTATE_KIND = "appstate"
+"""The durable inbox's kind for app-state events (committed with the collection version)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def to_payload(event: AppStateEvent) -> bytes:
+    """The bytes stored in the durable inbox for ``event`` (read back by :func:`from_payload`).
+
+    A mutation event keeps its verified mutation (the typed event is rebuilt from it); an
+    :class:`AppStateSyncComplete` its fields.
+    """
+    body: dict[str, Any] = {"ts": event.timestamp, "full": event.full_sync}
+    if isinstance(event, AppStateSyncComplete):
+        body.update(c=event.collection, v=event.version, r=event.recovery)
+    elif isinstance(event, MutationEvent):
+        m = event.mutation
+        body.update(
+            m=m.collection,
+            op=int(m.operation),
+            ix=list(m.index),
+            a=_b64(m.action.SerializeToString()),
+            av=m.api_version,
+            pv=m.patch_version,
+            im=_b64(m.index_mac),
+            vm=_b64(m.value_mac),
+            k=_b64(m.key_id),
+        )
+    else:
+        raise TypeError(f"not a storable app-state event: {type(event).__name__}")
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def from_payload(payload: bytes, seq: int) -> AppStateEvent:
+    """The event of a stored inbox entry (``redelivered=True``); an inbox decoder.
+
+    Raises :class:`~wamd.errors.MalformedNode` when the payload is unreadable.
+    """
+    try:
+        body = json.loads(payload)
+        full = bool(body["full"])
+        if "c" in body:
+            return AppStateSyncComplete(
+                timestamp=int(body["ts"]),
+                full_sync=full,
+                collection=str(body["c"]),
+                version=int(body["v"]),
+                recovery=bool(body["r"]),
+                seq=seq,
+                redelivered=True,
+            )
+        mutation = Mutation(
+            collection=str(body["m"]),
+            operation=Operation(int(body["op"])),
+            index=tuple(str(part) for part in body["ix"]),
+            action=pb.SyncActionValue.FromString(base64.b64decode(body["a"])),
+            api_version=int(body["av"]),
+            patch_version=int(body["pv"]),
+            index_mac=base64.b64decode(body["im"]),
+            value_mac=base64.b64decode(body["vm"]),
+            key_id=base64.b64decode(body["k"]),
+        )
+    except (ValueError, KeyError, TypeError, ProtobufDecodeError) as exc:
+        raise MalformedNode(f"stored app-state event unreadable: {exc}") from exc
+    event = event_for(mutation, full_sync=full)
+    return replace(event, seq=seq, redelivered=True)

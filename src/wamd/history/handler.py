@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from wamd.history.events import HistorySync
 from wamd.history.inflate import DEFAULT_LIMIT
-from wamd.history.parse import HistoryDownloader, HistoryNotification, fetch_history
+from wamd.history.parse import (
+    HistoryDownloader,
+    HistoryNotification,
+    HistorySyncData,
+    fetch_history,
+)
 from wamd.proto import e2e_pb2
-from wamd.store import Account
+from wamd.store import Account, Transaction
 from wamd.store.types import Contact
 
 
@@ -29,11 +34,16 @@ async def handle_notification(
     downloader raises (:class:`~wamd.errors.MediaError`).
     """
     data = await fetch_history(note, download, limit=limit)
+    async with account.transaction() as tx:
+        await remember(tx, data)
+    return HistorySync(notification=HistoryNotification.from_proto(note), data=data)
+
+
+async def remember(tx: Transaction, data: HistorySyncData) -> None:
+    """Store the chunk's push names (contacts) and LID <-> phone pairs in ``tx``."""
     contacts = [Contact(str(jid), push_name=name) for jid, name in data.push_names.items()]
     pairs = [(lid.user, pn.user) for lid, pn in data.lid_pn]
-    async with account.transaction() as tx:
-        if contacts:
-            await tx.contacts.put_many(contacts)
-        if pairs:
-            await tx.lid_map.put_many(pairs)
-    return HistorySync(notification=HistoryNotification.from_proto(note), data=data)
+    if contacts:
+        await tx.contacts.put_many(contacts)
+    if pairs:
+        await tx.lid_map.put_many(pairs)

@@ -33,7 +33,7 @@ from wamd.messaging.addresses import AddressBook, AddressLocks
 from wamd.messaging.context import Context, MessagingOptions
 from wamd.messaging.devices import DeviceCache
 from wamd.messaging.events import Receipt, ReceiptType
-from wamd.messaging.inbox import Inbox, InboxEvent
+from wamd.messaging.inbox import Decoder, Inbox, InboxEvent
 from wamd.messaging.notices import StanzaKind, StanzaRecorder
 from wamd.messaging.prekeys import PreKeyUpkeep
 from wamd.messaging.receive import Receiver
@@ -108,6 +108,7 @@ class Messaging:
         self._inbox: Inbox | None = None
         self._recorder: StanzaRecorder | None = None
         self._kinds: dict[str, StanzaKind] = {}
+        self._decoders: dict[str, Decoder] = {}
         self.register_kind(StanzaKind(RECEIPT_KIND, self._parse_receipt))
         self._retry: RetryResponder | None = None
         self._prekeys: PreKeyUpkeep | None = None
@@ -151,8 +152,8 @@ class Messaging:
         )
         self._ctx = ctx
         self._inbox = Inbox(ctx)
-        for kind in self._kinds.values():
-            self._inbox.register(kind.name, kind.decode)
+        for name, decoder in self._decoders.items():
+            self._inbox.register(name, decoder)
         self._recorder = StanzaRecorder(ctx, self._inbox)
         self._receiver = Receiver(ctx, self._inbox)
         self._receiver.active = self._active
@@ -193,8 +194,15 @@ class Messaging:
         """Make ``kind``'s inbox entries readable (register before the first login); its
         stanzas are stored through :meth:`record`."""
         self._kinds[kind.name] = kind
+        self.register_decoder(kind.name, kind.decode)
+
+    def register_decoder(self, kind: str, decoder: Decoder) -> None:
+        """Make inbox entries of ``kind`` readable when they are redelivered after a restart
+        (register before the first login): for parts that put their own entries into the
+        inbox in their commits (app state, history), not stanzas."""
+        self._decoders[kind] = decoder
         if self._inbox is not None:
-            self._inbox.register(kind.name, kind.decode)
+            self._inbox.register(kind, decoder)
 
     async def record(self, node: Node, kind: StanzaKind) -> None:
         """Node handler side: store ``node`` as an inbox entry of ``kind`` (with its effect),

@@ -221,12 +221,19 @@ class Inbox:
                 raise
             self._done.difference_update(seqs)  # the store says done now
             self._since_trim += len(seqs)
+            if delay:
+                # a timed flush writes once: the marks of handlers that finished meanwhile
+                # ride the next receive transaction, or the next timed flush (while messages
+                # flow, a loop here would commit a transaction of its own back to back)
+                break
         if self._since_trim >= TRIM_EVERY:
             self._since_trim = 0
             try:
                 await self.trim()
             except StoreError as exc:
                 log.warning("could not trim the inbox: %s", exc)
+        if delay and self._pending_done:
+            self._flush_task = asyncio.ensure_future(self._flush(DONE_FLUSH_DELAY))
 
     @contextlib.asynccontextmanager
     async def transaction(self, event: InboxEvent) -> AsyncIterator[Transaction]:

@@ -296,7 +296,8 @@ class Receiver:
         # need none of their own while messages flow)
         done = self._inbox.take_done()
         try:
-            changes = await self._write(ctx, batch, recorded, own, done)
+            with batch.committing():  # the cipher remembers the ratchet state once committed
+                changes = await self._write(ctx, batch, recorded, own, done)
         except BaseException:
             self._inbox.done_failed(done)
             raise
@@ -364,7 +365,6 @@ class Receiver:
             seqs = await tx.inbox.put_many(entries) if entries else []
             if secrets:
                 await tx.message_secrets.put_many(secrets)
-        batch.committed()
         for (item, message, retry_count), seq in zip(kept, seqs, strict=True):
             item.event = self._event(item, message, retry_count, seq)
         return changes

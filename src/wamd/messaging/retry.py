@@ -140,9 +140,9 @@ class RetryResponder:
                 log.warning("no session with %s to answer its retry receipt", device)
                 return None
             result = await batch.encrypt(address, plaintext)
-            async with ctx.account.transaction() as tx:
-                await batch.commit(tx)
-            batch.committed()
+            with batch.committing():
+                async with ctx.account.transaction() as tx:
+                    await batch.commit(tx)
         attrs: dict[str, AttrValue] = {"v": "2", "type": result.enc_type,
                                        "count": str(request.count)}
         return Node("enc", attrs, result.ciphertext), result.enc_type == ENC_PKMSG

@@ -126,11 +126,11 @@ async def encrypt_for_devices(
             nodes.append(Node("to", {"jid": device}, [Node("enc", attrs, result.ciphertext)]))
             recipients.append(device)
             prekey = prekey or result.enc_type == ENC_PKMSG
-        async with ctx.account.transaction() as tx:
-            await batch.commit(tx)
-            if outgoing is not None:
-                await tx.outgoing.put(*outgoing)
-        batch.committed()
+        with batch.committing():
+            async with ctx.account.transaction() as tx:
+                await batch.commit(tx)
+                if outgoing is not None:
+                    await tx.outgoing.put(*outgoing)
         answer = None
         if stanza is not None and recipients:
             content = stanza.content if isinstance(stanza.content, list) else []

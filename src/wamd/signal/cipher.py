@@ -24,9 +24,11 @@ rules that keep it equal to the store:
 
 * :meth:`SignalBatch.commit` forgets every address it writes, before writing: whatever the
   transaction's outcome (committed, rolled back, unknown), the next batch reads the store;
-* :meth:`SignalBatch.committed`, called after the transaction committed (while the caller
-  still holds the addresses' locks), remembers what was written;
-* a store read is remembered only when no commit began or ended during it (a counter);
+* around the transaction, :meth:`SignalBatch.committing` remembers what was written once the
+  transaction's block exited normally (the caller still holds the addresses' locks); an
+  exception (a rollback, or a cancellation whose COMMIT may have landed) remembers nothing;
+* a store read is remembered only when no commit was under way at any moment of it (a count
+  of commits under way, and a counter bumped when one begins or ends);
 * anything that writes sessions or identities without a batch calls
   :meth:`SignalCipher.forget` for those addresses (the receive path's PN->LID session move
   does), and the cipher assumes it is the only writer of its account's sessions (one client
@@ -35,9 +37,10 @@ rules that keep it equal to the store:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -204,6 +207,8 @@ class SignalCipher:
         self._known_size = cache_size
         self._epoch = 0
         """Bumped when a commit begins or ends, and by :meth:`forget`."""
+        self._writing = 0
+        """Commits under way (begun by :meth:`SignalBatch.commit`, not yet ended)."""
 
     def __repr__(self) -> str:
         return f"SignalCipher(identity={self.local.key_pair.public.hex()}, trust={self.trust.name})"
@@ -249,8 +254,9 @@ class SignalBatch:
         self._prekeys: dict[int, KeyPair | None] = {}
         self._signed_prekeys: dict[int, KeyPair | None] = {}
         self.changes = ChangeSet()
-        self._written: dict[str, tuple[SessionRecord | None, bytes | None]] = {}
-        """What :meth:`commit` wrote, for :meth:`committed` to remember."""
+        self._written: dict[str, tuple[SessionRecord | None, bytes | None]] | None = None
+        """What :meth:`commit` wrote, for :meth:`committing` to remember (None: no commit of
+        sessions or identities under way)."""
 
     def __repr__(self) -> str:
         return f"SignalBatch(sessions={len(self._sessions)}, changed={bool(self.changes)})"
@@ -322,7 +328,7 @@ class SignalBatch:
             found = await self._store.identities.get_many(wanted)
             for address in wanted:
                 self._identities[address] = found.get(address)
-        if cipher._epoch == epoch:
+        if cipher._epoch == epoch and not cipher._writing:
             for address in addresses:
                 if address in records and address in found:
                     cipher._remember(address, records[address], found[address])
@@ -549,12 +555,14 @@ class SignalBatch:
         """
         changes, self.changes = self.changes, ChangeSet()
         written = {**dict.fromkeys(changes.sessions), **dict.fromkeys(changes.identities)}
-        self._written = {}
+        self._end(remember=False)  # an earlier commit of this batch not settled: forget it
         if written:
-            self._cipher.forget(written)  # whatever the transaction's outcome
-            for address in written:
-                self._written[address] = (self._sessions.get(address),
-                                          self._identities.get(address))
+            cipher = self._cipher
+            cipher.forget(written)  # whatever the transaction's outcome
+            cipher._writing += 1
+            self._written = {
+                a: (self._sessions.get(a), self._identities.get(a)) for a in written
+            }
         if changes.sessions:
             cache = self._cipher._session_cache
             serialized = {}
@@ -574,17 +582,35 @@ class SignalBatch:
             await tx.sender_keys.put(name[0], name[1], data)
         return changes
 
-    def committed(self) -> None:
-        """Tell the cipher that the transaction of :meth:`commit` committed: it remembers
-        the sessions and identities written, so that the next batches need not read them.
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        """Wrap the transaction that runs :meth:`commit`: when the block exits normally
+        (the transaction committed), the cipher remembers the sessions and identities
+        written, so that the next batches need not read them; when it raises, nothing is
+        remembered (the addresses written are read from the store next time)::
 
-        Call it right after the transaction's block exited without an exception, while
-        still holding the locks of the addresses written. Not calling it (for instance when
-        the transaction failed) only costs the next batch a store read.
+            with batch.committing():
+                async with account.transaction() as tx:
+                    await batch.commit(tx)
+
+        Use it while holding the locks of the addresses written. A commit outside it works
+        as well; only the next batch's store read is not saved, and until such a commit is
+        settled no store read is remembered.
         """
-        written, self._written = self._written, {}
-        if written:
-            cipher = self._cipher
-            cipher._epoch += 1
+        try:
+            yield
+        except BaseException:
+            self._end(remember=False)
+            raise
+        self._end(remember=True)
+
+    def _end(self, *, remember: bool) -> None:
+        written, self._written = self._written, None
+        if written is None:
+            return
+        cipher = self._cipher
+        cipher._writing -= 1
+        cipher._epoch += 1
+        if remember:
             for address, (record, identity) in written.items():
                 cipher._remember(address, record, identity)
