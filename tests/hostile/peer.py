@@ -40,6 +40,8 @@ async def peer_ciphertext(d: Duo, plaintext: bytes, *, padded: bool = True) -> t
     result = await batch.encrypt(_victim_address(d), pad(plaintext) if padded else plaintext)
     async with ctx.account.transaction() as tx:
         await batch.commit(tx)
+    # written by another cipher: the client's own must read that session again
+    ctx.cipher.forget([_victim_address(d)])
     return result.enc_type, result.ciphertext
 
 
