@@ -209,20 +209,23 @@ async def test_address_locks_are_released_when_a_waiter_is_cancelled() -> None:
 
 async def test_done_marks_ride_on_the_next_receive_commit() -> None:
     """While messages flow, the done marks of handled entries are written by the next
-    receive transaction (none of their own); the rest by the delayed flush or idle()."""
+    receive transaction that finds ``carry_min`` of them (none of their own); the rest by
+    the delayed flush or idle()."""
     server = FakeServer()
     alice = await server.add("15550001", 1)
     bob = await server.add("15550002", 1)
+    inbox = bob.inbox
+    assert inbox.carry_min > 1
+    inbox.carry_min = 2
     handled: list[Message] = []
     bob.dispatcher.add(Message, handled.append)
-    await send_message(alice.ctx, BOB, e2e_pb2.Message(conversation="one"))
-    await bob.receiver.idle()
-    await asyncio.sleep(0.01)  # the handler's task has finished: its mark waits
-    (first,) = handled
-    assert [e.seq for e in await bob.account.inbox.pending()] == [first.seq]
-    await send_message(alice.ctx, BOB, e2e_pb2.Message(conversation="two"))
-    await bob.receiver.idle()
-    assert first.seq not in [e.seq for e in await bob.account.inbox.pending()]
-    await bob.idle()  # writes the second one's mark at once (no flush delay to wait for)
+    for text in ("one", "two", "three"):
+        await send_message(alice.ctx, BOB, e2e_pb2.Message(conversation=text))
+        await bob.receiver.idle()
+        await asyncio.sleep(0.01)  # the handler's task has finished: its mark waits
+    third = handled[2]
+    # "two"'s commit found one mark (not carried); "three"'s found two and carried them
+    assert [e.seq for e in await bob.account.inbox.pending()] == [third.seq]
+    await bob.idle()  # writes the last one's mark at once (no flush delay to wait for)
     assert await bob.account.inbox.pending() == []
-    assert [m.text for m in handled] == ["one", "two"]
+    assert [m.text for m in handled] == ["one", "two", "three"]

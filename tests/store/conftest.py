@@ -98,18 +98,21 @@ def credentials() -> Callable[..., DeviceCredentials]:
     return make_credentials
 
 
+async def open_store(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Store:
+    """A store of ``backend`` on the test's database (another handle on it when one is open;
+    a separate one for ``memory``)."""
+    if backend == "memory":
+        return MemoryStore()
+    if backend == "sqlite":
+        return await SQLiteStore.open(tmp_path / "wamd.db")
+    return await PostgresStore.connect(PG_DSN, schema=request.getfixturevalue("pg_run_schema"))
+
+
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    backend = request.param
-    s: Store
-    if backend == "memory":
-        s = MemoryStore()
-    elif backend == "sqlite":
-        s = await SQLiteStore.open(tmp_path / "wamd.db")
-    else:
-        schema = request.getfixturevalue("pg_run_schema")
-        await _truncate(schema)
-        s = await PostgresStore.connect(PG_DSN, schema=schema)
+    if request.param == "postgres":
+        await _truncate(request.getfixturevalue("pg_run_schema"))
+    s = await open_store(request, tmp_path, request.param)
     try:
         yield s
     finally:

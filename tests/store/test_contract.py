@@ -7,11 +7,12 @@ import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.store.conftest import key_pair
+from tests.store.conftest import key_pair, open_store
 from wamd.errors import AccountNotFound, LeaseHeld, StoreError
 from wamd.store import (
     EMPTY_LTHASH,
@@ -21,6 +22,7 @@ from wamd.store import (
     ChatSettings,
     Contact,
     DeviceCredentials,
+    MemoryStore,
     MessageSecret,
     PreKey,
     PrivacyToken,
@@ -769,4 +771,34 @@ async def test_timed_out_transactions_and_leases_leave_the_store_clean(
             async with asyncio.timeout(delay):
                 await SCENARIOS[scenario](account, value)
         await _next_holder_is_clean(store, account.id, value)
+    assert loop_errors == []
+
+
+@pytest.mark.parametrize("times", [1, 3], ids=["once", "repeatedly"])
+async def test_a_cancelled_close_still_releases_every_lease(
+    store: Store,
+    credentials: Creds,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    times: int,
+    loop_errors: list[object],
+) -> None:
+    """``close()`` cancelled at its n-th await (for every n): a second ``close()`` returns at
+    once, so the first must still release every lease and close the connections."""
+    backend = request.node.callspec.params["store"]
+    for n in itertools.count(1):
+        closing = await open_store(request, tmp_path, backend)
+        accounts = [await new_account(closing, credentials) for _ in range(2)]
+        leases = [await account.acquire_lease() for account in accounts]
+        cancelling = CancelAt(closing.close(), n, n + times - 1)
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelling
+        assert not [lease for lease in leases if lease.held]
+        if not isinstance(store, MemoryStore):  # (the same database: the leases are free)
+            for account in accounts:
+                async with await (await store.account(account.id)).acquire_lease(wait=0):
+                    pass
+        await closing.close()
+        if not cancelling.hit:
+            break
     assert loop_errors == []

@@ -245,7 +245,7 @@ class _BookLock:
 
     async def __aenter__(self) -> None:
         names: list[str] = []
-        for jid in self._jids:
+        for jid in dict.fromkeys(self._jids):  # a batch names its sender once per message
             names += await self._book.addresses(jid)
         self._held = self._book.locks.hold(names)
         await self._held.__aenter__()

@@ -37,8 +37,12 @@ log = logging.getLogger("wamd.messaging")
 MESSAGE_KIND = "message"
 DONE_FLUSH_DELAY = 0.5
 """Seconds finished entries wait to be marked done together, when no receive transaction
-carries their marks first (while messages flow, each receive commit takes the marks gathered
-so far: no transaction of their own)."""
+carries their marks first (while messages flow, a receive commit takes the marks gathered so
+far once there are :data:`DONE_CARRY_MIN`: no transaction of their own)."""
+DONE_CARRY_MIN = 32
+"""Done marks gathered before a receive transaction carries them: fewer and they wait for the
+next one that finds this many, or for the delayed flush (a statement less in most receive
+transactions; a crash meanwhile only dispatches those entries again, ``redelivered``)."""
 TRIM_EVERY = 1000
 """Finished entries between two trims of the inbox, dedupe and outgoing buffers."""
 
@@ -90,6 +94,8 @@ class Inbox:
         self._since_trim = 0
         self._decoders: dict[str, Decoder] = {MESSAGE_KIND: _decode_message}
         self.dispatched = 0
+        self.carry_min = DONE_CARRY_MIN
+        """Done marks a receive transaction takes at the least (:meth:`take_done`)."""
 
     def __repr__(self) -> str:
         return f"Inbox(inflight={len(self._inflight)})"
@@ -185,8 +191,9 @@ class Inbox:
 
     def take_done(self) -> list[int]:
         """The done marks gathered so far, for a transaction that is about to commit (the
-        receive path's); report the outcome with :meth:`done_written` or :meth:`done_failed`."""
-        if not self._pending_done:
+        receive path's), when there are at least :attr:`carry_min` (else none: they wait);
+        report the outcome with :meth:`done_written` or :meth:`done_failed`."""
+        if not self._pending_done or len(self._pending_done) < self.carry_min:
             return []
         seqs, self._pending_done = self._pending_done, set()
         return sorted(seqs)
@@ -221,12 +228,19 @@ class Inbox:
                 raise
             self._done.difference_update(seqs)  # the store says done now
             self._since_trim += len(seqs)
+            if delay:
+                # a timed flush writes once: the marks of handlers that finished meanwhile
+                # ride the next receive transaction, or the next timed flush (while messages
+                # flow, a loop here would commit a transaction of its own back to back)
+                break
         if self._since_trim >= TRIM_EVERY:
             self._since_trim = 0
             try:
                 await self.trim()
             except StoreError as exc:
                 log.warning("could not trim the inbox: %s", exc)
+        if delay and self._pending_done:
+            self._flush_task = asyncio.ensure_future(self._flush(DONE_FLUSH_DELAY))
 
     @contextlib.asynccontextmanager
     async def transaction(self, event: InboxEvent) -> AsyncIterator[Transaction]:

@@ -132,7 +132,7 @@ class LeaseBase:
         self._held = True
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._what} held={self._held}>"
+        return f"<{type(self).__name__} {self._what} held={self.held}>"
 
     @property
     def held(self) -> bool:
@@ -166,24 +166,31 @@ class _LocalLease(LeaseBase):
         self._registry = registry
         self._key = key
 
+    @property
+    def held(self) -> bool:
+        """Whether the lease is held (``False`` once released, or dropped by its store)."""
+        return self._held and self._registry.held.get(self._key) is self
+
     async def _release(self) -> None:
-        self._registry.held.discard(self._key)
+        if self._registry.held.get(self._key) is self:
+            del self._registry.held[self._key]
 
 
 class LocalLeases:
     """Leases that exclude owners within this process only (stores that live in memory)."""
 
     def __init__(self) -> None:
-        self.held: set[int] = set()
+        self.held: dict[int, _LocalLease] = {}
 
     async def acquire(self, key: int, wait: float | None, what: str) -> LeaseBase:
         """Take the lease of ``key`` (see :func:`poll_acquire` for ``wait``)."""
+        lease = _LocalLease(self, key, what)
 
         async def try_once() -> bool:
             if key in self.held:
                 return False
-            self.held.add(key)
+            self.held[key] = lease
             return True
 
         await poll_acquire(try_once, wait, what)
-        return _LocalLease(self, key, what)
+        return lease

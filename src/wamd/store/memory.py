@@ -742,7 +742,7 @@ class MemoryStore:
         async with t.lock.hold():
             t.deleted = True
             del self._accounts[t.account_id]
-            self.leases.held.discard(t.account_id)
+            self.leases.held.pop(t.account_id, None)
 
     async def close(self) -> None:
         """Nothing to release (kept for the common interface)."""

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from wamd.errors import AccountNotFound, StoreError
+from wamd.store._sync import finish
 from wamd.store.interfaces import Lease, Transaction
 from wamd.store.sealing import KeySource, Sealer, SealingSetup, aad
 from wamd.store.sql.codec import encode_credentials
@@ -108,6 +109,11 @@ class SQLStore(abc.ABC):
         if self._closed:
             return
         self._closed = True
+        # (run to its end through cancellations: a second call returns at once, so a close
+        # given up half-way would leave leases held and connections open for good)
+        await finish(self._close_all())
+
+    async def _close_all(self) -> None:
         for lease in self._leases:
             await lease.release()
         self._leases.clear()
