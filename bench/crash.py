@@ -2,11 +2,17 @@
 
     .venv/bin/python bench/crash.py [--count 2000] [--kills 6] [--seed N] [--max-gap 1.5]
     .venv/bin/python bench/crash.py --groups [--receipts 400] [--kills 8] [--postgres]
+    .venv/bin/python bench/crash.py --appstate [--changes 200] [--kills 8] [--postgres]
 
 ``--groups`` runs the group scenario instead (tests/e2e/group_crash.py): a group member killed
 while the admin changes the group and sends it read receipts; it prints the group events and
 receipts handled (each exactly once) against those sent, and whether the member removed
 during the run could read the message sent after the last restart.
+
+``--appstate`` runs the app-state scenario (tests/e2e/appstate_crash.py): a device killed while
+another device of the account makes app-state changes; it prints the events handled (each
+exactly once), how many were first handled when redelivered, and whether the store ends at the
+server's versions with the state the changes set.
 
 Prints how many messages were sent, handled (exactly once: each recorded inside the
 transaction that finishes its inbox entry), duplicated, missing and undecryptable, when the
@@ -29,6 +35,7 @@ import asyncio  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from tests.e2e.appstate_crash import run_appstate_crash  # noqa: E402
 from tests.e2e.crash import run_crash_scenario  # noqa: E402
 from tests.e2e.group_crash import Backend, run_group_crash  # noqa: E402
 
@@ -36,8 +43,7 @@ from tests.e2e.group_crash import Backend, run_group_crash  # noqa: E402
 async def groups(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         schema = f"wamd_bench_crash_{os.getpid()}"
-        backend = (Backend("postgres", Path(tmp), args.dsn, schema) if args.postgres
-                   else Backend("sqlite", Path(tmp)))
+        backend = backend_for(args, tmp, schema)
         try:
             report = await run_group_crash(Path(tmp), backend, seed=args.seed, kills=args.kills,
                                            receipts=args.receipts, max_gap=args.max_gap)
@@ -67,6 +73,44 @@ async def groups(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def backend_for(args: argparse.Namespace, tmp: str, schema: str) -> Backend:
+    if args.postgres:
+        return Backend("postgres", Path(tmp), args.dsn, schema)
+    return Backend("sqlite", Path(tmp))
+
+
+async def appstate(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        schema = f"wamd_bench_crash_{os.getpid()}"
+        backend = backend_for(args, tmp, schema)
+        try:
+            report = await run_appstate_crash(
+                Path(tmp), backend, seed=args.seed, kills=args.kills, changes=args.changes,
+                max_gap=args.max_gap,
+            )
+        finally:
+            if args.postgres:
+                from tests.store.conftest import drop_schema
+
+                await drop_schema(schema)
+    handled = report.handled
+    lost = set(report.expected) - set(handled)
+    twice = sum(1 for n in handled.values() if n > 1) + len(report.duplicates)
+    state = (report.versions == report.server_versions
+             and report.settings == report.expected_settings
+             and report.contacts == report.expected_contacts)
+    print(f"store                    {backend.kind}")
+    print(f"app-state events         {len(report.expected)}")
+    print(f"handled                  {len(set(handled) & set(report.expected))} "
+          f"(lost {len(lost)}, more than once {twice})")
+    print(f"first handled redelivered {report.redelivered}")
+    print(f"kills (SIGKILL)          {report.kills} (random at "
+          + ", ".join(f"{t:.1f}" for t in report.kill_times) + " s)")
+    print(f"final state matches      {state}")
+    print(f"duration                 {report.seconds:.1f} s (seed {args.seed})")
+    return 0 if not lost and not twice and state else 1
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
@@ -76,11 +120,16 @@ async def main() -> int:
                         help="most seconds between a restart and the next kill")
     parser.add_argument("--groups", action="store_true", help="the group scenario")
     parser.add_argument("--receipts", type=int, default=400, help="--groups: read receipts")
-    parser.add_argument("--postgres", action="store_true", help="--groups: PostgreSQL store")
+    parser.add_argument("--appstate", action="store_true", help="the app-state scenario")
+    parser.add_argument("--changes", type=int, default=200, help="--appstate: changes")
+    parser.add_argument("--postgres", action="store_true",
+                        help="--groups, --appstate: PostgreSQL store")
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     if args.groups:
         return await groups(args)
+    if args.appstate:
+        return await appstate(args)
     with tempfile.TemporaryDirectory() as tmp:
         report = await run_crash_scenario(Path(tmp), count=args.count, kills=args.kills,
                                           seed=args.seed, max_gap=args.max_gap, settle=600)

@@ -230,3 +230,27 @@ async def test_when_the_snapshot_is_bad_too_the_phone_recovers_the_collection(
     await b.client.mute_chat(CHAT, False)
     await a.next(ev.Mute, chat=CHAT, muted=False)
     assert a.client.appstate.engine.failures == {}
+
+
+async def test_an_event_whose_handler_did_not_finish_comes_again_after_a_restart(
+    devices: tuple[Device, Device],
+) -> None:
+    """App-state events are durable inbox entries committed with the collection's version:
+    closed while a handler runs, the device dispatches the event again at its next login
+    (``redelivered``, the same entry), although the sync will not fetch that change again;
+    once handled, never again."""
+    a, b = devices
+    hang = asyncio.Event()  # never set: the handler is cut by the close
+    b.client.add_event_handler(ev.Pin, lambda _: hang.wait())
+    await a.client.pin_chat(OTHER)
+    first = await b.next(ev.Pin, chat=OTHER)
+    assert first.seq > 0
+    assert not first.redelivered
+    await b.restart()
+    again = await b.next(ev.Pin, chat=OTHER)
+    assert (again.seq, again.redelivered, again.pinned) == (first.seq, True, True)
+    assert again.mutation.index == first.mutation.index
+    assert again.mutation.value_mac == first.mutation.value_mac
+    await b.restart()
+    await a.client.pin_chat(CHAT)
+    assert (await b.next(ev.Pin)).chat == CHAT  # the OTHER pin did not come a third time

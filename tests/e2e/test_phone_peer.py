@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from wamd.sandbox import Sandbox
 from wamd.sandbox.phone_peer import peer_of
 from wamd.sandbox.testing import running_sandbox, server_info
 from wamd.store import MemoryStore, Store
+from wamd.store.sqlite import SQLiteStore
 from wamd.store.types import AppStateSyncKey
 from wamd.types import JID
 
@@ -198,3 +200,37 @@ async def test_the_phone_answers_a_key_request(sandbox: Sandbox) -> None:
         assert b.client.appstate.engine.blocked == set()
     finally:
         await b.close()
+
+
+async def test_a_history_chunk_whose_handler_did_not_finish_comes_again_after_a_restart(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The chunk is a durable inbox entry (committed with its push names and the announcing
+    message's done mark): closed while its handler runs, the device dispatches it again,
+    read back from the store, at its next login; finished, never again."""
+    hang = asyncio.Event()  # never set: the handler is cut by the close
+    got: list[HistorySync] = []
+    for run in range(3):
+        store = await SQLiteStore.open(tmp_path / "a.db")
+        device = Linked(sandbox, store)
+        if run == 0:
+            device.client.add_event_handler(HistorySync, lambda _: hang.wait())
+        try:
+            await device.start()
+            if run < 2:
+                chunk = await device.next(HistorySync)
+                assert isinstance(chunk, HistorySync)
+                got.append(chunk)
+            if run == 2:
+                await asyncio.sleep(0.5)
+                assert device.events.empty()  # finished: not dispatched again
+        finally:
+            await device.close()
+            await store.close()
+    first, again = got
+    assert first.seq > 0
+    assert not first.redelivered
+    assert (again.seq, again.redelivered) == (first.seq, True)
+    assert again.notification.sync_type == first.notification.sync_type
+    assert again.data.push_names == first.data.push_names
+    assert again.data.raw == first.data.raw

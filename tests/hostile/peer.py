@@ -37,11 +37,13 @@ async def peer_ciphertext(d: Duo, plaintext: bytes, *, padded: bool = True) -> t
     """
     ctx = d.sender.messaging.context()
     batch = _raw_cipher(d).batch(ctx.account)
-    result = await batch.encrypt(_victim_address(d), pad(plaintext) if padded else plaintext)
+    address = _victim_address(d)
+    result = await batch.encrypt(address, pad(plaintext) if padded else plaintext)
     async with ctx.account.transaction() as tx:
         await batch.commit(tx)
-    # written by another cipher: the client's own must read that session again
-    ctx.cipher.forget([_victim_address(d)])
+    # the sender's own cipher remembers the session it last committed: it was written behind
+    # its back here, so it must read it from the store again
+    ctx.cipher.forget([address])
     return result.enc_type, result.ciphertext
 
 

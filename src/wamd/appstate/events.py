@@ -368,6 +368,10 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
 def to_payload(event: AppStateEvent) -> bytes:
     """The bytes stored in the durable inbox for ``event`` (read back by :func:`from_payload`).
 
@@ -417,12 +421,12 @@ def from_payload(payload: bytes, seq: int) -> AppStateEvent:
             collection=str(body["m"]),
             operation=Operation(int(body["op"])),
             index=tuple(str(part) for part in body["ix"]),
-            action=pb.SyncActionValue.FromString(base64.b64decode(body["a"])),
+            action=pb.SyncActionValue.FromString(_unb64(body["a"])),
             api_version=int(body["av"]),
             patch_version=int(body["pv"]),
-            index_mac=base64.b64decode(body["im"]),
-            value_mac=base64.b64decode(body["vm"]),
-            key_id=base64.b64decode(body["k"]),
+            index_mac=_unb64(body["im"]),
+            value_mac=_unb64(body["vm"]),
+            key_id=_unb64(body["k"]),
         )
     except (ValueError, KeyError, TypeError, ProtobufDecodeError) as exc:
         raise MalformedNode(f"stored app-state event unreadable: {exc}") from exc
