@@ -45,8 +45,14 @@ async def groups(args: argparse.Namespace) -> int:
         schema = f"wamd_bench_crash_{os.getpid()}"
         backend = backend_for(args, tmp, schema)
         try:
-            report = await run_group_crash(Path(tmp), backend, seed=args.seed, kills=args.kills,
-                                           receipts=args.receipts, max_gap=args.max_gap)
+            report = await run_group_crash(
+                Path(tmp),
+                backend,
+                seed=args.seed,
+                kills=args.kills,
+                receipts=args.receipts,
+                max_gap=args.max_gap,
+            )
         finally:
             if args.postgres:
                 from tests.store.conftest import drop_schema
@@ -58,18 +64,30 @@ async def groups(args: argparse.Namespace) -> int:
     print(f"group events (live view) {sum(expected.values())}")
     print(f"group events handled     {sum(handled.values())} (same list: {handled == expected})")
     print(f"receipts sent            {len(report.receipts_sent)}")
-    print(f"receipts handled         {len(receipts)} (more than once: "
-          f"{sum(1 for n in receipts.values() if n > 1)})")
+    print(
+        f"receipts handled         {len(receipts)} (more than once: "
+        f"{sum(1 for n in receipts.values() if n > 1)})"
+    )
     print(f"duplicate handlings      {len(report.duplicates)}")
-    print(f"kills (SIGKILL)          {report.kills} (random at "
-          + ", ".join(f"{t:.1f}" for t in report.kill_times) + " s, one after the removal)")
+    print(
+        f"kills (SIGKILL)          {report.kills} (random at "
+        + ", ".join(f"{t:.1f}" for t in report.kill_times)
+        + " s, one after the removal)"
+    )
     print(f"removed member got it    {report.removed_got_message}")
-    print(f"removed member decrypts  {report.removed_could_decrypt} "
-          f"(held the old key: {report.removed_held_old_key})")
+    print(
+        f"removed member decrypts  {report.removed_could_decrypt} "
+        f"(held the old key: {report.removed_held_old_key})"
+    )
     print(f"duration                 {report.seconds:.1f} s (seed {args.seed})")
-    ok = (handled == expected and set(receipts) == set(report.receipts_sent)
-          and all(n == 1 for n in receipts.values()) and not report.duplicates
-          and not report.removed_got_message and not report.removed_could_decrypt)
+    ok = (
+        handled == expected
+        and set(receipts) == set(report.receipts_sent)
+        and all(n == 1 for n in receipts.values())
+        and not report.duplicates
+        and not report.removed_got_message
+        and not report.removed_could_decrypt
+    )
     return 0 if ok else 1
 
 
@@ -85,7 +103,11 @@ async def appstate(args: argparse.Namespace) -> int:
         backend = backend_for(args, tmp, schema)
         try:
             report = await run_appstate_crash(
-                Path(tmp), backend, seed=args.seed, kills=args.kills, changes=args.changes,
+                Path(tmp),
+                backend,
+                seed=args.seed,
+                kills=args.kills,
+                changes=args.changes,
                 max_gap=args.max_gap,
             )
         finally:
@@ -96,16 +118,23 @@ async def appstate(args: argparse.Namespace) -> int:
     handled = report.handled
     lost = set(report.expected) - set(handled)
     twice = sum(1 for n in handled.values() if n > 1) + len(report.duplicates)
-    state = (report.versions == report.server_versions
-             and report.settings == report.expected_settings
-             and report.contacts == report.expected_contacts)
+    state = (
+        report.versions == report.server_versions
+        and report.settings == report.expected_settings
+        and report.contacts == report.expected_contacts
+    )
     print(f"store                    {backend.kind}")
     print(f"app-state events         {len(report.expected)}")
-    print(f"handled                  {len(set(handled) & set(report.expected))} "
-          f"(lost {len(lost)}, more than once {twice})")
+    print(
+        f"handled                  {len(set(handled) & set(report.expected))} "
+        f"(lost {len(lost)}, more than once {twice})"
+    )
     print(f"first handled redelivered {report.redelivered}")
-    print(f"kills (SIGKILL)          {report.kills} (random at "
-          + ", ".join(f"{t:.1f}" for t in report.kill_times) + " s)")
+    print(
+        f"kills (SIGKILL)          {report.kills} (random at "
+        + ", ".join(f"{t:.1f}" for t in report.kill_times)
+        + " s)"
+    )
     print(f"final state matches      {state}")
     print(f"duration                 {report.seconds:.1f} s (seed {args.seed})")
     return 0 if not lost and not twice and state else 1
@@ -116,14 +145,19 @@ async def main() -> int:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--max-gap", type=float, default=1.5,
-                        help="most seconds between a restart and the next kill")
+    parser.add_argument(
+        "--max-gap",
+        type=float,
+        default=1.5,
+        help="most seconds between a restart and the next kill",
+    )
     parser.add_argument("--groups", action="store_true", help="the group scenario")
     parser.add_argument("--receipts", type=int, default=400, help="--groups: read receipts")
     parser.add_argument("--appstate", action="store_true", help="the app-state scenario")
     parser.add_argument("--changes", type=int, default=200, help="--appstate: changes")
-    parser.add_argument("--postgres", action="store_true",
-                        help="--groups, --appstate: PostgreSQL store")
+    parser.add_argument(
+        "--postgres", action="store_true", help="--groups, --appstate: PostgreSQL store"
+    )
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     if args.groups:
@@ -131,8 +165,14 @@ async def main() -> int:
     if args.appstate:
         return await appstate(args)
     with tempfile.TemporaryDirectory() as tmp:
-        report = await run_crash_scenario(Path(tmp), count=args.count, kills=args.kills,
-                                          seed=args.seed, max_gap=args.max_gap, settle=600)
+        report = await run_crash_scenario(
+            Path(tmp),
+            count=args.count,
+            kills=args.kills,
+            seed=args.seed,
+            max_gap=args.max_gap,
+            settle=600,
+        )
     handled = set(report.handled)
     print(f"messages sent            {len(report.sent)}")
     print(f"handled (distinct)       {len(handled)}")
@@ -140,12 +180,17 @@ async def main() -> int:
     print(f"missing                  {len(report.missing)}")
     print(f"undecryptable            {len(report.undecryptable)}")
     print(f"kills (SIGKILL)          {report.kills}")
-    for when, done, sent in zip(report.kill_times, report.handled_at_kills,
-                                report.sent_at_kills, strict=True):
+    for when, done, sent in zip(
+        report.kill_times, report.handled_at_kills, report.sent_at_kills, strict=True
+    ):
         print(f"  at {when:6.1f} s: {done:5d} handled, {sent:5d} sent")
     print(f"duration                 {report.seconds:.1f} s (seed {args.seed})")
-    ok = not report.missing and not report.duplicates and not report.undecryptable \
+    ok = (
+        not report.missing
+        and not report.duplicates
+        and not report.undecryptable
         and len(report.handled) == len(handled) == len(report.sent)
+    )
     return 0 if ok else 1
 
 

@@ -84,29 +84,42 @@ def trim() -> None:
 async def sandbox_process(state_dir: Path) -> AsyncIterator[dict[str, str]]:
     """``python -m wamd sandbox`` on a free port: yields its url, admin url and root key."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wamd", "sandbox", "--port", "0", "--state-dir", str(state_dir),
-        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        sys.executable,
+        "-m",
+        "wamd",
+        "sandbox",
+        "--port",
+        "0",
+        "--state-dir",
+        str(state_dir),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     try:
         assert proc.stdout is not None
         lines = [(await proc.stdout.readline()).decode().strip() for _ in range(3)]
-        yield {"url": lines[0].rsplit(" ", 1)[1], "admin": lines[1].rsplit(" ", 1)[1],
-               "root": lines[2].rsplit(" ", 1)[1]}
+        yield {
+            "url": lines[0].rsplit(" ", 1)[1],
+            "admin": lines[1].rsplit(" ", 1)[1],
+            "root": lines[2].rsplit(" ", 1)[1],
+        }
     finally:
         proc.terminate()
         await proc.wait()
 
 
 async def scan(admin: str, qr: str, phone: str) -> None:
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{admin}/scan_qr", json={"qr": qr, "phone": phone}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{admin}/scan_qr", json={"qr": qr, "phone": phone}) as response,
+    ):
         if response.status != 200:
             raise RuntimeError(f"scan_qr: {response.status} {await response.text()}")
 
 
-async def paired(sb: dict[str, str], phone: str, store: Store, account: int | None = None,
-                 **options: Any) -> Client:
+async def paired(
+    sb: dict[str, str], phone: str, store: Store, account: int | None = None, **options: Any
+) -> Client:
     """A wamd client paired with ``phone`` (new account ``account`` of ``store``), logged in."""
     server = ServerInfo(url=sb["url"], root_key=bytes.fromhex(sb["root"]))
     client = Client(store, account=account, server=server, **options)
@@ -153,8 +166,13 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
     assert client.jid is not None
     print(json.dumps({"event": "ready", "jid": str(client.jid.to_non_ad())}), flush=True)
     cpu, wall = await done
-    result: dict[str, Any] = {"event": "recv", "count": cfg["count"], "cpu_s": cpu, "wall_s": wall,
-                              "batches": client.messaging.receiver.batches}
+    result: dict[str, Any] = {
+        "event": "recv",
+        "count": cfg["count"],
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "batches": client.messaging.receiver.batches,
+    }
     if profiler is not None:
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text)
@@ -183,8 +201,10 @@ def _by_area(stats: pstats.Stats, count: int) -> str:
             area = "other Python"
         areas[area] = areas.get(area, 0.0) + tottime
     total = sum(areas.values())
-    lines = [f"profiled CPU per message by area (total {total / count * 1e6:.0f} us, with "
-             "the profiler's own overhead):"]
+    lines = [
+        f"profiled CPU per message by area (total {total / count * 1e6:.0f} us, with "
+        "the profiler's own overhead):"
+    ]
     for area, seconds in sorted(areas.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {area:<24} {seconds / count * 1e6:>8.0f} us  {seconds / total:>5.0%}")
     return "\n".join(lines) + "\n"
@@ -227,8 +247,10 @@ async def worker_idle(cfg: dict[str, Any]) -> None:
     await asyncio.sleep(5)
     trim()
     after = rss()
-    print(json.dumps({"event": "idle", "n": len(clients), "rss_before": before,
-                      "rss_after": after}), flush=True)
+    print(
+        json.dumps({"event": "idle", "n": len(clients), "rss_before": before, "rss_after": after}),
+        flush=True,
+    )
     for client in clients:
         await client.close()
     await store.close()
@@ -239,22 +261,36 @@ WORKERS = {"recv": worker_recv, "pair_many": worker_pair_many, "idle": worker_id
 
 async def spawn_worker(name: str, cfg: dict[str, Any]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--worker", name, json.dumps(cfg),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, limit=16 * 1024 * 1024,
+        sys.executable,
+        __file__,
+        "--worker",
+        name,
+        json.dumps(cfg),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        limit=16 * 1024 * 1024,
     )
 
 
 async def spawn_node(cfg: dict[str, Any]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        "node", "--expose-gc", str(INTEROP / "baileys_msg_bench.mjs"), json.dumps(cfg),
-        cwd=INTEROP, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        "node",
+        "--expose-gc",
+        str(INTEROP / "baileys_msg_bench.mjs"),
+        json.dumps(cfg),
+        cwd=INTEROP,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         limit=16 * 1024 * 1024,
     )
 
 
-async def next_json(proc: asyncio.subprocess.Process, event: str,
-                    timeout: float = 600) -> dict[str, Any]:  # noqa: ASYNC109
+async def next_json(
+    proc: asyncio.subprocess.Process,
+    event: str,
+    timeout: float = 600,  # noqa: ASYNC109
+) -> dict[str, Any]:
     """The next JSON line of ``proc`` whose ``event`` is ``event``."""
     assert proc.stdout is not None
     async with asyncio.timeout(timeout):
@@ -275,13 +311,22 @@ async def next_json(proc: asyncio.subprocess.Process, event: str,
 # --- the measurements --------------------------------------------------------------------------
 
 
-async def wamd_throughput(sb: dict[str, str], tmp: Path, store: str, args: argparse.Namespace,
-                          phones: tuple[str, str]) -> dict[str, Any]:
-    recv = await spawn_worker("recv", {"sandbox": sb, "phone": phones[1], "store": store,
-                                       "path": str(tmp / f"recv-{store}.db"),
-                                       "count": args.messages, "profile": args.profile,
-                                       "profile_out": args.profile_out,
-                                       "sort": args.profile_sort})
+async def wamd_throughput(
+    sb: dict[str, str], tmp: Path, store: str, args: argparse.Namespace, phones: tuple[str, str]
+) -> dict[str, Any]:
+    recv = await spawn_worker(
+        "recv",
+        {
+            "sandbox": sb,
+            "phone": phones[1],
+            "store": store,
+            "path": str(tmp / f"recv-{store}.db"),
+            "count": args.messages,
+            "profile": args.profile,
+            "profile_out": args.profile_out,
+            "sort": args.profile_sort,
+        },
+    )
     ready = await next_json(recv, "ready")
     to = JID.parse(ready["jid"])
     sender = await paired(sb, phones[0], MemoryStore())
@@ -303,8 +348,9 @@ async def wamd_throughput(sb: dict[str, str], tmp: Path, store: str, args: argpa
     return result
 
 
-async def baileys_throughput(sb: dict[str, str], tmp: Path, args: argparse.Namespace,
-                             phones: tuple[str, str]) -> dict[str, Any]:
+async def baileys_throughput(
+    sb: dict[str, str], tmp: Path, args: argparse.Namespace, phones: tuple[str, str]
+) -> dict[str, Any]:
     dirs = [str(tmp / "baileys-send"), str(tmp / "baileys-recv")]
     base = {"url": sb["url"], "rootPublicKey": sb["root"], "adminUrl": sb["admin"]}
     pairing = await spawn_node({**base, "mode": "pair", "authDirs": dirs, "phones": list(phones)})
@@ -313,8 +359,16 @@ async def baileys_throughput(sb: dict[str, str], tmp: Path, args: argparse.Names
     recv = await spawn_node({**base, "mode": "recv", "authDirs": dirs[1:], "count": args.messages})
     me = (await next_json(recv, "ready"))["me"]
     to = str(JID.parse(me["id"]).to_non_ad())
-    send = await spawn_node({**base, "mode": "send", "authDirs": dirs[:1], "to": to,
-                             "count": args.messages, "window": args.window})
+    send = await spawn_node(
+        {
+            **base,
+            "mode": "send",
+            "authDirs": dirs[:1],
+            "to": to,
+            "count": args.messages,
+            "window": args.window,
+        }
+    )
     await next_json(send, "ready")
     assert send.stdin is not None
     send.stdin.write(b"go\n")
@@ -324,8 +378,12 @@ async def baileys_throughput(sb: dict[str, str], tmp: Path, args: argparse.Names
     send.stdin.close()
     await send.wait()
     await recv.wait()
-    return {"count": result["count"], "cpu_s": result["cpuUs"] / 1e6,
-            "wall_s": result["wallS"], "send_wall_s": sent["wallS"]}
+    return {
+        "count": result["count"],
+        "cpu_s": result["cpuUs"] / 1e6,
+        "wall_s": result["wallS"],
+        "send_wall_s": sent["wallS"],
+    }
 
 
 async def wamd_idle(sb: dict[str, str], tmp: Path, n: int) -> dict[str, Any]:
@@ -363,8 +421,10 @@ def _row(name: str, r: dict[str, Any]) -> str:
 
 def _idle_row(name: str, r: dict[str, Any]) -> str:
     per = (r["rss_after"] - r["rss_before"]) / max(1, r["n"]) / 2**20
-    return (f"{name:<28} {r['n']:>6} clients {per:>8.2f} MB/client "
-            f"(RSS {r['rss_before'] / 2**20:.0f} -> {r['rss_after'] / 2**20:.0f} MB)")
+    return (
+        f"{name:<28} {r['n']:>6} clients {per:>8.2f} MB/client "
+        f"(RSS {r['rss_before'] / 2**20:.0f} -> {r['rss_after'] / 2**20:.0f} MB)"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -384,11 +444,17 @@ async def main(args: argparse.Namespace) -> None:
                 print(_row("Baileys -> Baileys", result), flush=True)
             print("\n== memory per connected idle client ==")
             if args.idle:
-                print(_idle_row("wamd (one SQLite store)", await wamd_idle(sb, tmp, args.idle)),
-                      flush=True)
+                print(
+                    _idle_row("wamd (one SQLite store)", await wamd_idle(sb, tmp, args.idle)),
+                    flush=True,
+                )
             if args.baileys_idle and not args.no_baileys:
-                print(_idle_row("Baileys (one process)",
-                                await baileys_idle(sb, tmp, args.baileys_idle)), flush=True)
+                print(
+                    _idle_row(
+                        "Baileys (one process)", await baileys_idle(sb, tmp, args.baileys_idle)
+                    ),
+                    flush=True,
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -412,8 +478,9 @@ def cli() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--worker":
         asyncio.run(_run_worker(sys.argv[2], json.loads(sys.argv[3])))
         return
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--window", type=int, default=16)
     parser.add_argument("--idle", type=int, default=1000)
@@ -421,8 +488,11 @@ def cli() -> None:
     parser.add_argument("--stores", default="memory,sqlite")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-sort", default="tottime", help="cProfile sort key")
-    parser.add_argument("--profile-out", default="",
-                        help="also write the pstats data to this path (.memory/.sqlite added)")
+    parser.add_argument(
+        "--profile-out",
+        default="",
+        help="also write the pstats data to this path (.memory/.sqlite added)",
+    )
     parser.add_argument("--no-baileys", action="store_true")
     asyncio.run(main(parser.parse_args()))
 

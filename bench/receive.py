@@ -60,9 +60,15 @@ async def run(tmp: Path, count: int, concurrency: int, offline: bool) -> tuple[f
 
         async def start(expected: int) -> tuple[asyncio.subprocess.Process, float]:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(RECEIVER), str(db), sandbox.url,
-                sandbox.root_public_key.hex(), str(expected),
-                stdout=asyncio.subprocess.PIPE, env=subprocess_env())
+                sys.executable,
+                str(RECEIVER),
+                str(db),
+                sandbox.url,
+                sandbox.root_public_key.hex(),
+                str(expected),
+                stdout=asyncio.subprocess.PIPE,
+                env=subprocess_env(),
+            )
             assert proc.stdout is not None
             ready = (await proc.stdout.readline()).split()
             assert ready[0] == b"ready", ready
@@ -105,10 +111,17 @@ async def run(tmp: Path, count: int, concurrency: int, offline: bool) -> tuple[f
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="sends in flight at once (the sender awaits each ack)")
-    parser.add_argument("--offline", action="store_true",
-                        help="send everything first; the receiver gets it as a backlog")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="sends in flight at once (the sender awaits each ack)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="send everything first; the receiver gets it as a backlog",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cpu, wall = await run(Path(tmp), args.count, args.concurrency, args.offline)
@@ -118,8 +131,10 @@ async def main() -> None:
     if args.offline:
         print(f"backlog drained at       {args.count / wall:.0f} messages/s (incl. start-up)")
     else:
-        print(f"end-to-end rate          {args.count / wall:.0f} messages/s "
-              f"(one sender, {args.concurrency} in flight)")
+        print(
+            f"end-to-end rate          {args.count / wall:.0f} messages/s "
+            f"(one sender, {args.concurrency} in flight)"
+        )
 
 
 if __name__ == "__main__":

@@ -202,7 +202,9 @@ class Client:
         )
         self._messaging.register_decoder(APPSTATE_KIND, appstate_from_payload)
         self._history = HistoryClient(
-            self, self._account_of, download=self._download_blob,
+            self,
+            self._account_of,
+            download=self._download_blob,
             inbox=lambda: self._messaging.inbox,
         )
         self._messaging.register_decoder(HISTORY_KIND, HistorySync.from_payload)
@@ -364,9 +366,7 @@ class Client:
 
     # --- pairing ----------------------------------------------------------------------------
 
-    async def request_pairing_code(
-        self, phone: str, *, show_push_notification: bool = True
-    ) -> str:
+    async def request_pairing_code(self, phone: str, *, show_push_notification: bool = True) -> str:
         """Link this device by phone number instead of QR; returns the code to type in.
 
         Call it after :meth:`connect` on an unpaired device. The user opens WhatsApp on the
@@ -454,8 +454,9 @@ class Client:
         a link preview; ``expiration``: the chat's disappearing timer in seconds. Raises
         what :meth:`send_message` raises.
         """
-        return await self._kinds.send_text(to, text, quote=quote, mentions=mentions,
-                                           preview=preview, expiration=expiration)
+        return await self._kinds.send_text(
+            to, text, quote=quote, mentions=mentions, preview=preview, expiration=expiration
+        )
 
     async def react(self, target: Quotable, emoji: str) -> SendResult:
         """React to ``target`` (a received message, or a copy of ours) with ``emoji``;
@@ -541,6 +542,7 @@ class Client:
     def kinds(self) -> MessageKinds:
         """The message-kinds helper (advanced use)."""
         return self._kinds
+
     # --- groups -----------------------------------------------------------------------------
     # Thin delegations to :class:`wamd.groups.Groups` (``client.groups``), which documents the
     # errors: GroupNotFound (404), NotInGroup (403), NotGroupAdmin (401), InviteLinkInvalid
@@ -677,13 +679,21 @@ class Client:
 
     @overload
     async def download(
-        self, item: Downloadable, *, to: None = None, reupload: bool = True,
+        self,
+        item: Downloadable,
+        *,
+        to: None = None,
+        reupload: bool = True,
         retry_target: RetryTarget | None = None,
     ) -> bytes: ...
     @overload
     async def download(
-        self, item: Downloadable, *, to: str | os.PathLike[str] | IO[bytes],
-        reupload: bool = True, retry_target: RetryTarget | None = None,
+        self,
+        item: Downloadable,
+        *,
+        to: str | os.PathLike[str] | IO[bytes],
+        reupload: bool = True,
+        retry_target: RetryTarget | None = None,
     ) -> int: ...
     async def download(
         self,
@@ -705,12 +715,13 @@ class Client:
         """
         if to is None:
             return await self._media.download(item, reupload=reupload, retry_target=retry_target)
-        return await self._media.download_to(
-            item, to, reupload=reupload, retry_target=retry_target
-        )
+        return await self._media.download_to(item, to, reupload=reupload, retry_target=retry_target)
 
     def iter_download(
-        self, item: Downloadable, *, reupload: bool = True,
+        self,
+        item: Downloadable,
+        *,
+        reupload: bool = True,
         retry_target: RetryTarget | None = None,
     ) -> AsyncGenerator[bytes, None]:
         """Like :meth:`download`, as an async iterator of plaintext chunks. The data is
@@ -719,31 +730,65 @@ class Client:
         return self._media.iter_download(item, reupload=reupload, retry_target=retry_target)
 
     async def send_image(
-        self, to: JID, source: UploadSource, *, caption: str | None = None,
-        quote: Quotable | None = None, mentions: Iterable[JID | str] = (),
-        view_once: bool = False, **options: Any,
+        self,
+        to: JID,
+        source: UploadSource,
+        *,
+        caption: str | None = None,
+        quote: Quotable | None = None,
+        mentions: Iterable[JID | str] = (),
+        view_once: bool = False,
+        **options: Any,
     ) -> SentMedia:
         """Send an image (JPEG/PNG/WebP...) to a user or a group; dimensions and a thumbnail
         are computed with the ``media`` extra. ``options``: ``thumbnail`` (JPEG bytes),
         ``mimetype``, ``expiration``, ``id``."""
-        return await self._media.send(to, source, MediaType.IMAGE, caption=caption, quote=quote,
-                                      mentions=mentions, view_once=view_once, **options)
+        return await self._media.send(
+            to,
+            source,
+            MediaType.IMAGE,
+            caption=caption,
+            quote=quote,
+            mentions=mentions,
+            view_once=view_once,
+            **options,
+        )
 
     async def send_video(
-        self, to: JID, source: UploadSource, *, caption: str | None = None,
-        gif: bool = False, quote: Quotable | None = None,
-        mentions: Iterable[JID | str] = (), view_once: bool = False, **options: Any,
+        self,
+        to: JID,
+        source: UploadSource,
+        *,
+        caption: str | None = None,
+        gif: bool = False,
+        quote: Quotable | None = None,
+        mentions: Iterable[JID | str] = (),
+        view_once: bool = False,
+        **options: Any,
     ) -> SentMedia:
         """Send a video (``gif=True``: played as a looping GIF); duration and size are read
         from MP4/MOV headers. ``options``: ``thumbnail`` (a JPEG: wamd does not decode
         video), ``seconds``, ``mimetype``, ``expiration``, ``id``."""
         kind = MediaType.GIF if gif else MediaType.VIDEO
-        return await self._media.send(to, source, kind, caption=caption, quote=quote,
-                                      mentions=mentions, view_once=view_once, **options)
+        return await self._media.send(
+            to,
+            source,
+            kind,
+            caption=caption,
+            quote=quote,
+            mentions=mentions,
+            view_once=view_once,
+            **options,
+        )
 
     async def send_audio(
-        self, to: JID, source: UploadSource, *, ptt: bool = False,
-        quote: Quotable | None = None, **options: Any,
+        self,
+        to: JID,
+        source: UploadSource,
+        *,
+        ptt: bool = False,
+        quote: Quotable | None = None,
+        **options: Any,
     ) -> SentMedia:
         """Send audio; ``ptt=True`` sends a voice note (Ogg Opus). The duration is read from
         Ogg/M4A/WAV headers. ``options``: ``seconds``, ``mimetype``, ``view_once``,
@@ -752,17 +797,34 @@ class Client:
         return await self._media.send(to, source, kind, quote=quote, **options)
 
     async def send_document(
-        self, to: JID, source: UploadSource, *, file_name: str | None = None,
-        caption: str | None = None, quote: Quotable | None = None, **options: Any,
+        self,
+        to: JID,
+        source: UploadSource,
+        *,
+        file_name: str | None = None,
+        caption: str | None = None,
+        quote: Quotable | None = None,
+        **options: Any,
     ) -> SentMedia:
         """Send a file as a document; ``file_name`` defaults to a path source's name.
         ``options``: ``title``, ``page_count``, ``thumbnail`` (JPEG), ``mimetype``,
         ``mentions``, ``expiration``, ``id``."""
-        return await self._media.send(to, source, MediaType.DOCUMENT, file_name=file_name,
-                                      caption=caption, quote=quote, **options)
+        return await self._media.send(
+            to,
+            source,
+            MediaType.DOCUMENT,
+            file_name=file_name,
+            caption=caption,
+            quote=quote,
+            **options,
+        )
 
     async def send_sticker(
-        self, to: JID, source: UploadSource, *, quote: Quotable | None = None,
+        self,
+        to: JID,
+        source: UploadSource,
+        *,
+        quote: Quotable | None = None,
         **options: Any,
     ) -> SentMedia:
         """Send a sticker (a WebP image, 512x512 by convention). ``options``: ``mimetype``,
@@ -1007,4 +1069,3 @@ class Client:
     def device(self) -> Device:
         """The store account and credentials holder (advanced use)."""
         return self._device
-

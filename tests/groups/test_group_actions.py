@@ -52,8 +52,7 @@ async def test_settings_permissions_and_events(sandbox: Sandbox) -> None:
         await b.client.set_group_subject(gid, "renamed by b")
         for member in (a1, a2, c):
             change = await member.change(lambda e: e.subject is not None)
-            assert (change.subject, change.actor, change.actor_pn) == (
-                "renamed by b", b.lid, b.pn)
+            assert (change.subject, change.actor, change.actor_pn) == ("renamed by b", b.lid, b.pn)
             assert change.changes == ("subject",)
         own = await b.change(lambda e: e.subject is not None)  # the actor's device too
         assert own.actor == b.lid
@@ -75,10 +74,12 @@ async def test_settings_permissions_and_events(sandbox: Sandbox) -> None:
         desc_id = await a1.client.set_group_description(gid, "what this group is for")
         change = await c.change(lambda e: e.description is not None)
         assert (change.description, change.description_id, change.actor) == (
-            "what this group is for", desc_id, a1.lid)
+            "what this group is for",
+            desc_id,
+            a1.lid,
+        )
         current = await b.client.get_group_info(gid)
-        assert (current.description, current.description_id) == ("what this group is for",
-                                                                  desc_id)
+        assert (current.description, current.description_id) == ("what this group is for", desc_id)
         assert current.locked
         with pytest.raises(GroupError) as conflict:
             await a1.client.groups.set_description(gid, "x", previous_id="stale")
@@ -95,8 +96,7 @@ async def test_settings_permissions_and_events(sandbox: Sandbox) -> None:
         assert "403" in str(refused.value)
         await a1.client.send_message(gid, text("admins only"))
         await b.wait(lambda: "admins only" in b.texts(gid))
-        promoted = await a1.client.update_group_participants(gid, [b.pn],
-                                                             ParticipantAction.PROMOTE)
+        promoted = await a1.client.update_group_participants(gid, [b.pn], ParticipantAction.PROMOTE)
         assert [p.ok for p in promoted] == [True]
         change = await c.change(lambda e: bool(e.promoted))
         assert change.promoted[0].is_user(b.pn)
@@ -120,9 +120,13 @@ async def test_settings_permissions_and_events(sandbox: Sandbox) -> None:
         change = await c.change(lambda e: e.member_add_mode is not None)
         assert change.member_add_mode == MemberAddMode.ADMIN
         current = await c.client.get_group_info(gid)
-        assert (current.ephemeral_timer, current.join_approval, current.member_add_mode,
-                current.announce, current.locked) == (86400, True, MemberAddMode.ADMIN, False,
-                                                      True)
+        assert (
+            current.ephemeral_timer,
+            current.join_approval,
+            current.member_add_mode,
+            current.announce,
+            current.locked,
+        ) == (86400, True, MemberAddMode.ADMIN, False, True)
         assert [p.is_admin for p in current.participants] == [True, False, False]
         with pytest.raises(NotGroupAdmin):
             await c.client.groups.add(gid, [JID(D, "s.whatsapp.net")])
@@ -233,8 +237,9 @@ async def test_members_invites_and_join_requests(sandbox: Sandbox) -> None:
         requests = await a.client.get_group_join_requests(gid)
         assert [r.jid for r in requests] == [c.lid]
         assert requests[0].phone_number == c.pn
-        results = await a.client.update_group_join_requests(gid, [c.pn, b.pn],
-                                                            RequestAction.APPROVE)
+        results = await a.client.update_group_join_requests(
+            gid, [c.pn, b.pn], RequestAction.APPROVE
+        )
         assert [r.error for r in results] == [0, 404]
         await c.wait(lambda: any(j.reason == "approval" for j in c.joined))
         assert (await c.client.get_group_info(gid)).participant(c.pn) is not None
@@ -277,9 +282,15 @@ async def test_communities(sandbox: Sandbox) -> None:
         await a.client.link_group(community.jid, other.jid)
         linked = await b.change(lambda e: e.linked is not None)
         assert (linked.group, linked.linked.jid, linked.actor) == (  # type: ignore[union-attr]
-            community.jid, other.jid, a.lid)
+            community.jid,
+            other.jid,
+            a.lid,
+        )
         assert {g.jid for g in await b.client.get_subgroups(community.jid)} == {
-            subgroups[0].jid, inside.jid, other.jid}
+            subgroups[0].jid,
+            inside.jid,
+            other.jid,
+        }
         assert (await b.client.get_group_info(other.jid)).linked_parent == community.jid
         with pytest.raises(GroupError) as bad:
             await a.client.link_group(other.jid, inside.jid)  # not a community
@@ -320,8 +331,11 @@ async def test_malformed_requests_are_refused_not_fatal(sandbox: Sandbox) -> Non
         gid = info.jid
 
         async def refused(child: Node | None, *, to: JID = gid, kind: str = "set") -> int:
-            iq = Node("iq", {"xmlns": "w:g2", "type": kind, "to": to},
-                      [child] if child is not None else None)
+            iq = Node(
+                "iq",
+                {"xmlns": "w:g2", "type": kind, "to": to},
+                [child] if child is not None else None,
+            )
             with pytest.raises(IQError) as error:
                 await a.client.request(iq)
             return error.value.code
@@ -335,32 +349,61 @@ async def test_malformed_requests_are_refused_not_fatal(sandbox: Sandbox) -> Non
         assert await refused(Node("member_add_mode", {}, b"everyone")) == 400
         assert await refused(Node("subject", {}, [Node("x")])) == 400
         assert await refused(Node("query"), to=JID("nope", "s.whatsapp.net"), kind="get") == 400
-        assert await refused(Node("leave", {}, [Node("group", {"id": "x@y@z"})]),
-                             to=JID("", "g.us")) == 400
-        too_many = [Node("participant", {"jid": JID(str(10**10 + i), "s.whatsapp.net")})
-                    for i in range(1100)]
+        assert (
+            await refused(Node("leave", {}, [Node("group", {"id": "x@y@z"})]), to=JID("", "g.us"))
+            == 400
+        )
+        too_many = [
+            Node("participant", {"jid": JID(str(10**10 + i), "s.whatsapp.net")})
+            for i in range(1100)
+        ]
         assert await refused(Node("add", {}, too_many)) == 406
         for target in ("x@y@g.us", gid):
-            bad_photo = Node("iq", {"xmlns": "w:profile:picture", "type": "set",
-                                    "to": JID("", "s.whatsapp.net"), "target": target},
-                             [Node("picture", {"type": "image"}, [Node("nested")])])
+            bad_photo = Node(
+                "iq",
+                {
+                    "xmlns": "w:profile:picture",
+                    "type": "set",
+                    "to": JID("", "s.whatsapp.net"),
+                    "target": target,
+                },
+                [Node("picture", {"type": "image"}, [Node("nested")])],
+            )
             with pytest.raises(IQError) as photo_error:
                 await a.client.request(bad_photo)
             assert photo_error.value.code == 400
 
         async def message_ack(content: list[Node]) -> Node:
-            return await a.client.request(Node("message", {"id": f"M{len(content)}",
-                                                           "to": gid, "type": "text"}, content))
+            return await a.client.request(
+                Node("message", {"id": f"M{len(content)}", "to": gid, "type": "text"}, content)
+            )
 
         garbage = [Node("participants", {}, [Node("to", {"jid": "not@a@jid"})])]
         assert (await message_ack(garbage)).attrs.get("error") == "400"
-        ghost = await message_ack([Node("participants", {}, [
-            Node("to", {"jid": JID("19990000000", "s.whatsapp.net", device=1)}, [
-                Node("enc", {"v": "2", "type": "pkmsg"}, b"x")])]),
-            Node("enc", {"v": "2", "type": "skmsg"}, b"junk")])
+        ghost = await message_ack(
+            [
+                Node(
+                    "participants",
+                    {},
+                    [
+                        Node(
+                            "to",
+                            {"jid": JID("19990000000", "s.whatsapp.net", device=1)},
+                            [Node("enc", {"v": "2", "type": "pkmsg"}, b"x")],
+                        )
+                    ],
+                ),
+                Node("enc", {"v": "2", "type": "skmsg"}, b"junk"),
+            ]
+        )
         assert "error" not in ghost.attrs  # unknown devices are skipped, the rest delivered
-        missing = await a.client.request(Node("message", {"id": "M9", "to": JID(
-            "120363000000000000", "g.us"), "type": "text"}, [Node("enc", {"type": "skmsg"})]))
+        missing = await a.client.request(
+            Node(
+                "message",
+                {"id": "M9", "to": JID("120363000000000000", "g.us"), "type": "text"},
+                [Node("enc", {"type": "skmsg"})],
+            )
+        )
         assert missing.attrs.get("error") == "404"
 
         # Everything still works afterwards.
@@ -387,12 +430,14 @@ async def test_invite_messages_when_adds_are_refused(sandbox: Sandbox) -> None:
 
         # A sends the invite 1:1; C reads the group from it and joins with it.
         await a.client.send_message(c.pn, invite_message(info, refused, caption="join us"))
-        await c.wait(lambda: any(m.message.HasField("group_invite_message")
-                                 for m in c.messages))
+        await c.wait(lambda: any(m.message.HasField("group_invite_message") for m in c.messages))
         received = next(m for m in c.messages if m.message.HasField("group_invite_message"))
         invite = received.message.group_invite_message
         assert (invite.group_jid, invite.group_name, invite.caption) == (
-            str(gid), "invite only", "join us")
+            str(gid),
+            "invite only",
+            "join us",
+        )
         preview = await c.client.groups.info_from_invite(invite, received.sender)
         assert preview.subject == "invite only"
         with pytest.raises(NotGroupAdmin):  # the code is C's, not B's

@@ -128,8 +128,11 @@ async def test_three_members_two_devices_each(sandbox: Sandbox) -> None:
         await b2.client.send_message(gid, text("b2 here"))
         await c1.client.send_message(gid, text("c1 here"))
         for member in everyone:
-            expect = {"b2 here", "c1 here"} - ({"b2 here"} if member is b2 else set()) - (
-                {"c1 here"} if member is c1 else set())
+            expect = (
+                {"b2 here", "c1 here"}
+                - ({"b2 here"} if member is b2 else set())
+                - ({"c1 here"} if member is c1 else set())
+            )
             await member.wait(lambda m=member, e=expect: e <= set(m.texts(gid)))  # type: ignore[misc]
         assert all(m.texts(gid).count("b2 here") <= 1 for m in everyone)
 
@@ -284,8 +287,7 @@ async def test_message_kinds_in_a_group(sandbox: Sandbox) -> None:
         polls = ("poll_creation_message", "poll_creation_message_v2", "poll_creation_message_v3")
 
         def received_poll() -> Message | None:
-            return next((m for m in b.messages if any(m.message.HasField(f) for f in polls)),
-                        None)
+            return next((m for m in b.messages if any(m.message.HasField(f) for f in polls)), None)
 
         await b.wait(lambda: received_poll() is not None)
         poll = received_poll()

@@ -64,8 +64,9 @@ class Problems(logging.Handler):
         self.loop_errors.append(context)
 
     def describe(self) -> list[str]:
-        out = [f"{r.name}: {r.getMessage()} ({r.exc_info[1]!r})" for r in self.records
-               if r.exc_info]
+        out = [
+            f"{r.name}: {r.getMessage()} ({r.exc_info[1]!r})" for r in self.records if r.exc_info
+        ]
         out += [f"loop: {c.get('message')} {c.get('exception')!r}" for c in self.loop_errors]
         return out
 
@@ -135,8 +136,9 @@ class Duo:
         self.good += 1
         text = f"still alive {self.good}"
         assert self.victim.jid is not None
-        await self.sender.send_message(self.victim.jid.to_non_ad(),
-                                       e2e_pb2.Message(conversation=text))
+        await self.sender.send_message(
+            self.victim.jid.to_non_ad(), e2e_pb2.Message(conversation=text)
+        )
         async with asyncio.timeout(timeout):
             while True:
                 for msg in self.received:
@@ -151,8 +153,11 @@ class Duo:
             await asyncio.wait_for(self.victim.messaging.idle(), 10)
 
     def disconnects(self) -> list[events.Event]:
-        return [e for e in self.all_events
-                if isinstance(e, (events.Disconnected, events.Reconnecting, events.LoggedOut))]
+        return [
+            e
+            for e in self.all_events
+            if isinstance(e, (events.Disconnected, events.Reconnecting, events.LoggedOut))
+        ]
 
     async def survived(self, before: Stored | None = None, *, label: str = "") -> Stored:
         """The victim is unhurt: nothing crashed, no reconnect, stored state unchanged (when

@@ -30,7 +30,7 @@ def load_corpus() -> list[Node]:
     nodes, pos = [], 0
     while pos < len(data):
         (size,) = struct.unpack_from(">I", data, pos)
-        nodes.append(decode_node(data[pos + 4:pos + 4 + size]))
+        nodes.append(decode_node(data[pos + 4 : pos + 4 + size]))
         pos += 4 + size
     return nodes
 
@@ -73,8 +73,10 @@ async def record() -> list[Node]:
                 await users.user_info([b.jid.to_non_ad()])
                 await users.privacy()
                 await users.blocklist()
-                for query in (users.profile_picture(b.jid.to_non_ad()),
-                              users.business_profile(b.jid.to_non_ad())):
+                for query in (
+                    users.profile_picture(b.jid.to_non_ad()),
+                    users.business_profile(b.jid.to_non_ad()),
+                ):
                     with contextlib.suppress(IQError):
                         await query
                 await asyncio.sleep(1)

@@ -20,8 +20,16 @@ def forms(secret: bytes) -> set[str]:
     with and without padding), Python's bytes repr and latin-1 text."""
     b64 = base64.b64encode(secret).decode()
     url = base64.urlsafe_b64encode(secret).decode()
-    out = {secret.hex(), secret.hex().upper(), b64, b64.rstrip("="), url, url.rstrip("="),
-           repr(secret)[2:-1], secret.decode("latin-1")}
+    out = {
+        secret.hex(),
+        secret.hex().upper(),
+        b64,
+        b64.rstrip("="),
+        url,
+        url.rstrip("="),
+        repr(secret)[2:-1],
+        secret.decode("latin-1"),
+    }
     return {f for f in out if len(f) >= MIN_SECRET}
 
 

@@ -95,8 +95,7 @@ async def d() -> AsyncIterator[Duo]:
 
 
 @pytest.mark.asyncio(loop_scope="module")
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck),
-          database=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(st.lists(mutated(LIVE_SEEDS), min_size=1, max_size=8))
 async def test_a_client_survives_mutated_stanzas(d: Duo, batch: list[Node]) -> None:
     d.problems.clear()

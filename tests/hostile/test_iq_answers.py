@@ -88,15 +88,42 @@ STRANGER_JID = JID(STRANGER, "s.whatsapp.net")
 USYNC_ANSWERS: dict[str, Callable[[Node], Any]] = {
     "empty": lambda iq: None,
     "wrong child": lambda iq: Node("junk"),
-    "list of bytes": lambda iq: Node("usync", {}, [
-        Node("list", {}, b"x")]),
-    "junk users": lambda iq: _usync([Node("user", {"jid": "junk"}, [
-        Node("devices", {}, [Node("device-list", {}, [Node("device", {"id": "x"})])])])]),
-    "junk devices": lambda iq: _usync([Node("user", {"jid": STRANGER_JID}, [
-        Node("devices", {}, [Node("device-list", {}, [
-            Node("device", {"id": "1"}), Node("device", {"id": "99999999"}),
-            Node("device", {"id": "2", "key-index": "zz"})])]),
-        Node("lid", {"val": "junk"})])]),
+    "list of bytes": lambda iq: Node("usync", {}, [Node("list", {}, b"x")]),
+    "junk users": lambda iq: _usync(
+        [
+            Node(
+                "user",
+                {"jid": "junk"},
+                [Node("devices", {}, [Node("device-list", {}, [Node("device", {"id": "x"})])])],
+            )
+        ]
+    ),
+    "junk devices": lambda iq: _usync(
+        [
+            Node(
+                "user",
+                {"jid": STRANGER_JID},
+                [
+                    Node(
+                        "devices",
+                        {},
+                        [
+                            Node(
+                                "device-list",
+                                {},
+                                [
+                                    Node("device", {"id": "1"}),
+                                    Node("device", {"id": "99999999"}),
+                                    Node("device", {"id": "2", "key-index": "zz"}),
+                                ],
+                            )
+                        ],
+                    ),
+                    Node("lid", {"val": "junk"}),
+                ],
+            )
+        ]
+    ),
 }
 
 
@@ -113,14 +140,29 @@ async def test_bad_device_lists(d: Duo, answer: str) -> None:
     await d.survived(before, label=answer)
 
 
-def _bundle(jid: JID, *, identity: bytes = KEY, value: bytes = KEY,
-            signature: bytes = b"\x00" * 64, prekey: bool = True) -> Node:
-    children = [Node("registration", {}, b"\x00\x00\x00\x01"), Node("identity", {}, identity),
-                Node("skey", {}, [Node("id", {}, b"\x00\x00\x01"), Node("value", {}, value),
-                                  Node("signature", {}, signature)])]
+def _bundle(
+    jid: JID,
+    *,
+    identity: bytes = KEY,
+    value: bytes = KEY,
+    signature: bytes = b"\x00" * 64,
+    prekey: bool = True,
+) -> Node:
+    children = [
+        Node("registration", {}, b"\x00\x00\x00\x01"),
+        Node("identity", {}, identity),
+        Node(
+            "skey",
+            {},
+            [
+                Node("id", {}, b"\x00\x00\x01"),
+                Node("value", {}, value),
+                Node("signature", {}, signature),
+            ],
+        ),
+    ]
     if prekey:
-        children.append(Node("key", {}, [Node("id", {}, b"\x00\x00\x02"),
-                                         Node("value", {}, KEY)]))
+        children.append(Node("key", {}, [Node("id", {}, b"\x00\x00\x02"), Node("value", {}, KEY)]))
     return _user_list(jid, children)
 
 
@@ -166,8 +208,9 @@ GROUP_ANSWERS: dict[str, Callable[[Node], Any]] = {
     "no id": lambda iq: Node("group"),
     "another group": lambda iq: Node("group", {"id": "120363000000000078", "subject": "x"}),
     "bad creation": lambda iq: Node("group", {"id": GROUP.user, "creation": "zz"}),
-    "junk participant": lambda iq: Node("group", {"id": GROUP.user}, [
-        Node("participant", {"jid": "junk"})]),
+    "junk participant": lambda iq: Node(
+        "group", {"id": GROUP.user}, [Node("participant", {"jid": "junk"})]
+    ),
 }
 
 
@@ -191,8 +234,9 @@ MEDIA_ANSWERS: dict[str, Callable[[Node], Any]] = {
     "no auth": lambda iq: Node("media_conn"),
     "bad ttl": lambda iq: Node("media_conn", {"auth": AUTH, "ttl": "zz"}),
     "no hosts": lambda iq: Node("media_conn", {"auth": AUTH, "ttl": "5"}),
-    "dead host": lambda iq: Node("media_conn", {"auth": AUTH, "ttl": "5"}, [
-        Node("host", {"hostname": "127.0.0.1:1"})]),
+    "dead host": lambda iq: Node(
+        "media_conn", {"auth": AUTH, "ttl": "5"}, [Node("host", {"hostname": "127.0.0.1:1"})]
+    ),
 }
 
 
@@ -214,14 +258,39 @@ async def test_bad_media_conn(d: Duo, answer: str) -> None:
 APPSTATE_ANSWERS: dict[str, Callable[[Node], Any]] = {
     "empty": lambda iq: None,
     "junk collection": lambda iq: Node("sync", {}, [Node("collection", {"version": "z"})]),
-    "bad patch": lambda iq: Node("sync", {}, [Node("collection", {
-        "name": "regular", "version": "3"}, [Node("patches", {}, [
-            Node("patch", {}, b"\xff\xff\xff")])])]),
-    "bad snapshot": lambda iq: Node("sync", {}, [Node("collection", {
-        "name": "regular", "version": "3"}, [Node("snapshot", {}, b"\xff\x01")])]),
-    "patch without keys": lambda iq: Node("sync", {}, [Node("collection", {
-        "name": "regular", "version": "3"}, [Node("patches", {}, [
-            Node("patch", {}, b"\x0a\x02\x08\x07\x32\x02\x0a\x00")])])]),
+    "bad patch": lambda iq: Node(
+        "sync",
+        {},
+        [
+            Node(
+                "collection",
+                {"name": "regular", "version": "3"},
+                [Node("patches", {}, [Node("patch", {}, b"\xff\xff\xff")])],
+            )
+        ],
+    ),
+    "bad snapshot": lambda iq: Node(
+        "sync",
+        {},
+        [
+            Node(
+                "collection",
+                {"name": "regular", "version": "3"},
+                [Node("snapshot", {}, b"\xff\x01")],
+            )
+        ],
+    ),
+    "patch without keys": lambda iq: Node(
+        "sync",
+        {},
+        [
+            Node(
+                "collection",
+                {"name": "regular", "version": "3"},
+                [Node("patches", {}, [Node("patch", {}, b"\x0a\x02\x08\x07\x32\x02\x0a\x00")])],
+            )
+        ],
+    ),
 }
 
 
@@ -263,14 +332,27 @@ USER_QUERIES: dict[str, tuple[str, str, Callable[[UsersClient], Awaitable[Any]]]
 async def test_bad_user_query_answers(d: Duo, query: str, junk: str) -> None:
     xmlns, child, call = USER_QUERIES[query]
     hostile = Hostile(d, xmlns, child)
-    hostile.answer({
-        "nothing": lambda iq: None,
-        "bytes": lambda iq: Node("list", {}, b"\xff"),
-        "junk children": lambda iq: [Node("usync", {}, [Node("list", {}, [
-            Node("user", {"jid": "junk"}, [Node("lid", {"val": "junk"})])])]),
-            Node("privacy", {}, [Node("category", {"name": "x" * 500})]),
-            Node("list", {"dhash": "x"}, [Node("item", {"jid": "junk"})])],
-    }[junk])
+    hostile.answer(
+        {
+            "nothing": lambda iq: None,
+            "bytes": lambda iq: Node("list", {}, b"\xff"),
+            "junk children": lambda iq: [
+                Node(
+                    "usync",
+                    {},
+                    [
+                        Node(
+                            "list",
+                            {},
+                            [Node("user", {"jid": "junk"}, [Node("lid", {"val": "junk"})])],
+                        )
+                    ],
+                ),
+                Node("privacy", {}, [Node("category", {"name": "x" * 500})]),
+                Node("list", {"dhash": "x"}, [Node("item", {"jid": "junk"})]),
+            ],
+        }[junk]
+    )
     lid_map = dict(d.victim.device.account._tables.lid_to_pn)
     try:
         with contextlib.suppress(WamdError):

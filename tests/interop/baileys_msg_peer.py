@@ -33,25 +33,40 @@ class BaileysPeer:
         self.me: dict[str, Any] = {}
 
     @classmethod
-    async def start(cls, interop: Path, sandbox: Sandbox, auth_dir: Path,
-                    *, log_level: str = "warn", env: dict[str, str] | None = None
-                    ) -> BaileysPeer:
-        args = {"url": sandbox.url, "rootPublicKey": sandbox.root_public_key.hex(),
-                "authDir": str(auth_dir)}
+    async def start(
+        cls,
+        interop: Path,
+        sandbox: Sandbox,
+        auth_dir: Path,
+        *,
+        log_level: str = "warn",
+        env: dict[str, str] | None = None,
+    ) -> BaileysPeer:
+        args = {
+            "url": sandbox.url,
+            "rootPublicKey": sandbox.root_public_key.hex(),
+            "authDir": str(auth_dir),
+        }
         auth_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
         log = auth_dir.parent / f"{auth_dir.name}.log"
         with log.open("ab") as stderr:
             proc = await asyncio.create_subprocess_exec(
-                "node", str(interop / "baileys_msg_peer.mjs"), json.dumps(args), cwd=interop,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+                "node",
+                str(interop / "baileys_msg_peer.mjs"),
+                json.dumps(args),
+                cwd=interop,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
                 env={**os.environ, "BAILEYS_LOG": log_level, **(env or {})},
                 limit=16 * 1024 * 1024,
             )
         return cls(proc, log)
 
     @classmethod
-    async def paired(cls, interop: Path, sandbox: Sandbox, auth_dir: Path, phone: str,
-                     **options: Any) -> BaileysPeer:
+    async def paired(
+        cls, interop: Path, sandbox: Sandbox, auth_dir: Path, phone: str, **options: Any
+    ) -> BaileysPeer:
         """Start one and pair it with ``phone``'s account (the sandbox phone scans its QR)."""
         peer = await cls.start(interop, sandbox, auth_dir, **options)
         qr = await peer.wait_for(lambda e: e["event"] == "qr")
@@ -100,15 +115,15 @@ class BaileysPeer:
         self.proc.stdin.write((json.dumps({"cmd": cmd, "rid": rid, **fields}) + "\n").encode())
         await self.proc.stdin.drain()
         answer = await self.wait_for(
-            lambda e: e.get("rid") == rid and e["event"] in ("done", "error"), timeout=60)
+            lambda e: e.get("rid") == rid and e["event"] in ("done", "error"), timeout=60
+        )
         if answer["event"] == "error":
             raise AssertionError(f"Baileys {cmd} failed: {answer['message']}")
         return answer
 
     async def message(self, match: Matcher, *, timeout: float = EVENT_TIMEOUT) -> dict[str, Any]:  # noqa: ASYNC109
         """The next received ``message`` event ``match`` accepts."""
-        return await self.wait_for(lambda e: e["event"] == "message" and match(e),
-                                   timeout=timeout)
+        return await self.wait_for(lambda e: e["event"] == "message" and match(e), timeout=timeout)
 
     async def close(self) -> None:
         if self.proc.returncode is None:

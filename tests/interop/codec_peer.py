@@ -76,7 +76,10 @@ class CodecPeer:
     def __init__(self, interop_dir: Path) -> None:
         self._proc = subprocess.Popen(
             ["node", str(interop_dir / "codec_peer.mjs")],
-            cwd=interop_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=interop_dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def request(self, **request: Any) -> dict[str, Any]:

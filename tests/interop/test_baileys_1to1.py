@@ -34,17 +34,27 @@ async def test_baileys_and_wamd_exchange_text(node_peers: Path, tmp_path: Path) 
 
             # wamd -> Baileys: the first is a pkmsg, the second a msg
             first = await wamd.client.send_message(
-                to_baileys, e2e_pb2.Message(conversation="hello baileys"))
+                to_baileys, e2e_pb2.Message(conversation="hello baileys")
+            )
             second = await wamd.client.send_message(
-                to_baileys, e2e_pb2.Message(conversation="second"))
+                to_baileys, e2e_pb2.Message(conversation="second")
+            )
             for sent, text in ((first, "hello baileys"), (second, "second")):
                 got = await baileys.message(lambda e, i=sent.id: e["id"] == i)
                 assert got["message"].get("conversation") == text, baileys.report()
                 assert not got["fromMe"]
                 assert JID.parse(got["remoteJid"]).user == WAMD_PHONE
-            await wamd.wait(lambda: {first.id, second.id} <= {
-                i for r in wamd.receipts for i in r.ids
-                if r.type in (ReceiptType.DELIVERED, ReceiptType.INACTIVE)})
+            await wamd.wait(
+                lambda: (
+                    {first.id, second.id}
+                    <= {
+                        i
+                        for r in wamd.receipts
+                        for i in r.ids
+                        if r.type in (ReceiptType.DELIVERED, ReceiptType.INACTIVE)
+                    }
+                )
+            )
 
             # Baileys -> wamd. wamd is "active" (as after presence available): plain delivery
             # receipts, which Baileys reports as DELIVERY_ACK (it ignores "inactive" ones)
@@ -56,8 +66,12 @@ async def test_baileys_and_wamd_exchange_text(node_peers: Path, tmp_path: Path) 
             assert [m.id for m in wamd.messages] == [one["id"], two["id"]]
             assert all(m.sender.user == BAILEYS_PHONE and not m.from_me for m in wamd.messages)
             update = await baileys.wait_for(
-                lambda e: e["event"] == "update" and e["id"] == one["id"]
-                and (e.get("update") or {}).get("status") == DELIVERY_ACK)
+                lambda e: (
+                    e["event"] == "update"
+                    and e["id"] == one["id"]
+                    and (e.get("update") or {}).get("status") == DELIVERY_ACK
+                )
+            )
             assert JID.parse(update["remoteJid"]).user == WAMD_PHONE
         finally:
             if wamd is not None:

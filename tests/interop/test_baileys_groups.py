@@ -32,21 +32,26 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
     async with running_sandbox(tmp_path / "sandbox") as running:
         yield running
 
+
 A, B, BAILEYS = "15550001", "15550002", "15550009"
 
 
 def member_users(group: dict[str, Any]) -> set[str]:
     """The phone numbers of a Baileys group metadata's participants."""
-    return {(p.get("phoneNumber") or p["id"]).split("@")[0].split(":")[0]
-            for p in group["participants"]}
+    return {
+        (p.get("phoneNumber") or p["id"]).split("@")[0].split(":")[0] for p in group["participants"]
+    }
 
 
-async def test_baileys_in_a_wamd_group(node_peers: Path, sandbox: Sandbox,
-                                       tmp_path: Path) -> None:
+async def test_baileys_in_a_wamd_group(node_peers: Path, sandbox: Sandbox, tmp_path: Path) -> None:
     assert sandbox.media is not None
     baileys = await BaileysPeer.paired(
-        node_peers, sandbox, tmp_path / "baileys-auth", BAILEYS,
-        env={"NODE_EXTRA_CA_CERTS": str(sandbox.media.ca_file)})
+        node_peers,
+        sandbox,
+        tmp_path / "baileys-auth",
+        BAILEYS,
+        env={"NODE_EXTRA_CA_CERTS": str(sandbox.media.ca_file)},
+    )
     a: Member | None = None
     b: Member | None = None
     try:
@@ -63,8 +68,10 @@ async def test_baileys_in_a_wamd_group(node_peers: Path, sandbox: Sandbox,
         assert group["addressingMode"] == "lid"
         meta = (await baileys.command("groupMetadata", jid=str(gid)))["group"]
         assert member_users(meta) == {A, B, BAILEYS}
-        assert any(p["admin"] == "superadmin" and p["phoneNumber"] == f"{A}@s.whatsapp.net"
-                   for p in meta["participants"])
+        assert any(
+            p["admin"] == "superadmin" and p["phoneNumber"] == f"{A}@s.whatsapp.net"
+            for p in meta["participants"]
+        )
 
         # wamd -> Baileys (and the other wamd member).
         sent = await a.client.send_message(gid, text("hello baileys"))
@@ -87,14 +94,16 @@ async def test_baileys_in_a_wamd_group(node_peers: Path, sandbox: Sandbox,
         # A second message from each side (no new key distribution needed) still arrives.
         second = await a.client.send_message(gid, text("again from wamd"))
         assert (await baileys.message(lambda e: e["id"] == second.id))["message"][
-            "conversation"] == "again from wamd"
+            "conversation"
+        ] == "again from wamd"
         again = await baileys.command("send", to=str(gid), content={"text": "again from baileys"})
         await a.wait(lambda: any(m.id == again["id"] for m in a.messages))
 
         # An image from wamd: uploaded to the sandbox's HTTPS host, downloaded by Baileys.
         picture = make_image("JPEG", (96, 64))
-        async with MediaClient(media_conn_fetcher(a.client.request),
-                               ca_file=sandbox.media.ca_file) as media:
+        async with MediaClient(
+            media_conn_fetcher(a.client.request), ca_file=sandbox.media.ca_file
+        ) as media:
             upload = await media.upload(picture, MediaType.IMAGE)
         sent = await a.client.send_message(gid, media_message(upload, caption="from wamd"))
         got = await baileys.message(lambda e: e["id"] == sent.id)
@@ -105,15 +114,22 @@ async def test_baileys_in_a_wamd_group(node_peers: Path, sandbox: Sandbox,
 
         # An image from Baileys: wamd members get it and download the same bytes.
         theirs = make_image("PNG", (40, 30))
-        answer = await baileys.command("send", to=str(gid), content={
-            "image": {"b64": base64.b64encode(theirs).decode()}, "caption": "from baileys"})
+        answer = await baileys.command(
+            "send",
+            to=str(gid),
+            content={
+                "image": {"b64": base64.b64encode(theirs).decode()},
+                "caption": "from baileys",
+            },
+        )
         for member in (a, b):
             await member.wait(lambda m=member: any(x.id == answer["id"] for x in m.messages))  # type: ignore[misc]
             msg: Message = next(x for x in member.messages if x.id == answer["id"])
             image = msg.message.image_message
             assert image.caption == "from baileys"
-            async with MediaClient(media_conn_fetcher(member.client.request),
-                                   ca_file=sandbox.media.ca_file) as media:
+            async with MediaClient(
+                media_conn_fetcher(member.client.request), ca_file=sandbox.media.ca_file
+            ) as media:
                 assert await media.download(msg.message) == theirs
 
         # B is removed: Baileys sees it; A's next message uses a new sender key, which
@@ -135,14 +151,18 @@ async def test_baileys_in_a_wamd_group(node_peers: Path, sandbox: Sandbox,
         await baileys.close()
 
 
-async def test_baileys_creates_and_manages_a_group(node_peers: Path, sandbox: Sandbox,
-                                                   tmp_path: Path) -> None:
+async def test_baileys_creates_and_manages_a_group(
+    node_peers: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
     baileys = await BaileysPeer.paired(node_peers, sandbox, tmp_path / "baileys-auth", BAILEYS)
     a: Member | None = None
     try:
         a = await pair(sandbox, A)
-        created = (await baileys.command("groupCreate", subject="made by baileys",
-                                         participants=[f"{A}@s.whatsapp.net"]))["group"]
+        created = (
+            await baileys.command(
+                "groupCreate", subject="made by baileys", participants=[f"{A}@s.whatsapp.net"]
+            )
+        )["group"]
         gid = JID.parse(created["id"])
         await a.wait(lambda: bool(a.joined))
         joined = a.joined[0]
@@ -158,13 +178,21 @@ async def test_baileys_creates_and_manages_a_group(node_peers: Path, sandbox: Sa
         assert change.actor_pn == JID(BAILEYS, "s.whatsapp.net")
 
         await a.client.set_group_subject(gid, "renamed by wamd")
-        update = await baileys.wait_for(lambda e: e["event"] == "groups.update"
-                                        and e["groups"][0].get("subject") == "renamed by wamd")
+        update = await baileys.wait_for(
+            lambda e: (
+                e["event"] == "groups.update" and e["groups"][0].get("subject") == "renamed by wamd"
+            )
+        )
         assert update["groups"][0]["id"] == str(gid)
 
-        result = (await baileys.command("groupParticipants", jid=str(gid),
-                                        participants=[f"{A}@s.whatsapp.net"],
-                                        action="promote"))["result"]
+        result = (
+            await baileys.command(
+                "groupParticipants",
+                jid=str(gid),
+                participants=[f"{A}@s.whatsapp.net"],
+                action="promote",
+            )
+        )["result"]
         assert [r["status"] for r in result] == ["200"]
         promoted = await a.change(lambda e: bool(e.promoted))
         assert promoted.promoted[0].is_user(a.pn)
@@ -178,8 +206,9 @@ async def test_baileys_creates_and_manages_a_group(node_peers: Path, sandbox: Sa
         await baileys.close()
 
 
-async def test_phone_number_addressed_group_with_baileys(node_peers: Path, sandbox: Sandbox,
-                                                         tmp_path: Path) -> None:
+async def test_phone_number_addressed_group_with_baileys(
+    node_peers: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
     group_server_of(sandbox).addressing_mode = "pn"
     baileys = await BaileysPeer.paired(node_peers, sandbox, tmp_path / "baileys-auth", BAILEYS)
     a: Member | None = None
@@ -192,8 +221,9 @@ async def test_phone_number_addressed_group_with_baileys(node_peers: Path, sandb
         got = await baileys.message(lambda e: e["id"] == sent.id)
         assert got["message"]["conversation"] == "pn from wamd"
         assert got["participant"].split("@")[0].split(":")[0] == A
-        answer = await baileys.command("send", to=str(info.jid),
-                                       content={"text": "pn from baileys"})
+        answer = await baileys.command(
+            "send", to=str(info.jid), content={"text": "pn from baileys"}
+        )
         await a.wait(lambda: any(m.id == answer["id"] for m in a.messages))
         msg = next(m for m in a.messages if m.id == answer["id"])
         assert msg.text == "pn from baileys"

@@ -42,13 +42,18 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
         yield running
 
 
-async def test_baileys_and_wamd_exchange_media(node_peers: Path, sandbox: Sandbox,
-                                               tmp_path: Path) -> None:
+async def test_baileys_and_wamd_exchange_media(
+    node_peers: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
     host = sandbox.media
     assert host is not None
     baileys = await BaileysPeer.paired(
-        node_peers, sandbox, tmp_path / "auth", BAILEYS_PHONE,
-        env={"NODE_EXTRA_CA_CERTS": str(host.ca_file)})
+        node_peers,
+        sandbox,
+        tmp_path / "auth",
+        BAILEYS_PHONE,
+        env={"NODE_EXTRA_CA_CERTS": str(host.ca_file)},
+    )
     try:
         async with paired_client(sandbox, WAMD_PHONE) as wamd:
             received: asyncio.Queue[Message] = asyncio.Queue()
@@ -59,8 +64,14 @@ async def test_baileys_and_wamd_exchange_media(node_peers: Path, sandbox: Sandbo
             # Baileys -> wamd: an image (Baileys encrypts, uploads over HTTPS, thumbnails
             # with sharp); wamd downloads and verifies it
             theirs = make_image("PNG", (120, 90))
-            sent = await baileys.command("send", to=to_wamd, content={
-                "image": {"b64": base64.b64encode(theirs).decode()}, "caption": "from baileys"})
+            sent = await baileys.command(
+                "send",
+                to=to_wamd,
+                content={
+                    "image": {"b64": base64.b64encode(theirs).decode()},
+                    "caption": "from baileys",
+                },
+            )
             async with asyncio.timeout(40):
                 evt = await received.get()
             assert evt.id == sent["id"]
@@ -86,8 +97,9 @@ async def test_baileys_and_wamd_exchange_media(node_peers: Path, sandbox: Sandbo
             assert downloaded["sha256"] == hashlib.sha256(ours).hexdigest()
 
             paper = os.urandom(70_000)
-            doc = await wamd.send_document(to_baileys, paper, file_name="paper.bin",
-                                           mimetype="application/octet-stream")
+            doc = await wamd.send_document(
+                to_baileys, paper, file_name="paper.bin", mimetype="application/octet-stream"
+            )
             got = await baileys.message(lambda e: e["id"] == doc.id)
             assert got["message"]["documentMessage"]["fileName"] == "paper.bin"
             downloaded = await baileys.command("download", id=doc.id)

@@ -26,6 +26,7 @@ from wamd.types import JID
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
+
 @pytest.fixture
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
     async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
@@ -77,8 +78,9 @@ async def _exchange(peer: BaileysPeer, client: Client) -> None:
     assert ctx["stanzaId"] == theirs["id"]
     assert _text(ctx["quotedMessage"]) == "hello wamd"
 
-    their_reply = await peer.command("send", to=str(wamd_user), content={"text": "their reply"},
-                                     quoted=mine.id)
+    their_reply = await peer.command(
+        "send", to=str(wamd_user), content={"text": "their reply"}, quoted=mine.id
+    )
     got_their_reply: Message = await events.get(Message, lambda e: e.id == their_reply["id"])
     quoted = c.quoted_of(got_their_reply.message)
     assert quoted is not None
@@ -86,13 +88,15 @@ async def _exchange(peer: BaileysPeer, client: Client) -> None:
 
     # --- reactions both ways ----------------------------------------------------------------
     await client.react(from_baileys, "👍")
-    reaction = await peer.wait_for(lambda e: e["event"] == "reaction"
-                                   and e["key"]["id"] == theirs["id"])
+    reaction = await peer.wait_for(
+        lambda e: e["event"] == "reaction" and e["key"]["id"] == theirs["id"]
+    )
     assert reaction["reaction"]["text"] == "👍"
 
     key = {"remoteJid": chat_at_baileys, "fromMe": False, "id": mine.id}
-    their_react = await peer.command("send", to=str(wamd_user),
-                                     content={"react": {"text": "🔥", "key": key}})
+    their_react = await peer.command(
+        "send", to=str(wamd_user), content={"react": {"text": "🔥", "key": key}}
+    )
     got_react: Message = await events.get(Message, lambda e: e.id == their_react["id"])
     got_reaction = c.reaction_of(got_react.message)
     assert got_reaction is not None
@@ -101,14 +105,15 @@ async def _exchange(peer: BaileysPeer, client: Client) -> None:
     # --- edits both ways --------------------------------------------------------------------
     await client.edit_message(baileys_user, mine.id, "hello Baileys (edited)")
     edited = await peer.wait_for(
-        lambda e: e["event"] == "update" and e["id"] == mine.id
-        and "message" in e["update"])
+        lambda e: e["event"] == "update" and e["id"] == mine.id and "message" in e["update"]
+    )
     new = edited["update"]["message"]["editedMessage"]["message"]
     assert _text(new) == "hello Baileys (edited)"
 
     own_key = {"remoteJid": str(wamd_user), "fromMe": True, "id": theirs["id"]}
-    their_edit = await peer.command("send", to=str(wamd_user),
-                                    content={"text": "hello wamd (edited)", "edit": own_key})
+    their_edit = await peer.command(
+        "send", to=str(wamd_user), content={"text": "hello wamd (edited)", "edit": own_key}
+    )
     got_edit: Message = await events.get(Message, lambda e: e.id == their_edit["id"])
     assert got_edit.edit == "1"
     edit = c.edit_of(got_edit.message)
@@ -118,33 +123,44 @@ async def _exchange(peer: BaileysPeer, client: Client) -> None:
     # --- revokes both ways ------------------------------------------------------------------
     await client.revoke_message(baileys_user, reply.id)
     revoked = await peer.wait_for(
-        lambda e: e["event"] == "update" and e["id"] == reply.id
-        and e["update"].get("messageStubType") is not None)
+        lambda e: (
+            e["event"] == "update"
+            and e["id"] == reply.id
+            and e["update"].get("messageStubType") is not None
+        )
+    )
     assert revoked["update"]["message"] is None
 
     their_delete = await peer.command(
-        "send", to=str(wamd_user),
-        content={"delete": {"remoteJid": str(wamd_user), "fromMe": True, "id": their_reply["id"]}})
+        "send",
+        to=str(wamd_user),
+        content={"delete": {"remoteJid": str(wamd_user), "fromMe": True, "id": their_reply["id"]}},
+    )
     got_delete: Message = await events.get(Message, lambda e: e.id == their_delete["id"])
     assert got_delete.edit == "7"
     assert got_delete.is_revoke
     assert got_delete.target_id == their_reply["id"]
 
     # --- a poll from wamd, Baileys votes ------------------------------------------------------
-    poll = await client.send_poll(baileys_user, "Lunch?", ["pizza", "sushi", "salad"],
-                                  selectable=0)
+    poll = await client.send_poll(baileys_user, "Lunch?", ["pizza", "sushi", "salad"], selectable=0)
     got_poll = await peer.message(lambda e: e["id"] == poll.id)
     assert got_poll["type"] == "pollCreationMessage"
     assert [o["optionName"] for o in got_poll["message"]["pollCreationMessage"]["options"]] == [
-        "pizza", "sushi", "salad"]
+        "pizza",
+        "sushi",
+        "salad",
+    ]
     await peer.command("vote", to=str(wamd_user), poll=poll.id, selected=["sushi", "salad"])
     vote: PollVote = await events.get(PollVote, lambda e: e.poll_id == poll.id)
     assert vote.selected == ("sushi", "salad")
     assert vote.voter.user in {baileys_user.user, JID.parse(peer.me["lid"]).user}
 
     # --- a poll from Baileys, wamd votes ------------------------------------------------------
-    their_poll = await peer.command("send", to=str(wamd_user), content={
-        "poll": {"name": "Tea?", "values": ["yes", "no"], "selectableCount": 1}})
+    their_poll = await peer.command(
+        "send",
+        to=str(wamd_user),
+        content={"poll": {"name": "Tea?", "values": ["yes", "no"], "selectableCount": 1}},
+    )
     got_their_poll: Message = await events.get(Message, lambda e: e.id == their_poll["id"])
     assert c.kind_of(got_their_poll.message) == "poll"
     my_vote = await client.vote(got_their_poll, ["no"])

@@ -34,13 +34,27 @@ def J(text: str) -> JID:  # noqa: N802 - reads like a literal
 
 
 TWO_WAY_JIDS = [
-    "15551234567@s.whatsapp.net", "15551234567:3@s.whatsapp.net",
-    "15551234567:255@s.whatsapp.net", "88123456789012@lid", "88123456789012:4@lid",
-    "15551234567:0@hosted", "15551234567:99@hosted",
-    "88123456789012:0@hosted.lid", "88123456789012:99@hosted.lid", "120363025246125888@g.us",
-    "15551234567-1600000000@g.us", "status@broadcast", "1234567890@broadcast",
-    "120363144038483540@newsletter", "16505361212@c.us", "867051314767696@bot",
-    "@s.whatsapp.net", "@g.us", "@broadcast", "server@c.us", "ABCDEF@newsletter",
+    "15551234567@s.whatsapp.net",
+    "15551234567:3@s.whatsapp.net",
+    "15551234567:255@s.whatsapp.net",
+    "88123456789012@lid",
+    "88123456789012:4@lid",
+    "15551234567:0@hosted",
+    "15551234567:99@hosted",
+    "88123456789012:0@hosted.lid",
+    "88123456789012:99@hosted.lid",
+    "120363025246125888@g.us",
+    "15551234567-1600000000@g.us",
+    "status@broadcast",
+    "1234567890@broadcast",
+    "120363144038483540@newsletter",
+    "16505361212@c.us",
+    "867051314767696@bot",
+    "@s.whatsapp.net",
+    "@g.us",
+    "@broadcast",
+    "server@c.us",
+    "ABCDEF@newsletter",
     "someone.example@lid",
 ]
 
@@ -90,47 +104,116 @@ def realistic_stanzas() -> list[tuple[str, Node]]:
     peer_lid = J("88123456789012:2@lid")
     group = J("120363025246125888@g.us")
     enc = bytes(range(256))[:181]
-    message = Node("message", {
-        "id": "3EB0C431F5C2E5A1B2D4", "to": group, "type": "text", "t": "1723456789",
-        "addressing_mode": "lid", "phash": "2:47DEQpj8",
-    }, [
-        Node("enc", {"v": "2", "type": "skmsg"}, enc),
-        Node("participants", {}, [
-            Node("to", {"jid": peer_lid}, [Node("enc", {"v": "2", "type": "pkmsg"}, enc * 2)]),
-            Node("to", {"jid": me}, [Node("enc", {"v": "2", "type": "msg"}, enc)]),
-        ]),
-        Node("device-identity", {}, bytes(range(140))),
-    ])
-    receipt = Node("receipt", {
-        "id": "3EB0C431F5C2E5A1B2D4", "from": peer_lid, "participant": me, "t": "1723456790",
-        "type": "read",
-    }, [Node("list", {}, [Node("item", {"id": f"3EB0{i:016X}"}) for i in range(5)])])
-    usync = Node("iq", {"id": "1234.5678-9", "to": J("@s.whatsapp.net"), "type": "get",
-                        "xmlns": "usync"}, [
-        Node("usync", {"context": "message", "index": "0", "last": "true", "mode": "query",
-                       "sid": "1723456789123-1"}, [
-            Node("query", {}, [Node("devices", {"version": "2"}), Node("lid")]),
-            Node("list", {}, [Node("user", {"jid": J("15550001111@s.whatsapp.net")})]),
-        ]),
-    ])
-    notification = Node("notification", {
-        "from": group, "id": "2876543210", "t": "1723456791", "type": "w:gp2",
-        "participant": J("88123456789012@lid"), "notify": "Alice ✓",
-    }, [Node("add", {"reason": "invite"}, [
-        Node("participant", {"jid": J("88123456789012@lid"), "phone_number":
-                             J("15550001111@s.whatsapp.net")}),
-    ])])
-    ack = Node("ack", {"class": "message", "id": "3EB0C431F5C2E5A1B2D4", "to": peer_lid,
-                       "type": "text"})
-    success = Node("success", {"t": "1723456700", "props": "1234", "abprops": "56",
-                               "location": "frc", "lid": J("88123456789012:3@lid")})
+    message = Node(
+        "message",
+        {
+            "id": "3EB0C431F5C2E5A1B2D4",
+            "to": group,
+            "type": "text",
+            "t": "1723456789",
+            "addressing_mode": "lid",
+            "phash": "2:47DEQpj8",
+        },
+        [
+            Node("enc", {"v": "2", "type": "skmsg"}, enc),
+            Node(
+                "participants",
+                {},
+                [
+                    Node(
+                        "to", {"jid": peer_lid}, [Node("enc", {"v": "2", "type": "pkmsg"}, enc * 2)]
+                    ),
+                    Node("to", {"jid": me}, [Node("enc", {"v": "2", "type": "msg"}, enc)]),
+                ],
+            ),
+            Node("device-identity", {}, bytes(range(140))),
+        ],
+    )
+    receipt = Node(
+        "receipt",
+        {
+            "id": "3EB0C431F5C2E5A1B2D4",
+            "from": peer_lid,
+            "participant": me,
+            "t": "1723456790",
+            "type": "read",
+        },
+        [Node("list", {}, [Node("item", {"id": f"3EB0{i:016X}"}) for i in range(5)])],
+    )
+    usync = Node(
+        "iq",
+        {"id": "1234.5678-9", "to": J("@s.whatsapp.net"), "type": "get", "xmlns": "usync"},
+        [
+            Node(
+                "usync",
+                {
+                    "context": "message",
+                    "index": "0",
+                    "last": "true",
+                    "mode": "query",
+                    "sid": "1723456789123-1",
+                },
+                [
+                    Node("query", {}, [Node("devices", {"version": "2"}), Node("lid")]),
+                    Node("list", {}, [Node("user", {"jid": J("15550001111@s.whatsapp.net")})]),
+                ],
+            ),
+        ],
+    )
+    notification = Node(
+        "notification",
+        {
+            "from": group,
+            "id": "2876543210",
+            "t": "1723456791",
+            "type": "w:gp2",
+            "participant": J("88123456789012@lid"),
+            "notify": "Alice ✓",
+        },
+        [
+            Node(
+                "add",
+                {"reason": "invite"},
+                [
+                    Node(
+                        "participant",
+                        {
+                            "jid": J("88123456789012@lid"),
+                            "phone_number": J("15550001111@s.whatsapp.net"),
+                        },
+                    ),
+                ],
+            )
+        ],
+    )
+    ack = Node(
+        "ack", {"class": "message", "id": "3EB0C431F5C2E5A1B2D4", "to": peer_lid, "type": "text"}
+    )
+    success = Node(
+        "success",
+        {
+            "t": "1723456700",
+            "props": "1234",
+            "abprops": "56",
+            "location": "frc",
+            "lid": J("88123456789012:3@lid"),
+        },
+    )
     stream_error = Node("stream:error", {"code": "515"})
-    ping = Node("iq", {"id": "ping-1", "to": J("@s.whatsapp.net"), "type": "get", "xmlns": "w:p"},
-                [Node("ping")])
+    ping = Node(
+        "iq",
+        {"id": "ping-1", "to": J("@s.whatsapp.net"), "type": "get", "xmlns": "w:p"},
+        [Node("ping")],
+    )
     return [
-        ("message", message), ("receipt", receipt), ("usync iq", usync),
-        ("notification", notification), ("ack", ack), ("success", success),
-        ("stream:error", stream_error), ("ping", ping),
+        ("message", message),
+        ("receipt", receipt),
+        ("usync iq", usync),
+        ("notification", notification),
+        ("ack", ack),
+        ("success", success),
+        ("stream:error", stream_error),
+        ("ping", ping),
     ]
 
 
@@ -142,9 +225,25 @@ def test_token_tables_match_baileys(peer: CodecPeer) -> None:
     assert tuple(answer["single"]) == tokens.SINGLE_BYTE_TOKENS
     assert tuple(tuple(d) for d in answer["double"]) == tokens.DOUBLE_BYTE_TOKENS
     tags = answer["tags"]
-    for name in ("LIST_EMPTY", "DICTIONARY_0", "DICTIONARY_1", "DICTIONARY_2", "DICTIONARY_3",
-                 "INTEROP_JID", "FB_JID", "AD_JID", "LIST_8", "LIST_16", "JID_PAIR", "HEX_8",
-                 "BINARY_8", "BINARY_20", "BINARY_32", "NIBBLE_8", "PACKED_MAX"):
+    for name in (
+        "LIST_EMPTY",
+        "DICTIONARY_0",
+        "DICTIONARY_1",
+        "DICTIONARY_2",
+        "DICTIONARY_3",
+        "INTEROP_JID",
+        "FB_JID",
+        "AD_JID",
+        "LIST_8",
+        "LIST_16",
+        "JID_PAIR",
+        "HEX_8",
+        "BINARY_8",
+        "BINARY_20",
+        "BINARY_32",
+        "NIBBLE_8",
+        "PACKED_MAX",
+    ):
         assert tags[name] == getattr(tokens, name), name
 
 
@@ -163,15 +262,34 @@ def test_corpus_covers_every_encoding() -> None:
     for _, node in CORPUS:
         data = encode_node(node)
         seen.update(data)  # crude but sufficient: every control byte value must occur somewhere
-    for name in ("LIST_EMPTY", "DICTIONARY_0", "DICTIONARY_1", "DICTIONARY_2", "DICTIONARY_3",
-                 "AD_JID", "LIST_8", "LIST_16", "JID_PAIR", "HEX_8", "BINARY_8", "BINARY_20",
-                 "BINARY_32", "NIBBLE_8"):
+    for name in (
+        "LIST_EMPTY",
+        "DICTIONARY_0",
+        "DICTIONARY_1",
+        "DICTIONARY_2",
+        "DICTIONARY_3",
+        "AD_JID",
+        "LIST_8",
+        "LIST_16",
+        "JID_PAIR",
+        "HEX_8",
+        "BINARY_8",
+        "BINARY_20",
+        "BINARY_32",
+        "NIBBLE_8",
+    ):
         assert getattr(tokens, name) in seen, name
 
 
 @pytest.mark.parametrize(
-    "text", ["100001234:3@msgr", "100001234@msgr", "7-4455:2@interop", "0-4455:0@interop",
-             "65535-ABC:65535@interop"],
+    "text",
+    [
+        "100001234:3@msgr",
+        "100001234@msgr",
+        "7-4455:2@interop",
+        "0-4455:0@interop",
+        "65535-ABC:65535@interop",
+    ],
 )
 def test_fb_and_interop_jids_decode_in_baileys(peer: CodecPeer, text: str) -> None:
     # Baileys can decode these encodings but has no encoder for them: one direction only.
@@ -216,11 +334,22 @@ _NO_AT = st.characters(blacklist_categories=("Cs",), blacklist_characters="@")
 # Baileys' encoder looks every string up in TOKEN_MAP, a plain JS object: the names it inherits
 # from Object.prototype come out as a bogus token (0x00) instead of the string — a quirk of the
 # peer, not of the wire format (Hypothesis finds "__proto__", a literal of this module).
-_JS_OBJECT_NAMES = frozenset({
-    "__proto__", "__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__",
-    "constructor", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString",
-    "toString", "valueOf",
-})
+_JS_OBJECT_NAMES = frozenset(
+    {
+        "__proto__",
+        "__defineGetter__",
+        "__defineSetter__",
+        "__lookupGetter__",
+        "__lookupSetter__",
+        "constructor",
+        "hasOwnProperty",
+        "isPrototypeOf",
+        "propertyIsEnumerable",
+        "toLocaleString",
+        "toString",
+        "valueOf",
+    }
+)
 
 
 def _text(min_size: int, max_size: int) -> st.SearchStrategy[str]:
@@ -243,8 +372,9 @@ def _js_ordered_key(key: str) -> bool:
     """
     if key == "__proto__":
         return False
-    return not (key.isascii() and key.isdigit() and (key == "0" or key[0] != "0")
-                and int(key) < 2**32 - 1)
+    return not (
+        key.isascii() and key.isdigit() and (key == "0" or key[0] != "0") and int(key) < 2**32 - 1
+    )
 
 
 _KEYS = _STRINGS.filter(_js_ordered_key)
@@ -265,7 +395,9 @@ _NODES = st.recursive(
         _leaf_content(),
     ),
     lambda children: st.builds(
-        Node, _TOKENS, st.dictionaries(_KEYS, _VALUES, max_size=4),
+        Node,
+        _TOKENS,
+        st.dictionaries(_KEYS, _VALUES, max_size=4),
         st.lists(children, max_size=5),
     ),
     max_leaves=25,

@@ -121,7 +121,11 @@ PEER = Path(__file__).with_name("proto_peer.mjs")
 def _peer(request: dict[str, Any], cwd: Path) -> Any:
     proc = subprocess.run(
         ["node", str(PEER)],
-        input=json.dumps(request), cwd=cwd, capture_output=True, text=True, timeout=120,
+        input=json.dumps(request),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -332,13 +336,21 @@ def populate(
             if fd.message_type.full_name in path or depth == 0:
                 continue
             items = [
-                populate(fd.message_type, theirs["resolved"], schema, values, variant,
-                         (*path, fd.message_type.full_name), depth - 1)
+                populate(
+                    fd.message_type,
+                    theirs["resolved"],
+                    schema,
+                    values,
+                    variant,
+                    (*path, fd.message_type.full_name),
+                    depth - 1,
+                )
                 for _ in range(count)
             ]
         elif fd.type == FieldDescriptor.TYPE_ENUM:
             shared = sorted(
-                v.number for v in fd.enum_type.values
+                v.number
+                for v in fd.enum_type.values
                 if schema["enums"][theirs["resolved"]].get(v.name) == v.number
             )
             if not shared:
@@ -503,8 +515,18 @@ def test_every_declared_message_is_checked_or_known_to_be_newer(schema: dict[str
     """Each of our messages is paired with a Baileys type unless Baileys rc14 predates it."""
     pairing = pair_schemas(schema)
     ours: set[str] = set()
-    modules = (adv_pb2, appstate_pb2, cert_pb2, common_pb2, companion_pb2, e2e_pb2,
-               handshake_pb2, history_pb2, media_retry_pb2, web_pb2)
+    modules = (
+        adv_pb2,
+        appstate_pb2,
+        cert_pb2,
+        common_pb2,
+        companion_pb2,
+        e2e_pb2,
+        handshake_pb2,
+        history_pb2,
+        media_retry_pb2,
+        web_pb2,
+    )
 
     def walk(d: Descriptor) -> None:
         ours.add(d.full_name)
@@ -517,9 +539,7 @@ def test_every_declared_message_is_checked_or_known_to_be_newer(schema: dict[str
     unpaired = sorted(ours - set(pairing.messages))
     # rc14's WAProto is older than the schemas these files follow; what it lacks cannot be
     # checked against it. The list must be exact, so it shrinks when Baileys catches up.
-    assert set(unpaired) == NEWER_THAN_BAILEYS, (
-        sorted(set(unpaired) ^ NEWER_THAN_BAILEYS)
-    )
+    assert set(unpaired) == NEWER_THAN_BAILEYS, sorted(set(unpaired) ^ NEWER_THAN_BAILEYS)
 
 
 NEWER_THAN_BAILEYS: set[str] = {
@@ -605,8 +625,9 @@ def test_wamd_reencoding_of_baileys_messages_decodes_in_baileys(
 
 def test_baileys_samples_read_by_name(samples: list[dict[str, Any]]) -> None:
     """Spot checks through our field names, so a number-correct but misnamed field shows."""
-    by_name = {s["name"]: CLASSES[s["type"]].FromString(base64.b64decode(s["b64"]))
-               for s in samples}
+    by_name = {
+        s["name"]: CLASSES[s["type"]].FromString(base64.b64decode(s["b64"])) for s in samples
+    }
 
     def get(name: str, cls: type[Message]) -> Any:
         msg = by_name[name]
@@ -617,7 +638,9 @@ def test_baileys_samples_read_by_name(samples: list[dict[str, Any]]) -> None:
     assert text.matched_text == "https://example.org/page"
     assert text.context_info.quoted_message.conversation == "the original"
     assert list(text.context_info.mentioned_jid) == [
-        "15550001111@s.whatsapp.net", "15550002222@s.whatsapp.net"]
+        "15550001111@s.whatsapp.net",
+        "15550002222@s.whatsapp.net",
+    ]
     assert text.context_info.is_forwarded
     assert text.HasField("invite_link_group_type_v2")
     audio = get("audioPtt", e2e_pb2.Message).audio_message

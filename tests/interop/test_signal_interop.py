@@ -37,8 +37,12 @@ class NodePeer:
 
     def __init__(self, folder: Path) -> None:
         self.proc = subprocess.Popen(
-            ["node", str(folder / "signal_peer.mjs")], cwd=folder, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ["node", str(folder / "signal_peer.mjs")],
+            cwd=folder,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         self._next = 0
 
@@ -75,8 +79,9 @@ class NodePeer:
         return [(m["type"], bytes.fromhex(m["body"])) for m in out]
 
     def decrypt(self, address: str, items: list[tuple[str, bytes]]) -> list[bytes]:
-        out = self.call("decrypt", address=address,
-                        items=[{"type": t, "body": b.hex()} for t, b in items])
+        out = self.call(
+            "decrypt", address=address, items=[{"type": t, "body": b.hex()} for t, b in items]
+        )
         for result in out:
             if "error" in result:
                 raise AssertionError(f"libsignal could not decrypt: {result}")
@@ -110,8 +115,9 @@ class WamdParty:
         self.store.add_signed_prekey(self.signed)
         self.prekeys = generate_prekeys(1, 20)
         self.store.add_prekeys(self.prekeys)
-        self.cipher = SignalCipher(self.identity, self.registration_id, trust=trust,
-                                   padding=padding)
+        self.cipher = SignalCipher(
+            self.identity, self.registration_id, trust=trust, padding=padding
+        )
 
     def bundle(self, prekey_index: int | None = 0) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -159,6 +165,7 @@ class WamdParty:
             batch = self.cipher.batch(self.store)
             await batch.process_bundle(address, bundle)
             await batch.commit(self.store)
+
         self.run(go())
 
 
@@ -166,8 +173,12 @@ def payloads(tag: str, n: int) -> list[bytes]:
     return [f"{tag}-{i}-".encode() + os.urandom(random.randrange(0, 90)) for i in range(n)]
 
 
-def exchange(initiator: NodePeer | WamdParty, responder: NodePeer | WamdParty,
-             to_responder: str, to_initiator: str) -> None:
+def exchange(
+    initiator: NodePeer | WamdParty,
+    responder: NodePeer | WamdParty,
+    to_responder: str,
+    to_initiator: str,
+) -> None:
     """pkmsgs until the first reply, then msgs both ways; every plaintext must come through."""
     first = payloads("a", 3)
     sent = initiator.encrypt(to_responder, first)
@@ -257,9 +268,12 @@ def test_libsignal_sender_key_to_wamd(peer: NodePeer) -> None:
     us = WamdParty()
     skdm = bytes.fromhex(peer.call("group_create", group=GROUP, sender="node.1"))
     texts = payloads("g", 80)
-    ciphertexts = [bytes.fromhex(c) for c in
-                   peer.call("group_encrypt", group=GROUP, sender="node.1",
-                             plaintexts=[t.hex() for t in texts])]
+    ciphertexts = [
+        bytes.fromhex(c)
+        for c in peer.call(
+            "group_encrypt", group=GROUP, sender="node.1", plaintexts=[t.hex() for t in texts]
+        )
+    ]
 
     async def receive() -> None:
         batch = us.cipher.batch(us.store)
@@ -300,8 +314,9 @@ def test_wamd_sender_key_to_libsignal(peer: NodePeer) -> None:
     peer.call("group_process", group=GROUP, sender="wamd.1", skdm=skdm.hex())
     order = list(range(len(texts)))
     random.Random(3).shuffle(order)
-    results = peer.call("group_decrypt", group=GROUP, sender="wamd.1",
-                        items=[ciphertexts[i].hex() for i in order])
+    results = peer.call(
+        "group_decrypt", group=GROUP, sender="wamd.1", items=[ciphertexts[i].hex() for i in order]
+    )
     assert [bytes.fromhex(r["plaintext"]) for r in results] == [texts[i] for i in order]
 
 
@@ -334,7 +349,8 @@ def test_padding_and_identity_change(node_peers: Path) -> None:
                 assert result.plaintext == b"again"
                 assert result.identity_change is not None
                 assert result.identity_change.new == bytes.fromhex(
-                    second.call("identity")["identity_key"])
+                    second.call("identity")["identity_key"]
+                )
                 back = us.encrypt("node.1", [b"welcome back"])
                 (received,) = second.decrypt("wamd.1", back)
                 assert unpad(received) == b"welcome back"
@@ -346,4 +362,3 @@ def test_padding_and_identity_change(node_peers: Path) -> None:
                 assert us.store.sessions.data == before
         finally:
             second.close()
-

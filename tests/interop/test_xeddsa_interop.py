@@ -18,7 +18,11 @@ pytestmark = pytest.mark.interop
 def run_curve(node_peers: Path, request: dict[str, Any]) -> dict[str, Any]:
     proc = subprocess.run(
         ["node", str(node_peers / "signal_curve.mjs")],
-        input=json.dumps(request), capture_output=True, text=True, timeout=120, check=False,
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)

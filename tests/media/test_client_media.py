@@ -148,12 +148,17 @@ async def test_every_media_kind_round_trips(sandbox: Sandbox, tmp_path: Path) ->
         assert (note.ptt, note.seconds, note.mimetype) == (True, 3, "audio/ogg; codecs=opus")
         await assert_downloads(bob, evt, voice, tmp_path)
 
-        await alice.send_document(to, doc_path, caption="the report", thumbnail=THUMB,
-                                  title="Report", page_count=3)
+        await alice.send_document(
+            to, doc_path, caption="the report", thumbnail=THUMB, title="Report", page_count=3
+        )
         evt = await inbox.next()
         doc = evt.message.document_message
         assert (doc.file_name, doc.mimetype, doc.title, doc.page_count) == (
-            "report.pdf", "application/pdf", "Report", 3)
+            "report.pdf",
+            "application/pdf",
+            "Report",
+            3,
+        )
         assert doc.caption == "the report"
         assert doc.jpeg_thumbnail == THUMB
         assert doc.file_length == len(pdf)
@@ -186,8 +191,9 @@ async def test_sources_replies_mentions_and_view_once(sandbox: Sandbox, tmp_path
         with (tmp_path / "pic.png").open("wb") as f:
             f.write(data)
         with (tmp_path / "pic.png").open("rb") as f:
-            reply = await bob.send_image(user(ALICE), f, caption="back", quote=evt,
-                                         mentions=[user(ALICE)])
+            reply = await bob.send_image(
+                user(ALICE), f, caption="back", quote=evt, mentions=[user(ALICE)]
+            )
         assert reply.message is not None
         got = await alice_inbox.next()
         ctx = got.message.image_message.context_info
@@ -219,8 +225,10 @@ async def test_sources_replies_mentions_and_view_once(sandbox: Sandbox, tmp_path
 
 async def test_media_in_a_group(sandbox: Sandbox) -> None:
     picture = make_image("JPEG", (80, 60))
-    async with two_clients(sandbox) as (alice, bob, inbox, alice_inbox), \
-            paired_client(sandbox, CAROL) as carol:
+    async with (
+        two_clients(sandbox) as (alice, bob, inbox, alice_inbox),
+        paired_client(sandbox, CAROL) as carol,
+    ):
         carol_inbox = Inbox(carol)
         group = await alice.create_group("pictures", [user(BOB), user(CAROL)])
         sent = await alice.send_image(group.jid, picture, caption="to all")
@@ -288,7 +296,10 @@ async def test_gone_media_is_asked_again_from_the_phone(sandbox: Sandbox) -> Non
         assert info.value.code == 2
         refused = await asyncio.wait_for(alice_retries.get(), WAIT)
         assert (refused.message_id, refused.from_me, refused.error_code) == (
-            "3EB0NEVERSENT", True, 2)
+            "3EB0NEVERSENT",
+            True,
+            2,
+        )
         # told by hand (a message the phone holds), the same upload comes back
         phone_media_of(sandbox).remember(ALICE, "3EB0NEVERSENT", up.media_key, up.direct_path)
         assert await alice.download(up, retry_target=target) == b"never sent"
@@ -303,8 +314,10 @@ async def test_the_phones_learn_media_from_real_messages(sandbox: Sandbox) -> No
     reader = phone_reader_of(sandbox)
     data = make_image("JPEG", (90, 90))
     voice = make_ogg_opus(2.0)
-    async with two_clients(sandbox) as (alice, bob, inbox, _), \
-            paired_client(sandbox, CAROL) as carol:
+    async with (
+        two_clients(sandbox) as (alice, bob, inbox, _),
+        paired_client(sandbox, CAROL) as carol,
+    ):
         carol_inbox = Inbox(carol)
         sent = await alice.send_image(user(BOB), data, caption="remember me")
         evt = await inbox.next()
@@ -346,24 +359,41 @@ async def test_the_phone_reader_survives_hostile_messages(
     ]
     async with two_clients(sandbox) as (alice, _bob, inbox, _):
         for i, enc in enumerate(encs):
-            stanza = Node("message", {"id": f"3EB0BAD{i}", "to": user(BOB), "type": "media"}, [
-                Node("participants", {}, [
-                    Node("to", {"jid": phone}, [enc]),
-                    Node("to", {"jid": JID("19990000", "s.whatsapp.net", device=0)}, [enc]),
-                    Node("to", {"jid": "not a jid"}, [enc]),
-                ])])
+            stanza = Node(
+                "message",
+                {"id": f"3EB0BAD{i}", "to": user(BOB), "type": "media"},
+                [
+                    Node(
+                        "participants",
+                        {},
+                        [
+                            Node("to", {"jid": phone}, [enc]),
+                            Node("to", {"jid": JID("19990000", "s.whatsapp.net", device=0)}, [enc]),
+                            Node("to", {"jid": "not a jid"}, [enc]),
+                        ],
+                    )
+                ],
+            )
             ack = await alice.request(stanza)
             assert ack.tag == "ack"
-        group_garbage = Node("message", {"id": "3EB0BADG", "to": JID("1203630009", "g.us"),
-                                         "type": "media"},
-                             [Node("enc", {"v": "2", "type": "skmsg", "mediatype": "image"},
-                                   b"garbage")])
+        group_garbage = Node(
+            "message",
+            {"id": "3EB0BADG", "to": JID("1203630009", "g.us"), "type": "media"},
+            [Node("enc", {"v": "2", "type": "skmsg", "mediatype": "image"}, b"garbage")],
+        )
         await alice.request(group_garbage)
         # a real media message whose path is not one of the sandbox's: decrypted, not kept
-        foreign = media_message(UploadResult(
-            url="https://elsewhere.example/x", direct_path="/elsewhere/x", media_key=bytes(32),
-            file_enc_sha256=bytes(32), file_sha256=bytes(32), file_length=1,
-            media_type=MediaType.IMAGE))
+        foreign = media_message(
+            UploadResult(
+                url="https://elsewhere.example/x",
+                direct_path="/elsewhere/x",
+                media_key=bytes(32),
+                file_enc_sha256=bytes(32),
+                file_sha256=bytes(32),
+                file_length=1,
+                media_type=MediaType.IMAGE,
+            )
+        )
         await alice.send_message(user(BOB), foreign)
         while (await inbox.next()).message.image_message.direct_path != "/elsewhere/x":
             pass
@@ -384,8 +414,7 @@ async def test_media_goes_through_the_client_proxy(sandbox: Sandbox, kind: str) 
     data = make_image("PNG", (20, 20))
     await sandbox.admin.create_account(BOB)
     try:
-        async with paired_client(sandbox, ALICE, proxy=f"{kind}://127.0.0.1:{proxy.port}") \
-                as alice:
+        async with paired_client(sandbox, ALICE, proxy=f"{kind}://127.0.0.1:{proxy.port}") as alice:
             sent = await alice.send_image(user(BOB), data)
             assert await alice.download(sent) == data
         media_port = int(host.https_hostnames[0].rsplit(":", 1)[1])

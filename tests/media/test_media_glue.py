@@ -54,22 +54,35 @@ def upload(kind: MediaType, **extra: object) -> UploadResult:
 
 def received(message: e2e_pb2.Message, *, group: bool = False, from_me: bool = False) -> Message:
     return Message(
-        id="3EB0AAAA", chat=GROUP if group else CHAT, sender=SENDER, from_me=from_me,
-        timestamp=datetime.now(UTC), message=message, is_group=group)
+        id="3EB0AAAA",
+        chat=GROUP if group else CHAT,
+        sender=SENDER,
+        from_me=from_me,
+        timestamp=datetime.now(UTC),
+        message=message,
+        is_group=group,
+    )
 
 
 def test_compose_is_media_message_plus_overrides() -> None:
     plain = compose(upload(MediaType.IMAGE), caption="hi")
-    assert plain == media_message(upload(MediaType.IMAGE), caption="hi",
-                                  media_key_timestamp=plain.image_message.media_key_timestamp)
+    assert plain == media_message(
+        upload(MediaType.IMAGE),
+        caption="hi",
+        media_key_timestamp=plain.image_message.media_key_timestamp,
+    )
     custom = compose(upload(MediaType.VIDEO), thumbnail=b"given", seconds=99, width=1, height=2)
     video = custom.video_message
     assert (video.jpeg_thumbnail, video.seconds, video.width, video.height) == (b"given", 99, 1, 2)
-    doc = compose(upload(MediaType.DOCUMENT), file_name="a.pdf", title="A", page_count=4,
-                  caption="read")
-    assert (doc.document_message.file_name, doc.document_message.title,
-            doc.document_message.page_count, doc.document_message.caption) == (
-        "a.pdf", "A", 4, "read")
+    doc = compose(
+        upload(MediaType.DOCUMENT), file_name="a.pdf", title="A", page_count=4, caption="read"
+    )
+    assert (
+        doc.document_message.file_name,
+        doc.document_message.title,
+        doc.document_message.page_count,
+        doc.document_message.caption,
+    ) == ("a.pdf", "A", 4, "read")
     assert compose(upload(MediaType.PTT)).audio_message.ptt
     assert compose(upload(MediaType.GIF)).video_message.gif_playback
 
@@ -116,8 +129,9 @@ def test_default_file_name(tmp_path: Path) -> None:
 
 
 def test_sent_media_is_a_send_result() -> None:
-    result = SendResult(id="3EB0X", timestamp=datetime.now(UTC), recipients=(SENDER,),
-                        phash="2:abc")
+    result = SendResult(
+        id="3EB0X", timestamp=datetime.now(UTC), recipients=(SENDER,), phash="2:abc"
+    )
     message = compose(upload(MediaType.IMAGE))
     sent = SentMedia.of(result, CHAT, message, upload(MediaType.IMAGE))
     assert isinstance(sent, SendResult)
@@ -135,8 +149,9 @@ def test_resolve_every_input() -> None:
     assert target == RetryTarget("3EB0AAAA", CHAT, False, None)
     got, target = resolve(received(message, group=True, from_me=False))
     assert target == RetryTarget("3EB0AAAA", GROUP, False, SENDER.to_non_ad())
-    sent = SentMedia.of(SendResult("3EB0S", datetime.now(UTC), (), ""), CHAT, message,
-                        upload(MediaType.IMAGE))
+    sent = SentMedia.of(
+        SendResult("3EB0S", datetime.now(UTC), (), ""), CHAT, message, upload(MediaType.IMAGE)
+    )
     assert resolve(sent) == (ref, RetryTarget("3EB0S", CHAT, True))
     assert resolve(message) == (ref, None)
     assert resolve(message.image_message) == (ref, None)
@@ -158,12 +173,26 @@ def test_resolve_refuses_what_holds_no_media() -> None:
     with pytest.raises(MediaError, match="no media"):
         resolve(e2e_pb2.Message())
     with pytest.raises(MediaError):
-        resolve(SentMedia.of(SendResult("3EB0S", datetime.now(UTC), (), ""), CHAT,
-                             e2e_pb2.Message(), upload(MediaType.IMAGE)))
+        resolve(
+            SentMedia.of(
+                SendResult("3EB0S", datetime.now(UTC), (), ""),
+                CHAT,
+                e2e_pb2.Message(),
+                upload(MediaType.IMAGE),
+            )
+        )
     with pytest.raises(MediaError):
-        resolve(dataclasses.replace(SentMedia.of(
-            SendResult("3EB0S", datetime.now(UTC), (), ""), CHAT, compose(
-                upload(MediaType.IMAGE)), upload(MediaType.IMAGE)), message=None))
+        resolve(
+            dataclasses.replace(
+                SentMedia.of(
+                    SendResult("3EB0S", datetime.now(UTC), (), ""),
+                    CHAT,
+                    compose(upload(MediaType.IMAGE)),
+                    upload(MediaType.IMAGE),
+                ),
+                message=None,
+            )
+        )
 
 
 def test_media_retry_event() -> None:
@@ -171,13 +200,19 @@ def test_media_retry_event() -> None:
     answer = build_retry_notification(target, KEY, direct_path="/v/new", timestamp=1_700_000_000)
     evt = MediaRetry.from_notice(parse_retry_notification(answer))
     assert (evt.message_id, evt.chat, evt.from_me, evt.participant, evt.error_code) == (
-        "3EB0R", CHAT, True, None, None)
+        "3EB0R",
+        CHAT,
+        True,
+        None,
+        None,
+    )
     assert evt.timestamp == datetime.fromtimestamp(1_700_000_000, UTC)
     assert evt.decrypt(KEY).direct_path == "/v/new"
     with pytest.raises(MediaRetryError):
         evt.decrypt(bytes(32))
-    refused = MediaRetry.from_notice(parse_retry_notification(
-        build_retry_notification(target, None, error_code=2)))
+    refused = MediaRetry.from_notice(
+        parse_retry_notification(build_retry_notification(target, None, error_code=2))
+    )
     assert refused.error_code == 2
     assert refused.timestamp is None
     with pytest.raises(MediaRetryError) as info:
@@ -201,8 +236,12 @@ def test_media_retry_event_survives_any_time(seconds: int) -> None:
 
 def test_message_key_of_a_sent_media_chat() -> None:
     # SentMedia.chat/id name the message like any other (for reactions, revokes...)
-    sent = SentMedia.of(SendResult("3EB0K", datetime.now(UTC), (), ""), CHAT,
-                        compose(upload(MediaType.IMAGE)), upload(MediaType.IMAGE))
+    sent = SentMedia.of(
+        SendResult("3EB0K", datetime.now(UTC), (), ""),
+        CHAT,
+        compose(upload(MediaType.IMAGE)),
+        upload(MediaType.IMAGE),
+    )
     assert sent.chat is not None
     key = message_key(sent.chat, sent.id, from_me=True)
     assert (key.remote_jid, key.id, key.from_me) == (str(CHAT), "3EB0K", True)

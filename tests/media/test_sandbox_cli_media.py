@@ -16,8 +16,18 @@ from wamd.sandbox import Sandbox
 async def test_wamd_sandbox_prints_the_media_ca(tmp_path: Path) -> None:
     state = tmp_path / "state"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wamd", "sandbox", "--port", "0", "--state-dir", str(state),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=subprocess_env())
+        sys.executable,
+        "-m",
+        "wamd",
+        "sandbox",
+        "--port",
+        "0",
+        "--state-dir",
+        str(state),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=subprocess_env(),
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     try:

@@ -69,8 +69,9 @@ class Party:
             link=self.link,
             account=self.account,
             credentials=lambda: self._creds,
-            cipher=SignalCipher(KeyPair.from_private(creds.identity_key.private),
-                                creds.registration_id),
+            cipher=SignalCipher(
+                KeyPair.from_private(creds.identity_key.private), creds.registration_id
+            ),
             book=book,
             devices=DeviceCache(self.link.request, book),
             options=options or MessagingOptions(handler_retry_delay=0.01),
@@ -90,8 +91,16 @@ class Party:
             await self.receiver.on_message(node)
         elif node.tag == "receipt":
             receipt = parse_receipt(node, self.ctx.own)
-            event = Receipt(receipt.chat, receipt.sender, receipt.ids, receipt.type,
-                            _now(), receipt.from_me, receipt.is_group, node)
+            event = Receipt(
+                receipt.chat,
+                receipt.sender,
+                receipt.ids,
+                receipt.type,
+                _now(),
+                receipt.from_me,
+                receipt.is_group,
+                node,
+            )
             await self.dispatcher.dispatch(event)
             if receipt.type == ReceiptType.RETRY:
                 await self.retry.handle(node, receipt, parse_retry_request(node))
@@ -156,8 +165,9 @@ class FakeServer:
         creds = new_credentials()
         jid = JID(phone, USER_SERVER, device=device)
         lid = JID(self.lids[phone], LID_SERVER, device=device)
-        creds = dataclasses.replace(creds, jid=str(jid), lid=str(lid), account=b"adv:" +
-                                    phone.encode() + bytes([device]))
+        creds = dataclasses.replace(
+            creds, jid=str(jid), lid=str(lid), account=b"adv:" + phone.encode() + bytes([device])
+        )
         account = await self.store.new_account(creds)
         party = Party(self, phone, device, account)
         self.parties[(phone, device)] = party
@@ -183,12 +193,20 @@ class FakeServer:
             for user in node.require_child("usync").require_child("list").children:
                 jid = user.attr_jid("jid")
                 phone, _ = self._party(jid)
-                devices = [Node("device", {"id": str(d), **({"key-index": "1"} if d else {})})
-                           for d in self.devices_of(phone)]
-                users.append(Node("user", {"jid": jid}, [
-                    Node("devices", {}, [Node("device-list", {}, devices)]),
-                    Node("lid", {"val": JID(self.lids[phone], LID_SERVER)}),
-                ]))
+                devices = [
+                    Node("device", {"id": str(d), **({"key-index": "1"} if d else {})})
+                    for d in self.devices_of(phone)
+                ]
+                users.append(
+                    Node(
+                        "user",
+                        {"jid": jid},
+                        [
+                            Node("devices", {}, [Node("device-list", {}, devices)]),
+                            Node("lid", {"val": JID(self.lids[phone], LID_SERVER)}),
+                        ],
+                    )
+                )
             result = [Node("usync", {}, [Node("list", {}, users)])]
         elif xmlns == "encrypt" and first is not None and first.tag == "count":
             keys = self.bundles.get(me, {}).get("keys", {})
@@ -208,9 +226,12 @@ class FakeServer:
                 if entry is None:
                     users.append(Node("user", {"jid": jid}, [Node("error", {"code": "404"})]))
                     continue
-                children = [Node("registration", {}, entry["registration"]),
-                            Node("type", {}, b"\x05"),
-                            Node("identity", {}, entry["identity"]), entry["skey"]]
+                children = [
+                    Node("registration", {}, entry["registration"]),
+                    Node("type", {}, b"\x05"),
+                    Node("identity", {}, entry["identity"]),
+                    entry["skey"],
+                ]
                 if entry["keys"]:
                     key_id = min(entry["keys"])
                     children.append(entry["keys"].pop(key_id))
@@ -218,8 +239,11 @@ class FakeServer:
             result = [Node("list", {}, users)]
         else:
             raise AssertionError(f"unexpected iq {node}")
-        return Node("iq", {"id": node.attrs.get("id", ""), "type": "result", "from": SERVER_JID},
-                    result or None)
+        return Node(
+            "iq",
+            {"id": node.attrs.get("id", ""), "type": "result", "from": SERVER_JID},
+            result or None,
+        )
 
     async def stanza(self, party: Party, node: Node) -> None:
         if node.tag == "message":
@@ -234,7 +258,7 @@ class FakeServer:
             target = self._party(to)
             if target[1] == 0 and target not in self.parties:
                 return
-            for device in ([target[1]] if to.device else self.devices_of(target[0])):
+            for device in [target[1]] if to.device else self.devices_of(target[0]):
                 await self._deliver((target[0], device), Node("receipt", attrs, node.content))
         # acks are accepted silently
 
@@ -255,9 +279,13 @@ class FakeServer:
             key = self._party(jid)
             own = key[0] == party.phone
             origin = party.lid if jid.is_lid else party.jid
-            attrs: dict[str, AttrValue] = {"id": msg_id, "from": origin, "t": t,
-                                           "notify": f"user {party.phone}",
-                                           "type": node.attrs.get("type", "text")}
+            attrs: dict[str, AttrValue] = {
+                "id": msg_id,
+                "from": origin,
+                "t": t,
+                "notify": f"user {party.phone}",
+                "type": node.attrs.get("type", "text"),
+            }
             if origin.is_pn:
                 attrs["sender_lid"] = JID(self.lids[party.phone], LID_SERVER)
             else:
@@ -270,8 +298,7 @@ class FakeServer:
             await self._deliver(key, Node("message", attrs, [enc, *extra]))
         future = party.link.waiting.pop(msg_id, None)
         if future is not None and not future.done():
-            future.set_result(Node("ack", {"id": msg_id, "class": "message", "t": t,
-                                           "from": to}))
+            future.set_result(Node("ack", {"id": msg_id, "class": "message", "t": t, "from": to}))
 
     async def _deliver(self, key: tuple[str, int], node: Node) -> None:
         target = self.parties.get(key)

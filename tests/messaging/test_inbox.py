@@ -104,7 +104,8 @@ async def test_pending_entries_are_redelivered_after_a_crash() -> None:
     assert await bob.inbox.redeliver() == 1
     await bob.idle()
     assert [(m.id, m.redelivered, m.seq, m.text) for m in seen] == [
-        (sent.id, True, entry.seq, "in flight")]
+        (sent.id, True, entry.seq, "in flight")
+    ]
     assert await bob.account.inbox.pending() == []
     assert await bob.inbox.redeliver() == 0
 

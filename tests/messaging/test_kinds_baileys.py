@@ -34,8 +34,11 @@ class KindsPeer:
 
     def __init__(self, interop: Path) -> None:
         self._proc = subprocess.Popen(
-            ["node", str(interop / "baileys_msg_kinds.mjs")], cwd=interop,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            ["node", str(interop / "baileys_msg_kinds.mjs")],
+            cwd=interop,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def call(self, op: str, **req: Any) -> dict[str, Any]:
@@ -89,9 +92,15 @@ def test_baileys_reads_wamd_kinds(peer: KindsPeer) -> None:
         (b.edit(BOB, "OLD", b.text("new")), "protocolMessage"),
         (b.revoke(BOB, "GONE"), "protocolMessage"),
         (b.location(48.85, 2.35, name="Paris"), "locationMessage"),
-        (b.contacts([b.ContactCard("Ann", b.vcard("Ann", "15550004444")),
-                     b.ContactCard("Bo", b.vcard("Bo", "15550005555"))]),
-         "contactsArrayMessage"),
+        (
+            b.contacts(
+                [
+                    b.ContactCard("Ann", b.vcard("Ann", "15550004444")),
+                    b.ContactCard("Bo", b.vcard("Bo", "15550005555")),
+                ]
+            ),
+            "contactsArrayMessage",
+        ),
         (b.poll("Lunch?", ["pizza", "sushi"]), "pollCreationMessageV3"),
         (b.poll("Pick", ["a", "b"], selectable=0), "pollCreationMessage"),
         (b.disappearing_timer(b.DISAPPEARING_7D), "protocolMessage"),
@@ -124,27 +133,32 @@ def test_wamd_reads_baileys_kinds(peer: KindsPeer) -> None:
 
     original = b.text("the question")
     reply = peer.build(
-        BOB, {"text": "the answer"},
-        quoted={"key": {"remoteJid": str(BOB), "fromMe": False, "id": "QID"},
-                "message": b64(original.SerializeToString())},
+        BOB,
+        {"text": "the answer"},
+        quoted={
+            "key": {"remoteJid": str(BOB), "fromMe": False, "id": "QID"},
+            "message": b64(original.SerializeToString()),
+        },
     )
     quoted = c.quoted_of(reply)
     assert quoted is not None
     assert (quoted.id, quoted.sender, quoted.text) == ("QID", BOB, "the question")
 
-    react = peer.build(BOB, {"react": {"text": "👍", "key": {"remoteJid": str(BOB),
-                                                            "fromMe": True, "id": "MINE"}}})
+    react = peer.build(
+        BOB, {"react": {"text": "👍", "key": {"remoteJid": str(BOB), "fromMe": True, "id": "MINE"}}}
+    )
     got = c.reaction_of(react)
     assert got is not None
-    assert (got.target_id, got.emoji, got.target_from_me) == (
-        "MINE", "👍", True)
+    assert (got.target_id, got.emoji, got.target_from_me) == ("MINE", "👍", True)
     assert b.edit_attribute(react) == ""
-    unreact = peer.build(BOB, {"react": {"text": "", "key": {"remoteJid": str(BOB),
-                                                            "fromMe": True, "id": "MINE"}}})
+    unreact = peer.build(
+        BOB, {"react": {"text": "", "key": {"remoteJid": str(BOB), "fromMe": True, "id": "MINE"}}}
+    )
     assert c.reaction_of(unreact).removed  # type: ignore[union-attr]
 
-    edit = peer.build(BOB, {"text": "fixed", "edit": {"remoteJid": str(BOB), "fromMe": True,
-                                                      "id": "OLD"}})
+    edit = peer.build(
+        BOB, {"text": "fixed", "edit": {"remoteJid": str(BOB), "fromMe": True, "id": "OLD"}}
+    )
     got_edit = c.edit_of(edit)
     assert got_edit is not None
     assert (got_edit.target_id, got_edit.text) == ("OLD", "fixed")
@@ -161,11 +175,23 @@ def test_wamd_reads_baileys_kinds(peer: KindsPeer) -> None:
     loc = peer.build(BOB, {"location": {"degreesLatitude": 1.25, "degreesLongitude": -3.5}})
     assert c.kind_of(loc) == "location"
     assert (loc.location_message.degrees_latitude, loc.location_message.degrees_longitude) == (
-        1.25, -3.5)
+        1.25,
+        -3.5,
+    )
 
     card = b.vcard("Ann", "15550004444")
-    cards = peer.build(BOB, {"contacts": {"displayName": "two", "contacts": [
-        {"displayName": "Ann", "vcard": card}, {"displayName": "Bo", "vcard": card}]}})
+    cards = peer.build(
+        BOB,
+        {
+            "contacts": {
+                "displayName": "two",
+                "contacts": [
+                    {"displayName": "Ann", "vcard": card},
+                    {"displayName": "Bo", "vcard": card},
+                ],
+            }
+        },
+    )
     assert c.kind_of(cards) == "contacts"
     assert cards.contacts_array_message.contacts[0].vcard == card
 
@@ -187,13 +213,25 @@ def test_wamd_reads_baileys_kinds(peer: KindsPeer) -> None:
 
 def test_baileys_decrypts_wamd_votes(peer: KindsPeer) -> None:
     secret = bytes(range(32))
-    vote = p.vote(chat=BOB, poll_id="POLLID", poll_sender=BOB, poll_from_me=False,
-                  selected=["sushi", "salad"], secret=secret, voter=ME.with_device(2),
-                  timestamp_ms=1)
+    vote = p.vote(
+        chat=BOB,
+        poll_id="POLLID",
+        poll_sender=BOB,
+        poll_from_me=False,
+        selected=["sushi", "salad"],
+        secret=secret,
+        voter=ME.with_device(2),
+        timestamp_ms=1,
+    )
     enc = vote.poll_update_message.vote
     answer = peer.call(
-        "decrypt_vote", encPayload=b64(enc.enc_payload), encIv=b64(enc.enc_iv),
-        pollCreatorJid=str(BOB), pollMsgId="POLLID", pollEncKey=b64(secret), voterJid=str(ME),
+        "decrypt_vote",
+        encPayload=b64(enc.enc_payload),
+        encIv=b64(enc.enc_iv),
+        pollCreatorJid=str(BOB),
+        pollMsgId="POLLID",
+        pollEncKey=b64(secret),
+        voterJid=str(ME),
     )
     assert answer["selected"] == [p.option_hash("sushi").hex(), p.option_hash("salad").hex()]
 
@@ -202,27 +240,41 @@ def test_wamd_decrypts_baileys_votes(peer: KindsPeer) -> None:
     secret = bytes(range(1, 33))
     lid_me = JID.parse("99887766554433@lid")
     lid_bob = JID.parse("11223344556677@lid")
-    answer = peer.call("encrypt_vote", selected=["yes"], pollCreatorJid=str(lid_me),
-                       pollMsgId="P2", pollEncKey=b64(secret), voterJid=str(lid_bob))
+    answer = peer.call(
+        "encrypt_vote",
+        selected=["yes"],
+        pollCreatorJid=str(lid_me),
+        pollMsgId="P2",
+        pollEncKey=b64(secret),
+        voterJid=str(lid_bob),
+    )
     update = e2e_pb2.PollUpdateMessage()
     update.poll_creation_message_key.id = "P2"
     update.vote.enc_payload = base64.b64decode(answer["encPayload"])
     update.vote.enc_iv = base64.b64decode(answer["encIv"])
-    hashes = p.decrypt_vote(update, secret, poll_senders=[ME, lid_me],
-                            voters=[BOB.with_device(5), lid_bob.with_device(5)])
+    hashes = p.decrypt_vote(
+        update,
+        secret,
+        poll_senders=[ME, lid_me],
+        voters=[BOB.with_device(5), lid_bob.with_device(5)],
+    )
     assert hashes == [p.option_hash("yes")]
 
 
 def test_tally_agrees_with_baileys(peer: KindsPeer) -> None:
     poll = b.poll("Lunch?", ["pizza", "sushi", "salad"], selectable=0)
-    votes = [("15550002222@s.whatsapp.net", ["pizza", "sushi"]),
-             ("15550003333@s.whatsapp.net", ["sushi"]),
-             ("15550004444@s.whatsapp.net", ["salad", "pizza"])]
+    votes = [
+        ("15550002222@s.whatsapp.net", ["pizza", "sushi"]),
+        ("15550003333@s.whatsapp.net", ["sushi"]),
+        ("15550004444@s.whatsapp.net", ["salad", "pizza"]),
+    ]
     tally = p.PollTally.of(poll)
     for i, (voter, chosen) in enumerate(votes):
         tally.add(voter, [p.option_hash(o) for o in chosen], i)
     answer = peer.call(
-        "tally", poll=b64(poll.SerializeToString()), me=str(ME),
+        "tally",
+        poll=b64(poll.SerializeToString()),
+        me=str(ME),
         votes=[{"voter": v, "selected": [p.option_hash(o).hex() for o in ch]} for v, ch in votes],
     )
     theirs = {r["name"]: sorted(r["voters"]) for r in answer["results"]}
@@ -230,7 +282,13 @@ def test_tally_agrees_with_baileys(peer: KindsPeer) -> None:
 
 
 class _Received:
-    def __init__(self, id: str, chat: JID, sender: JID, from_me: bool,
-                 message: e2e_pb2.Message) -> None:
+    def __init__(
+        self, id: str, chat: JID, sender: JID, from_me: bool, message: e2e_pb2.Message
+    ) -> None:
         self.id, self.chat, self.sender, self.from_me, self.message = (
-            id, chat, sender, from_me, message)
+            id,
+            chat,
+            sender,
+            from_me,
+            message,
+        )

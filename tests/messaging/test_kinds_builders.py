@@ -52,13 +52,20 @@ def test_mentions_go_to_context_info() -> None:
 
 
 def test_link_preview_fields() -> None:
-    preview = b.LinkPreview("https://example.org/x", title="Example", description="An example",
-                            thumbnail=b"\xff\xd8jpeg")
+    preview = b.LinkPreview(
+        "https://example.org/x",
+        title="Example",
+        description="An example",
+        thumbnail=b"\xff\xd8jpeg",
+    )
     msg = roundtrip(b.text("see https://example.org/x", preview=preview))
     ext = msg.extended_text_message
     assert ext.matched_text == "https://example.org/x"
     assert (ext.title, ext.description, ext.jpeg_thumbnail) == (
-        "Example", "An example", b"\xff\xd8jpeg")
+        "Example",
+        "An example",
+        b"\xff\xd8jpeg",
+    )
     assert ext.preview_type == e2e_pb2.ExtendedTextMessage.NONE
     assert not ext.HasField("context_info")
 
@@ -111,7 +118,11 @@ def test_with_context_on_location_and_errors() -> None:
 def test_message_keys() -> None:
     key = b.message_key(BOB_DEV, "ID", from_me=False, sender=BOB_DEV)
     assert (key.remote_jid, key.from_me, key.id, key.HasField("participant")) == (
-        str(BOB), False, "ID", False)
+        str(BOB),
+        False,
+        "ID",
+        False,
+    )
     gkey = b.message_key(GROUP, "ID", from_me=False, sender=BOB_DEV)
     assert gkey.participant == str(BOB)
     own = b.message_key(GROUP, "ID", from_me=True, sender=ALICE)
@@ -125,7 +136,12 @@ def test_reaction_and_removal() -> None:
     got = c.reaction_of(msg)
     assert got is not None
     assert (got.target_id, got.target_chat, got.target_from_me, got.emoji, got.timestamp_ms) == (
-        "TARGET", BOB, False, "👍", 1234)
+        "TARGET",
+        BOB,
+        False,
+        "👍",
+        1234,
+    )
     assert not got.removed
     assert b.edit_attribute(msg) == ""
     removed = b.reaction(key, "")
@@ -167,8 +183,7 @@ def test_revoke_own_and_admin() -> None:
     assert b.edit_attribute(own) == "7"
     got = c.revoke_of(own)
     assert got is not None
-    assert (got.target_id, got.by_admin, got.participant) == (
-        "GONE", False, None)
+    assert (got.target_id, got.by_admin, got.participant) == ("GONE", False, None)
     admin = roundtrip(b.revoke(GROUP, "THEIRS", sender=BOB_DEV))
     assert admin.protocol_message.key.participant == str(BOB)
     assert b.edit_attribute(admin) == "8"
@@ -184,7 +199,11 @@ def test_location() -> None:
     msg = roundtrip(b.location(52.52, 13.405, name="Berlin", address="Mitte"))
     loc = msg.location_message
     assert (loc.degrees_latitude, loc.degrees_longitude, loc.name, loc.address) == (
-        52.52, 13.405, "Berlin", "Mitte")
+        52.52,
+        13.405,
+        "Berlin",
+        "Mitte",
+    )
     assert not loc.HasField("url")
     assert c.kind_of(msg) == "location"
     with pytest.raises(ValueError, match="not a location"):
@@ -192,10 +211,14 @@ def test_location() -> None:
 
 
 def test_vcard_and_contacts() -> None:
-    card = b.vcard("Ann; \"A\", Smith", "+1 555 000 4444", organization="ACME")
+    card = b.vcard('Ann; "A", Smith', "+1 555 000 4444", organization="ACME")
     assert card.splitlines() == [
-        "BEGIN:VCARD", "VERSION:3.0", 'FN:Ann\\; "A"\\, Smith', "ORG:ACME",
-        "TEL;type=CELL;type=VOICE;waid=15550004444:+15550004444", "END:VCARD",
+        "BEGIN:VCARD",
+        "VERSION:3.0",
+        'FN:Ann\\; "A"\\, Smith',
+        "ORG:ACME",
+        "TEL;type=CELL;type=VOICE;waid=15550004444:+15550004444",
+        "END:VCARD",
     ]
     one = b.contacts([b.ContactCard("Ann", card)])
     assert one.contact_message.vcard == card

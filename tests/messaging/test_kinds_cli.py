@@ -24,8 +24,19 @@ BOB = JID.parse("15550002222@s.whatsapp.net")
 
 def test_subcommands_are_registered() -> None:
     parser = build_parser()
-    args = parser.parse_args(["login", "--phone", "+15550001111", "--sandbox", "ws://h:1/ws/chat",
-                              "--root-key", "00" * 32, "--store", "x.db"])
+    args = parser.parse_args(
+        [
+            "login",
+            "--phone",
+            "+15550001111",
+            "--sandbox",
+            "ws://h:1/ws/chat",
+            "--root-key",
+            "00" * 32,
+            "--store",
+            "x.db",
+        ]
+    )
     assert (args.command, args.phone, args.store) == ("login", "+15550001111", "x.db")
     args = parser.parse_args(["listen", "--count", "3", "--for", "2.5"])
     assert (args.count, args.duration) == (3, 2.5)
@@ -92,15 +103,22 @@ class FakeMessage(Event):
 
 def test_event_json_of_messages() -> None:
     when = datetime.fromtimestamp(1_700_000_000, UTC)
-    reply = b.text("yes @15550002222", mentions=[BOB],
-                   quote=e2e_pb2.ContextInfo(stanza_id="Q", participant=str(BOB),
-                                             quoted_message=b.text("?")))
+    reply = b.text(
+        "yes @15550002222",
+        mentions=[BOB],
+        quote=e2e_pb2.ContextInfo(stanza_id="Q", participant=str(BOB), quoted_message=b.text("?")),
+    )
     out = event_json(FakeMessage("M1", BOB, BOB.with_device(2), when, reply, raw=object()))
     assert out == {
-        "event": "FakeMessage", "id": "M1", "chat": str(BOB),
-        "sender": "15550002222:2@s.whatsapp.net", "timestamp": 1_700_000_000,
-        "kind": "text", "text": "yes @15550002222",
-        "quoted": {"id": "Q", "sender": str(BOB), "text": "?"}, "mentions": [str(BOB)],
+        "event": "FakeMessage",
+        "id": "M1",
+        "chat": str(BOB),
+        "sender": "15550002222:2@s.whatsapp.net",
+        "timestamp": 1_700_000_000,
+        "kind": "text",
+        "text": "yes @15550002222",
+        "quoted": {"id": "Q", "sender": str(BOB), "text": "?"},
+        "mentions": [str(BOB)],
     }
     json.dumps(out)
     kinds = {

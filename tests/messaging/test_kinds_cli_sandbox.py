@@ -27,8 +27,13 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
 
 async def _wamd(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wamd", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=subprocess_env(),
+        sys.executable,
+        "-m",
+        "wamd",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=subprocess_env(),
     )
 
 
@@ -40,7 +45,7 @@ async def _line_with(proc: asyncio.subprocess.Process, prefix: str) -> str:
             if not line:
                 raise AssertionError(f"no line starting with {prefix!r}")
             if line.startswith(prefix):
-                return line[len(prefix):].strip()
+                return line[len(prefix) :].strip()
 
 
 async def _finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
@@ -51,7 +56,8 @@ async def _finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
         proc.kill()
         out, err = await proc.communicate()
         raise AssertionError(
-            f"wamd did not finish; stdout {out!r}, stderr {err[-3000:]!r}") from None
+            f"wamd did not finish; stdout {out!r}, stderr {err[-3000:]!r}"
+        ) from None
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -86,7 +92,8 @@ async def test_login_by_qr_then_listen(sandbox: Sandbox, tmp_path: Path) -> None
         assert other.jid is not None
         send = await _wamd("send", *common, str(other.jid.to_non_ad()), "from the CLI")
         received = asyncio.ensure_future(
-            other.wait_for(Message, lambda e: e.text == "from the CLI", timeout=30))
+            other.wait_for(Message, lambda e: e.text == "from the CLI", timeout=30)
+        )
         code, out, err = await _finish(send)
         assert code == 0, err
         answer = json.loads(out)
@@ -94,8 +101,15 @@ async def test_login_by_qr_then_listen(sandbox: Sandbox, tmp_path: Path) -> None
 
 
 async def test_login_by_pairing_code(sandbox: Sandbox, tmp_path: Path) -> None:
-    proc = await _wamd("login", "--sandbox", sandbox.url, "--store", str(tmp_path / "c.db"),
-                       "--phone", "+1 555 000 3333")
+    proc = await _wamd(
+        "login",
+        "--sandbox",
+        sandbox.url,
+        "--store",
+        str(tmp_path / "c.db"),
+        "--phone",
+        "+1 555 000 3333",
+    )
     pairing_code = await _line_with(proc, CODE_PREFIX)
     assert len(pairing_code) == 9
     assert pairing_code[4] == "-"
@@ -105,14 +119,16 @@ async def test_login_by_pairing_code(sandbox: Sandbox, tmp_path: Path) -> None:
     assert f"Logged in as {jid}" in out
 
 
-async def test_unpaired_listen_and_bad_sandbox_fail_cleanly(sandbox: Sandbox,
-                                                            tmp_path: Path) -> None:
+async def test_unpaired_listen_and_bad_sandbox_fail_cleanly(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     listen = await _wamd("listen", "--sandbox", sandbox.url, "--store", str(tmp_path / "n.db"))
     code, _, err = await _finish(listen)
     assert code == 1
     assert "wamd login" in err
-    bad = await _wamd("login", "--sandbox", "ws://127.0.0.1:9/ws/chat", "--store",
-                      str(tmp_path / "n.db"))
+    bad = await _wamd(
+        "login", "--sandbox", "ws://127.0.0.1:9/ws/chat", "--store", str(tmp_path / "n.db")
+    )
     code, _, err = await _finish(bad)
     assert code == 1
     assert "cannot read the sandbox root key" in err

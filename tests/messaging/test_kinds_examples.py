@@ -15,7 +15,11 @@ pytestmark = pytest.mark.slow
 def test_echo_bot_example_runs() -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "echo_bot.py")],
-        capture_output=True, text=True, timeout=120, env=subprocess_env(), check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout

@@ -26,70 +26,125 @@ SECRET = bytes(range(32))
 def test_derive_key_known_answer() -> None:
     # Written out from the definition: HKDF-SHA256(secret, no salt, info = id | creator |
     # voter | use case), devices dropped; votes authenticate "id NUL voter".
-    key, aad = s.derive_key(SECRET, s.SecretUse.POLL_VOTE, message_id="3EB0AA",
-                            original_sender=CREATOR.with_device(7), modifier=VOTER)
+    key, aad = s.derive_key(
+        SECRET,
+        s.SecretUse.POLL_VOTE,
+        message_id="3EB0AA",
+        original_sender=CREATOR.with_device(7),
+        modifier=VOTER,
+    )
     info = b"3EB0AA" + b"15550001111@s.whatsapp.net" + b"15550002222@s.whatsapp.net" + b"Poll Vote"
     assert key == hkdf_sha256(SECRET, 32, info=info)
     assert aad == b"3EB0AA\x0015550002222@s.whatsapp.net"
     # Baileys' own formulation: HMAC(HMAC(zeros, secret), info | 0x01)
     import hmac
+
     prk = hmac.new(bytes(32), SECRET, "sha256").digest()
     assert key == hmac.new(prk, info + b"\x01", "sha256").digest()
-    react_key, react_aad = s.derive_key(SECRET, s.SecretUse.ENC_REACTION, message_id="3EB0AA",
-                                        original_sender=CREATOR, modifier=VOTER)
+    react_key, react_aad = s.derive_key(
+        SECRET,
+        s.SecretUse.ENC_REACTION,
+        message_id="3EB0AA",
+        original_sender=CREATOR,
+        modifier=VOTER,
+    )
     assert react_aad == b""
     assert react_key != key
 
 
 def test_secret_roundtrip_and_tamper() -> None:
-    value = s.encrypt_secret(SECRET, s.SecretUse.ENC_REACTION, b"payload", message_id="M",
-                             original_sender=CREATOR, modifier=VOTER)
+    value = s.encrypt_secret(
+        SECRET,
+        s.SecretUse.ENC_REACTION,
+        b"payload",
+        message_id="M",
+        original_sender=CREATOR,
+        modifier=VOTER,
+    )
     assert len(value.iv) == 12
-    assert s.decrypt_secret(SECRET, s.SecretUse.ENC_REACTION, value, message_id="M",
-                            original_sender=CREATOR, modifier=VOTER) == b"payload"
+    assert (
+        s.decrypt_secret(
+            SECRET,
+            s.SecretUse.ENC_REACTION,
+            value,
+            message_id="M",
+            original_sender=CREATOR,
+            modifier=VOTER,
+        )
+        == b"payload"
+    )
     bad = s.SecretValue(value.payload[:-1] + bytes([value.payload[-1] ^ 1]), value.iv)
     for args in (
         dict(value=bad, message_id="M", original_sender=CREATOR, modifier=VOTER),
         dict(value=value, message_id="N", original_sender=CREATOR, modifier=VOTER),
         dict(value=value, message_id="M", original_sender=VOTER, modifier=VOTER),
-        dict(value=s.SecretValue(value.payload, b"short"), message_id="M",
-             original_sender=CREATOR, modifier=VOTER),
+        dict(
+            value=s.SecretValue(value.payload, b"short"),
+            message_id="M",
+            original_sender=CREATOR,
+            modifier=VOTER,
+        ),
     ):
         with pytest.raises(InvalidMessage):
             s.decrypt_secret(SECRET, s.SecretUse.ENC_REACTION, **args)  # type: ignore[arg-type]
     with pytest.raises(InvalidMessage):
-        s.derive_key(b"short", s.SecretUse.POLL_VOTE, message_id="M",
-                     original_sender=CREATOR, modifier=VOTER)
+        s.derive_key(
+            b"short", s.SecretUse.POLL_VOTE, message_id="M", original_sender=CREATOR, modifier=VOTER
+        )
     assert "payload" not in repr(value)
 
 
 def test_candidates_cover_lid_and_pn_forms() -> None:
-    value = s.encrypt_secret(SECRET, s.SecretUse.POLL_VOTE, b"v", message_id="M",
-                             original_sender=CREATOR_LID, modifier=VOTER_LID)
+    value = s.encrypt_secret(
+        SECRET,
+        s.SecretUse.POLL_VOTE,
+        b"v",
+        message_id="M",
+        original_sender=CREATOR_LID,
+        modifier=VOTER_LID,
+    )
     got = s.decrypt_with_candidates(
-        SECRET, s.SecretUse.POLL_VOTE, value, message_id="M",
-        original_senders=[CREATOR, None, CREATOR_LID], modifiers=[VOTER, VOTER_LID],
+        SECRET,
+        s.SecretUse.POLL_VOTE,
+        value,
+        message_id="M",
+        original_senders=[CREATOR, None, CREATOR_LID],
+        modifiers=[VOTER, VOTER_LID],
     )
     assert got == b"v"
     with pytest.raises(InvalidMessage):
-        s.decrypt_with_candidates(SECRET, s.SecretUse.POLL_VOTE, value, message_id="M",
-                                  original_senders=[CREATOR], modifiers=[VOTER])
+        s.decrypt_with_candidates(
+            SECRET,
+            s.SecretUse.POLL_VOTE,
+            value,
+            message_id="M",
+            original_senders=[CREATOR],
+            modifiers=[VOTER],
+        )
     with pytest.raises(InvalidMessage):
-        s.decrypt_with_candidates(SECRET, s.SecretUse.POLL_VOTE, value, message_id="M",
-                                  original_senders=[None], modifiers=[VOTER])
+        s.decrypt_with_candidates(
+            SECRET,
+            s.SecretUse.POLL_VOTE,
+            value,
+            message_id="M",
+            original_senders=[None],
+            modifiers=[VOTER],
+        )
 
 
 def test_secret_records() -> None:
     poll = b.poll("q", ["a", "b"], secret=SECRET)
-    rows = s.secret_records(poll, chat=CREATOR.with_device(3), senders=[CREATOR, CREATOR_LID, None],
-                            message_id="P1")
+    rows = s.secret_records(
+        poll, chat=CREATOR.with_device(3), senders=[CREATOR, CREATOR_LID, None], message_id="P1"
+    )
     assert [(r.chat, r.sender, r.message_id, r.secret) for r in rows] == [
         (str(CREATOR), str(CREATOR), "P1", SECRET),
         (str(CREATOR), str(CREATOR_LID), "P1", SECRET),
     ]
     assert repr(SECRET) not in repr(rows[0])
-    assert s.secret_records(b.text("no secret"), chat=CREATOR, senders=[CREATOR],
-                            message_id="T") == []
+    assert (
+        s.secret_records(b.text("no secret"), chat=CREATOR, senders=[CREATOR], message_id="T") == []
+    )
     dsm = e2e_pb2.Message()
     dsm.device_sent_message.message.CopyFrom(poll)
     assert s.message_secret(dsm) == SECRET
@@ -98,10 +153,19 @@ def test_secret_records() -> None:
     assert s.message_secret(wrong) is None
 
 
-def _vote(selected: list[str], *, voter: JID = VOTER, creator: JID = CREATOR,
-          ts: int = 1000) -> e2e_pb2.Message:
-    return p.vote(chat=creator, poll_id="POLL", poll_sender=creator, poll_from_me=False,
-                  selected=selected, secret=SECRET, voter=voter, timestamp_ms=ts)
+def _vote(
+    selected: list[str], *, voter: JID = VOTER, creator: JID = CREATOR, ts: int = 1000
+) -> e2e_pb2.Message:
+    return p.vote(
+        chat=creator,
+        poll_id="POLL",
+        poll_sender=creator,
+        poll_from_me=False,
+        selected=selected,
+        secret=SECRET,
+        voter=voter,
+        timestamp_ms=ts,
+    )
 
 
 def test_vote_message_shape_and_decrypt() -> None:
@@ -119,13 +183,18 @@ def test_vote_message_shape_and_decrypt() -> None:
     with pytest.raises(InvalidMessage):
         p.decrypt_vote(update, bytes(32), poll_senders=[CREATOR], voters=[VOTER])
     with pytest.raises(InvalidMessage):
-        p.decrypt_vote(e2e_pb2.PollUpdateMessage(), SECRET, poll_senders=[CREATOR],
-                       voters=[VOTER])
+        p.decrypt_vote(e2e_pb2.PollUpdateMessage(), SECRET, poll_senders=[CREATOR], voters=[VOTER])
 
 
 def test_vote_that_is_not_a_vote_message() -> None:
-    value = s.encrypt_secret(SECRET, s.SecretUse.POLL_VOTE, b"\xff\xff\xff", message_id="POLL",
-                             original_sender=CREATOR, modifier=VOTER)
+    value = s.encrypt_secret(
+        SECRET,
+        s.SecretUse.POLL_VOTE,
+        b"\xff\xff\xff",
+        message_id="POLL",
+        original_sender=CREATOR,
+        modifier=VOTER,
+    )
     update = e2e_pb2.PollUpdateMessage()
     update.poll_creation_message_key.id = "POLL"
     update.vote.enc_payload = value.payload
@@ -149,8 +218,16 @@ def test_tally_keeps_latest_vote_per_voter() -> None:
     assert tally.choice_of(VOTER) == []
     assert tally.counts()["sushi"] == 1
     assert not tally.add(VOTER, [h("pizza")], 25)  # an older vote does not come back
-    event = p.PollVote(CREATOR, VOTER, "POLL", CREATOR, (h("pizza"),), ("pizza",),
-                       datetime.fromtimestamp(40, UTC), "V1")
+    event = p.PollVote(
+        CREATOR,
+        VOTER,
+        "POLL",
+        CREATOR,
+        (h("pizza"),),
+        ("pizza",),
+        datetime.fromtimestamp(40, UTC),
+        "V1",
+    )
     assert tally.add_vote(event)
     assert tally.choice_of(VOTER) == ["pizza"]
     assert "pizza" in repr(tally)
@@ -159,8 +236,11 @@ def test_tally_keeps_latest_vote_per_voter() -> None:
     assert p.poll_options(poll) == ["pizza", "sushi", "salad"]
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 50), st.sets(st.integers(0, 2))),
-                max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 50), st.sets(st.integers(0, 2))), max_size=30
+    )
+)
 def test_tally_matches_a_model(votes: list[tuple[int, int, set[int]]]) -> None:
     options = ["a", "b", "c"]
     tally = p.PollTally(options)

@@ -21,8 +21,9 @@ def wire(node: Node) -> Node:
 
 
 def test_presence_nodes() -> None:
-    assert pr.presence_node(True, "Al@ice") == Node("presence", {"type": "available",
-                                                                  "name": "Alice"})
+    assert pr.presence_node(True, "Al@ice") == Node(
+        "presence", {"type": "available", "name": "Alice"}
+    )
     assert pr.presence_node(False, "Alice").attrs["type"] == "unavailable"
     with pytest.raises(ValueError, match="push name"):
         pr.presence_node(True, "")
@@ -35,9 +36,11 @@ def test_presence_nodes() -> None:
 
 def test_chat_presence_nodes() -> None:
     assert pr.chat_presence_node(BOB_DEV, "composing") == Node(
-        "chatstate", {"to": BOB}, [Node("composing", {})])
+        "chatstate", {"to": BOB}, [Node("composing", {})]
+    )
     assert pr.chat_presence_node(GROUP, pr.ChatState.RECORDING) == Node(
-        "chatstate", {"to": GROUP}, [Node("composing", {"media": "audio"})])
+        "chatstate", {"to": GROUP}, [Node("composing", {"media": "audio"})]
+    )
     assert pr.chat_presence_node(BOB, "paused").content == [Node("paused", {})]
     with pytest.raises(ValueError, match="dancing"):
         pr.chat_presence_node(BOB, "dancing")
@@ -46,12 +49,13 @@ def test_chat_presence_nodes() -> None:
 def test_read_receipts() -> None:
     one = pr.read_receipt_node(BOB, ["A"], sender=BOB_DEV, timestamp=1700000000)
     assert one == Node("receipt", {"id": "A", "type": "read", "to": BOB, "t": "1700000000"})
-    many = wire(pr.read_receipt_node(GROUP, ["A", "B", "C"], sender=BOB_DEV, timestamp=5,
-                                     self_only=True))
-    assert many.attrs == {"id": "A", "type": "read-self", "to": GROUP, "t": "5",
-                          "participant": BOB}
-    assert many.content == [Node("list", {}, [Node("item", {"id": "B"}),
-                                              Node("item", {"id": "C"})])]
+    many = wire(
+        pr.read_receipt_node(GROUP, ["A", "B", "C"], sender=BOB_DEV, timestamp=5, self_only=True)
+    )
+    assert many.attrs == {"id": "A", "type": "read-self", "to": GROUP, "t": "5", "participant": BOB}
+    assert many.content == [
+        Node("list", {}, [Node("item", {"id": "B"}), Node("item", {"id": "C"})])
+    ]
     played = pr.read_receipt_node(BOB, ["V"], timestamp=1, played=True)
     assert played.attrs["type"] == "played"
     with pytest.raises(ValueError, match="no message ids"):
@@ -61,17 +65,22 @@ def test_read_receipts() -> None:
 def test_parse_presence() -> None:
     online = pr.parse_presence(Node("presence", {"from": BOB}))
     assert (online.jid, online.available, online.last_seen) == (BOB, True, None)
-    away = pr.parse_presence(Node("presence", {"from": BOB, "type": "unavailable",
-                                               "last": "1700000000"}))
+    away = pr.parse_presence(
+        Node("presence", {"from": BOB, "type": "unavailable", "last": "1700000000"})
+    )
     assert not away.available
     assert away.last_seen == datetime.fromtimestamp(1700000000, UTC)
-    hidden = pr.parse_presence(Node("presence", {"from": BOB, "type": "unavailable",
-                                                 "last": "deny"}))
+    hidden = pr.parse_presence(
+        Node("presence", {"from": BOB, "type": "unavailable", "last": "deny"})
+    )
     assert hidden.last_seen is None
     huge = pr.parse_presence(Node("presence", {"from": BOB, "last": "9" * 40}))
     assert huge.last_seen is None
-    for bad in (Node("presence", {}), Node("presence", {"from": "not a jid"}),
-                Node("iq", {"from": BOB})):
+    for bad in (
+        Node("presence", {}),
+        Node("presence", {"from": "not a jid"}),
+        Node("iq", {"from": BOB}),
+    ):
         with pytest.raises(MalformedNode):
             pr.parse_presence(bad)
 
@@ -80,10 +89,19 @@ def test_parse_chatstate() -> None:
     typing = pr.parse_chatstate(Node("chatstate", {"from": BOB}, [Node("composing", {})]))
     assert (typing.chat, typing.sender, typing.state) == (BOB, BOB, pr.ChatState.COMPOSING)
     assert not typing.is_group
-    rec = pr.parse_chatstate(Node("chatstate", {"from": GROUP, "participant": BOB_DEV},
-                                  [Node("composing", {"media": "audio"})]))
+    rec = pr.parse_chatstate(
+        Node(
+            "chatstate",
+            {"from": GROUP, "participant": BOB_DEV},
+            [Node("composing", {"media": "audio"})],
+        )
+    )
     assert (rec.chat, rec.sender, rec.state, rec.is_group) == (
-        GROUP, BOB_DEV, pr.ChatState.RECORDING, True)
+        GROUP,
+        BOB_DEV,
+        pr.ChatState.RECORDING,
+        True,
+    )
     paused = pr.parse_chatstate(Node("chatstate", {"from": BOB}, [Node("paused", {})]))
     assert paused.state is pr.ChatState.PAUSED
     odd = pr.parse_chatstate(Node("chatstate", {"from": BOB}, [Node("dancing", {})]))

@@ -24,8 +24,10 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
 
 
 async def test_presence_and_chatstate_are_routed(sandbox: Sandbox) -> None:
-    async with (paired_client(sandbox, "15550001111") as alice,
-                paired_client(sandbox, "15550002222") as bob):
+    async with (
+        paired_client(sandbox, "15550001111") as alice,
+        paired_client(sandbox, "15550002222") as bob,
+    ):
         got: asyncio.Queue[Presence | ChatPresence] = asyncio.Queue()
         alice.add_event_handler(Presence, got.put_nowait)
         alice.add_event_handler(ChatPresence, got.put_nowait)
@@ -69,8 +71,10 @@ async def test_presence_and_chatstate_are_routed(sandbox: Sandbox) -> None:
 async def test_delivery_receipts_say_inactive_until_we_announce_ourselves_online(
     sandbox: Sandbox,
 ) -> None:
-    async with (paired_client(sandbox, "15550003331") as alice,
-                paired_client(sandbox, "15550003332") as bob):
+    async with (
+        paired_client(sandbox, "15550003331") as alice,
+        paired_client(sandbox, "15550003332") as bob,
+    ):
         at_alice = Collector(alice, Receipt)
         assert bob.jid is not None
         to = bob.jid.to_non_ad()

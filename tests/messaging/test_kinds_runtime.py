@@ -54,8 +54,9 @@ class Host:
         creds = dataclasses.replace(new_credentials(), push_name="Host")
         self.kinds = MessageKinds(self, lambda: self.account, lambda: creds)
 
-    async def send_message(self, to: JID, message: e2e_pb2.Message, *,
-                           id: str | None = None) -> Any:
+    async def send_message(
+        self, to: JID, message: e2e_pb2.Message, *, id: str | None = None
+    ) -> Any:
         msg_id = id or f"ID{next(_ids)}"
         mine = Received(msg_id, to, self.jid, True, message, self.lid)
         self.sent.append(mine)
@@ -85,10 +86,17 @@ class _Got(Event):
 
 async def _pair(*, bob_uses_lid: bool = False) -> tuple[Host, Host]:
     store = MemoryStore()
-    alice = Host(JID.parse("15550001111:2@s.whatsapp.net"), JID.parse("801:2@lid"),
-                 await store.new_account(new_credentials()))
-    bob = Host(JID.parse("15550002222:3@s.whatsapp.net"), JID.parse("802:3@lid"),
-               await store.new_account(new_credentials()), peer_uses_lid=bob_uses_lid)
+    alice = Host(
+        JID.parse("15550001111:2@s.whatsapp.net"),
+        JID.parse("801:2@lid"),
+        await store.new_account(new_credentials()),
+    )
+    bob = Host(
+        JID.parse("15550002222:3@s.whatsapp.net"),
+        JID.parse("802:3@lid"),
+        await store.new_account(new_credentials()),
+        peer_uses_lid=bob_uses_lid,
+    )
     alice.peer, bob.peer = bob, alice
     return alice, bob
 
@@ -171,19 +179,26 @@ async def test_text_reply_reaction_edit_revoke_and_timer() -> None:
 
 async def test_receipts_and_presence() -> None:
     alice, bob = await _pair()
-    await alice.kinds.mark_read(bob.jid.to_non_ad(), ["A", "B"], sender=bob.jid,
-                                timestamp=datetime.fromtimestamp(7, UTC))
+    await alice.kinds.mark_read(
+        bob.jid.to_non_ad(), ["A", "B"], sender=bob.jid, timestamp=datetime.fromtimestamp(7, UTC)
+    )
     await alice.kinds.send_chat_presence(bob.jid, ChatState.RECORDING)
     await alice.kinds.send_presence(True)
     await alice.kinds.subscribe_presence(bob.jid)
     tags = [(n.tag, n.attrs.get("type")) for n in alice.nodes]
-    assert tags == [("receipt", "read"), ("chatstate", None), ("presence", "available"),
-                    ("presence", "subscribe")]
+    assert tags == [
+        ("receipt", "read"),
+        ("chatstate", None),
+        ("presence", "available"),
+        ("presence", "subscribe"),
+    ]
     assert alice.nodes[2].attrs["name"] == "Host"
-    await alice.kinds.on_presence(Node("presence", {"from": bob.jid.to_non_ad(),
-                                                    "type": "unavailable", "last": "5"}))
-    await alice.kinds.on_chatstate(Node("chatstate", {"from": bob.jid.to_non_ad()},
-                                        [Node("composing", {})]))
+    await alice.kinds.on_presence(
+        Node("presence", {"from": bob.jid.to_non_ad(), "type": "unavailable", "last": "5"})
+    )
+    await alice.kinds.on_chatstate(
+        Node("chatstate", {"from": bob.jid.to_non_ad()}, [Node("composing", {})])
+    )
     await alice.kinds.on_presence(Node("presence", {}))  # malformed: logged, dropped
     await alice.kinds.on_chatstate(Node("chatstate", {"from": bob.jid}))
     presence = [e for e in alice.events if isinstance(e, Presence)]
@@ -204,8 +219,9 @@ async def test_hostile_votes_and_store_failures_do_not_raise() -> None:
     hostile.CopyFrom(vote_msg)
     hostile.poll_update_message.sender_timestamp_ms = 2**62
     when = datetime.fromtimestamp(1_700_000_000, UTC)
-    await alice.kinds.on_message(Received("H", bob.jid.to_non_ad(), bob.jid, False, hostile,
-                                          bob.lid, when))
+    await alice.kinds.on_message(
+        Received("H", bob.jid.to_non_ad(), bob.jid, False, hostile, bob.lid, when)
+    )
     votes = [e for e in alice.events if isinstance(e, PollVote) and e.message_id == "H"]
     assert len(votes) == 1
     assert votes[0].timestamp == when
@@ -215,8 +231,9 @@ async def test_hostile_votes_and_store_failures_do_not_raise() -> None:
     payload = bytearray(tampered.poll_update_message.vote.enc_payload)
     payload[0] ^= 1
     tampered.poll_update_message.vote.enc_payload = bytes(payload)
-    await alice.kinds.on_message(Received("T", bob.jid.to_non_ad(), bob.jid, False, tampered,
-                                          bob.lid))
+    await alice.kinds.on_message(
+        Received("T", bob.jid.to_non_ad(), bob.jid, False, tampered, bob.lid)
+    )
     assert not [e for e in alice.events if isinstance(e, PollVote) and e.message_id == "T"]
 
     # the store failing: logged, the handler does not raise (the inbox would redeliver)
@@ -230,10 +247,10 @@ async def test_hostile_votes_and_store_failures_do_not_raise() -> None:
     broken = dataclasses.replace(alice)
     broken.account = _BrokenAccount(Broken())  # type: ignore[assignment]
     kinds = MessageKinds(broken, lambda: broken.account, lambda: new_credentials())
-    await kinds.on_message(Received("P2", bob.jid.to_non_ad(), bob.jid, False,
-                                    poll_at_bob.message, bob.lid))
-    await kinds.on_message(Received("V2", bob.jid.to_non_ad(), bob.jid, False, vote_msg,
-                                    bob.lid))
+    await kinds.on_message(
+        Received("P2", bob.jid.to_non_ad(), bob.jid, False, poll_at_bob.message, bob.lid)
+    )
+    await kinds.on_message(Received("V2", bob.jid.to_non_ad(), bob.jid, False, vote_msg, bob.lid))
 
 
 @dataclass

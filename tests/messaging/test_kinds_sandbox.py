@@ -21,6 +21,7 @@ from wamd.types import JID
 
 pytestmark = pytest.mark.slow
 
+
 @pytest.fixture
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
     async with Sandbox(state_dir=tmp_path / "sandbox", port=0) as running:
@@ -33,8 +34,10 @@ def user(client: Client) -> JID:
 
 
 async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
-    async with (paired_client(sandbox, "15550001111") as alice,
-                paired_client(sandbox, "15550002222") as bob):
+    async with (
+        paired_client(sandbox, "15550001111") as alice,
+        paired_client(sandbox, "15550002222") as bob,
+    ):
         at_alice = Collector(alice, Message, PollVote, Receipt, ChatPresence)
         at_bob = Collector(bob, Message, PollVote, Receipt, ChatPresence)
         for sender, receiver, inbox in ((alice, bob, at_bob), (bob, alice, at_alice)):
@@ -58,7 +61,10 @@ async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
             reaction = (await back.message(react.id)).reaction
             assert reaction is not None
             assert (reaction.target_id, reaction.emoji, reaction.target_from_me) == (
-                sent.id, "👍", False)
+                sent.id,
+                "👍",
+                False,
+            )
             unreact = await receiver.react(got, "")
             removed = await back.message(unreact.id)
             assert removed.edit == "7"
@@ -76,7 +82,10 @@ async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
             revoked = await sender.revoke_message(to, sent.id)
             got_revoke = await inbox.message(revoked.id)
             assert (got_revoke.edit, got_revoke.is_revoke, got_revoke.target_id) == (
-                "7", True, sent.id)
+                "7",
+                True,
+                sent.id,
+            )
             assert got_revoke.revoked is not None
             assert got_revoke.revoked.target_id == sent.id
             assert got_revoke.kind == "revoke"
@@ -86,11 +95,14 @@ async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
             assert c.kind_of(got_loc.message) == "location"
             assert got_loc.message.location_message.name == "Paris"
             card = b.vcard("Ann", "15550004444")
-            cards = await sender.send_message(to, b.contacts(
-                [b.ContactCard("Ann", card), b.ContactCard("Bo", card)]))
+            cards = await sender.send_message(
+                to, b.contacts([b.ContactCard("Ann", card), b.ContactCard("Bo", card)])
+            )
             got_cards = await inbox.message(cards.id)
             assert [x.vcard for x in got_cards.message.contacts_array_message.contacts] == [
-                card, card]
+                card,
+                card,
+            ]
             image = e2e_pb2.Message()
             image.image_message.caption = "once"
             image.image_message.mimetype = "image/jpeg"
@@ -114,12 +126,13 @@ async def test_every_kind_both_ways(sandbox: Sandbox) -> None:
 
 
 async def test_poll_with_votes_both_ways(sandbox: Sandbox) -> None:
-    async with (paired_client(sandbox, "15550003333") as alice,
-                paired_client(sandbox, "15550004444") as bob):
+    async with (
+        paired_client(sandbox, "15550003333") as alice,
+        paired_client(sandbox, "15550004444") as bob,
+    ):
         at_alice = Collector(alice, Message, PollVote, Receipt, ChatPresence)
         at_bob = Collector(bob, Message, PollVote, Receipt, ChatPresence)
-        poll = await alice.send_poll(user(bob), "Lunch?", ["pizza", "sushi", "salad"],
-                                     selectable=0)
+        poll = await alice.send_poll(user(bob), "Lunch?", ["pizza", "sushi", "salad"], selectable=0)
         got_poll = await at_bob.message(poll.id)
         assert c.kind_of(got_poll.message) == "poll"
         assert got_poll.type == "poll"
@@ -128,7 +141,8 @@ async def test_poll_with_votes_both_ways(sandbox: Sandbox) -> None:
         await bob.vote(got_poll, ["pizza"])
         first = await at_alice.get(PollVote)
         assert (first.poll_id, first.selected, first.voter.user) in {
-            (poll.id, ("pizza",), u) for u in (user(bob).user, (bob.lid or user(bob)).user)}
+            (poll.id, ("pizza",), u) for u in (user(bob).user, (bob.lid or user(bob)).user)
+        }
         await bob.vote(got_poll, ["sushi", "salad"])
         second = await at_alice.get(PollVote)
         assert second.selected == ("sushi", "salad")
@@ -146,21 +160,28 @@ async def test_poll_with_votes_both_ways(sandbox: Sandbox) -> None:
 async def test_link_preview_and_played_and_read_self_receipts(sandbox: Sandbox) -> None:
     """A text with a link preview arrives with its fields; a voice note marked played gives
     the sender a ``played`` receipt; ``read-self`` reaches our other device, not the sender."""
-    async with (paired_client(sandbox, "15550005555") as alice,
-                paired_client(sandbox, "15550006666") as bob,
-                paired_client(sandbox, "15550006666") as bob2):
+    async with (
+        paired_client(sandbox, "15550005555") as alice,
+        paired_client(sandbox, "15550006666") as bob,
+        paired_client(sandbox, "15550006666") as bob2,
+    ):
         at_alice = Collector(alice, Message, Receipt)
         at_bob = Collector(bob, Message, Receipt)
         at_bob2 = Collector(bob2, Message, Receipt)
         thumb = bytes(range(64))
-        preview = b.LinkPreview(url="https://example.org/a", title="A page",
-                                description="what it says", thumbnail=thumb)
+        preview = b.LinkPreview(
+            url="https://example.org/a", title="A page", description="what it says", thumbnail=thumb
+        )
         sent = await alice.send_text(user(bob), "see https://example.org/a", preview=preview)
         got = await at_bob.message(sent.id)
         ext = got.message.extended_text_message
         assert (ext.text, ext.matched_text, ext.title, ext.description, ext.jpeg_thumbnail) == (
-            "see https://example.org/a", "https://example.org/a", "A page", "what it says",
-            thumb)
+            "see https://example.org/a",
+            "https://example.org/a",
+            "A page",
+            "what it says",
+            thumb,
+        )
         assert got.text == "see https://example.org/a"
         await at_bob2.message(sent.id)  # bob's second device has it too
         # played: the sender learns it
@@ -174,6 +195,7 @@ async def test_link_preview_and_played_and_read_self_receipts(sandbox: Sandbox) 
         assert list(mine.ids) == [sent.id]
         assert mine.from_me
         await bob.mark_read(got.chat, [sent.id], sender=got.sender)  # a real one, as a marker
-        read = await at_alice.get(Receipt, lambda e: e.type in (
-            ReceiptType.READ, ReceiptType.READ_SELF))
+        read = await at_alice.get(
+            Receipt, lambda e: e.type in (ReceiptType.READ, ReceiptType.READ_SELF)
+        )
         assert read.type == ReceiptType.READ

@@ -57,8 +57,13 @@ def test_message_id_is_whatsmeow_hash(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _message(**attrs: object) -> Node:
-    base: dict[str, object] = {"id": "ABC", "from": PEER, "t": "1700000000", "notify": "Bob",
-                               "type": "text"}
+    base: dict[str, object] = {
+        "id": "ABC",
+        "from": PEER,
+        "t": "1700000000",
+        "notify": "Bob",
+        "type": "text",
+    }
     base.update(attrs)
     return Node("message", base, [Node("enc", {"v": "2", "type": "pkmsg"}, b"\x33data")])  # type: ignore[arg-type]
 
@@ -77,8 +82,12 @@ def test_envelope_from_contact_with_lid() -> None:
 
 
 def test_envelope_from_own_device() -> None:
-    node = _message(**{"from": JID("15550001", "s.whatsapp.net", device=5),
-                       "recipient": JID("15550002", "s.whatsapp.net")})
+    node = _message(
+        **{
+            "from": JID("15550001", "s.whatsapp.net", device=5),
+            "recipient": JID("15550002", "s.whatsapp.net"),
+        }
+    )
     env = parse_envelope(node, OWN)
     assert env.from_me
     assert env.chat == JID("15550002", "s.whatsapp.net")
@@ -102,8 +111,13 @@ def test_delivery_receipt_and_ack() -> None:
     assert delivery_receipt(node, env, active=True) == Node("receipt", {"id": "ABC", "to": PEER})
     assert delivery_receipt(node, env, active=False).attrs["type"] == "inactive"
     nack = ack(node, error=487, own=OWN[0])
-    assert nack.attrs == {"id": "ABC", "to": PEER, "class": "message", "error": "487",
-                          "from": OWN[0]}
+    assert nack.attrs == {
+        "id": "ABC",
+        "to": PEER,
+        "class": "message",
+        "error": "487",
+        "from": OWN[0],
+    }
     receipt = Node("receipt", {"id": "X", "from": PEER, "type": "read"})
     assert ack(receipt).attrs == {"id": "X", "to": PEER, "class": "receipt", "type": "read"}
 
@@ -112,8 +126,15 @@ def _keys() -> tuple[RetryKeys, KeyPair]:
     identity = KeyPair.generate()
     signed = generate_signed_prekey(identity, 7)
     prekey = KeyPair.generate()
-    keys = RetryKeys(identity.public, 42, prekey.public, 7, signed.key_pair.public,
-                     signed.signature, b"device-identity")
+    keys = RetryKeys(
+        identity.public,
+        42,
+        prekey.public,
+        7,
+        signed.key_pair.public,
+        signed.signature,
+        b"device-identity",
+    )
     return keys, identity
 
 
@@ -122,11 +143,16 @@ def test_retry_receipt_round_trip() -> None:
     env = parse_envelope(node, OWN)
     plain = retry_receipt(node, env, count=1, registration_id=1234)
     assert plain.attrs["type"] == "retry"
-    assert plain.require_child("retry").attrs == {"count": "1", "id": "ABC", "t": "1700000000",
-                                                  "v": "1"}
+    assert plain.require_child("retry").attrs == {
+        "count": "1",
+        "id": "ABC",
+        "t": "1700000000",
+        "v": "1",
+    }
     keys, identity = _keys()
-    with_keys = decode_node(encode_node(retry_receipt(node, env, count=2, registration_id=1234,
-                                                      keys=keys)))
+    with_keys = decode_node(
+        encode_node(retry_receipt(node, env, count=2, registration_id=1234, keys=keys))
+    )
     with_keys.attrs["from"] = PEER
     request = parse_retry_request(with_keys)
     assert (request.message_id, request.count, request.registration_id) == ("ABC", 2, 1234)
@@ -138,21 +164,32 @@ def test_retry_receipt_round_trip() -> None:
 
 
 def test_receipt_parsing() -> None:
-    node = Node("receipt", {"id": "A", "from": PEER, "type": "read", "t": "5"},
-                [Node("list", {}, [Node("item", {"id": "B"}), Node("item", {"id": "C"})])])
+    node = Node(
+        "receipt",
+        {"id": "A", "from": PEER, "type": "read", "t": "5"},
+        [Node("list", {}, [Node("item", {"id": "B"}), Node("item", {"id": "C"})])],
+    )
     receipt = parse_receipt(node, OWN)
     assert receipt.ids == ("A", "B", "C")
     assert receipt.type is ReceiptType.READ
     assert receipt.chat == PEER.to_non_ad()
     assert not receipt.from_me
-    own = Node("receipt", {"id": "A", "from": JID("15550001", "s.whatsapp.net", device=4),
-                           "recipient": PEER.to_non_ad(), "type": "weird"})
+    own = Node(
+        "receipt",
+        {
+            "id": "A",
+            "from": JID("15550001", "s.whatsapp.net", device=4),
+            "recipient": PEER.to_non_ad(),
+            "type": "weird",
+        },
+    )
     parsed = parse_receipt(own, OWN)
     assert parsed.from_me
     assert parsed.chat == PEER.to_non_ad()
     assert parsed.type == "weird"
-    assert parse_receipt(Node("receipt", {"id": "A", "from": PEER}), OWN).type \
-        is ReceiptType.DELIVERED
+    assert (
+        parse_receipt(Node("receipt", {"id": "A", "from": PEER}), OWN).type is ReceiptType.DELIVERED
+    )
 
 
 def test_prekey_requests_and_bundles() -> None:
@@ -162,19 +199,30 @@ def test_prekey_requests_and_bundles() -> None:
     identity = KeyPair.generate()
     signed = generate_signed_prekey(identity, 3)
     one = KeyPair.generate()
-    good = Node("user", {"jid": PEER}, [
-        Node("registration", {}, (77).to_bytes(4, "big")),
-        Node("type", {}, b"\x05"),
-        Node("identity", {}, identity.public),
-        Node("skey", {}, [Node("id", {}, b"\x00\x00\x03"),
-                          Node("value", {}, signed.key_pair.public),
-                          Node("signature", {}, signed.signature)]),
-        Node("key", {}, [Node("id", {}, b"\x00\x01\x00"), Node("value", {}, one.public)]),
-    ])
+    good = Node(
+        "user",
+        {"jid": PEER},
+        [
+            Node("registration", {}, (77).to_bytes(4, "big")),
+            Node("type", {}, b"\x05"),
+            Node("identity", {}, identity.public),
+            Node(
+                "skey",
+                {},
+                [
+                    Node("id", {}, b"\x00\x00\x03"),
+                    Node("value", {}, signed.key_pair.public),
+                    Node("signature", {}, signed.signature),
+                ],
+            ),
+            Node("key", {}, [Node("id", {}, b"\x00\x01\x00"), Node("value", {}, one.public)]),
+        ],
+    )
     other = JID("15550003", "s.whatsapp.net")
     bad = Node("user", {"jid": other}, [Node("error", {"code": "404", "text": "item-not-found"})])
-    truncated = Node("user", {"jid": JID("15550004", "s.whatsapp.net")},
-                     [Node("registration", {}, b"\x01")])
+    truncated = Node(
+        "user", {"jid": JID("15550004", "s.whatsapp.net")}, [Node("registration", {}, b"\x01")]
+    )
     answer = Node("iq", {"type": "result"}, [Node("list", {}, [good, bad, truncated])])
     bundles = parse_prekey_bundles(decode_node(encode_node(answer)))
     bundle = bundles[PEER]
@@ -188,9 +236,12 @@ def test_prekey_requests_and_bundles() -> None:
 
 
 def test_prekey_upload_shape() -> None:
-    node = prekey_upload_request(registration_id=5, identity=b"i" * 32,
-                                 prekeys=[(1, b"a" * 32), (0x10203, b"b" * 32)],
-                                 signed_prekey=(9, b"s" * 32, b"g" * 64))
+    node = prekey_upload_request(
+        registration_id=5,
+        identity=b"i" * 32,
+        prekeys=[(1, b"a" * 32), (0x10203, b"b" * 32)],
+        signed_prekey=(9, b"s" * 32, b"g" * 64),
+    )
     assert node.attrs == {"xmlns": "encrypt", "type": "set", "to": SERVER_JID}
     assert [c.tag for c in node.children] == ["registration", "type", "identity", "list", "skey"]
     keys = node.require_child("list").children
@@ -232,18 +283,32 @@ def test_message_payload_round_trip() -> None:
     msg = e2e_pb2.Message()
     msg.protocol_message.type = e2e_pb2.ProtocolMessage.REVOKE
     msg.protocol_message.key.id = "OLD"
-    event = Message(id="X", chat=PEER.to_non_ad(), sender=PEER, from_me=False,
-                    timestamp=datetime(2024, 1, 1, tzinfo=UTC), message=msg,
-                    sender_alt=JID("7", "lid", device=3), push_name="Bob", seq=4)
+    event = Message(
+        id="X",
+        chat=PEER.to_non_ad(),
+        sender=PEER,
+        from_me=False,
+        timestamp=datetime(2024, 1, 1, tzinfo=UTC),
+        message=msg,
+        sender_alt=JID("7", "lid", device=3),
+        push_name="Bob",
+        seq=4,
+    )
     back = Message.from_payload(event.to_payload(), seq=4)
     assert back.redelivered
-    assert back == Message(**{**{f: getattr(event, f) for f in event.__slots__ if f != "raw"},
-                              "redelivered": True})
+    assert back == Message(
+        **{**{f: getattr(event, f) for f in event.__slots__ if f != "raw"}, "redelivered": True}
+    )
     assert back.is_revoke
     assert back.target_id == "OLD"
     assert back.text is None
-    for bad in (b"", b"{}", b'{"v":1}', b"\xff", b'{"v":1,"id":"x","chat":"@@","sender":"a",'
-                b'"from_me":false,"t":0,"message":""}'):
+    for bad in (
+        b"",
+        b"{}",
+        b'{"v":1}',
+        b"\xff",
+        b'{"v":1,"id":"x","chat":"@@","sender":"a","from_me":false,"t":0,"message":""}',
+    ):
         with pytest.raises(MalformedNode):
             Message.from_payload(bad)
 
@@ -259,15 +324,29 @@ def _usync_answer(users: list[Node]) -> Node:
 
 
 def test_devices_answer() -> None:
-    user = Node("user", {"jid": JID("15550002", "s.whatsapp.net")}, [
-        Node("devices", {}, [Node("device-list", {}, [
-            Node("device", {"id": "0"}),
-            Node("device", {"id": "3", "key-index": "1"}),
-            Node("device", {"id": "4"}),  # no key index: not signed in, skipped
-            Node("device", {"id": "99", "key-index": "2"}),  # hosted
-        ])]),
-        Node("lid", {"val": JID("7777", "lid")}),
-    ])
+    user = Node(
+        "user",
+        {"jid": JID("15550002", "s.whatsapp.net")},
+        [
+            Node(
+                "devices",
+                {},
+                [
+                    Node(
+                        "device-list",
+                        {},
+                        [
+                            Node("device", {"id": "0"}),
+                            Node("device", {"id": "3", "key-index": "1"}),
+                            Node("device", {"id": "4"}),  # no key index: not signed in, skipped
+                            Node("device", {"id": "99", "key-index": "2"}),  # hosted
+                        ],
+                    )
+                ],
+            ),
+            Node("lid", {"val": JID("7777", "lid")}),
+        ],
+    )
     lists = parse_devices_answer(_usync_answer([user]))
     listing = lists[JID("15550002", "s.whatsapp.net")]
     assert [d.device for d in listing.devices] == [0, 3]
@@ -288,11 +367,27 @@ async def test_device_cache_fetches_once_and_applies_notifications() -> None:
 
     async def request(node: Node) -> Node:
         calls.append(node)
-        user = Node("user", {"jid": pn}, [
-            Node("devices", {}, [Node("device-list", {}, [
-                Node("device", {"id": "0"}), Node("device", {"id": "3", "key-index": "1"})])]),
-            Node("lid", {"val": JID("7777", "lid")}),
-        ])
+        user = Node(
+            "user",
+            {"jid": pn},
+            [
+                Node(
+                    "devices",
+                    {},
+                    [
+                        Node(
+                            "device-list",
+                            {},
+                            [
+                                Node("device", {"id": "0"}),
+                                Node("device", {"id": "3", "key-index": "1"}),
+                            ],
+                        )
+                    ],
+                ),
+                Node("lid", {"val": JID("7777", "lid")}),
+            ],
+        )
         return _usync_answer([user])
 
     book = _Book()
@@ -306,14 +401,25 @@ async def test_device_cache_fetches_once_and_applies_notifications() -> None:
     assert lid_list is not None
     assert [d.device for d in lid_list.devices] == [0, 3]
     added = [pn, pn.with_device(3), pn.with_device(6)]
-    notification = Node("notification", {"from": pn, "type": "devices"}, [
-        Node("add", {"device_hash": participant_hash(added)},
-             [Node("device", {"jid": pn.with_device(6)})])])
+    notification = Node(
+        "notification",
+        {"from": pn, "type": "devices"},
+        [
+            Node(
+                "add",
+                {"device_hash": participant_hash(added)},
+                [Node("device", {"jid": pn.with_device(6)})],
+            )
+        ],
+    )
     cache.apply_notification(notification)
     cached = cache.cached(pn)
     assert cached is not None
     assert [d.device for d in cached.devices] == [0, 3, 6]
-    wrong = Node("notification", {"from": pn, "type": "devices"}, [
-        Node("remove", {"device_hash": "2:nope"}, [Node("device", {"jid": pn.with_device(3)})])])
+    wrong = Node(
+        "notification",
+        {"from": pn, "type": "devices"},
+        [Node("remove", {"device_hash": "2:nope"}, [Node("device", {"jid": pn.with_device(3)})])],
+    )
     cache.apply_notification(wrong)
     assert cache.cached(pn) is None

@@ -22,7 +22,14 @@ def test_sandbox_subcommand_is_registered() -> None:
 
 async def test_wamd_sandbox_runs_until_terminated(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wamd", "sandbox", "--port", "0", "--state-dir", str(tmp_path),
+        sys.executable,
+        "-m",
+        "wamd",
+        "sandbox",
+        "--port",
+        "0",
+        "--state-dir",
+        str(tmp_path),
         stdout=asyncio.subprocess.PIPE,
         env=subprocess_env(),
     )

@@ -21,10 +21,22 @@ async def test_bad_message_stanzas_get_error_acks(sandbox: Sandbox) -> None:
             (Node("message", {"id": "m1"}), "400"),  # no recipient
             (Node("message", {"id": "m2", "to": "not a jid@@"}), "400"),
             (Node("message", {"id": "m3", "to": JID("19999", "s.whatsapp.net")}), "404"),
-            (Node("message", {"id": "m4", "to": JID(PHONE, "s.whatsapp.net")},
-                  [Node("participants", {}, [Node("to", {"jid": "??"}, [])])]), "400"),
-            (Node("message", {"id": "m5", "to": JID(PHONE, "s.whatsapp.net")},
-                  [Node("enc", {"v": "2", "type": "msg"}, b"x")]), "400"),  # no device named
+            (
+                Node(
+                    "message",
+                    {"id": "m4", "to": JID(PHONE, "s.whatsapp.net")},
+                    [Node("participants", {}, [Node("to", {"jid": "??"}, [])])],
+                ),
+                "400",
+            ),
+            (
+                Node(
+                    "message",
+                    {"id": "m5", "to": JID(PHONE, "s.whatsapp.net")},
+                    [Node("enc", {"v": "2", "type": "msg"}, b"x")],
+                ),
+                "400",
+            ),  # no device named
         ]
         for stanza, error in cases:
             await client.send(stanza)
@@ -38,10 +50,23 @@ async def test_bad_message_stanzas_get_error_acks(sandbox: Sandbox) -> None:
         ping = await client.query(Node("iq", {"xmlns": "w:p", "type": "get"}))
         assert ping.attrs["type"] == "result"
         # a message to oneself with participants for unknown devices only: acked, no error
-        own = Node("message", {"id": "m6", "to": JID(PHONE, "s.whatsapp.net")}, [
-            Node("participants", {}, [
-                Node("to", {"jid": JID(PHONE, "s.whatsapp.net", device=42)},
-                     [Node("enc", {"v": "2", "type": "msg"}, b"x")])])])
+        own = Node(
+            "message",
+            {"id": "m6", "to": JID(PHONE, "s.whatsapp.net")},
+            [
+                Node(
+                    "participants",
+                    {},
+                    [
+                        Node(
+                            "to",
+                            {"jid": JID(PHONE, "s.whatsapp.net", device=42)},
+                            [Node("enc", {"v": "2", "type": "msg"}, b"x")],
+                        )
+                    ],
+                )
+            ],
+        )
         await client.send(own)
         answer = await client.expect("ack")
         assert "error" not in answer.attrs

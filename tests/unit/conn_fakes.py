@@ -237,9 +237,7 @@ class FakeSession:
             return
         await self.send(answer)
 
-    async def pair(
-        self, phone: str, identity: bytes, adv_secret: bytes, **faults: Any
-    ) -> Node:
+    async def pair(self, phone: str, identity: bytes, adv_secret: bytes, **faults: Any) -> Node:
         """Act as the phone: send pair-success, check the countersignature, then 515."""
         srv = self.server
         account = srv.account(phone)

@@ -37,14 +37,19 @@ class Party:
         assert self.signed is not None
         pk = self.prekeys[prekey_id] if prekey_id is not None else None
         return keys.PreKeyBundle(
-            self.local.registration_id, self.local.key_pair.public, self.signed.key_id,
-            self.signed.key_pair.public, self.signed.signature,
-            pk.key_id if pk else None, pk.key_pair.public if pk else None,
+            self.local.registration_id,
+            self.local.key_pair.public,
+            self.signed.key_id,
+            self.signed.key_pair.public,
+            self.signed.signature,
+            pk.key_id if pk else None,
+            pk.key_pair.public if pk else None,
         )
 
     def start(self, other: Party, prekey_id: int | None = 1) -> None:
-        self.record = session_from_bundle(self.record, self.local, other.bundle(prekey_id),
-                                          self.limits)
+        self.record = session_from_bundle(
+            self.record, self.local, other.bundle(prekey_id), self.limits
+        )
 
     def send(self, plaintext: bytes) -> tuple[str, bytes]:
         self.record, enc_type, data = encrypt(self.record, self.local, plaintext)
@@ -52,13 +57,16 @@ class Party:
 
     def receive(self, enc_type: str, data: bytes) -> bytes:
         if enc_type == "msg":
-            self.record, plaintext, _ = decrypt_signal_message(self.record, self.local, data,
-                                                               self.limits)
+            self.record, plaintext, _ = decrypt_signal_message(
+                self.record, self.local, data, self.limits
+            )
             return plaintext
         signed = self.signed
         assert signed is not None
         result = decrypt_prekey_message(
-            self.record, self.local, wire.parse_prekey_message(data),
+            self.record,
+            self.local,
+            wire.parse_prekey_message(data),
             signed_prekey=lambda i: signed.key_pair if i == signed.key_id else None,
             prekey=lambda i: self.prekeys[i].key_pair if i in self.prekeys else None,
             limits=self.limits,

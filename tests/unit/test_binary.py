@@ -62,13 +62,26 @@ def test_every_token_roundtrips_with_its_index() -> None:
 
 def test_known_bytes_simple_iq() -> None:
     node = Node("iq", {"type": "get", "xmlns": "w:p", "to": SERVER_JID}, [Node("ping")])
-    expected = bytes([
-        248, 8, 25,            # list of 8: tag iq
-        4, 41,                 # type=get
-        22, 87,                # xmlns=w:p
-        17, 250, 0, 3,         # to=JID_PAIR(LIST_EMPTY, s.whatsapp.net)
-        248, 1, 248, 1, 86,    # [<ping/>]
-    ])
+    expected = bytes(
+        [
+            248,
+            8,
+            25,  # list of 8: tag iq
+            4,
+            41,  # type=get
+            22,
+            87,  # xmlns=w:p
+            17,
+            250,
+            0,
+            3,  # to=JID_PAIR(LIST_EMPTY, s.whatsapp.net)
+            248,
+            1,
+            248,
+            1,
+            86,  # [<ping/>]
+        ]
+    )
     assert encode_node(node) == expected
     assert decode_node(expected) == node
 
@@ -91,8 +104,11 @@ def test_packed_strings() -> None:
 
 def test_binary_lengths() -> None:
     for size, marker, header in [
-        (0, tokens.BINARY_8, 2), (255, tokens.BINARY_8, 2), (256, tokens.BINARY_20, 4),
-        ((1 << 20) - 1, tokens.BINARY_20, 4), (1 << 20, tokens.BINARY_32, 5),
+        (0, tokens.BINARY_8, 2),
+        (255, tokens.BINARY_8, 2),
+        (256, tokens.BINARY_20, 4),
+        ((1 << 20) - 1, tokens.BINARY_20, 4),
+        (1 << 20, tokens.BINARY_32, 5),
     ]:
         blob = bytes(range(256)) * (size // 256) + bytes(size % 256)
         data = encode_node(Node("enc", {}, blob))
@@ -117,11 +133,24 @@ def test_list16_and_empty_list() -> None:
 @pytest.mark.parametrize(
     "jid",
     [
-        "15551234567@s.whatsapp.net", "15551234567:3@s.whatsapp.net", "1555.5:2@s.whatsapp.net",
-        "88123:4@lid", "88123@lid", "1555:99@hosted", "1555@hosted", "88123:99@hosted.lid",
-        "120363025246125888@g.us", "status@broadcast", "1@newsletter", "16505361212@c.us",
-        "100001234:3@msgr", "100001234@msgr", "7-4455:2@interop", "867051314767696@bot",
-        "@s.whatsapp.net", "@g.us",
+        "15551234567@s.whatsapp.net",
+        "15551234567:3@s.whatsapp.net",
+        "1555.5:2@s.whatsapp.net",
+        "88123:4@lid",
+        "88123@lid",
+        "1555:99@hosted",
+        "1555@hosted",
+        "88123:99@hosted.lid",
+        "120363025246125888@g.us",
+        "status@broadcast",
+        "1@newsletter",
+        "16505361212@c.us",
+        "100001234:3@msgr",
+        "100001234@msgr",
+        "7-4455:2@interop",
+        "867051314767696@bot",
+        "@s.whatsapp.net",
+        "@g.us",
     ],
 )
 def test_jid_roundtrip(jid: str) -> None:
@@ -211,18 +240,18 @@ def test_encode_rejects_bad_nodes() -> None:
         (b"\x00", 0),
         (b"\xf8\x00", 0),
         (b"\x05", 0),
-        (b"\xf8\x02\x19\xfc\x05ab", 7),            # binary longer than input
+        (b"\xf8\x02\x19\xfc\x05ab", 7),  # binary longer than input
         (b"\xf8\x02\x19\xfe\xff\xff\xff\xff", 8),  # BINARY_32 length 4 GiB
-        (b"\xf8\x02\x19\xfd\x0f\xff\xff", 7),      # BINARY_20 past end
-        (b"\xf8\x02\x19\xf8\xff", 5),               # list of 255 with no bytes
-        (b"\xf8\x02\x19\xf9\xff\xff", 6),           # LIST_16 of 65535 with no bytes
-        (b"\xf8\x01\xf0", 2),                       # invalid tag 240
-        (b"\xf8\x01\xf8", 2),                       # list where a string must be
-        (b"\xf8\x03\x19\x04\xfa\x00\x00", 4),       # JID pair without a server (empty)
-        (b"\xf8\x01\x19\x00", 3),                   # trailing bytes
-        (b"\xf8\x03\x19\x04\xff\x01\xcc", 4),       # invalid nibble
-        (b"\xf8\x01\xfa\x00\x03", 2),               # JID as tag
-        (b"\xf8\x03\x19\xfa\x00\x03\x04", 3),       # JID as attribute name
+        (b"\xf8\x02\x19\xfd\x0f\xff\xff", 7),  # BINARY_20 past end
+        (b"\xf8\x02\x19\xf8\xff", 5),  # list of 255 with no bytes
+        (b"\xf8\x02\x19\xf9\xff\xff", 6),  # LIST_16 of 65535 with no bytes
+        (b"\xf8\x01\xf0", 2),  # invalid tag 240
+        (b"\xf8\x01\xf8", 2),  # list where a string must be
+        (b"\xf8\x03\x19\x04\xfa\x00\x00", 4),  # JID pair without a server (empty)
+        (b"\xf8\x01\x19\x00", 3),  # trailing bytes
+        (b"\xf8\x03\x19\x04\xff\x01\xcc", 4),  # invalid nibble
+        (b"\xf8\x01\xfa\x00\x03", 2),  # JID as tag
+        (b"\xf8\x03\x19\xfa\x00\x03\x04", 3),  # JID as attribute name
     ],
 )
 def test_decode_errors_carry_offset(data: bytes, offset: int) -> None:
@@ -293,15 +322,24 @@ def test_compressed_frame_limit() -> None:
 
 
 def make_stanza() -> Node:
-    return Node("message", {
-        "id": "3EB0A1", "from": JID.parse("1555:2@s.whatsapp.net"), "t": "1700000000",
-        "count": "-3", "offline": "true", "bad_int": "12x", "notify": JID("john", "home"),
-        "big": "9" * 30,
-    }, [
-        Node("enc", {"v": "2", "type": "pkmsg"}, b"\x01\x02"),
-        Node("enc", {"v": "2", "type": "msg"}, b"\x03"),
-        Node("meta", {}, [Node("inner", {"k": "v"}, "text")]),
-    ])
+    return Node(
+        "message",
+        {
+            "id": "3EB0A1",
+            "from": JID.parse("1555:2@s.whatsapp.net"),
+            "t": "1700000000",
+            "count": "-3",
+            "offline": "true",
+            "bad_int": "12x",
+            "notify": JID("john", "home"),
+            "big": "9" * 30,
+        },
+        [
+            Node("enc", {"v": "2", "type": "pkmsg"}, b"\x01\x02"),
+            Node("enc", {"v": "2", "type": "msg"}, b"\x03"),
+            Node("meta", {}, [Node("inner", {"k": "v"}, "text")]),
+        ],
+    )
 
 
 def test_children_helpers() -> None:
@@ -412,5 +450,7 @@ def test_str_subclass_values_encode_as_strings() -> None:
 
     node = Node("message", {"type": Kind.TEXT, "x": Kind.OTHER}, Kind.TEXT)
     assert decode_node(encode_node(node)) == Node(
-        "message", {"type": "text", "x": "not a token"}, "text",
+        "message",
+        {"type": "text", "x": "not a token"},
+        "text",
     )

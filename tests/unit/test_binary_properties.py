@@ -44,31 +44,41 @@ def jids(draw: st.DrawFn) -> JID:
         return JID(user, server, device=draw(st.integers(0, 255)))
     if kind == "agent":
         agent = draw(st.integers(2, 255).filter(lambda a: a not in (128, 129)))
-        return JID(user, "s.whatsapp.net", agent=agent,
-                   device=draw(st.integers(0, 255)))
+        return JID(user, "s.whatsapp.net", agent=agent, device=draw(st.integers(0, 255)))
     if kind == "msgr":
         return JID(user, "msgr", device=draw(st.integers(0, 65535)))
     if kind == "interop":
-        return JID(user, "interop", device=draw(st.integers(0, 65535)),
-                   integrator=draw(st.integers(0, 65535)))
+        return JID(
+            user,
+            "interop",
+            device=draw(st.integers(0, 65535)),
+            integrator=draw(st.integers(0, 65535)),
+        )
     return JID("", draw(st.sampled_from(["s.whatsapp.net", "g.us", "broadcast", "lid"])))
 
 
 _VALUES = st.one_of(_STRINGS, jids())
 # Content kinds that decode back to exactly what was encoded (raw strings come back as bytes).
 _CONTENT = st.one_of(
-    st.none(), st.binary(max_size=64), st.binary(min_size=250, max_size=300), _TOKENS, _PACKABLE,
+    st.none(),
+    st.binary(max_size=64),
+    st.binary(min_size=250, max_size=300),
+    _TOKENS,
+    _PACKABLE,
     jids(),
 )
-_TAGS = st.one_of(_TOKENS, st.text(st.characters(blacklist_categories=("Cs",)), min_size=1,
-                                   max_size=12))
+_TAGS = st.one_of(
+    _TOKENS, st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+)
 
 
 def node_trees(max_leaves: int) -> st.SearchStrategy[Node]:
     return st.recursive(
         st.builds(Node, _TAGS, st.dictionaries(_STRINGS, _VALUES, max_size=6), _CONTENT),
         lambda children: st.builds(
-            Node, _TOKENS, st.dictionaries(_STRINGS, _VALUES, max_size=4),
+            Node,
+            _TOKENS,
+            st.dictionaries(_STRINGS, _VALUES, max_size=4),
             st.lists(children, max_size=5),
         ),
         max_leaves=max_leaves,
@@ -155,19 +165,49 @@ def _fuzz_seeds() -> list[bytes]:
     me = JID("15551234567", "s.whatsapp.net", device=3)
     lid = JID("88123456789012", "lid", device=2)
     stanzas = [
-        Node("message", {"id": "3EB0C431F5C2E5A1B2D4", "to": JID("120363025246125888", "g.us"),
-                         "type": "text", "t": "1723456789", "notify": "Alice ✓"}, [
-            Node("enc", {"v": "2", "type": "skmsg"}, bytes(range(200))),
-            Node("participants", {}, [
-                Node("to", {"jid": lid}, [Node("enc", {"v": "2", "type": "pkmsg"}, b"x" * 300)]),
-                Node("to", {"jid": me}, [Node("enc", {"v": "2", "type": "msg"}, b"y" * 40)]),
-            ]),
-        ]),
-        Node("iq", {"id": "1.2-3", "to": JID("", "s.whatsapp.net"), "type": "get",
-                    "xmlns": "usync"}, [Node("usync", {"sid": "abc"}, [
-                        Node("list", {}, [Node("user", {"jid": me}) for _ in range(3)])])]),
-        Node("x", {"a": JID("1", "msgr", device=300),
-                   "b": JID("2", "interop", device=1, integrator=9)}, "12345"),
+        Node(
+            "message",
+            {
+                "id": "3EB0C431F5C2E5A1B2D4",
+                "to": JID("120363025246125888", "g.us"),
+                "type": "text",
+                "t": "1723456789",
+                "notify": "Alice ✓",
+            },
+            [
+                Node("enc", {"v": "2", "type": "skmsg"}, bytes(range(200))),
+                Node(
+                    "participants",
+                    {},
+                    [
+                        Node(
+                            "to",
+                            {"jid": lid},
+                            [Node("enc", {"v": "2", "type": "pkmsg"}, b"x" * 300)],
+                        ),
+                        Node(
+                            "to", {"jid": me}, [Node("enc", {"v": "2", "type": "msg"}, b"y" * 40)]
+                        ),
+                    ],
+                ),
+            ],
+        ),
+        Node(
+            "iq",
+            {"id": "1.2-3", "to": JID("", "s.whatsapp.net"), "type": "get", "xmlns": "usync"},
+            [
+                Node(
+                    "usync",
+                    {"sid": "abc"},
+                    [Node("list", {}, [Node("user", {"jid": me}) for _ in range(3)])],
+                )
+            ],
+        ),
+        Node(
+            "x",
+            {"a": JID("1", "msgr", device=300), "b": JID("2", "interop", device=1, integrator=9)},
+            "12345",
+        ),
         Node("big", {}, [Node("item", {"id": str(i)}) for i in range(260)]),
     ]
     return [encode_node(node) for node in stanzas]

@@ -42,17 +42,26 @@ h = bytes.fromhex
     ("ikm", "salt", "info", "length", "okm"),
     [
         (
-            h("0b" * 22), h("000102030405060708090a0b0c"), h("f0f1f2f3f4f5f6f7f8f9"), 42,
+            h("0b" * 22),
+            h("000102030405060708090a0b0c"),
+            h("f0f1f2f3f4f5f6f7f8f9"),
+            42,
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
         ),
         (
-            bytes(range(0x00, 0x50)), bytes(range(0x60, 0xB0)), bytes(range(0xB0, 0x100)), 82,
+            bytes(range(0x00, 0x50)),
+            bytes(range(0x60, 0xB0)),
+            bytes(range(0xB0, 0x100)),
+            82,
             "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
             "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
             "cc30c58179ec3e87c14c01d5c1f3434f1d87",
         ),
         (
-            h("0b" * 22), b"", b"", 42,
+            h("0b" * 22),
+            b"",
+            b"",
+            42,
             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
         ),
     ],
@@ -112,11 +121,16 @@ def test_sha256_abc() -> None:
     ("key", "iv", "plaintext", "aad", "ciphertext", "tag"),
     [
         (
-            "00" * 16, "00" * 12, "00" * 16, "",
-            "0388dace60b6a392f328c2b971b2fe78", "ab6e47d42cec13bdf53a67b21257bddf",
+            "00" * 16,
+            "00" * 12,
+            "00" * 16,
+            "",
+            "0388dace60b6a392f328c2b971b2fe78",
+            "ab6e47d42cec13bdf53a67b21257bddf",
         ),
         (
-            "feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888",
+            "feffe9928665731c6d6a8f9467308308",
+            "cafebabefacedbaddecaf888",
             "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
             "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
             "feedfacedeadbeeffeedfacedeadbeefabaddad2",
@@ -125,8 +139,12 @@ def test_sha256_abc() -> None:
             "5bc94fbc3221a5db94fae95ae7121a47",
         ),
         (
-            "00" * 32, "00" * 12, "00" * 16, "",
-            "cea7403d4d606b6e074ec5d3baf39d18", "d0d1c8a799996bf0265b98b5d48ab919",
+            "00" * 32,
+            "00" * 12,
+            "00" * 16,
+            "",
+            "cea7403d4d606b6e074ec5d3baf39d18",
+            "d0d1c8a799996bf0265b98b5d48ab919",
         ),
     ],
 )
@@ -288,8 +306,9 @@ def test_xeddsa_bit_exact_with_libxeddsa() -> None:
         forced = xeddsa.priv_force_sign(kp.private, False)
         assert ours == xeddsa.ed25519_priv_sign(forced, message, nonce)
         assert ours[63] & 0x80 == 0
-        assert xeddsa.ed25519_verify(ours, xeddsa.curve25519_pub_to_ed25519_pub(kp.public, False),
-                                     message)
+        assert xeddsa.ed25519_verify(
+            ours, xeddsa.curve25519_pub_to_ed25519_pub(kp.public, False), message
+        )
 
 
 def test_xeddsa_sign_verify_and_rejections() -> None:

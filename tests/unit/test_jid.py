@@ -42,7 +42,11 @@ from wamd.types import (
 def test_parse(text: str, user: str, server: str, agent: int, device: int, integrator: int) -> None:
     jid = JID.parse(text)
     assert (jid.user, jid.server, jid.agent, jid.device, jid.integrator) == (
-        user, server, agent, device, integrator,
+        user,
+        server,
+        agent,
+        device,
+        integrator,
     )
     assert JID.parse(str(jid)) == jid
     assert jid == JID(user, server, agent=agent, device=device, integrator=integrator)
@@ -71,11 +75,24 @@ def test_format(jid: JID, text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "", "nobody", "a@b@c", "1555@", "1555:x@s.whatsapp.net", "1555:@s.whatsapp.net",
-        "1555:1:2@s.whatsapp.net", "1555:70000@s.whatsapp.net", "1555.x:1@s.whatsapp.net",
-        "1555.300:1@s.whatsapp.net", ":3@s.whatsapp.net", "1555@s.what:sapp.net",
-        "x-1:2@interop", "1555:+1@s.whatsapp.net", "1555: 1@s.whatsapp.net",
-        "1555:\u0661@s.whatsapp.net", "1555.1:2@s.whatsapp.net", "1555.129:0@s.whatsapp.net",
+        "",
+        "nobody",
+        "a@b@c",
+        "1555@",
+        "1555:x@s.whatsapp.net",
+        "1555:@s.whatsapp.net",
+        "1555:1:2@s.whatsapp.net",
+        "1555:70000@s.whatsapp.net",
+        "1555.x:1@s.whatsapp.net",
+        "1555.300:1@s.whatsapp.net",
+        ":3@s.whatsapp.net",
+        "1555@s.what:sapp.net",
+        "x-1:2@interop",
+        "1555:+1@s.whatsapp.net",
+        "1555: 1@s.whatsapp.net",
+        "1555:\u0661@s.whatsapp.net",
+        "1555.1:2@s.whatsapp.net",
+        "1555.129:0@s.whatsapp.net",
     ],
 )
 def test_parse_rejects(text: str) -> None:

@@ -34,7 +34,11 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_regenerating_changes_nothing(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path)],
-        cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fresh = _files(tmp_path / "wamd" / "proto")
@@ -47,7 +51,11 @@ def test_regenerating_changes_nothing(tmp_path: Path) -> None:
 def test_check_mode_passes_on_the_committed_tree() -> None:
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--check"],
-        cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
 

@@ -1,4 +1,4 @@
-"""The project's own checks: ruff and mypy --strict must be clean."""
+"""The project's own checks: ruff (lint and format) and mypy --strict must be clean."""
 
 from __future__ import annotations
 
@@ -15,7 +15,19 @@ LINTED = [d for d in ("src", "tests", "bench", "examples", "scripts") if (ROOT /
 def test_ruff_clean() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ruff", "check", *LINTED],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_clean() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", *LINTED],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -23,6 +35,9 @@ def test_ruff_clean() -> None:
 @pytest.mark.slow
 def test_mypy_strict_clean() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "mypy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

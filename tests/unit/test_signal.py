@@ -35,8 +35,13 @@ def test_signed_prekey_and_bundle_checks() -> None:
     assert verify_signature(identity.public, djb_encode(spk.key_pair.public), spk.signature)
     bundle = keys.PreKeyBundle(1, identity.public, 9, spk.key_pair.public, spk.signature)
     bundle.verify()
-    bad = keys.PreKeyBundle(1, identity.public, 9, spk.key_pair.public,
-                            bytes([spk.signature[0] ^ 1]) + spk.signature[1:])
+    bad = keys.PreKeyBundle(
+        1,
+        identity.public,
+        9,
+        spk.key_pair.public,
+        bytes([spk.signature[0] ^ 1]) + spk.signature[1:],
+    )
     with pytest.raises(CryptoError, match="signature"):
         bad.verify()
     other = keys.PreKeyBundle(1, KeyPair.generate().public, 9, spk.key_pair.public, spk.signature)
@@ -199,7 +204,7 @@ def test_tampering_any_byte_of_msg() -> None:
     before = bob.snapshot()
     for i in range(len(data)):
         for mask in (0x01, 0x80):
-            bad = data[:i] + bytes([data[i] ^ mask]) + data[i + 1:]
+            bad = data[:i] + bytes([data[i] ^ mask]) + data[i + 1 :]
             with pytest.raises((InvalidMessage, DuplicateMessage, NoSession)):
                 bob.receive(enc_type, bad)
             assert bob.snapshot() == before
@@ -223,7 +228,7 @@ def test_tampering_any_byte_of_pkmsg() -> None:
     reg_span = range(reg_start, reg_start + len(_varint(reg)))
     for i in range(len(data)):
         for mask in (0x01, 0x40):
-            bad = data[:i] + bytes([data[i] ^ mask]) + data[i + 1:]
+            bad = data[:i] + bytes([data[i] ^ mask]) + data[i + 1 :]
             fresh = Party(local=bob.local, signed=bob.signed)
             fresh.signed, fresh.prekeys = bob.signed, dict(bob.prekeys)
             try:
@@ -280,8 +285,12 @@ def test_reprs_hold_no_secrets() -> None:
     state = alice.record.current
     assert state is not None
     text = repr(alice.record) + repr(state) + repr(state.receiver_chains)
-    for secret in (state.root_key, state.sender_ratchet.private, state.sender_chain_key or b"",
-                   state.receiver_chains[0].chain_key):
+    for secret in (
+        state.root_key,
+        state.sender_ratchet.private,
+        state.sender_chain_key or b"",
+        state.receiver_chains[0].chain_key,
+    ):
         assert secret.hex() not in text
         assert repr(secret) not in text
     record = group_ops.create_sender_key()
@@ -344,7 +353,7 @@ def test_sender_key_tampering_and_unknown_key_id() -> None:
     own, data = group_ops.group_encrypt(own, b"signed")
     before = theirs.serialize()
     for i in range(len(data)):
-        bad = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+        bad = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
         with pytest.raises((InvalidMessage, NoSession)):
             group_ops.group_decrypt(theirs, bad)
     assert theirs.serialize() == before
@@ -360,7 +369,8 @@ def test_sender_key_states_are_bounded() -> None:
     record = None
     for _ in range(8):
         record = group_ops.process_distribution(
-            record, group_ops.distribution_message(group_ops.create_sender_key()))
+            record, group_ops.distribution_message(group_ops.create_sender_key())
+        )
     assert record is not None
     assert len(record.states) == 5
 
@@ -373,7 +383,11 @@ def test_distribution_message_format() -> None:
     latest = own.latest
     assert latest is not None
     assert (dist.key_id, dist.iteration, dist.chain_key, dist.signing_key) == (
-        latest.key_id, 0, latest.chain_key, latest.signing_public)
+        latest.key_id,
+        0,
+        latest.chain_key,
+        latest.signing_public,
+    )
     assert 1 <= dist.key_id < 2**31
 
 
@@ -396,8 +410,12 @@ def test_padding() -> None:
 
 @pytest.mark.parametrize(
     "parse",
-    [wire.parse_signal_message, wire.parse_prekey_message, wire.parse_sender_key_message,
-     wire.parse_sender_key_distribution],
+    [
+        wire.parse_signal_message,
+        wire.parse_prekey_message,
+        wire.parse_sender_key_message,
+        wire.parse_sender_key_distribution,
+    ],
 )
 def test_wire_parsers_reject_garbage(parse: object) -> None:
     assert callable(parse)

@@ -42,9 +42,13 @@ class Device:
     def bundle(self, index: int | None = 0) -> PreKeyBundle:
         pk = self.prekeys[index] if index is not None else None
         return PreKeyBundle(
-            self.registration_id, self.identity.public, self.signed.key_id,
-            self.signed.key_pair.public, self.signed.signature,
-            pk.key_id if pk else None, pk.key_pair.public if pk else None,
+            self.registration_id,
+            self.identity.public,
+            self.signed.key_id,
+            self.signed.key_pair.public,
+            self.signed.signature,
+            pk.key_id if pk else None,
+            pk.key_pair.public if pk else None,
         )
 
 
@@ -54,8 +58,11 @@ async def new_device(store: MemoryStore, trust: TrustPolicy = TrustPolicy.ACCEPT
     spk = generate_signed_prekey(identity, 3)
     signed = SignedPreKey(3, stored(spk.key_pair), spk.signature)
     creds = DeviceCredentials(
-        noise_key=stored(KeyPair.generate()), identity_key=stored(identity),
-        registration_id=registration_id, signed_prekey=signed, adv_secret_key=os.urandom(32),
+        noise_key=stored(KeyPair.generate()),
+        identity_key=stored(identity),
+        registration_id=registration_id,
+        signed_prekey=signed,
+        adv_secret_key=os.urandom(32),
     )
     account = await store.new_account(creds)
     await account.signed_prekeys.put(signed)
@@ -168,6 +175,7 @@ async def test_committed_state_is_remembered_across_batches_and_never_a_rolled_b
     await batch.prefetch(addresses=["alice.1"])
     assert (await batch.decrypt("alice.1", *item)).plaintext == b"two"
     assert counting.calls == []
+
     # the transaction fails after the commit wrote: what the cipher remembered is dropped,
     # the store's (rolled back) state is read again and the message decrypts again
     async def failing_commit() -> None:

@@ -10,14 +10,12 @@ from wamd.errors import DuplicateMessage, InvalidMessage, NoSession
 from wamd.signal import group as group_ops
 from wamd.signal.state import Limits
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
 @given(st.data(), st.integers(1, 30), st.integers(1, 12))
-def test_any_order_within_the_skip_bound_decrypts(data: st.DataObject, n: int, bound: int
-                                                  ) -> None:
+def test_any_order_within_the_skip_bound_decrypts(data: st.DataObject, n: int, bound: int) -> None:
     """Deliver n messages of one chain in an arbitrary order with max_skip = bound: a message
     decrypts iff it is behind the chain (its key was stored) or at most ``bound`` ahead of it;
     otherwise InvalidMessage and an unchanged state."""
@@ -79,7 +77,7 @@ def test_tampered_msg_fails_typed_and_leaves_state(data: st.DataObject) -> None:
     enc_type, msg = alice.send(data.draw(st.binary(max_size=64)))
     position = data.draw(st.integers(0, 10**6)) % len(msg)
     mask = data.draw(st.integers(1, 255))
-    bad = msg[:position] + bytes([msg[position] ^ mask]) + msg[position + 1:]
+    bad = msg[:position] + bytes([msg[position] ^ mask]) + msg[position + 1 :]
     before = bob.snapshot()
     try:
         bob.receive(enc_type, bad)
@@ -108,8 +106,7 @@ def test_random_bytes_never_crash_decryption(junk: bytes) -> None:
 
 @SETTINGS
 @given(st.data(), st.integers(1, 25), st.integers(1, 10))
-def test_sender_key_orders_bounds_and_tampering(data: st.DataObject, n: int, bound: int
-                                                ) -> None:
+def test_sender_key_orders_bounds_and_tampering(data: st.DataObject, n: int, bound: int) -> None:
     limits = Limits(max_skip=bound)
     own = group_ops.create_sender_key()
     theirs = group_ops.process_distribution(None, group_ops.distribution_message(own))
@@ -122,7 +119,7 @@ def test_sender_key_orders_bounds_and_tampering(data: st.DataObject, n: int, bou
         before = theirs.serialize()
         # key ids are random, so lengths vary between runs: draw independently of them
         position = data.draw(st.integers(0, 10**6)) % len(sent[i])
-        bad = sent[i][:position] + bytes([sent[i][position] ^ 0x10]) + sent[i][position + 1:]
+        bad = sent[i][:position] + bytes([sent[i][position] ^ 0x10]) + sent[i][position + 1 :]
         try:
             group_ops.group_decrypt(theirs, bad, limits)
         except (InvalidMessage, NoSession):
@@ -166,8 +163,7 @@ def _pb_reading(payload: bytes) -> tuple[bytes, int, int, bytes] | None:
         return None
     if any(f.wire_type in (3, 4) for f in unknown_fields.UnknownFieldSet(msg)):
         return None
-    if not (msg.HasField("ratchet_key") and msg.HasField("counter")
-            and msg.HasField("ciphertext")):
+    if not (msg.HasField("ratchet_key") and msg.HasField("counter") and msg.HasField("ciphertext")):
         return None
     if len(msg.ratchet_key) != 33 or msg.ratchet_key[0] != 5:
         return None
@@ -200,19 +196,31 @@ def test_signal_message_reader_agrees_with_protobuf_on_junk(payload: bytes) -> N
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.binary(min_size=32, max_size=32), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
-    st.binary(max_size=60), st.lists(st.tuples(st.integers(5, 3000), st.sampled_from([0, 1, 2, 5]),
-                                               st.binary(max_size=9)), max_size=3),
-    st.booleans(), st.integers(0, 10),
+    st.binary(min_size=32, max_size=32),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.binary(max_size=60),
+    st.lists(
+        st.tuples(st.integers(5, 3000), st.sampled_from([0, 1, 2, 5]), st.binary(max_size=9)),
+        max_size=3,
+    ),
+    st.booleans(),
+    st.integers(0, 10),
 )
 def test_signal_message_reader_agrees_with_protobuf(
-    key: bytes, counter: int, previous: int, ciphertext: bytes,
-    unknown: list[tuple[int, int, bytes]], reorder: bool, cut: int,
+    key: bytes,
+    counter: int,
+    previous: int,
+    ciphertext: bytes,
+    unknown: list[tuple[int, int, bytes]],
+    reorder: bool,
+    cut: int,
 ) -> None:
     from wamd.proto import signal_pb2
 
-    msg = signal_pb2.SignalMessage(ratchet_key=b"\x05" + key, counter=counter,
-                                   previous_counter=previous, ciphertext=ciphertext)
+    msg = signal_pb2.SignalMessage(
+        ratchet_key=b"\x05" + key, counter=counter, previous_counter=previous, ciphertext=ciphertext
+    )
     extra = b""
     for number, wire_type, raw in unknown:
         tag = _varint_bytes(number << 3 | wire_type)

@@ -105,7 +105,11 @@ def iq_error_of(node: Node) -> IQError:
 
 
 async def request(
-    pending: PendingRequests, send: SendNode, node: Node, *, timeout: float  # noqa: ASYNC109
+    pending: PendingRequests,
+    send: SendNode,
+    node: Node,
+    *,
+    timeout: float,  # noqa: ASYNC109
 ) -> Node:
     """Send ``node`` (an ``id`` is assigned when missing) and await its answer.
 

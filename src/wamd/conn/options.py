@@ -83,6 +83,5 @@ class ConnectOptions:
     def __repr__(self) -> str:
         proxy = "set" if self.proxy else None
         return (
-            f"ConnectOptions(server={self.server!r}, proxy={proxy}, "
-            f"app_version={self.app_version})"
+            f"ConnectOptions(server={self.server!r}, proxy={proxy}, app_version={self.app_version})"
         )

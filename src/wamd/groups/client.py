@@ -174,10 +174,19 @@ class Groups:
         ``linked_parent`` creates it inside that community. Members the server could not add
         carry an ``error`` in the returned participants.
         """
-        answer = await self._request(stanzas.create_request(
-            subject, participants, key=key or _new_id(), announce=announce, locked=locked,
-            join_approval=join_approval, member_add_mode=member_add_mode,
-            ephemeral_timer=ephemeral_timer, linked_parent=linked_parent))
+        answer = await self._request(
+            stanzas.create_request(
+                subject,
+                participants,
+                key=key or _new_id(),
+                announce=announce,
+                locked=locked,
+                join_approval=join_approval,
+                member_add_mode=member_add_mode,
+                ephemeral_timer=ephemeral_timer,
+                linked_parent=linked_parent,
+            )
+        )
         info = stanzas.parse_group_answer(answer)
         self.cache.put(info)
         return info
@@ -191,9 +200,15 @@ class Groups:
         key: str | None = None,
     ) -> GroupInfo:
         """Create a community (a parent group); link groups into it with :meth:`link`."""
-        answer = await self._request(stanzas.create_request(
-            subject, participants, key=key or _new_id(), community=True,
-            default_membership_approval_mode=default_membership_approval_mode))
+        answer = await self._request(
+            stanzas.create_request(
+                subject,
+                participants,
+                key=key or _new_id(),
+                community=True,
+                default_membership_approval_mode=default_membership_approval_mode,
+            )
+        )
         info = stanzas.parse_group_answer(answer)
         self.cache.put(info)
         return info
@@ -272,8 +287,9 @@ class Groups:
         if previous_id is None:
             previous_id = (await self.info(group)).description_id
         new_id = _new_id()
-        await self._request(stanzas.description_request(
-            group, description, new_id=new_id, previous_id=previous_id))
+        await self._request(
+            stanzas.description_request(group, description, new_id=new_id, previous_id=previous_id)
+        )
         self.cache.forget(group)
         return new_id
 
@@ -322,7 +338,8 @@ class Groups:
         """What group an invite link leads to, without joining
         (:class:`~wamd.errors.InviteLinkInvalid`, :class:`~wamd.errors.InviteLinkRevoked`)."""
         return stanzas.parse_group_answer(
-            await self._request(stanzas.invite_info_request(link_or_code)))
+            await self._request(stanzas.invite_info_request(link_or_code))
+        )
 
     async def join_with_link(self, link_or_code: str) -> stanzas.JoinResult:
         """Join by invite link; ``pending_approval`` is set when an admin must approve."""
@@ -330,34 +347,36 @@ class Groups:
         self.cache.forget(result.jid)
         return result
 
-    async def info_from_invite(self, invite: e2e_pb2.GroupInviteMessage,
-                               inviter: JID) -> GroupInfo:
+    async def info_from_invite(self, invite: e2e_pb2.GroupInviteMessage, inviter: JID) -> GroupInfo:
         """What group an invite message (``message.group_invite_message`` received from
         ``inviter``) leads to, without joining."""
         group, code, expiration = _invite_parts(invite)
-        return stanzas.parse_group_answer(await self._request(
-            stanzas.invite_message_info_request(group, inviter, code, expiration)))
+        return stanzas.parse_group_answer(
+            await self._request(
+                stanzas.invite_message_info_request(group, inviter, code, expiration)
+            )
+        )
 
-    async def join_with_invite(self, invite: e2e_pb2.GroupInviteMessage,
-                               inviter: JID) -> JID:
+    async def join_with_invite(self, invite: e2e_pb2.GroupInviteMessage, inviter: JID) -> JID:
         """Join the group of an invite message received from ``inviter``; returns the group
         (:class:`~wamd.errors.NotGroupAdmin` 401 when the code is not valid for this account,
         :class:`~wamd.errors.InviteLinkRevoked` 410 when it expired)."""
         group, code, expiration = _invite_parts(invite)
-        await self._request(stanzas.accept_invite_message_request(group, inviter, code,
-                                                                  expiration))
+        await self._request(stanzas.accept_invite_message_request(group, inviter, code, expiration))
         self.cache.forget(group)
         return group
 
     async def community_participants(self, community: JID) -> list[GroupParticipant]:
         """The members of every group of ``community``."""
         return stanzas.parse_community_participants(
-            await self._request(stanzas.community_participants_request(community)))
+            await self._request(stanzas.community_participants_request(community))
+        )
 
     async def join_requests(self, group: JID) -> list[JoinRequest]:
         """The pending join requests (admins only)."""
         return stanzas.parse_join_requests(
-            await self._request(stanzas.join_requests_request(group)))
+            await self._request(stanzas.join_requests_request(group))
+        )
 
     async def update_join_requests(
         self, group: JID, jids: Iterable[JID], action: RequestAction | str
@@ -397,9 +416,14 @@ class Groups:
         ctx = self._client.messaging.context()
         info = await self.cached_info(group)
         try:
-            result = await send_group_message(ctx, info, message, self._locks.get(group),
-                                              message_id=id,
-                                              prepare=lambda: self._rotate_if_stale(group))
+            result = await send_group_message(
+                ctx,
+                info,
+                message,
+                self._locks.get(group),
+                message_id=id,
+                prepare=lambda: self._rotate_if_stale(group),
+            )
         except SendError:
             self.cache.forget(group)
             raise
@@ -457,8 +481,12 @@ class Groups:
 
 
 def invite_message(
-    group: GroupInfo | JID, participant: GroupParticipant, *, subject: str = "",
-    caption: str = "", jpeg_thumbnail: bytes = b"",
+    group: GroupInfo | JID,
+    participant: GroupParticipant,
+    *,
+    subject: str = "",
+    caption: str = "",
+    jpeg_thumbnail: bytes = b"",
 ) -> e2e_pb2.Message:
     """The ``GroupInviteMessage`` to send (1:1) to a user whose add was refused with an
     ``add_request`` (their privacy settings): they join with :meth:`Groups.join_with_invite`."""
@@ -470,8 +498,9 @@ def invite_message(
     invite = message.group_invite_message
     invite.group_jid = str(jid)
     invite.invite_code = request.code
-    invite.invite_expiration = (int(request.expiration.timestamp())
-                                if request.expiration is not None else 0)
+    invite.invite_expiration = (
+        int(request.expiration.timestamp()) if request.expiration is not None else 0
+    )
     invite.group_name = subject or (group.subject if isinstance(group, GroupInfo) else "")
     if caption:
         invite.caption = caption

@@ -124,13 +124,30 @@ class GroupInfoChanged(Event):
     def changes(self) -> tuple[str, ...]:
         """The names of the fields that changed (``"added"``, ``"subject"``, ...)."""
         names: list[str] = []
-        for name in ("added", "removed", "promoted", "demoted", "join_requests",
-                     "join_requests_revoked"):
+        for name in (
+            "added",
+            "removed",
+            "promoted",
+            "demoted",
+            "join_requests",
+            "join_requests_revoked",
+        ):
             if getattr(self, name):
                 names.append(name)
-        for name in ("subject", "description", "announce", "locked", "ephemeral_timer",
-                     "join_approval", "member_add_mode", "invite_code", "linked", "unlinked",
-                     "suspended", "picture_id"):
+        for name in (
+            "subject",
+            "description",
+            "announce",
+            "locked",
+            "ephemeral_timer",
+            "join_approval",
+            "member_add_mode",
+            "invite_code",
+            "linked",
+            "unlinked",
+            "suspended",
+            "picture_id",
+        ):
             if getattr(self, name) is not None:
                 names.append(name)
         if self.deleted:
@@ -141,8 +158,9 @@ class GroupInfoChanged(Event):
 
     def affects(self, jid: JID) -> bool:
         """Whether ``jid`` (a user, either form) was added, removed, promoted or demoted."""
-        return any(p.is_user(jid) for p in (*self.added, *self.removed, *self.promoted,
-                                            *self.demoted))
+        return any(
+            p.is_user(jid) for p in (*self.added, *self.removed, *self.promoted, *self.demoted)
+        )
 
 
 def _time(node: Node) -> datetime | None:
@@ -189,17 +207,29 @@ def _parse(node: Node) -> JoinedGroup | GroupInfoChanged:
     if len(children) == 1 and children[0].tag == "create":
         create = children[0]
         info = parse_group(create.require_child("group"))
-        return JoinedGroup(info, actor, actor_pn, create.attr_str("reason", ""),
-                           create.attr_str("type", ""), create.attr_str("key", ""), when,
-                           notify, node)
+        return JoinedGroup(
+            info,
+            actor,
+            actor_pn,
+            create.attr_str("reason", ""),
+            create.attr_str("type", ""),
+            create.attr_str("key", ""),
+            when,
+            notify,
+            node,
+        )
     values: dict[str, object] = {}
     unknown: list[str] = []
     for child in children:
         tag = child.tag
         members = tuple(parse_participant(p) for p in child.children_by_tag("participant"))
         if tag in ("add", "remove", "promote", "demote"):
-            name = {"add": "added", "remove": "removed", "promote": "promoted",
-                    "demote": "demoted"}[tag]
+            name = {
+                "add": "added",
+                "remove": "removed",
+                "promote": "promoted",
+                "demote": "demoted",
+            }[tag]
             values[name] = members
             if tag == "add":
                 values["join_reason"] = child.attr_str("reason", "")
@@ -244,11 +274,20 @@ def _parse(node: Node) -> JoinedGroup | GroupInfoChanged:
             values["join_requests"] = members or ((GroupParticipant(actor),) if actor else ())
         elif tag == "revoked_membership_requests":
             values["join_requests_revoked"] = members or (
-                (GroupParticipant(actor),) if actor else ())
+                (GroupParticipant(actor),) if actor else ()
+            )
         else:
             unknown.append(tag)
-    return GroupInfoChanged(group, actor, actor_pn, when, notify, unknown=tuple(unknown),
-                            raw=node, **values)  # type: ignore[arg-type]
+    return GroupInfoChanged(
+        group,
+        actor,
+        actor_pn,
+        when,
+        notify,
+        unknown=tuple(unknown),
+        raw=node,
+        **values,  # type: ignore[arg-type]
+    )
 
 
 def parse_picture_notification(node: Node) -> GroupInfoChanged | None:
@@ -264,11 +303,13 @@ def parse_picture_notification(node: Node) -> GroupInfoChanged | None:
                 continue
             author = _jid(child, "author")
             if child.tag == "delete":
-                return GroupInfoChanged(group, author, None, _time(node), picture_removed=True,
-                                        raw=node)
+                return GroupInfoChanged(
+                    group, author, None, _time(node), picture_removed=True, raw=node
+                )
             if child.tag in ("set", "add"):
-                return GroupInfoChanged(group, author, None, _time(node),
-                                        picture_id=child.attr_str("id"), raw=node)
+                return GroupInfoChanged(
+                    group, author, None, _time(node), picture_id=child.attr_str("id"), raw=node
+                )
     except (AttributeMissing, AttributeInvalid, InvalidJID) as exc:
         raise MalformedNode(f"bad picture notification: {exc}") from exc
     return None

@@ -101,7 +101,7 @@ def invite_code(link_or_code: str) -> str:
     """The invite code of an invite link (``https://chat.whatsapp.com/CODE``) or of a code."""
     text = link_or_code.strip()
     if text.startswith(INVITE_LINK_PREFIX):
-        text = text[len(INVITE_LINK_PREFIX):]
+        text = text[len(INVITE_LINK_PREFIX) :]
     if not text or "/" in text or any(c.isspace() for c in text):
         raise ValueError(f"not an invite code or link: {link_or_code!r}")
     return text
@@ -132,8 +132,9 @@ def create_request(
     children = [Node("participant", {"jid": j.to_non_ad()}) for j in participants]
     children.append(Node("member_add_mode", {}, member_add_mode.value.encode()))
     if community:
-        children.append(Node("parent", {
-            "default_membership_approval_mode": default_membership_approval_mode}))
+        children.append(
+            Node("parent", {"default_membership_approval_mode": default_membership_approval_mode})
+        )
     elif linked_parent is not None:
         children.append(Node("linked_parent", {"jid": _group_jid(linked_parent)}))
     if locked:
@@ -142,8 +143,13 @@ def create_request(
         children.append(Node("announcement"))
     if ephemeral_timer:
         children.append(Node("ephemeral", {"expiration": str(ephemeral_timer), "trigger": "1"}))
-    children.append(Node("membership_approval_mode", {}, [
-        Node("group_join", {"state": "on" if join_approval else "off"})]))
+    children.append(
+        Node(
+            "membership_approval_mode",
+            {},
+            [Node("group_join", {"state": "on" if join_approval else "off"})],
+        )
+    )
     attrs: dict[str, AttrValue] = {"key": key}
     if subject:
         attrs["subject"] = subject
@@ -157,14 +163,18 @@ def info_request(group: JID) -> Node:
 
 def participating_request() -> Node:
     """List the groups this account is in, with participants and descriptions."""
-    return _iq("get", GROUP_SERVER_JID, Node("participating", {}, [
-        Node("participants"), Node("description")]))
+    return _iq(
+        "get",
+        GROUP_SERVER_JID,
+        Node("participating", {}, [Node("participants"), Node("description")]),
+    )
 
 
 def participants_request(group: JID, action: ParticipantAction, jids: Iterable[JID]) -> Node:
     """Add, remove, promote or demote members."""
-    return _iq("set", _group_jid(group), Node(ParticipantAction(action).value, {},
-                                               _participants(jids)))
+    return _iq(
+        "set", _group_jid(group), Node(ParticipantAction(action).value, {}, _participants(jids))
+    )
 
 
 def leave_request(groups: Iterable[JID]) -> Node:
@@ -193,8 +203,11 @@ def description_request(
     if not description:
         attrs["delete"] = "true"
         return _iq("set", _group_jid(group), Node("description", attrs))
-    return _iq("set", _group_jid(group), Node("description", attrs, [
-        Node("body", {}, description.encode())]))
+    return _iq(
+        "set",
+        _group_jid(group),
+        Node("description", attrs, [Node("body", {}, description.encode())]),
+    )
 
 
 _SETTINGS = frozenset({"locked", "unlocked", "announcement", "not_announcement"})
@@ -212,21 +225,28 @@ def ephemeral_request(group: JID, seconds: int) -> Node:
     """Set the disappearing-messages timer (0 turns it off)."""
     if seconds < 0:
         raise ValueError("a timer cannot be negative")
-    child = (Node("ephemeral", {"expiration": str(seconds)}) if seconds
-             else Node("not_ephemeral"))
+    child = Node("ephemeral", {"expiration": str(seconds)}) if seconds else Node("not_ephemeral")
     return _iq("set", _group_jid(group), child)
 
 
 def join_approval_request(group: JID, enabled: bool) -> Node:
     """Turn join approval (admins approve joins by link) on or off."""
-    return _iq("set", _group_jid(group), Node("membership_approval_mode", {}, [
-        Node("group_join", {"state": "on" if enabled else "off"})]))
+    return _iq(
+        "set",
+        _group_jid(group),
+        Node(
+            "membership_approval_mode",
+            {},
+            [Node("group_join", {"state": "on" if enabled else "off"})],
+        ),
+    )
 
 
 def member_add_mode_request(group: JID, mode: MemberAddMode) -> Node:
     """Set who may add members."""
-    return _iq("set", _group_jid(group), Node("member_add_mode", {},
-                                               MemberAddMode(mode).value.encode()))
+    return _iq(
+        "set", _group_jid(group), Node("member_add_mode", {}, MemberAddMode(mode).value.encode())
+    )
 
 
 def invite_code_request(group: JID, *, reset: bool = False) -> Node:
@@ -250,8 +270,11 @@ def _invite_attrs(code: str, expiration: int, inviter: JID) -> dict[str, AttrVal
 
 def invite_message_info_request(group: JID, inviter: JID, code: str, expiration: int) -> Node:
     """Ask about the group an invite *message* (``GroupInviteMessage``) leads to."""
-    return _iq("get", _group_jid(group), Node("query", {}, [
-        Node("add_request", _invite_attrs(code, expiration, inviter))]))
+    return _iq(
+        "get",
+        _group_jid(group),
+        Node("query", {}, [Node("add_request", _invite_attrs(code, expiration, inviter))]),
+    )
 
 
 def accept_invite_message_request(group: JID, inviter: JID, code: str, expiration: int) -> Node:
@@ -275,24 +298,39 @@ def join_requests_request(group: JID) -> Node:
     return _iq("get", _group_jid(group), Node("membership_approval_requests"))
 
 
-def join_requests_action_request(
-    group: JID, action: RequestAction, jids: Iterable[JID]
-) -> Node:
+def join_requests_action_request(group: JID, action: RequestAction, jids: Iterable[JID]) -> Node:
     """Approve or reject pending join requests."""
-    return _iq("set", _group_jid(group), Node("membership_requests_action", {}, [
-        Node(RequestAction(action).value, {}, _participants(jids))]))
+    return _iq(
+        "set",
+        _group_jid(group),
+        Node(
+            "membership_requests_action",
+            {},
+            [Node(RequestAction(action).value, {}, _participants(jids))],
+        ),
+    )
 
 
 def link_request(parent: JID, child: JID) -> Node:
     """Link an existing group into a community."""
-    return _iq("set", _group_jid(parent), Node("links", {}, [
-        Node("link", {"link_type": "sub_group"}, [Node("group", {"jid": _group_jid(child)})])]))
+    return _iq(
+        "set",
+        _group_jid(parent),
+        Node(
+            "links",
+            {},
+            [Node("link", {"link_type": "sub_group"}, [Node("group", {"jid": _group_jid(child)})])],
+        ),
+    )
 
 
 def unlink_request(parent: JID, child: JID) -> Node:
     """Unlink a group from a community."""
-    return _iq("set", _group_jid(parent), Node("unlink", {"unlink_type": "sub_group"}, [
-        Node("group", {"jid": _group_jid(child)})]))
+    return _iq(
+        "set",
+        _group_jid(parent),
+        Node("unlink", {"unlink_type": "sub_group"}, [Node("group", {"jid": _group_jid(child)})]),
+    )
 
 
 def subgroups_request(parent: JID) -> Node:
@@ -303,8 +341,16 @@ def subgroups_request(parent: JID) -> Node:
 def photo_request(group: JID, jpeg: bytes | None) -> Node:
     """Set the group photo (a JPEG), or remove it with ``None``."""
     content = None if jpeg is None else [Node("picture", {"type": "image"}, jpeg)]
-    return Node("iq", {"xmlns": "w:profile:picture", "type": "set", "to": SERVER_JID,
-                       "target": _group_jid(group)}, content)
+    return Node(
+        "iq",
+        {
+            "xmlns": "w:profile:picture",
+            "type": "set",
+            "to": SERVER_JID,
+            "target": _group_jid(group),
+        },
+        content,
+    )
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -438,7 +484,8 @@ def _group(node: Node) -> GroupInfo:
         elif tag == "parent":
             values["is_community"] = True
             values["default_membership_approval_mode"] = child.attr_str(
-                "default_membership_approval_mode", "")
+                "default_membership_approval_mode", ""
+            )
         elif tag == "incognito":
             values["is_incognito"] = True
         elif tag == "suspended":

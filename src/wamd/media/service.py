@@ -57,6 +57,7 @@ MEDIA_RETRY_KIND = "mediaretry"
 def _media_retry_event(node: Node) -> MediaRetry:
     return MediaRetry.from_notice(parse_retry_notification(node))
 
+
 FRESH_REFS = 512
 """How many re-uploaded media references a client keeps (by chat and message id)."""
 
@@ -77,8 +78,9 @@ def _media_part(message: e2e_pb2.Message) -> Any:
     return found[1]
 
 
-def resolve(item: Downloadable, media_type: MediaType | None = None
-            ) -> tuple[MediaRef, RetryTarget | None]:
+def resolve(
+    item: Downloadable, media_type: MediaType | None = None
+) -> tuple[MediaRef, RetryTarget | None]:
     """What to download for ``item``, and which message to name in a media-retry request.
 
     Raises :class:`~wamd.errors.MediaError` when ``item`` holds no downloadable media.
@@ -329,4 +331,3 @@ class ClientMedia:
         )
         result = await self._client.send_message(to, message, id=id)
         return SentMedia.of(result, to, message, upload)
-

@@ -98,8 +98,9 @@ def message_key(
     """The key naming a message: its chat, id, whether we sent it, and (in groups, for
     messages of others) its sender without a device."""
     chat_jid = _jid(chat)
-    key = common_pb2.MessageKey(remote_jid=str(chat_jid.to_non_ad()), from_me=from_me,
-                                id=message_id)
+    key = common_pb2.MessageKey(
+        remote_jid=str(chat_jid.to_non_ad()), from_me=from_me, id=message_id
+    )
     if not from_me and sender is not None and not chat_jid.is_user:
         key.participant = str(_jid(sender).to_non_ad())
     return key
@@ -163,8 +164,9 @@ def _stripped(message: e2e_pb2.Message) -> e2e_pb2.Message:
     return out
 
 
-def quote_context(quoted: Quotable, *, chat: JID | str | None = None,
-                  own: JID | None = None) -> e2e_pb2.ContextInfo:
+def quote_context(
+    quoted: Quotable, *, chat: JID | str | None = None, own: JID | None = None
+) -> e2e_pb2.ContextInfo:
     """The ``contextInfo`` of a reply to ``quoted``.
 
     ``chat`` is where the reply goes (``remoteJid`` is set when the quoted message lives in
@@ -259,8 +261,9 @@ def text(
 # --- reactions, edits, revokes ----------------------------------------------------------------
 
 
-def reaction(key: common_pb2.MessageKey, emoji: str, *,
-             timestamp_ms: int | None = None) -> e2e_pb2.Message:
+def reaction(
+    key: common_pb2.MessageKey, emoji: str, *, timestamp_ms: int | None = None
+) -> e2e_pb2.Message:
     """React to the message ``key`` names with ``emoji``; an empty ``emoji`` removes our
     reaction."""
     message = e2e_pb2.Message()
@@ -272,8 +275,13 @@ def reaction(key: common_pb2.MessageKey, emoji: str, *,
     return message
 
 
-def edit(chat: JID | str, message_id: str, new_content: e2e_pb2.Message, *,
-         timestamp_ms: int | None = None) -> e2e_pb2.Message:
+def edit(
+    chat: JID | str,
+    message_id: str,
+    new_content: e2e_pb2.Message,
+    *,
+    timestamp_ms: int | None = None,
+) -> e2e_pb2.Message:
     """Replace the text (or caption) of our message ``message_id`` in ``chat``."""
     message = e2e_pb2.Message()
     proto = message.edited_message.message.protocol_message
@@ -284,8 +292,7 @@ def edit(chat: JID | str, message_id: str, new_content: e2e_pb2.Message, *,
     return message
 
 
-def revoke(chat: JID | str, message_id: str, *,
-           sender: JID | str | None = None) -> e2e_pb2.Message:
+def revoke(chat: JID | str, message_id: str, *, sender: JID | str | None = None) -> e2e_pb2.Message:
     """Delete a message for everyone: ours (``sender`` None), or, as a group admin, the
     message ``sender`` sent."""
     message = e2e_pb2.Message()
@@ -315,16 +322,19 @@ def location(
     loc = message.location_message
     loc.degrees_latitude = latitude
     loc.degrees_longitude = longitude
-    for field_name, value in (("name", name), ("address", address), ("url", url),
-                              ("comment", comment)):
+    for field_name, value in (
+        ("name", name),
+        ("address", address),
+        ("url", url),
+        ("comment", comment),
+    ):
         if value:
             setattr(loc, field_name, value)
     return message
 
 
 def _vcard_escape(value: str) -> str:
-    return (value.replace("\\", "\\\\").replace("\n", "\\n").replace(",", "\\,")
-            .replace(";", "\\;"))
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace(",", "\\,").replace(";", "\\;")
 
 
 def vcard(name: str, phone: str, *, organization: str = "", email: str = "") -> str:
@@ -376,8 +386,9 @@ def contacts(cards: Sequence[ContactCard], *, display_name: str = "") -> e2e_pb2
 # --- polls -------------------------------------------------------------------------------------
 
 
-def poll(name: str, options: Sequence[str], *, selectable: int = 1,
-         secret: bytes | None = None) -> e2e_pb2.Message:
+def poll(
+    name: str, options: Sequence[str], *, selectable: int = 1, secret: bytes | None = None
+) -> e2e_pb2.Message:
     """A poll. ``selectable`` is how many options a voter may pick (0: any number).
 
     A single-choice poll is sent as ``pollCreationMessageV3``, a multiple-choice one as
@@ -391,8 +402,9 @@ def poll(name: str, options: Sequence[str], *, selectable: int = 1,
     if not 0 <= selectable <= len(options):
         raise ValueError(f"selectable must be in 0..{len(options)}")
     message = e2e_pb2.Message()
-    creation = message.poll_creation_message_v3 if selectable == 1 else (
-        message.poll_creation_message)
+    creation = (
+        message.poll_creation_message_v3 if selectable == 1 else (message.poll_creation_message)
+    )
     creation.name = name
     creation.selectable_options_count = selectable
     for option in options:
@@ -457,8 +469,7 @@ def edit_attribute(message: e2e_pb2.Message) -> str:
     return ""
 
 
-_POLL_CREATIONS = ("poll_creation_message", "poll_creation_message_v2",
-                   "poll_creation_message_v3")
+_POLL_CREATIONS = ("poll_creation_message", "poll_creation_message_v2", "poll_creation_message_v3")
 
 
 @dataclass(frozen=True, slots=True)

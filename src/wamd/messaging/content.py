@@ -165,8 +165,10 @@ def is_view_once(message: e2e_pb2.Message) -> bool:
     msg = message
     if msg.HasField("device_sent_message"):
         msg = msg.device_sent_message.message
-    if any(msg.HasField(n) for n in ("view_once_message", "view_once_message_v2",
-                                     "view_once_message_v2_extension")):
+    if any(
+        msg.HasField(n)
+        for n in ("view_once_message", "view_once_message_v2", "view_once_message_v2_extension")
+    ):
         return True
     found = content_field(message)
     return bool(found is not None and getattr(found[1], "view_once", False))

@@ -101,7 +101,8 @@ class Context:
     options: MessagingOptions
 
     _own_cache: tuple[str | None, str | None, JID | None, JID | None] = field(
-        default=(None, None, None, None), repr=False)
+        default=(None, None, None, None), repr=False
+    )
 
     def _own_forms(self) -> tuple[JID | None, JID | None]:
         creds = self.credentials()
@@ -139,7 +140,10 @@ class Context:
         return self.cipher.local.key_pair
 
     async def wait_answer(
-        self, future: asyncio.Future[Node], request_id: str, timeout: float  # noqa: ASYNC109
+        self,
+        future: asyncio.Future[Node],
+        request_id: str,
+        timeout: float,  # noqa: ASYNC109
     ) -> Node:
         """Await an answer future (lending the handler slot), forgetting it on the way out."""
         try:

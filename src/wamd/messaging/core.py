@@ -138,8 +138,9 @@ class Messaging:
         creds = device.credentials
         if creds.jid is None:
             raise NotConnected("this device is not paired")
-        cipher = SignalCipher(KeyPair.from_private(creds.identity_key.private),
-                              creds.registration_id)
+        cipher = SignalCipher(
+            KeyPair.from_private(creds.identity_key.private), creds.registration_id
+        )
         book = AddressBook(account, self._locks, moved=cipher.forget)
         ctx = Context(
             link=self._link,
@@ -361,8 +362,15 @@ class Messaging:
                     return
                 self._refill_again = False
                 count = None  # ask the server again: it knows what it has after our upload
-        except (IQError, IQTimeout, StoreError, MalformedNode, AttributeMissing,
-                AttributeInvalid, NotConnected) as exc:
+        except (
+            IQError,
+            IQTimeout,
+            StoreError,
+            MalformedNode,
+            AttributeMissing,
+            AttributeInvalid,
+            NotConnected,
+        ) as exc:
             log.warning("prekey refill failed: %s", exc)
 
     async def _after_login(self) -> None:
@@ -394,8 +402,16 @@ RECEIPT_KIND = "receipt"
 
 
 def _receipt_event(receipt: IncomingReceipt, node: Node) -> Receipt:
-    return Receipt(receipt.chat, receipt.sender, receipt.ids, receipt.type,
-                   _time(receipt.timestamp), receipt.from_me, receipt.is_group, node)
+    return Receipt(
+        receipt.chat,
+        receipt.sender,
+        receipt.ids,
+        receipt.type,
+        _time(receipt.timestamp),
+        receipt.from_me,
+        receipt.is_group,
+        node,
+    )
 
 
 def _is_ours(node: Node) -> bool:

@@ -48,8 +48,7 @@ class DeviceList:
 def devices_request(users: Iterable[JID]) -> Node:
     """The usync IQ asking the devices and LIDs of ``users``."""
     query = [Node("devices", {"version": "2"}), Node("lid")]
-    return usync_request([UsyncUser(jid=u.to_non_ad()) for u in users], query,
-                         context="message")
+    return usync_request([UsyncUser(jid=u.to_non_ad()) for u in users], query, context="message")
 
 
 def parse_devices_answer(answer: Node) -> dict[JID, DeviceList]:
@@ -102,8 +101,9 @@ class DeviceCache:
     or huge group answer names.
     """
 
-    def __init__(self, request: Request, book: AddressBook, *,
-                 max_users: int = MAX_CACHED_USERS) -> None:
+    def __init__(
+        self, request: Request, book: AddressBook, *, max_users: int = MAX_CACHED_USERS
+    ) -> None:
         if max_users < 1:
             raise ValueError("max_users must be at least 1")
         self._request = request
@@ -166,9 +166,12 @@ class DeviceCache:
                 self._keep(user, listing)
                 if listing.lid is not None:
                     lid_user = listing.lid.to_non_ad()
-                    self._keep(lid_user, DeviceList(
-                        lid_user, tuple(lid_user.with_device(d.device) for d in listing.devices)
-                    ))
+                    self._keep(
+                        lid_user,
+                        DeviceList(
+                            lid_user, tuple(lid_user.with_device(d.device) for d in listing.devices)
+                        ),
+                    )
         return {u: result[u] for u in wanted}
 
     def apply_notification(self, node: Node) -> None:
@@ -206,8 +209,9 @@ class DeviceCache:
                 keep = [d for d in cached.devices if d.device not in changed]
                 if child.tag == "add":
                     keep += [target.with_device(d) for d in sorted(changed)]
-                updated = DeviceList(target, tuple(sorted(keep, key=lambda j: j.device)),
-                                     cached.lid)
+                updated = DeviceList(
+                    target, tuple(sorted(keep, key=lambda j: j.device)), cached.lid
+                )
                 expected = child.attr_str("device_hash", "")
                 if target is user and expected and expected != updated.hash:
                     self._lists.pop(target, None)

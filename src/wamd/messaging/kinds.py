@@ -112,8 +112,9 @@ class MessageKinds:
         return [j.to_non_ad() for j in (self._host.jid, self._host.lid) if j is not None]
 
     def _is_own(self, jid: JID | None) -> bool:
-        return jid is not None and any(jid.user == o.user and jid.server == o.server
-                                       for o in self._own())
+        return jid is not None and any(
+            jid.user == o.user and jid.server == o.server for o in self._own()
+        )
 
     def _own_like(self, other: JID) -> JID:
         """Our JID in the same addressing as ``other`` (LID for a LID, else phone number)."""
@@ -144,15 +145,17 @@ class MessageKinds:
         context = None
         if quote is not None:
             context = builders.quote_context(quote, chat=to, own=_user(self._host.jid))
-        message = builders.text(text, mentions=mentions, quote=context, preview=preview,
-                                expiration=expiration)
+        message = builders.text(
+            text, mentions=mentions, quote=context, preview=preview, expiration=expiration
+        )
         return await self.send(to, message)
 
     @staticmethod
     def key_of(target: builders.Quotable) -> common_pb2.MessageKey:
         """The key of a message event (as a reaction, edit or revoke names it)."""
-        return builders.message_key(target.chat, target.id, from_me=target.from_me,
-                                    sender=target.sender)
+        return builders.message_key(
+            target.chat, target.id, from_me=target.from_me, sender=target.sender
+        )
 
     async def react(self, target: builders.Quotable, emoji: str) -> SendResult:
         """React to ``target`` with ``emoji`` (``""`` removes our reaction)."""
@@ -179,8 +182,9 @@ class MessageKinds:
         while len(self._polls) > self._polls_kept:
             self._polls.popitem(last=False)
 
-    async def send_poll(self, to: JID, name: str, options: Sequence[str], *,
-                        selectable: int = 1) -> SendResult:
+    async def send_poll(
+        self, to: JID, name: str, options: Sequence[str], *, selectable: int = 1
+    ) -> SendResult:
         """Send a poll; its secret is stored first, so that votes on it can be read."""
         message = builders.poll(name, options, selectable=selectable)
         own = self._own()
@@ -193,8 +197,9 @@ class MessageKinds:
         self._remember_poll(poll_id, list(options))
         return await self.send(to, message, id=poll_id)
 
-    async def _find_secret(self, chats: Iterable[JID | None], senders: Iterable[JID | None],
-                           message_id: str) -> bytes | None:
+    async def _find_secret(
+        self, chats: Iterable[JID | None], senders: Iterable[JID | None], message_id: str
+    ) -> bytes | None:
         store = self._account().message_secrets
         sender_list = [s for s in dict.fromkeys(_user(s) for s in senders) if s is not None]
         for chat in dict.fromkeys(_user(c) for c in chats):
@@ -217,14 +222,20 @@ class MessageKinds:
         :class:`~wamd.errors.MessageSecretMissing` when the poll's secret is not known."""
         senders = self._poll_senders(poll)
         secret = message_secret(poll.message) or await self._find_secret(
-            [poll.chat], senders, poll.id)
+            [poll.chat], senders, poll.id
+        )
         if secret is None:
             raise MessageSecretMissing(f"the secret of poll {poll.id} is not known")
         poll_sender = _user(self._own()[0] if poll.from_me else poll.sender)
         assert poll_sender is not None
         message = vote(
-            chat=poll.chat, poll_id=poll.id, poll_sender=poll_sender, poll_from_me=poll.from_me,
-            selected=selected, secret=secret, voter=self._own_like(poll_sender),
+            chat=poll.chat,
+            poll_id=poll.id,
+            poll_sender=poll_sender,
+            poll_from_me=poll.from_me,
+            selected=selected,
+            secret=secret,
+            voter=self._own_like(poll_sender),
             timestamp_ms=int(time.time() * 1000),
         )
         return await self.send(poll.chat, message)
@@ -244,9 +255,16 @@ class MessageKinds:
         """Send a read (or ``played``) receipt for ``ids`` (messages ``sender`` sent in
         ``chat``)."""
         when = timestamp or datetime.now(UTC)
-        await self._host.send_node(read_receipt_node(
-            chat, ids, sender=sender, timestamp=int(when.timestamp()), self_only=self_only,
-            played=played))
+        await self._host.send_node(
+            read_receipt_node(
+                chat,
+                ids,
+                sender=sender,
+                timestamp=int(when.timestamp()),
+                self_only=self_only,
+                played=played,
+            )
+        )
 
     async def send_chat_presence(self, chat: JID, state: ChatState | str) -> None:
         """Tell ``chat`` that we type, record audio, or stopped (``paused``)."""
@@ -254,8 +272,7 @@ class MessageKinds:
 
     async def send_presence(self, available: bool, *, name: str | None = None) -> None:
         """Announce us online or offline; ``name`` defaults to our stored push name."""
-        await self._host.send_node(
-            presence_node(available, name or self._credentials().push_name))
+        await self._host.send_node(presence_node(available, name or self._credentials().push_name))
 
     async def subscribe_presence(self, jid: JID, *, token: bytes | None = None) -> None:
         """Ask for ``jid``'s presence updates (:class:`~wamd.messaging.presence.Presence`)."""
@@ -296,8 +313,9 @@ class MessageKinds:
         message = evt.message
         if message.HasField("device_sent_message"):
             message = message.device_sent_message.message
-        rows = secret_records(message, chat=evt.chat, message_id=evt.id,
-                              senders=self._poll_senders(evt))
+        rows = secret_records(
+            message, chat=evt.chat, message_id=evt.id, senders=self._poll_senders(evt)
+        )
         if rows:
             options = poll_options(message)
             if options:
@@ -312,8 +330,7 @@ class MessageKinds:
             except (InvalidMessage, MessageSecretMissing, StoreError) as exc:
                 log.warning("cannot read vote %s from %s: %s", evt.id, evt.sender, exc)
 
-    async def _dispatch_vote(self, evt: ReceivedMessage,
-                             update: e2e_pb2.PollUpdateMessage) -> None:
+    async def _dispatch_vote(self, evt: ReceivedMessage, update: e2e_pb2.PollUpdateMessage) -> None:
         key = update.poll_creation_message_key
         voters = [evt.sender, evt.sender_alt] if not evt.from_me else [*self._own(), evt.sender]
         creators: list[JID | None]
@@ -338,8 +355,16 @@ class MessageKinds:
         if update.sender_timestamp_ms:
             with contextlib.suppress(OverflowError, ValueError, OSError):
                 when = datetime.fromtimestamp(update.sender_timestamp_ms / 1000, UTC)
-        await self._host.dispatch(PollVote(
-            chat=evt.chat, voter=evt.sender, poll_id=key.id, poll_sender=creator.to_non_ad(),
-            selected_hashes=tuple(hashes), selected=names if len(names) == len(hashes) else (),
-            timestamp=when, message_id=evt.id, from_me=evt.from_me,
-        ))
+        await self._host.dispatch(
+            PollVote(
+                chat=evt.chat,
+                voter=evt.sender,
+                poll_id=key.id,
+                poll_sender=creator.to_non_ad(),
+                selected_hashes=tuple(hashes),
+                selected=names if len(names) == len(hashes) else (),
+                timestamp=when,
+                message_id=evt.id,
+                from_me=evt.from_me,
+            )
+        )

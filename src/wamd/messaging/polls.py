@@ -53,9 +53,7 @@ def option_hash(name: str) -> bytes:
 
 def poll_creation(message: e2e_pb2.Message) -> e2e_pb2.PollCreationMessage | None:
     """The poll a message creates (any version; inside ``DeviceSentMessage`` too)."""
-    if message.HasField("device_sent_message") and message.device_sent_message.HasField(
-        "message"
-    ):
+    if message.HasField("device_sent_message") and message.device_sent_message.HasField("message"):
         return poll_creation(message.device_sent_message.message)
     for name in _CREATIONS:
         if message.HasField(name):
@@ -89,8 +87,12 @@ def vote(
     """
     choice = e2e_pb2.PollVoteMessage(selected_options=[option_hash(o) for o in selected])
     value = encrypt_secret(
-        secret, SecretUse.POLL_VOTE, choice.SerializeToString(),
-        message_id=poll_id, original_sender=poll_sender, modifier=voter,
+        secret,
+        SecretUse.POLL_VOTE,
+        choice.SerializeToString(),
+        message_id=poll_id,
+        original_sender=poll_sender,
+        modifier=voter,
     )
     message = e2e_pb2.Message()
     update = message.poll_update_message
@@ -119,10 +121,12 @@ def decrypt_vote(
     if not update.HasField("vote") or not update.HasField("poll_creation_message_key"):
         raise InvalidMessage("poll update without a vote or a poll key")
     plaintext = decrypt_with_candidates(
-        secret, SecretUse.POLL_VOTE,
+        secret,
+        SecretUse.POLL_VOTE,
         SecretValue(update.vote.enc_payload, update.vote.enc_iv),
         message_id=update.poll_creation_message_key.id,
-        original_senders=poll_senders, modifiers=voters,
+        original_senders=poll_senders,
+        modifiers=voters,
     )
     choice = e2e_pb2.PollVoteMessage()
     try:
@@ -207,7 +211,8 @@ class PollTally:
     def add_vote(self, poll_vote: PollVote) -> bool:
         """Record a :class:`PollVote` event (see :meth:`add`)."""
         return self.add(
-            poll_vote.voter, poll_vote.selected_hashes,
+            poll_vote.voter,
+            poll_vote.selected_hashes,
             int(poll_vote.timestamp.timestamp() * 1000),
         )
 

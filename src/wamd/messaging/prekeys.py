@@ -59,8 +59,9 @@ class PreKeyUpkeep:
             opts = self._ctx.options
             if count >= opts.prekey_min:
                 return 0
-            wanted = opts.initial_prekeys if count == 0 and self.uploaded == 0 \
-                else opts.prekey_batch
+            wanted = (
+                opts.initial_prekeys if count == 0 and self.uploaded == 0 else opts.prekey_batch
+            )
             return await self._upload(wanted)
 
     async def _upload(self, wanted: int) -> int:
@@ -69,8 +70,11 @@ class PreKeyUpkeep:
         keys = await store.unuploaded(wanted)
         if len(keys) < wanted:
             ids = await store.reserve_ids(wanted - len(keys))
-            new = [PreKey(k.key_id, StoredKeyPair(k.key_pair.public, k.key_pair.private))
-                   for i in ids for k in generate_prekeys(i, 1)]
+            new = [
+                PreKey(k.key_id, StoredKeyPair(k.key_pair.public, k.key_pair.private))
+                for i in ids
+                for k in generate_prekeys(i, 1)
+            ]
             await store.put_many(new)
             keys += new
         creds = ctx.credentials()

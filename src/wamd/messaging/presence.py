@@ -104,7 +104,10 @@ def read_receipt_node(
     if self_only:
         kind += "-self"
     attrs: dict[str, AttrValue] = {
-        "id": ids[0], "type": kind, "to": chat.to_non_ad(), "t": str(timestamp),
+        "id": ids[0],
+        "type": kind,
+        "to": chat.to_non_ad(),
+        "t": str(timestamp),
     }
     if sender is not None and not chat.is_user:
         attrs["participant"] = sender.to_non_ad()

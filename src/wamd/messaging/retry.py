@@ -68,8 +68,7 @@ class RetryResponder:
         key = (device, request.message_id)
         count = self._answered.get(key, 0) + 1
         if count > ctx.options.max_retries:
-            log.warning("not answering retry #%d of %s for %s", count, device,
-                        request.message_id)
+            log.warning("not answering retry #%d of %s for %s", count, device, request.message_id)
             return False
         self._answered[key] = count
         self._answered.move_to_end(key)
@@ -77,8 +76,7 @@ class RetryResponder:
             self._answered.popitem(last=False)
         found = await self._find(receipt.chat, request.message_id)
         if found is None:
-            log.warning("retry receipt from %s for unknown message %s", device,
-                        request.message_id)
+            log.warning("retry receipt from %s for unknown message %s", device, request.message_id)
             return False
         message = e2e_pb2.Message()
         message.ParseFromString(found.plaintext)
@@ -123,8 +121,9 @@ class RetryResponder:
         target = await ctx.book.to_lid(device)
         bundle = request.bundle
         probe = ctx.cipher.batch(ctx.account)
-        if bundle is None and (request.count >= 2
-                               or not await probe.has_session(target.signal_address)):
+        if bundle is None and (
+            request.count >= 2 or not await probe.has_session(target.signal_address)
+        ):
             bundle = (await fetch_bundles(ctx, [target], reason="identity")).get(target)
         async with ctx.book.lock([device]):
             target = await ctx.book.canonical(device)
@@ -143,6 +142,9 @@ class RetryResponder:
             with batch.committing():
                 async with ctx.account.transaction() as tx:
                     await batch.commit(tx)
-        attrs: dict[str, AttrValue] = {"v": "2", "type": result.enc_type,
-                                       "count": str(request.count)}
+        attrs: dict[str, AttrValue] = {
+            "v": "2",
+            "type": result.enc_type,
+            "count": str(request.count),
+        }
         return Node("enc", attrs, result.ciphertext), result.enc_type == ENC_PKMSG

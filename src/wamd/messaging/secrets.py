@@ -174,8 +174,12 @@ def decrypt_with_candidates(
         for modifier in by:
             try:
                 return decrypt_secret(
-                    secret, use, value,
-                    message_id=message_id, original_sender=original, modifier=modifier,
+                    secret,
+                    use,
+                    value,
+                    message_id=message_id,
+                    original_sender=original,
+                    modifier=modifier,
                 )
             except InvalidMessage as exc:
                 error = exc
@@ -185,9 +189,7 @@ def decrypt_with_candidates(
 
 def message_secret(message: e2e_pb2.Message) -> bytes | None:
     """The ``messageSecret`` a message carries (looking inside ``DeviceSentMessage``)."""
-    if message.HasField("device_sent_message") and message.device_sent_message.HasField(
-        "message"
-    ):
+    if message.HasField("device_sent_message") and message.device_sent_message.HasField("message"):
         inner = message_secret(message.device_sent_message.message)
         if inner is not None:
             return inner
@@ -215,6 +217,4 @@ def secret_records(
     if secret is None:
         return []
     chat_text = str(chat.to_non_ad())
-    return [
-        MessageSecret(chat_text, sender, message_id, secret) for sender in _distinct(senders)
-    ]
+    return [MessageSecret(chat_text, sender, message_id, secret) for sender in _distinct(senders)]

@@ -109,9 +109,7 @@ async def encrypt_for_devices(
             canon[device] = await ctx.book.canonical(device)
         batch = ctx.cipher.batch(ctx.account)
         await batch.prefetch(addresses=[c.signal_address for c in canon.values()])
-        fresh = {
-            j: b for j, b in bundles.items() if not await batch.has_session(j.signal_address)
-        }
+        fresh = {j: b for j, b in bundles.items() if not await batch.has_session(j.signal_address)}
         await apply_bundles(batch, fresh)
         for device in targets:
             address = canon[device].signal_address
@@ -180,8 +178,13 @@ async def send_message(
         enc_attrs["mediatype"] = kind
     stanza = Node("message", attrs, list(extras.nodes))
     encrypted = await encrypt_for_devices(
-        ctx, devices, plaintext, own_plaintext, enc_attrs=enc_attrs,
-        outgoing=(str(to), msg_id, plaintext), stanza=stanza,
+        ctx,
+        devices,
+        plaintext,
+        own_plaintext,
+        enc_attrs=enc_attrs,
+        outgoing=(str(to), msg_id, plaintext),
+        stanza=stanza,
     )
     if encrypted.answer is None:
         raise SendError(f"could not encrypt {msg_id} for any device of {to}")
@@ -189,20 +192,26 @@ async def send_message(
     return _result(ctx, to, msg_id, encrypted.recipients, answer)
 
 
-def _result(ctx: Context, to: JID, msg_id: str, recipients: tuple[JID, ...],
-            answer: Node) -> SendResult:
+def _result(
+    ctx: Context, to: JID, msg_id: str, recipients: tuple[JID, ...], answer: Node
+) -> SendResult:
     error = answer.attrs.get("error")
     if error is not None:
         code = int(error) if isinstance(error, str) and error.isdigit() else 0
         raise SendError(f"the server refused message {msg_id}: error {error}") from IQError(
-            code, "message refused", answer)
+            code, "message refused", answer
+        )
     timestamp = answer.attr_int("t", 0)
     sent_hash = participant_hash(recipients)
     server_hash = answer.attr_str("phash", "")
     mismatch = None
     if server_hash and server_hash != sent_hash:
-        log.warning("server device list hash for %s differs (%s != %s): refreshing devices",
-                    to, server_hash, sent_hash)
+        log.warning(
+            "server device list hash for %s differs (%s != %s): refreshing devices",
+            to,
+            server_hash,
+            sent_hash,
+        )
         ctx.devices.forget(to)
         mismatch = server_hash
     when = datetime.fromtimestamp(timestamp, UTC) if timestamp else datetime.now(UTC)

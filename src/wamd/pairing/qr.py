@@ -28,7 +28,10 @@ NEXT_QR_TIMEOUT = 20.0
 
 
 def qr_text(
-    ref: bytes | str, noise_public: bytes, identity_public: bytes, adv_secret: bytes,
+    ref: bytes | str,
+    noise_public: bytes,
+    identity_public: bytes,
+    adv_secret: bytes,
     client_type: str,
 ) -> str:
     """The QR content for one pair-device ``ref``.

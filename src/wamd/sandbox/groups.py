@@ -135,8 +135,9 @@ def _accounts(db: sqlite3.Connection, group: Group, members: list[Member]) -> di
     return accounts
 
 
-def _render(db: sqlite3.Connection, group: Group, members: list[Member] | None = None,
-            **options: bool) -> Node:
+def _render(
+    db: sqlite3.Connection, group: Group, members: list[Member] | None = None, **options: bool
+) -> Node:
     members = gs.members_of(db, group.id) if members is None else members
     return gs.render_group(group, members, _accounts(db, group, members), **options)
 
@@ -167,8 +168,13 @@ class GroupServer:
         device, account = session.device, session.account
         if device is None or account is None:
             raise _fail(NOT_AUTHORIZED)
-        op = _Op(account, device.device, int(self.sandbox.clock()),
-                 self.addressing_mode == "lid", self._next_id)
+        op = _Op(
+            account,
+            device.device,
+            int(self.sandbox.clock()),
+            self.addressing_mode == "lid",
+            self._next_id,
+        )
         try:
             result = await self.sandbox.state.run(lambda db: work(db, op))
         except (AttributeMissing, AttributeInvalid, InvalidJID, MalformedNode) as exc:
@@ -186,8 +192,9 @@ class GroupServer:
                     deliveries.append((phone, device.device, stanza_id, notice.node))
         await deliver(self.sandbox, "notification", deliveries)
 
-    def _notification(self, op: _Op, group: Group, children: list[Node], *,
-                      kind: str = "w:gp2") -> Node:
+    def _notification(
+        self, op: _Op, group: Group, children: list[Node], *, kind: str = "w:gp2"
+    ) -> Node:
         lid = group.lid_addressed
         attrs: dict[str, AttrValue] = {
             "from": group.jid,
@@ -207,8 +214,17 @@ class GroupServer:
         if phones and children:
             op.notices.append(_Notice(phones, self._notification(op, group, children)))
 
-    def _notify_joined(self, db: sqlite3.Connection, op: _Op, group: Group, phones: list[str],
-                       reason: str, *, key: str = "", kind: str = "") -> None:
+    def _notify_joined(
+        self,
+        db: sqlite3.Connection,
+        op: _Op,
+        group: Group,
+        phones: list[str],
+        reason: str,
+        *,
+        key: str = "",
+        kind: str = "",
+    ) -> None:
         """New members get ``<create>`` with the whole group."""
         if not phones:
             return
@@ -364,9 +380,11 @@ class GroupServer:
             ephemeral=ephemeral.attr_int("expiration", 0) if ephemeral is not None else 0,
             addressing_mode="lid" if op.lid_default else "pn",
             is_parent=community is not None,
-            default_approval=(community.attr_str("default_membership_approval_mode",
-                                                 "request_required")
-                              if community is not None else ""),
+            default_approval=(
+                community.attr_str("default_membership_approval_mode", "request_required")
+                if community is not None
+                else ""
+            ),
             parent=parent.id if parent is not None else "",
         )
         gs.insert_group(db, group)
@@ -377,10 +395,17 @@ class GroupServer:
         phones = [op.actor.phone] + [a.phone for a in others]
         if community is not None:
             announcements = Group(
-                id=gs.new_group_id(), subject=subject, subject_owner=op.actor.phone,
-                subject_time=op.now, creator=op.actor.phone, created=op.now, announce=True,
-                addressing_mode=group.addressing_mode, parent=group.id,
-                is_default_subgroup=True)
+                id=gs.new_group_id(),
+                subject=subject,
+                subject_owner=op.actor.phone,
+                subject_time=op.now,
+                creator=op.actor.phone,
+                created=op.now,
+                announce=True,
+                addressing_mode=group.addressing_mode,
+                parent=group.id,
+                is_default_subgroup=True,
+            )
             gs.insert_group(db, announcements)
             for phone in phones:
                 role = gs.ROLE_SUPERADMIN if phone == op.actor.phone else gs.ROLE_MEMBER
@@ -414,23 +439,29 @@ class GroupServer:
         self._join_member(db, op, group, "invite")
         gs.drop_add_requests(db, group.id, op.actor.phone)
 
-    def _community_participants(self, db: sqlite3.Connection, op: _Op, to: JID,
-                                node: Node) -> Node:
+    def _community_participants(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         parent = self._group(db, to)
         self._member(db, parent, op)
         seen: dict[str, Member] = {}
         for group in [parent, *gs.subgroups_of(db, parent.id)]:
             for member in gs.members_of(db, group.id):
                 seen.setdefault(member.account.phone, member)
-        return Node("linked_groups_participants", {}, [
-            gs.render_participant(m, parent.lid_addressed, with_role=False)
-            for m in seen.values()])
+        return Node(
+            "linked_groups_participants",
+            {},
+            [
+                gs.render_participant(m, parent.lid_addressed, with_role=False)
+                for m in seen.values()
+            ],
+        )
 
     def _participating(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         with_participants = node.child("participants") is not None
         with_description = node.child("description") is not None
-        groups = [_render(db, g, participants=with_participants, description=with_description)
-                  for g in gs.groups_of(db, op.actor.phone)]
+        groups = [
+            _render(db, g, participants=with_participants, description=with_description)
+            for g in gs.groups_of(db, op.actor.phone)
+        ]
         return Node("groups", {}, groups)
 
     # --- members -----------------------------------------------------------------------------
@@ -452,10 +483,16 @@ class GroupServer:
                 attrs["error"] = "409"
             elif gs.refuses_adds(db, account.phone):
                 attrs["error"] = "403"
-                code, expiration = gs.new_add_request(db, group.id, account.phone,
-                                                      op.actor.phone, op.now)
-                results.append(Node("participant", attrs, [Node("add_request", {
-                    "code": code, "expiration": str(expiration)})]))
+                code, expiration = gs.new_add_request(
+                    db, group.id, account.phone, op.actor.phone, op.now
+                )
+                results.append(
+                    Node(
+                        "participant",
+                        attrs,
+                        [Node("add_request", {"code": code, "expiration": str(expiration)})],
+                    )
+                )
                 continue
             else:
                 gs.add_member(db, group.id, account.phone, gs.ROLE_MEMBER, op.now)
@@ -464,14 +501,16 @@ class GroupServer:
             results.append(Node("participant", attrs))
         if added:
             lid = group.lid_addressed
-            self._notify(op, group, before, [Node("add", {}, [
-                gs.render_participant(m, lid) for m in added])])
+            self._notify(
+                op, group, before, [Node("add", {}, [gs.render_participant(m, lid) for m in added])]
+            )
             group = gs.get_group(db, group.id) or group
             self._notify_joined(db, op, group, [m.account.phone for m in added], "add")
         return Node("add", {}, results)
 
-    def _per_member(self, db: sqlite3.Connection, group: Group, node: Node,
-                    act: Callable[[Member], str]) -> tuple[list[Node], list[Member]]:
+    def _per_member(
+        self, db: sqlite3.Connection, group: Group, node: Node, act: Callable[[Member], str]
+    ) -> tuple[list[Node], list[Member]]:
         """Apply ``act`` to each named member (it returns an error code, ``""`` when done);
         non-members get 404. Returns the per-participant results and the members done."""
         results: list[Node] = []
@@ -501,9 +540,21 @@ class GroupServer:
 
         results, removed = self._per_member(db, group, node, remove)
         if removed:
-            self._notify(op, group, before, [Node("remove", {}, [
-                gs.render_participant(m, group.lid_addressed, with_role=False)
-                for m in removed])])
+            self._notify(
+                op,
+                group,
+                before,
+                [
+                    Node(
+                        "remove",
+                        {},
+                        [
+                            gs.render_participant(m, group.lid_addressed, with_role=False)
+                            for m in removed
+                        ],
+                    )
+                ],
+            )
             self._ensure_admin(db, op, group)
         return Node("remove", {}, results)
 
@@ -520,10 +571,20 @@ class GroupServer:
 
         results, changed = self._per_member(db, group, node, change)
         if changed:
-            shown = [m if m.role == gs.ROLE_SUPERADMIN else Member(m.account, role, m.added)
-                     for m in changed]
-            self._notify(op, group, self._phones(db, group), [Node(node.tag, {}, [
-                gs.render_participant(m, group.lid_addressed) for m in shown])])
+            shown = [
+                m if m.role == gs.ROLE_SUPERADMIN else Member(m.account, role, m.added)
+                for m in changed
+            ]
+            self._notify(
+                op,
+                group,
+                self._phones(db, group),
+                [
+                    Node(
+                        node.tag, {}, [gs.render_participant(m, group.lid_addressed) for m in shown]
+                    )
+                ],
+            )
         return Node(node.tag, {}, results)
 
     def _ensure_admin(self, db: sqlite3.Connection, op: _Op, group: Group) -> None:
@@ -533,8 +594,22 @@ class GroupServer:
             return
         heir = members[0]
         gs.set_role(db, group.id, heir.account.phone, gs.ROLE_ADMIN)
-        self._notify(op, group, [m.account.phone for m in members], [Node("promote", {}, [
-            gs.render_participant(Member(heir.account, gs.ROLE_ADMIN), group.lid_addressed)])])
+        self._notify(
+            op,
+            group,
+            [m.account.phone for m in members],
+            [
+                Node(
+                    "promote",
+                    {},
+                    [
+                        gs.render_participant(
+                            Member(heir.account, gs.ROLE_ADMIN), group.lid_addressed
+                        )
+                    ],
+                )
+            ],
+        )
 
     def _leave(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         entries = node.children_by_tag("group")
@@ -546,8 +621,18 @@ class GroupServer:
             me = self._member(db, group, op)
             before = [m.account.phone for m in gs.members_of(db, group.id)]
             gs.remove_member(db, group.id, op.actor.phone)
-            self._notify(op, group, before, [Node("remove", {}, [
-                gs.render_participant(me, group.lid_addressed, with_role=False)])])
+            self._notify(
+                op,
+                group,
+                before,
+                [
+                    Node(
+                        "remove",
+                        {},
+                        [gs.render_participant(me, group.lid_addressed, with_role=False)],
+                    )
+                ],
+            )
             self._ensure_admin(db, op, group)
             left.append(Node("group", {"id": group.jid}))
         return Node("leave", {}, left)
@@ -563,10 +648,14 @@ class GroupServer:
         subject = _text(node)
         if not subject or len(subject) > MAX_SUBJECT:
             raise IQFailure(406, "not-acceptable")
-        group = gs.update_group(db, group, subject=subject, subject_owner=op.actor.phone,
-                                subject_time=op.now)
-        attrs: dict[str, AttrValue] = {"subject": subject, "s_t": str(op.now),
-                                       "s_o": gs.user_jid(op.actor, group.lid_addressed)}
+        group = gs.update_group(
+            db, group, subject=subject, subject_owner=op.actor.phone, subject_time=op.now
+        )
+        attrs: dict[str, AttrValue] = {
+            "subject": subject,
+            "s_t": str(op.now),
+            "s_o": gs.user_jid(op.actor, group.lid_addressed),
+        }
         if group.lid_addressed:
             attrs["s_o_pn"] = gs.user_jid(op.actor, False)
         self._notify(op, group, self._phones(db, group), [Node("subject", attrs)])
@@ -583,11 +672,18 @@ class GroupServer:
         text = "" if deleting or body is None else _text(body)
         if len(text) > MAX_DESCRIPTION:
             raise IQFailure(406, "not-acceptable")
-        group = gs.update_group(db, group, description=text, description_id=new_id,
-                                description_owner=op.actor.phone, description_time=op.now)
+        group = gs.update_group(
+            db,
+            group,
+            description=text,
+            description_id=new_id,
+            description_owner=op.actor.phone,
+            description_time=op.now,
+        )
         content = [Node("delete")] if not text else [Node("body", {}, text.encode())]
-        self._notify(op, group, self._phones(db, group),
-                     [Node("description", {"id": new_id}, content)])
+        self._notify(
+            op, group, self._phones(db, group), [Node("description", {"id": new_id}, content)]
+        )
 
     def _setting(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> None:
         group = self._group(db, to)
@@ -608,8 +704,9 @@ class GroupServer:
         if seconds < 0:
             raise _bad()
         group = gs.update_group(db, group, ephemeral=seconds)
-        change = (Node("ephemeral", {"expiration": str(seconds)}) if seconds
-                  else Node("not_ephemeral"))
+        change = (
+            Node("ephemeral", {"expiration": str(seconds)}) if seconds else Node("not_ephemeral")
+        )
         self._notify(op, group, self._phones(db, group), [change])
 
     def _approval_mode(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> None:
@@ -622,8 +719,12 @@ class GroupServer:
         if state not in ("on", "off"):
             raise _bad()
         group = gs.update_group(db, group, join_approval=state == "on")
-        self._notify(op, group, self._phones(db, group), [Node(
-            "membership_approval_mode", {}, [Node("group_join", {"state": state})])])
+        self._notify(
+            op,
+            group,
+            self._phones(db, group),
+            [Node("membership_approval_mode", {}, [Node("group_join", {"state": state})])],
+        )
 
     def _member_add_mode(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> None:
         group = self._group(db, to)
@@ -632,8 +733,9 @@ class GroupServer:
         if mode not in ("admin_add", "all_member_add"):
             raise _bad()
         group = gs.update_group(db, group, member_add_mode=mode)
-        self._notify(op, group, self._phones(db, group),
-                     [Node("member_add_mode", {}, mode.encode())])
+        self._notify(
+            op, group, self._phones(db, group), [Node("member_add_mode", {}, mode.encode())]
+        )
 
     # --- invites and join requests -----------------------------------------------------------
 
@@ -646,8 +748,9 @@ class GroupServer:
         group = self._group(db, to)
         self._admin(db, group, op)
         group = gs.update_group(db, group, invite_code=gs.new_invite_code())
-        self._notify(op, group, self._phones(db, group),
-                     [Node("invite", {"code": group.invite_code})])
+        self._notify(
+            op, group, self._phones(db, group), [Node("invite", {"code": group.invite_code})]
+        )
         return Node("invite", {"code": group.invite_code})
 
     @staticmethod
@@ -671,9 +774,18 @@ class GroupServer:
         if group.join_approval:
             if gs.add_request(db, group.id, op.actor.phone, op.now):
                 admins = [m.account.phone for m in gs.members_of(db, group.id) if m.is_admin]
-                self._notify(op, group, admins, [Node(
-                    "created_membership_requests", {"request_method": "invite_link"},
-                    [Node("participant", gs.person_attrs(op.actor, lid))])])
+                self._notify(
+                    op,
+                    group,
+                    admins,
+                    [
+                        Node(
+                            "created_membership_requests",
+                            {"request_method": "invite_link"},
+                            [Node("participant", gs.person_attrs(op.actor, lid))],
+                        )
+                    ],
+                )
             return Node("membership_approval_request", {"jid": group.jid})
         self._join_member(db, op, group, "invite")
         return Node("group", {"jid": group.jid})
@@ -683,8 +795,18 @@ class GroupServer:
         ``<add reason>`` by the joiner, the joiner's other devices a ``<create reason>``."""
         before = self._phones(db, group)
         gs.add_member(db, group.id, op.actor.phone, gs.ROLE_MEMBER, op.now)
-        self._notify(op, group, before, [Node("add", {"reason": reason}, [
-            gs.render_participant(Member(op.actor), group.lid_addressed)])])
+        self._notify(
+            op,
+            group,
+            before,
+            [
+                Node(
+                    "add",
+                    {"reason": reason},
+                    [gs.render_participant(Member(op.actor), group.lid_addressed)],
+                )
+            ],
+        )
         group = gs.get_group(db, group.id) or group
         self._notify_joined(db, op, group, [op.actor.phone], reason)
 
@@ -719,21 +841,41 @@ class GroupServer:
                     gs.add_member(db, group.id, account.phone, gs.ROLE_MEMBER, op.now)
             results.append(Node("participant", attrs))
         if done and action.tag == "approve":
-            self._notify(op, group, before, [Node("add", {"reason": "approval"}, [
-                gs.render_participant(Member(a), lid) for a in done])])
+            self._notify(
+                op,
+                group,
+                before,
+                [
+                    Node(
+                        "add",
+                        {"reason": "approval"},
+                        [gs.render_participant(Member(a), lid) for a in done],
+                    )
+                ],
+            )
             group = gs.get_group(db, group.id) or group
             self._notify_joined(db, op, group, [a.phone for a in done], "approval")
         elif done:
             admins = [m.account.phone for m in gs.members_of(db, group.id) if m.is_admin]
-            self._notify(op, group, admins + [a.phone for a in done], [Node(
-                "revoked_membership_requests", {},
-                [Node("participant", gs.person_attrs(a, lid)) for a in done])])
+            self._notify(
+                op,
+                group,
+                admins + [a.phone for a in done],
+                [
+                    Node(
+                        "revoked_membership_requests",
+                        {},
+                        [Node("participant", gs.person_attrs(a, lid)) for a in done],
+                    )
+                ],
+            )
         return Node("membership_requests_action", {}, [Node(action.tag, {}, results)])
 
     # --- communities -------------------------------------------------------------------------
 
-    def _link_target(self, db: sqlite3.Connection, op: _Op, to: JID,
-                     node: Node) -> tuple[Group, Group]:
+    def _link_target(
+        self, db: sqlite3.Connection, op: _Op, to: JID, node: Node
+    ) -> tuple[Group, Group]:
         parent = self._group(db, to)
         if not parent.is_parent:
             raise _bad()
@@ -755,21 +897,39 @@ class GroupServer:
         if child.is_parent or child.id == parent.id:
             raise _bad()
         child = gs.update_group(db, child, parent=parent.id)
-        change = Node("link", {"link_type": "sub_group"}, [Node("group", {
-            "jid": child.jid, "subject": child.subject, "s_t": str(child.subject_time)})])
+        change = Node(
+            "link",
+            {"link_type": "sub_group"},
+            [
+                Node(
+                    "group",
+                    {"jid": child.jid, "subject": child.subject, "s_t": str(child.subject_time)},
+                )
+            ],
+        )
         phones = self._phones(db, parent) + self._phones(db, child)
         self._notify(op, parent, phones, [change])
-        return Node("links", {}, [Node("link", {"link_type": "sub_group"}, [
-            Node("group", {"jid": child.jid})])])
+        return Node(
+            "links",
+            {},
+            [Node("link", {"link_type": "sub_group"}, [Node("group", {"jid": child.jid})])],
+        )
 
     def _unlink(self, db: sqlite3.Connection, op: _Op, to: JID, node: Node) -> Node:
         parent, child = self._link_target(db, op, to, node)
         if child.parent != parent.id or child.is_default_subgroup:
             raise _fail(NOT_FOUND)
         child = gs.update_group(db, child, parent="")
-        change = Node("unlink", {"unlink_type": "sub_group", "unlink_reason": "unlink_group"},
-                      [Node("group", {"jid": child.jid, "subject": child.subject,
-                                      "s_t": str(child.subject_time)})])
+        change = Node(
+            "unlink",
+            {"unlink_type": "sub_group", "unlink_reason": "unlink_group"},
+            [
+                Node(
+                    "group",
+                    {"jid": child.jid, "subject": child.subject, "s_t": str(child.subject_time)},
+                )
+            ],
+        )
         phones = self._phones(db, parent) + self._phones(db, child)
         self._notify(op, parent, phones, [change])
         return Node("unlink", {"unlink_type": "sub_group"}, [Node("group", {"jid": child.jid})])
@@ -780,8 +940,13 @@ class GroupServer:
         entries = []
         for child in gs.subgroups_of(db, parent.id):
             extra = [Node("default_sub_group")] if child.is_default_subgroup else []
-            entries.append(Node("group", {"id": child.id, "subject": child.subject,
-                                          "s_t": str(child.subject_time)}, extra))
+            entries.append(
+                Node(
+                    "group",
+                    {"id": child.id, "subject": child.subject, "s_t": str(child.subject_time)},
+                    extra,
+                )
+            )
         return Node("sub_groups", {}, entries)
 
     # --- photos ------------------------------------------------------------------------------
@@ -802,9 +967,16 @@ class GroupServer:
                 if stored is None:
                     raise _fail(NOT_FOUND)
                 path = f"{PICTURE_PATH}/{group.id}/{stored[0]}"
-                return Node("picture", {"id": stored[0], "type": "image", "direct_path": path,
-                                        "url": self.sandbox.url.replace(
-                                            "ws://", "http://").rsplit("/ws/", 1)[0] + path})
+                return Node(
+                    "picture",
+                    {
+                        "id": stored[0],
+                        "type": "image",
+                        "direct_path": path,
+                        "url": self.sandbox.url.replace("ws://", "http://").rsplit("/ws/", 1)[0]
+                        + path,
+                    },
+                )
             if kind != "set":
                 raise _bad()
             self._editor(db, group, op)
@@ -820,8 +992,14 @@ class GroupServer:
                     raise IQFailure(406, "not-acceptable")
                 picture_id = str(op.now * 1000 + len(data) % 1000)
                 gs.set_picture(db, group, picture_id, data)
-                change = Node("set", {"jid": group.jid, "id": picture_id,
-                                      "author": gs.user_jid(op.actor, group.lid_addressed)})
+                change = Node(
+                    "set",
+                    {
+                        "jid": group.jid,
+                        "id": picture_id,
+                        "author": gs.user_jid(op.actor, group.lid_addressed),
+                    },
+                )
                 answer = Node("picture", {"id": picture_id})
             node = self._notification(op, group, [change], kind="picture")
             node.attrs.pop("participant", None)
@@ -873,8 +1051,10 @@ class GroupMessages:
             if group is None:
                 return None
             members = gs.members_of(db, group.id)
-            devices = {m.account.phone: [d.device for d in devices_of(db, m.account.phone)]
-                       for m in members}
+            devices = {
+                m.account.phone: [d.device for d in devices_of(db, m.account.phone)]
+                for m in members
+            }
             me = next((m for m in members if m.account.phone == phone), None)
             error = ""
             if me is None or (group.announce and not me.is_admin):
@@ -919,7 +1099,9 @@ class GroupMessages:
             group_encs = []
         identity = node.child("device-identity")
         attrs: dict[str, AttrValue] = {
-            "id": msg_id, "from": group.jid, "t": t,
+            "id": msg_id,
+            "from": group.jid,
+            "t": t,
             "participant": _device_form(account, device.device, lid),
             "type": node.attrs.get("type", "text"),
             "notify": device.push_name or account.push_name or "",
@@ -944,13 +1126,15 @@ class GroupMessages:
                 if not encs:
                     continue
                 content = encs + ([identity] if own and identity is not None else [])
-                deliveries.append((phone, device_id, msg_id, Node("message", dict(attrs),
-                                                                   content)))
+                deliveries.append((phone, device_id, msg_id, Node("message", dict(attrs), content)))
         await deliver(self.sandbox, "message", deliveries)
         self.routed += 1
-        everyone = [_device_form(m.account, d, lid)
-                    for m in fanout.members for d in [0, *fanout.devices.get(m.account.phone, [])]
-                    if not (m.account.phone == account.phone and d == device.device)]
+        everyone = [
+            _device_form(m.account, d, lid)
+            for m in fanout.members
+            for d in [0, *fanout.devices.get(m.account.phone, [])]
+            if not (m.account.phone == account.phone and d == device.device)
+        ]
         await session.send(_message_ack(node, t=t, phash=participant_hash(everyone)))
 
     async def _pairwise(self, node: Node, fanout: _Fanout) -> dict[tuple[str, int], list[Node]]:
@@ -978,7 +1162,8 @@ class GroupMessages:
         for member in fanout.members:
             account = member.account
             if (jid.server == LID_SERVER and jid.user == account.lid) or (
-                    jid.server == USER_SERVER and jid.user == account.phone):
+                jid.server == USER_SERVER and jid.user == account.phone
+            ):
                 return account.phone
         return None
 
@@ -1003,22 +1188,33 @@ class GroupMessages:
             return
         lid = fanout.group.lid_addressed
         attrs: dict[str, AttrValue] = {
-            "id": receipt_id, "from": fanout.group.jid, "t": str(int(self.sandbox.clock())),
-            "participant": _device_form(account, device.device, lid)}
+            "id": receipt_id,
+            "from": fanout.group.jid,
+            "t": str(int(self.sandbox.clock())),
+            "participant": _device_form(account, device.device, lid),
+        }
         kind = node.attrs.get("type")
         if kind is not None:
             attrs["type"] = kind
         content = node.content if isinstance(node.content, list) else None
         targets = fanout.devices.get(phone) or [
-            d.device for d in await self.sandbox.state.devices(phone)]
-        await deliver(self.sandbox, "receipt", [
-            (phone, d, receipt_id, Node("receipt", dict(attrs), content)) for d in targets])
+            d.device for d in await self.sandbox.state.devices(phone)
+        ]
+        await deliver(
+            self.sandbox,
+            "receipt",
+            [(phone, d, receipt_id, Node("receipt", dict(attrs), content)) for d in targets],
+        )
 
 
-def _message_ack(node: Node, *, t: str | None = None, error: str | None = None,
-                 phash: str | None = None) -> Node:
-    attrs: dict[str, AttrValue] = {"id": node.attrs.get("id", ""), "class": "message",
-                                   "from": node.attrs.get("to", "")}
+def _message_ack(
+    node: Node, *, t: str | None = None, error: str | None = None, phash: str | None = None
+) -> Node:
+    attrs: dict[str, AttrValue] = {
+        "id": node.attrs.get("id", ""),
+        "class": "message",
+        "from": node.attrs.get("to", ""),
+    }
     for name, value in (("t", t), ("error", error), ("phash", phash)):
         if value is not None:
             attrs[name] = value
@@ -1028,8 +1224,9 @@ def _message_ack(node: Node, *, t: str | None = None, error: str | None = None,
 # --- delivery --------------------------------------------------------------------------------
 
 
-async def deliver(sandbox: Sandbox, kind: str,
-                  deliveries: list[tuple[str, int, str, Node]]) -> None:
+async def deliver(
+    sandbox: Sandbox, kind: str, deliveries: list[tuple[str, int, str, Node]]
+) -> None:
     """Deliver ``(phone, device, stanza id, node)``: through the message router's durable
     queue when it is installed, else straight to the device's session when it is active."""
     if not deliveries:
@@ -1065,8 +1262,8 @@ def install(sandbox: Sandbox) -> None:
     _servers[sandbox] = server
     sandbox.router.add_iq(XMLNS, "*", server.handle)
     previous: dict[str, IQHandler | None] = {
-        child: sandbox.router.iq_handler("w:profile:picture", child)
-        for child in ("picture", "*")}
+        child: sandbox.router.iq_handler("w:profile:picture", child) for child in ("picture", "*")
+    }
 
     def picture_handler(child: str) -> IQHandler:
         async def handle(session: Session, iq: Node) -> IQResult:

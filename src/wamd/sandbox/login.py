@@ -162,4 +162,3 @@ class Login:
         for hook in self.sandbox.router.active_hooks:
             delivered += await hook(session)
         await session.send(Node("ib", {}, [Node("offline", {"count": str(delivered)})]))
-

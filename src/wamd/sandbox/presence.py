@@ -142,8 +142,11 @@ def install(sandbox: Sandbox) -> PresenceBook:
         if phone is None:
             return
         child = children[0]
-        sender = (JID(account.lid, LID_SERVER) if target.server == LID_SERVER
-                  else JID(device.phone, USER_SERVER))
+        sender = (
+            JID(account.lid, LID_SERVER)
+            if target.server == LID_SERVER
+            else JID(device.phone, USER_SERVER)
+        )
         state = Node(child.tag, {k: v for k, v in child.attrs.items() if k == "media"})
         for other in sandbox.sessions_of(phone):
             if other is not session and other.is_open:

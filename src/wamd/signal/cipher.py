@@ -231,8 +231,7 @@ class SignalCipher:
         for address in addresses:
             self._known.pop(address, None)
 
-    def _remember(self, address: str, record: SessionRecord | None,
-                  identity: bytes | None) -> None:
+    def _remember(self, address: str, record: SessionRecord | None, identity: bytes | None) -> None:
         if record is None or identity is None:
             return  # first contact or a half-known address: read from the store next time
         known = self._known
@@ -298,8 +297,9 @@ class SignalBatch:
             sk_cache = self._cipher._sender_key_cache
             for sender in senders:
                 name = (group_id, sender)
-                self._sender_keys[name] = sk_cache.parse(name, found.get(sender),
-                                                         SenderKeyRecord.deserialize)
+                self._sender_keys[name] = sk_cache.parse(
+                    name, found.get(sender), SenderKeyRecord.deserialize
+                )
         ids = [i for i in dict.fromkeys(prekey_ids) if i not in self._prekeys]
         if ids:
             prekeys = await self._store.prekeys.get_many(ids)
@@ -321,7 +321,8 @@ class SignalBatch:
             cache = cipher._session_cache
             for address in wanted:
                 records[address] = self._sessions[address] = cache.parse(
-                    address, stored.get(address), SessionRecord.deserialize)
+                    address, stored.get(address), SessionRecord.deserialize
+                )
         wanted = [a for a in addresses if a not in self._identities]
         found: dict[str, bytes] = {}
         if wanted:
@@ -427,8 +428,9 @@ class SignalBatch:
         elif stored != session_identity and self._cipher.trust is TrustPolicy.REJECT:
             raise UntrustedIdentity(address)
 
-    async def decrypt(self, address: str, enc_type: str, ciphertext: bytes, *,
-                      group: str | None = None) -> DecryptResult:
+    async def decrypt(
+        self, address: str, enc_type: str, ciphertext: bytes, *, group: str | None = None
+    ) -> DecryptResult:
         """Decrypt an ``<enc>`` payload from ``address`` (``skmsg`` needs ``group``).
 
         Raises :class:`~wamd.errors.NoSession`, :class:`~wamd.errors.InvalidMessage`,
@@ -438,7 +440,8 @@ class SignalBatch:
         if enc_type == ENC_MSG:
             record = await self._session(address)
             new_record, plaintext, state = decrypt_signal_message(
-                record, self._cipher.local, ciphertext, self._cipher.limits)
+                record, self._cipher.local, ciphertext, self._cipher.limits
+            )
             plaintext = self._unpad(plaintext)
             self._trust_session(address, state.remote_identity)
             self._put_session(address, new_record)
@@ -455,8 +458,9 @@ class SignalBatch:
     def _unpad(self, plaintext: bytes) -> bytes:
         return unpad(plaintext) if self._cipher.padding else plaintext
 
-    async def _prekeys_of(self, message: wire.PreKeyMessage) -> tuple[KeyPair | None,
-                                                                      KeyPair | None]:
+    async def _prekeys_of(
+        self, message: wire.PreKeyMessage
+    ) -> tuple[KeyPair | None, KeyPair | None]:
         """The signed and one-time prekeys a ``pkmsg`` names (``None`` when unknown)."""
         signed = await self._signed_prekey(message.signed_pre_key_id)
         one_time = None
@@ -471,8 +475,12 @@ class SignalBatch:
         record = await self._session(address)
         change = self._trust(address, message.identity_key)
         current = record.current if record is not None else None
-        if (change is None and current is not None and current.base_key == message.base_key
-                and not current.initiator):
+        if (
+            change is None
+            and current is not None
+            and current.base_key == message.base_key
+            and not current.initiator
+        ):
             # the peer repeats the header of the session it started (until we reply): the
             # prekeys it names were used up when that session began, nothing to load
             signed = one_time = None
@@ -481,7 +489,9 @@ class SignalBatch:
         if change is not None and record is not None:
             record = record.archive_current(self._cipher.limits)
         result = decrypt_prekey_message(
-            record, self._cipher.local, message,
+            record,
+            self._cipher.local,
+            message,
             signed_prekey=lambda key_id: signed if key_id == message.signed_pre_key_id else None,
             prekey=lambda key_id: one_time if key_id == message.pre_key_id else None,
             limits=self._cipher.limits,
@@ -492,8 +502,9 @@ class SignalBatch:
             self._prekeys[result.consumed_prekey_id] = None
             self.changes.consumed_prekeys.add(result.consumed_prekey_id)
         self._put_session(address, result.record)
-        return DecryptResult(plaintext, ENC_PKMSG, change, result.new_session,
-                             result.consumed_prekey_id)
+        return DecryptResult(
+            plaintext, ENC_PKMSG, change, result.new_session, result.consumed_prekey_id
+        )
 
     # --- groups ------------------------------------------------------------------------------
 
@@ -512,8 +523,9 @@ class SignalBatch:
         self._put_sender_key((group, own_address), record)
         return group_ops.distribution_message(record)
 
-    async def group_encrypt(self, group: str, own_address: str, plaintext: bytes
-                            ) -> GroupEncryptResult:
+    async def group_encrypt(
+        self, group: str, own_address: str, plaintext: bytes
+    ) -> GroupEncryptResult:
         """Encrypt for a group with our sender key (created on first use)."""
         distribution = await self.distribution_message(group, own_address)
         name = (group, own_address)
@@ -560,9 +572,7 @@ class SignalBatch:
             cipher = self._cipher
             cipher.forget(written)  # whatever the transaction's outcome
             cipher._writing += 1
-            self._written = {
-                a: (self._sessions.get(a), self._identities.get(a)) for a in written
-            }
+            self._written = {a: (self._sessions.get(a), self._identities.get(a)) for a in written}
         if changes.sessions:
             cache = self._cipher._session_cache
             serialized = {}

@@ -53,9 +53,15 @@ class SenderKeyState:
 
     __slots__ = ("chain_key", "iteration", "key_id", "signing_key", "signing_public", "skipped")
 
-    def __init__(self, key_id: int, iteration: int, chain_key: bytes, signing_public: bytes,
-                 signing_key: KeyPair | None = None,
-                 skipped: dict[int, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        key_id: int,
+        iteration: int,
+        chain_key: bytes,
+        signing_public: bytes,
+        signing_key: KeyPair | None = None,
+        skipped: dict[int, bytes] | None = None,
+    ) -> None:
         self.key_id = key_id
         self.iteration = iteration
         self.chain_key = chain_key
@@ -64,8 +70,10 @@ class SenderKeyState:
         self.skipped = skipped if skipped is not None else {}
 
     def __repr__(self) -> str:
-        return (f"SenderKeyState(key_id={self.key_id}, iteration={self.iteration},"
-                f" own={self.signing_key is not None}, skipped={len(self.skipped)})")
+        return (
+            f"SenderKeyState(key_id={self.key_id}, iteration={self.iteration},"
+            f" own={self.signing_key is not None}, skipped={len(self.skipped)})"
+        )
 
     def serialize(self) -> bytes:
         """This state as a ``SenderKeyState`` protobuf."""
@@ -77,14 +85,18 @@ class SenderKeyState:
         ]
         if self.signing_key is not None:
             parts.append(bytes_field(b"\x2a", self.signing_key.private))
-        parts.extend(bytes_field(b"\x32", varint_field(b"\x08", i) + bytes_field(b"\x12", seed))
-                     for i, seed in self.skipped.items())
+        parts.extend(
+            bytes_field(b"\x32", varint_field(b"\x08", i) + bytes_field(b"\x12", seed))
+            for i, seed in self.skipped.items()
+        )
         return b"".join(parts)
 
-    def _replace(self, iteration: int, chain_key: bytes, skipped: dict[int, bytes]
-                 ) -> SenderKeyState:
-        return SenderKeyState(self.key_id, iteration, chain_key, self.signing_public,
-                              self.signing_key, skipped)
+    def _replace(
+        self, iteration: int, chain_key: bytes, skipped: dict[int, bytes]
+    ) -> SenderKeyState:
+        return SenderKeyState(
+            self.key_id, iteration, chain_key, self.signing_public, self.signing_key, skipped
+        )
 
 
 class SenderKeyRecord:
@@ -130,10 +142,16 @@ class SenderKeyRecord:
                 signing = KeyPair.from_private(item.signing_private)
                 if signing.public != item.signing_public:
                     raise StoreError("sender key signing key pair does not match")
-            states.append(SenderKeyState(
-                item.key_id, item.iteration, item.chain_key, item.signing_public, signing,
-                {k.index: k.seed for k in item.skipped},
-            ))
+            states.append(
+                SenderKeyState(
+                    item.key_id,
+                    item.iteration,
+                    item.chain_key,
+                    item.signing_public,
+                    signing,
+                    {k.index: k.seed for k in item.skipped},
+                )
+            )
         return cls(states)
 
 
@@ -145,8 +163,9 @@ def create_sender_key(record: SenderKeyRecord | None = None) -> SenderKeyRecord:
         if latest is not None and latest.signing_key is not None:
             return record
     signing = KeyPair.generate()
-    state = SenderKeyState(secrets.randbelow(2**31 - 1) + 1, 0, secrets.token_bytes(32),
-                           signing.public, signing)
+    state = SenderKeyState(
+        secrets.randbelow(2**31 - 1) + 1, 0, secrets.token_bytes(32), signing.public, signing
+    )
     return SenderKeyRecord([state])
 
 
@@ -155,12 +174,16 @@ def distribution_message(record: SenderKeyRecord) -> bytes:
     state = record.latest
     if state is None or state.signing_key is None:
         raise NoSession("no own sender key to distribute")
-    return wire.build_sender_key_distribution(wire.SenderKeyDistribution(
-        state.key_id, state.iteration, state.chain_key, state.signing_public))
+    return wire.build_sender_key_distribution(
+        wire.SenderKeyDistribution(
+            state.key_id, state.iteration, state.chain_key, state.signing_public
+        )
+    )
 
 
-def process_distribution(record: SenderKeyRecord | None, data: bytes,
-                         limits: Limits = DEFAULT_LIMITS) -> SenderKeyRecord:
+def process_distribution(
+    record: SenderKeyRecord | None, data: bytes, limits: Limits = DEFAULT_LIMITS
+) -> SenderKeyRecord:
     """Add the sender key a peer distributed; raises :class:`InvalidMessage` when malformed.
 
     A distribution repeating a known state (same id and signing key) keeps the state we have,
@@ -177,8 +200,9 @@ def process_distribution(record: SenderKeyRecord | None, data: bytes,
     return SenderKeyRecord(states)
 
 
-def group_encrypt(record: SenderKeyRecord | None, plaintext: bytes
-                  ) -> tuple[SenderKeyRecord, bytes]:
+def group_encrypt(
+    record: SenderKeyRecord | None, plaintext: bytes
+) -> tuple[SenderKeyRecord, bytes]:
     """Encrypt with our own sender key: (new record, serialized SenderKeyMessage).
 
     Raises :class:`NoSession` when the record holds no own (signing) state.
@@ -190,16 +214,17 @@ def group_encrypt(record: SenderKeyRecord | None, plaintext: bytes
         raise NoSession("sender key chain exhausted; create a new sender key")
     seed, next_chain_key = chain_step(state.chain_key)
     iv, key = _message_key(seed)
-    body = wire.build_sender_key_body(state.key_id, state.iteration,
-                                      aes_cbc_encrypt(key, iv, plaintext))
+    body = wire.build_sender_key_body(
+        state.key_id, state.iteration, aes_cbc_encrypt(key, iv, plaintext)
+    )
     signature = state.signing_key.sign(body)
-    new_state = state._replace(state.iteration + 1, next_chain_key,
-                               state.skipped)
+    new_state = state._replace(state.iteration + 1, next_chain_key, state.skipped)
     return SenderKeyRecord([*record.states[:-1], new_state]), body + signature
 
 
-def group_decrypt(record: SenderKeyRecord | None, data: bytes, limits: Limits = DEFAULT_LIMITS
-                  ) -> tuple[SenderKeyRecord, bytes]:
+def group_decrypt(
+    record: SenderKeyRecord | None, data: bytes, limits: Limits = DEFAULT_LIMITS
+) -> tuple[SenderKeyRecord, bytes]:
     """Decrypt a SenderKeyMessage: (new record, plaintext).
 
     Raises :class:`NoSession` (no state with the message's key id), :class:`InvalidMessage`

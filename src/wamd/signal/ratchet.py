@@ -60,8 +60,9 @@ def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
     return cipher_key, mac_key, iv
 
 
-def encrypt_state(state: SessionState, local_identity_djb: bytes, plaintext: bytes
-                  ) -> tuple[SessionState, bytes]:
+def encrypt_state(
+    state: SessionState, local_identity_djb: bytes, plaintext: bytes
+) -> tuple[SessionState, bytes]:
     """Encrypt one message on the sending chain; returns (new state, serialized SignalMessage)."""
     chain_key = state.sender_chain_key
     if chain_key is None:
@@ -69,7 +70,9 @@ def encrypt_state(state: SessionState, local_identity_djb: bytes, plaintext: byt
     seed, next_chain_key = chain_step(chain_key)
     cipher_key, mac_key, iv = derive_message_keys(seed)
     body = wire.build_signal_body(
-        state.sender_ratchet.public, state.sender_index, state.previous_counter,
+        state.sender_ratchet.public,
+        state.sender_index,
+        state.previous_counter,
         aes_cbc_encrypt(cipher_key, iv, plaintext),
     )
     mac = _digest(mac_key, local_identity_djb + b"\x05" + state.remote_identity + body)[:8]
@@ -129,12 +132,12 @@ def decrypt_state(
         else:
             new_skipped = skipped
         seed, chain_key = chain_step(chain_key)
-        new_chain = ReceiverChain(their_ratchet, chain_key, counter + 1,
-                                  new_skipped)
+        new_chain = ReceiverChain(their_ratchet, chain_key, counter + 1, new_skipped)
 
     cipher_key, mac_key, iv = derive_message_keys(seed)
-    expected = _digest(mac_key, b"\x05" + state.remote_identity + local_identity_djb
-                       + message.signed)[:8]
+    expected = _digest(
+        mac_key, b"\x05" + state.remote_identity + local_identity_djb + message.signed
+    )[:8]
     if not _compare(expected, message.mac):
         raise InvalidMessage("bad MAC")
     try:

@@ -44,8 +44,12 @@ class LocalIdentity:
         object.__setattr__(self, "djb", djb_encode(self.key_pair.public))
 
 
-def session_from_bundle(record: SessionRecord | None, local: LocalIdentity, bundle: PreKeyBundle,
-                        limits: Limits = DEFAULT_LIMITS) -> SessionRecord:
+def session_from_bundle(
+    record: SessionRecord | None,
+    local: LocalIdentity,
+    bundle: PreKeyBundle,
+    limits: Limits = DEFAULT_LIMITS,
+) -> SessionRecord:
     """Verify ``bundle`` and start a new current session from it (the old one is archived).
 
     Raises :class:`~wamd.errors.CryptoError` when the signed prekey signature is bad.
@@ -55,8 +59,9 @@ def session_from_bundle(record: SessionRecord | None, local: LocalIdentity, bund
     return (record or SessionRecord()).promote(state, limits)
 
 
-def encrypt(record: SessionRecord | None, local: LocalIdentity, plaintext: bytes
-            ) -> tuple[SessionRecord, str, bytes]:
+def encrypt(
+    record: SessionRecord | None, local: LocalIdentity, plaintext: bytes
+) -> tuple[SessionRecord, str, bytes]:
     """Encrypt with the current session: (new record, ``"pkmsg"`` or ``"msg"``, ciphertext).
 
     Raises :class:`NoSession` when there is no current session.
@@ -69,16 +74,19 @@ def encrypt(record: SessionRecord | None, local: LocalIdentity, plaintext: bytes
     if pending is None:
         return record.with_current(new_state), ENC_MSG, message
     data = wire.build_prekey_message(
-        registration_id=local.registration_id, pre_key_id=pending.pre_key_id,
-        signed_pre_key_id=pending.signed_pre_key_id, base_key=pending.base_key,
-        identity_key=local.key_pair.public, message=message,
+        registration_id=local.registration_id,
+        pre_key_id=pending.pre_key_id,
+        signed_pre_key_id=pending.signed_pre_key_id,
+        base_key=pending.base_key,
+        identity_key=local.key_pair.public,
+        message=message,
     )
     return record.with_current(new_state), ENC_PKMSG, data
 
 
-def decrypt_signal_message(record: SessionRecord | None, local: LocalIdentity, data: bytes,
-                           limits: Limits = DEFAULT_LIMITS
-                           ) -> tuple[SessionRecord, bytes, SessionState]:
+def decrypt_signal_message(
+    record: SessionRecord | None, local: LocalIdentity, data: bytes, limits: Limits = DEFAULT_LIMITS
+) -> tuple[SessionRecord, bytes, SessionState]:
     """Decrypt a ``msg`` with the current session, else with an archived one.
 
     Returns (new record, plaintext, the state that decrypted it). Raises :class:`NoSession`,
@@ -98,8 +106,9 @@ def decrypt_signal_message(record: SessionRecord | None, local: LocalIdentity, d
             first_error = exc
     for index in range(record.previous_count):
         try:
-            state, plaintext = decrypt_state(record.previous_state(index), local.djb, message,
-                                             limits)
+            state, plaintext = decrypt_state(
+                record.previous_state(index), local.djb, message, limits
+            )
             return record.with_previous(index, state), plaintext, state
         except DuplicateMessage:
             raise
@@ -145,8 +154,9 @@ def decrypt_prekey_message(
                 if known.remote_identity != message.identity_key:
                     raise InvalidMessage("PreKeySignalMessage identity does not match its session")
                 state, plaintext = decrypt_state(known, local.djb, inner, limits)
-                new_record = (record.with_current(state) if index < 0
-                              else record.with_previous(index, state))
+                new_record = (
+                    record.with_current(state) if index < 0 else record.with_previous(index, state)
+                )
                 return PreKeyDecryption(new_record, plaintext, state, None, False)
     signed = signed_prekey(message.signed_pre_key_id)
     if signed is None:
@@ -156,8 +166,14 @@ def decrypt_prekey_message(
         one_time = prekey(message.pre_key_id)
         if one_time is None:
             raise InvalidMessage(f"unknown one-time prekey id {message.pre_key_id}")
-    fresh = respond(local.key_pair, signed, one_time, message.identity_key, message.base_key,
-                    message.registration_id)
+    fresh = respond(
+        local.key_pair,
+        signed,
+        one_time,
+        message.identity_key,
+        message.base_key,
+        message.registration_id,
+    )
     state, plaintext = decrypt_state(fresh, local.djb, inner, limits)
     new_record = (record or SessionRecord()).promote(state, limits)
     return PreKeyDecryption(new_record, plaintext, state, message.pre_key_id, True)

@@ -74,8 +74,9 @@ class ReceiverChain:
 
     __slots__ = ("_serialized", "chain_key", "index", "ratchet_key", "skipped")
 
-    def __init__(self, ratchet_key: bytes, chain_key: bytes, index: int,
-                 skipped: dict[int, bytes]) -> None:
+    def __init__(
+        self, ratchet_key: bytes, chain_key: bytes, index: int, skipped: dict[int, bytes]
+    ) -> None:
         self.ratchet_key = ratchet_key
         self.chain_key = chain_key
         self.index = index
@@ -86,11 +87,17 @@ class ReceiverChain:
         """This chain as a ``ReceiverChain`` protobuf (computed once: chains never change)."""
         data = self._serialized
         if data is None:
-            data = self._serialized = b"".join([
-                b"\x0a\x20", self.ratchet_key, b"\x12\x20", self.chain_key,
-                b"\x18", varint(self.index),
-                *[_skipped_field(i, seed) for i, seed in self.skipped.items()],
-            ])
+            data = self._serialized = b"".join(
+                [
+                    b"\x0a\x20",
+                    self.ratchet_key,
+                    b"\x12\x20",
+                    self.chain_key,
+                    b"\x18",
+                    varint(self.index),
+                    *[_skipped_field(i, seed) for i, seed in self.skipped.items()],
+                ]
+            )
         return data
 
     def __repr__(self) -> str:
@@ -183,11 +190,19 @@ class SessionState:
         ratchet = self.sender_ratchet
         chain_key = self.sender_chain_key
         parts = [
-            _VERSION_FIELD, b"\x12\x20", self.remote_identity,
-            b"\x18", varint(self.remote_registration_id),
-            b"\x22\x20", self.root_key,
-            b"\x28", varint(self.previous_counter),
-            b"\x32\x20", ratchet.public, b"\x3a\x20", ratchet.private,
+            _VERSION_FIELD,
+            b"\x12\x20",
+            self.remote_identity,
+            b"\x18",
+            varint(self.remote_registration_id),
+            b"\x22\x20",
+            self.root_key,
+            b"\x28",
+            varint(self.previous_counter),
+            b"\x32\x20",
+            ratchet.public,
+            b"\x3a\x20",
+            ratchet.private,
         ]
         if chain_key is not None:
             parts += (b"\x42\x20", chain_key)
@@ -201,8 +216,12 @@ class SessionState:
             inner += varint_field(b"\x10", pending.signed_pre_key_id)
             inner += b"\x1a\x20" + pending.base_key
             parts.append(bytes_field(b"\x5a", inner))
-        parts += (b"\x62\x20", self.base_key, b"\x68\x01" if self.initiator else b"\x68\x00",
-                  b"\x70\x00" if chain_key is None else b"\x70\x01")
+        parts += (
+            b"\x62\x20",
+            self.base_key,
+            b"\x68\x01" if self.initiator else b"\x68\x00",
+            b"\x70\x00" if chain_key is None else b"\x70\x01",
+        )
         return b"".join(parts)
 
     @classmethod
@@ -220,15 +239,20 @@ class SessionState:
         for chain in msg.receiver_chains:
             if len(chain.ratchet_key) != 32 or len(chain.chain_key) != 32:
                 raise StoreError("receiver chain keys are not 32 bytes")
-            chains.append(ReceiverChain(
-                chain.ratchet_key, chain.chain_key, chain.index,
-                {k.index: k.seed for k in chain.skipped},
-            ))
+            chains.append(
+                ReceiverChain(
+                    chain.ratchet_key,
+                    chain.chain_key,
+                    chain.index,
+                    {k.index: k.seed for k in chain.skipped},
+                )
+            )
         pending = None
         if msg.HasField("pending_pre_key"):
             p = msg.pending_pre_key
             pending = PendingPreKey(
-                p.pre_key_id if p.HasField("pre_key_id") else None, p.signed_pre_key_id,
+                p.pre_key_id if p.HasField("pre_key_id") else None,
+                p.signed_pre_key_id,
                 p.base_key,
             )
         return cls(
@@ -265,8 +289,11 @@ class SessionRecord:
 
     __slots__ = ("_previous", "current")
 
-    def __init__(self, current: SessionState | None = None,
-                 previous: list[bytes | SessionState] | None = None) -> None:
+    def __init__(
+        self,
+        current: SessionState | None = None,
+        previous: list[bytes | SessionState] | None = None,
+    ) -> None:
         self.current = current
         self._previous: list[bytes | SessionState] = previous if previous is not None else []
 
@@ -303,7 +330,7 @@ class SessionRecord:
         previous = list(self._previous)
         if self.current is not None:
             previous.insert(0, self.current)
-        del previous[limits.max_archived_sessions:]
+        del previous[limits.max_archived_sessions :]
         return SessionRecord(state, previous)
 
     def archive_current(self, limits: Limits = DEFAULT_LIMITS) -> SessionRecord:

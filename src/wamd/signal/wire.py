@@ -96,7 +96,7 @@ def parse_signal_message(data: bytes) -> SignalMessageParts:
             length, pos = read_varint(signed, pos)
             if pos + length > end:
                 raise InvalidMessage("truncated SignalMessage field")
-            value = signed[pos:pos + length]
+            value = signed[pos : pos + length]
             pos += length
             if field == 1:
                 ratchet_key = value
@@ -118,17 +118,33 @@ def parse_signal_message(data: bytes) -> SignalMessageParts:
             pos = skip_field(signed, pos, wire_type)
     if ratchet_key is None or counter is None or ciphertext is None:
         raise InvalidMessage("SignalMessage lacks a required field")
-    return SignalMessageParts(_key(ratchet_key, "ratchet key"), counter, previous_counter,
-                              ciphertext, signed, data[-MAC_SIZE:])
+    return SignalMessageParts(
+        _key(ratchet_key, "ratchet key"),
+        counter,
+        previous_counter,
+        ciphertext,
+        signed,
+        data[-MAC_SIZE:],
+    )
 
 
-def build_signal_body(ratchet_key: bytes, counter: int, previous_counter: int, ciphertext: bytes
-                      ) -> bytes:
+def build_signal_body(
+    ratchet_key: bytes, counter: int, previous_counter: int, ciphertext: bytes
+) -> bytes:
     """Version byte | SignalMessage protobuf (the part the MAC covers), written directly."""
-    return b"".join((
-        b"\x33\x0a\x21\x05", ratchet_key, b"\x10", varint(counter), b"\x18",
-        varint(previous_counter), b"\x22", varint(len(ciphertext)), ciphertext,
-    ))
+    return b"".join(
+        (
+            b"\x33\x0a\x21\x05",
+            ratchet_key,
+            b"\x10",
+            varint(counter),
+            b"\x18",
+            varint(previous_counter),
+            b"\x22",
+            varint(len(ciphertext)),
+            ciphertext,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +180,21 @@ def parse_prekey_message(data: bytes) -> PreKeyMessage:
 
 
 def build_prekey_message(
-    *, registration_id: int, pre_key_id: int | None, signed_pre_key_id: int, base_key: bytes,
-    identity_key: bytes, message: bytes,
+    *,
+    registration_id: int,
+    pre_key_id: int | None,
+    signed_pre_key_id: int,
+    base_key: bytes,
+    identity_key: bytes,
+    message: bytes,
 ) -> bytes:
     """Serialize a PreKeySignalMessage around an already serialized SignalMessage."""
     msg = signal_pb2.PreKeySignalMessage(
-        registration_id=registration_id, signed_pre_key_id=signed_pre_key_id,
-        base_key=b"\x05" + base_key, identity_key=b"\x05" + identity_key, message=message,
+        registration_id=registration_id,
+        signed_pre_key_id=signed_pre_key_id,
+        base_key=b"\x05" + base_key,
+        identity_key=b"\x05" + identity_key,
+        message=message,
     )
     if pre_key_id is not None:
         msg.pre_key_id = pre_key_id
@@ -200,15 +224,19 @@ def parse_sender_key_message(data: bytes) -> SenderKeyMessageParts:
         raise InvalidMessage("SenderKeyMessage protobuf is malformed") from None
     if not (msg.HasField("id") and msg.HasField("iteration") and msg.HasField("ciphertext")):
         raise InvalidMessage("SenderKeyMessage lacks a required field")
-    return SenderKeyMessageParts(msg.id, msg.iteration, msg.ciphertext, signed,
-                                 data[-SIGNATURE_SIZE:])
+    return SenderKeyMessageParts(
+        msg.id, msg.iteration, msg.ciphertext, signed, data[-SIGNATURE_SIZE:]
+    )
 
 
 def build_sender_key_body(key_id: int, iteration: int, ciphertext: bytes) -> bytes:
     """Version byte | SenderKeyMessage protobuf (the part the signature covers)."""
-    return VERSION_PREFIX + signal_pb2.SenderKeyMessage(
-        id=key_id, iteration=iteration, ciphertext=ciphertext
-    ).SerializeToString()
+    return (
+        VERSION_PREFIX
+        + signal_pb2.SenderKeyMessage(
+            id=key_id, iteration=iteration, ciphertext=ciphertext
+        ).SerializeToString()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,13 +261,19 @@ def parse_sender_key_distribution(data: bytes) -> SenderKeyDistribution:
             raise InvalidMessage(f"SenderKeyDistributionMessage lacks {field}")
     if len(msg.chain_key) != KEY_SIZE:
         raise InvalidMessage("sender chain key is not 32 bytes")
-    return SenderKeyDistribution(msg.id, msg.iteration, msg.chain_key,
-                                 _key(msg.signing_key, "signing key"))
+    return SenderKeyDistribution(
+        msg.id, msg.iteration, msg.chain_key, _key(msg.signing_key, "signing key")
+    )
 
 
 def build_sender_key_distribution(dist: SenderKeyDistribution) -> bytes:
     """Serialize a SenderKeyDistributionMessage."""
-    return VERSION_PREFIX + signal_pb2.SenderKeyDistributionMessage(
-        id=dist.key_id, iteration=dist.iteration, chain_key=dist.chain_key,
-        signing_key=b"\x05" + dist.signing_key,
-    ).SerializeToString()
+    return (
+        VERSION_PREFIX
+        + signal_pb2.SenderKeyDistributionMessage(
+            id=dist.key_id,
+            iteration=dist.iteration,
+            chain_key=dist.chain_key,
+            signing_key=b"\x05" + dist.signing_key,
+        ).SerializeToString()
+    )

@@ -27,8 +27,13 @@ def _master_root(secret: bytes) -> bytes:
     return hmac_sha256(prk, _TEXT_INFO + b"\x01")
 
 
-def initiate(identity: KeyPair, bundle: PreKeyBundle, *, base_key: KeyPair | None = None,
-             ratchet_key: KeyPair | None = None) -> SessionState:
+def initiate(
+    identity: KeyPair,
+    bundle: PreKeyBundle,
+    *,
+    base_key: KeyPair | None = None,
+    ratchet_key: KeyPair | None = None,
+) -> SessionState:
     """A new session state from a remote device's bundle (we are the initiator).
 
     The bundle's signature must have been checked (:meth:`PreKeyBundle.verify`). The state
@@ -57,9 +62,14 @@ def initiate(identity: KeyPair, bundle: PreKeyBundle, *, base_key: KeyPair | Non
     )
 
 
-def respond(identity: KeyPair, signed_prekey: KeyPair, one_time_prekey: KeyPair | None,
-            their_identity: bytes, their_base_key: bytes, their_registration_id: int
-            ) -> SessionState:
+def respond(
+    identity: KeyPair,
+    signed_prekey: KeyPair,
+    one_time_prekey: KeyPair | None,
+    their_identity: bytes,
+    their_base_key: bytes,
+    their_registration_id: int,
+) -> SessionState:
     """A new session state from an incoming PreKeySignalMessage's header (we are the responder).
 
     Raises :class:`InvalidMessage` when the peer's keys are unusable.

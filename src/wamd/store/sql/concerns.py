@@ -752,8 +752,13 @@ class _Seen(_Part):
         for chunk in _chunks(messages, _ROWS):
             args: list[object] = []
             for message, timestamp in chunk:
-                args += (self._a, message.chat, message.sender, message.message_id,
-                         now() if timestamp is None else timestamp)
+                args += (
+                    self._a,
+                    message.chat,
+                    message.sender,
+                    message.message_id,
+                    now() if timestamp is None else timestamp,
+                )
             rows = await self._x.fetch(
                 "INSERT INTO seen (account_id, chat, sender, message_id, timestamp) VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
@@ -801,8 +806,12 @@ class _Inbox(_Part):
         for chunk in _chunks(entries, _ROWS):
             args: list[object] = []
             for kind, payload, created_at in chunk:
-                args += (self._a, kind, self._s.seal(payload, aad("inbox", self._a, kind)),
-                         now() if created_at is None else created_at)
+                args += (
+                    self._a,
+                    kind,
+                    self._s.seal(payload, aad("inbox", self._a, kind)),
+                    now() if created_at is None else created_at,
+                )
             rows = await self._x.fetch(
                 "INSERT INTO inbox (account_id, kind, payload, created_at, done) VALUES "
                 + ", ".join(["(?, ?, ?, ?, FALSE)"] * len(chunk))
