@@ -402,3 +402,21 @@ def test_reprs_do_not_leak_keys() -> None:
     assert key.hex() not in repr(cipher)
     assert "counter=0" in repr(cipher)
     assert repr(pair.client) == "NoiseClientConnection(state=open)"
+
+
+def test_seal_is_send_then_data_to_send() -> None:
+    pair = Pair()
+    pair.handshake()
+    sealed = pair.client.seal(b"one")  # empty queue: the frame alone
+    pair.client.send(b"two")
+    both = pair.client.seal(b"three")  # queued frame first, then the sealed one
+    assert pair.client.data_to_send() == b""
+    assert pair.server.receive_data(sealed + both) == [
+        FrameReceived(b"one"),
+        FrameReceived(b"two"),
+        FrameReceived(b"three"),
+    ]
+    with pytest.raises(NotConnected):
+        NoiseClientConnection(
+            static_key=pair.client_static, client_payload=PAYLOAD, root_public_key=pair.root.public
+        ).seal(b"x")

@@ -99,12 +99,14 @@ class Connection:
 
     async def send_node(self, node: Node) -> None:
         """Encode, encrypt and send one node."""
+        await self.send_payload(encode_frame(node))
+
+    async def send_payload(self, payload: bytes) -> None:
+        """Encrypt and send one frame payload (a node already encoded by ``encode_frame``)."""
         if self._closed:
             raise TransportClosed("connection is closed")
-        payload = encode_frame(node)
         async with self._send_lock:
-            self._noise.send(payload)
-            await self._transport.send(self._noise.data_to_send())
+            await self._transport.send(self._noise.seal(payload))
 
     async def receive_node(self) -> Node:
         """The next node from the server.

@@ -110,6 +110,18 @@ class _NoiseConnection:
             raise NotConnected(f"cannot send on a Noise connection in state {self.state.value}")
         self._outgoing += encode_frame(self._transport.encrypt(plaintext))
 
+    def seal(self, plaintext: bytes) -> bytes:
+        """Encrypt ``plaintext`` as one frame and return everything queued for the peer with it
+        (:meth:`send` then :meth:`data_to_send`, without the queue when it is empty)."""
+        transport = self._transport
+        if self.state is not ConnectionState.OPEN or transport is None:
+            raise NotConnected(f"cannot send on a Noise connection in state {self.state.value}")
+        frame = encode_frame(transport.encrypt(plaintext))
+        if not self._outgoing:
+            return frame
+        self._outgoing += frame
+        return self.data_to_send()
+
     @property
     def frames_sent(self) -> int:
         """Transport frames sent so far."""
