@@ -17,8 +17,8 @@ server's versions with the state the changes set.
 Prints how many messages were sent, handled (exactly once: each recorded inside the
 transaction that finishes its inbox entry), duplicated, missing and undecryptable, when the
 kills happened (and how far the receiver had got each time), and the run's duration. The
-suite runs a smaller version (tests/e2e/test_crash.py). Exits 1 when any message was lost,
-duplicated or undecryptable.
+suite runs the 2,000-message, 6-kill version with kills placed by the receiver's progress
+(tests/e2e/test_crash.py). Exits 1 when any message was lost, duplicated or undecryptable.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from __future__ import annotations
 import os
 import sys
 
-# run as a script, bench/ would come first on the path and its signal.py would shadow the
-# standard library's (asyncio imports it): put the repository root there instead
+# run as a script, bench/ would come first on the path: the repository root goes there
+# instead, so that `tests` (the scenario helpers) imports
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402

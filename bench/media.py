@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/ holds signal.py, which would shadow the standard library's signal (used by asyncio)
+# keep bench/ itself off the import path: its scripts are not modules to import
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse  # noqa: E402

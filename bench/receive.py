@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import sys
 
-# run as a script, bench/ would come first on the path and its signal.py would shadow the
-# standard library's (asyncio imports it): put the repository root there instead
+# run as a script, bench/ would come first on the path: the repository root goes there
+# instead, so that `tests` (the scenario helpers) imports
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402

@@ -9,8 +9,14 @@ WAL is in the OS page cache), but a power loss may drop the last commits — mes
 already considers delivered. Choose it only when that trade is acceptable.
 
 One connection writes; a lock serializes its users, and a transaction holds it from
-``BEGIN IMMEDIATE`` to ``COMMIT``. Plain reads outside transactions use a second, read-only
-connection, so they never wait for a commit's fsync (WAL gives them the last committed state).
+``BEGIN IMMEDIATE`` to ``COMMIT``. Each call to aiosqlite's worker thread costs CPU on both
+sides, so a transaction batches its statements into as few calls as it can: ``BEGIN`` and the
+batched writes (``executemany``, whose results nobody reads) wait in the transaction until a
+statement whose result is needed (a query, a row count) or ``COMMIT`` takes them along in one
+call. A transaction that only writes is one call to the thread.
+
+Plain reads outside transactions use a second, read-only connection, so they never wait for a
+commit's fsync (WAL gives them the last committed state).
 Several processes may share the file (for different accounts); SQLite's busy timeout makes
 their writers take turns.
 """
@@ -21,10 +27,10 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 import aiosqlite
 import platformdirs
@@ -42,6 +48,13 @@ __all__ = ["SQLiteStore", "default_path", "migrate"]
 MIGRATIONS: Migrations = load_migrations("wamd.store.sqlite")
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
+
+T = TypeVar("T")
+
+# a statement waiting in a transaction: (sql, arguments or argument rows, executemany?)
+_Op = tuple[str, Sequence[object] | list[Sequence[object]], bool]
+_BEGIN: _Op = ("BEGIN IMMEDIATE", (), False)
+_COMMIT: _Op = ("COMMIT", (), False)
 
 
 def default_path() -> Path:
@@ -95,6 +108,30 @@ async def migrate(conn: aiosqlite.Connection, target: int | None = None) -> int:
         raise _error(exc) from exc
 
 
+async def on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn(db)`` on ``conn``'s worker thread, ``db`` being its :mod:`sqlite3` connection:
+    one round trip, queued in order with ``conn``'s other calls.
+
+    aiosqlite has no public way to do this: it uses ``Connection._execute`` (queue a call for
+    the worker) and ``Connection._conn`` (the sqlite3 connection), the only aiosqlite internals
+    wamd relies on. ``tests/store/test_sqlite_thread.py`` fails if either changes."""
+    db: sqlite3.Connection = conn._conn
+    return cast(T, await conn._execute(fn, db))  # type: ignore[no-untyped-call]
+
+
+def _run(db: sqlite3.Connection, ops: Sequence[_Op]) -> tuple[int, list[Row]]:
+    """Run ``ops`` in order (on the worker thread); the row count and rows of the last one."""
+    rowcount, rows = -1, []
+    for sql, args, many in ops:
+        if many:
+            cursor = db.executemany(sql, cast("list[Sequence[object]]", args))
+        else:
+            cursor = db.execute(sql, args)
+        rows = cursor.fetchall()
+        rowcount = cursor.rowcount
+    return rowcount, rows
+
+
 async def _rollback(conn: aiosqlite.Connection) -> None:
     """ROLLBACK, waited for through cancellations: its caller holds the store's lock, and the
     next holder's statements must not run inside this transaction (a statement whose await was
@@ -106,32 +143,44 @@ async def _rollback(conn: aiosqlite.Connection) -> None:
 
 
 class _SQLiteExecutor(Executor):
-    """Statements on the store's connection; ``tx`` tells whether a transaction is open."""
+    """Statements on the store's connection; ``tx`` tells whether a transaction is open.
+
+    In a transaction, ``pending`` holds the statements not yet sent to the worker thread
+    (``BEGIN`` first, then batched writes); the next call to the thread runs them first."""
 
     def __init__(self, store: SQLiteStore, tx: bool) -> None:
         self._store = store
         self._tx = tx
         self.open = True
+        self.pending: list[_Op] = [_BEGIN] if tx else []
+        self.sent = False  # something (BEGIN at least) went to the thread: roll back on failure
+        self.failed = False
 
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[aiosqlite.Connection]:
-        conn = self._store._conn
+    async def run(self, op: _Op) -> tuple[int, list[Row]]:
+        """Run the pending statements and ``op`` in one call to the worker thread."""
         if self._tx:
             if not self.open:
                 raise StoreError("the transaction is finished")
-            yield conn
-            return
+            if self.failed:
+                raise StoreError("a statement of this transaction failed")
+            ops, self.pending = [*self.pending, op], []
+            self.sent = True
+            try:
+                return await on_thread(self._store._conn, lambda db: _run(db, ops))
+            except sqlite3.Error as exc:
+                # the batched writes before the failed statement ran, the ones after did not:
+                # only a rollback of the whole transaction leaves it consistent
+                self.failed = True
+                raise _error(exc) from exc
         self._store._tx_tasks.check()
         async with self._store._lock.hold():
-            yield conn
-
-    async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
-        async with self._conn() as conn:
             try:
-                cursor = await conn.execute(sql, args)
+                return await on_thread(self._store._conn, lambda db: _run(db, [op]))
             except sqlite3.Error as exc:
                 raise _error(exc) from exc
-            return int(cursor.rowcount)
+
+    async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
+        return (await self.run((sql, args, False)))[0]
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         rows = list(rows)
@@ -141,11 +190,9 @@ class _SQLiteExecutor(Executor):
             async with self.atomic() as x:
                 await x.executemany(sql, rows)
             return
-        async with self._conn() as conn:
-            try:
-                await conn.executemany(sql, rows)
-            except sqlite3.Error as exc:
-                raise _error(exc) from exc
+        if not self.open:
+            raise StoreError("the transaction is finished")
+        self.pending.append((sql, rows, True))  # sent with the next statement or COMMIT
 
     async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         reader = self._store._reader
@@ -157,11 +204,7 @@ class _SQLiteExecutor(Executor):
                 return list(await reader.execute_fetchall(sql, args))
             except sqlite3.Error as exc:
                 raise _error(exc) from exc
-        async with self._conn() as conn:
-            try:
-                return list(await conn.execute_fetchall(sql, args))
-            except sqlite3.Error as exc:
-                raise _error(exc) from exc
+        return (await self.run((sql, args, False)))[1]
 
     def atomic(self) -> AbstractAsyncContextManager[Executor]:
         if self._tx:
@@ -281,27 +324,20 @@ class SQLiteStore(SQLStore):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Executor]:
         async with self._lock.hold():
-            conn = self._conn
-            try:
-                await conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _error(exc) from exc
-            except BaseException:
-                # Cancelled while the BEGIN waited in aiosqlite's thread: it still runs there.
-                # Roll it back (queued after it) or the connection stays in a transaction
-                # nobody owns: every later BEGIN fails, and the next holder's statements run
-                # inside it and vanish with it.
-                await _rollback(conn)
-                raise
             x = _SQLiteExecutor(self, tx=True)
             try:
                 yield x
-                await conn.execute("COMMIT")
-            except BaseException as exc:
+                if x.sent or len(x.pending) > 1:  # (nothing to commit: no BEGIN either)
+                    await x.run(_COMMIT)
+            except BaseException:
                 x.open = False
-                await _rollback(conn)
-                if isinstance(exc, sqlite3.Error):
-                    raise _error(exc) from exc
+                if x.sent:
+                    # Also when cancelled while a call waited in aiosqlite's thread: it still
+                    # runs there. Roll it back (queued after it) or the connection stays in a
+                    # transaction nobody owns: every later BEGIN fails, and the next holder's
+                    # statements run inside it and vanish with it. (After a COMMIT that ran,
+                    # the ROLLBACK finds no transaction and changes nothing.)
+                    await _rollback(self._conn)
                 raise
             finally:
                 x.open = False

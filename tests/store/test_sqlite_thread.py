@@ -1,0 +1,106 @@
+"""The SQLite store's calls to aiosqlite's worker thread: the one aiosqlite internal it uses
+(:func:`wamd.store.sqlite.store.on_thread`) and the batching of a transaction's statements."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from tests.store.conftest import make_credentials
+from wamd.errors import StoreError
+from wamd.store.sqlite import SQLiteStore
+from wamd.store.sqlite.store import on_thread
+
+
+async def test_on_thread_runs_on_the_worker_in_order_with_other_calls(tmp_path: Path) -> None:
+    # fails loudly if aiosqlite drops or changes Connection._execute / Connection._conn
+    conn = await aiosqlite.connect(tmp_path / "x.db", isolation_level=None)
+    try:
+        begin = asyncio.ensure_future(conn.execute("BEGIN"))
+        await asyncio.sleep(0)  # the BEGIN is queued for the thread, not finished
+        ident, in_tx, db = await on_thread(
+            conn, lambda db: (threading.get_ident(), db.in_transaction, db)
+        )
+        await begin
+        assert ident != threading.get_ident()
+        assert in_tx  # ran after the BEGIN queued before it
+        assert isinstance(db, sqlite3.Connection)
+        assert await on_thread(conn, lambda db: db.execute("SELECT 41 + 1").fetchone()) == (42,)
+        await conn.execute("ROLLBACK")
+    finally:
+        await conn.close()
+
+
+def _count_calls(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the store's calls to its writer's worker thread (the real calls still run)."""
+    calls = [0]
+    real: Callable[..., Awaitable[object]] = store._conn._execute
+
+    async def counted(*args: object) -> object:
+        calls[0] += 1
+        return await real(*args)
+
+    monkeypatch.setattr(store._conn, "_execute", counted)
+    return calls
+
+
+async def test_a_transaction_of_batched_writes_is_one_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await SQLiteStore.open(tmp_path / "x.db")
+    try:
+        account = await store.new_account(make_credentials())
+        calls = _count_calls(store, monkeypatch)
+        async with account.transaction() as tx:
+            await tx.sessions.put_many({"1.0": b"a", "2.0": b"b"})
+            await tx.inbox.mark_done([1, 2])
+        assert calls == [1]  # BEGIN, both writes and COMMIT together
+        async with account.transaction() as tx:
+            await tx.sessions.put_many({"3.0": b"c"})
+            assert await tx.sessions.get("3.0") == b"c"  # (read-your-writes)
+        assert calls == [3]  # BEGIN + write + read, then COMMIT
+        async with account.transaction():
+            pass
+        assert calls == [3]  # nothing to begin or commit
+        assert await account.sessions.get_many(["1.0", "2.0", "3.0"]) == {
+            "1.0": b"a",
+            "2.0": b"b",
+            "3.0": b"c",
+        }
+    finally:
+        await store.close()
+
+
+async def test_a_failed_batched_write_fails_the_whole_transaction(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "x.db")
+    try:
+        account = await store.new_account(make_credentials())
+        duplicate = "INSERT INTO wamd_meta (key, value) VALUES (?, ?)"
+
+        async def body() -> None:
+            async with account.transaction() as tx:
+                await tx.sessions.put_many({"1.0": b"a"})
+                x = tx.sessions._x  # type: ignore[attr-defined]  # (the transaction's)
+                await x.executemany(duplicate, [("k", b"1"), ("k", b"2")])  # batched: no error
+                with pytest.raises(StoreError, match="UNIQUE"):
+                    await tx.sessions.get("1.0")  # ran with the batch: the error comes here
+                with pytest.raises(StoreError, match="failed"):
+                    await tx.sessions.get("1.0")  # the transaction is refused from now on
+                await tx.sessions.put_many({"2.0": b"b"})  # (batched: refused at COMMIT)
+
+        with pytest.raises(StoreError, match="failed"):
+            await body()
+        # nothing of it committed, and the connection is clean for the next transaction
+        assert await account.sessions.get_many(["1.0", "2.0"]) == {}
+        assert await store.auto.fetch("SELECT key FROM wamd_meta WHERE key = 'k'") == []
+        async with account.transaction() as tx:
+            await tx.sessions.put("3.0", b"c")
+        assert await account.sessions.get("3.0") == b"c"
+    finally:
+        await store.close()
