@@ -115,14 +115,12 @@ class Connection:
         :class:`~wamd.errors.WamdError` (``FrameError``, ``DecodeError``) for bad data; after
         such an error the connection must be closed.
         """
-        while not self._pending:
+        pending = self._pending
+        while not pending:
             if self._closed:
                 raise TransportClosed("connection is closed")
-            data = await self._transport.receive()
-            for event in self._noise.receive_data(data):
-                if isinstance(event, FrameReceived):
-                    self._pending.append(event.payload)
-        return decode_frame(self._pending.popleft())
+            pending.extend(self._noise.receive_frames(await self._transport.receive()))
+        return decode_frame(pending.popleft())
 
     async def close(self) -> None:
         """Close the transport (idempotent)."""
