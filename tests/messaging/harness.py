@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wamd.binary import AttrValue, Node, decode_node, encode_node
+from wamd.binary import AttrValue, Node, decode_frame, decode_node, encode_node
 from wamd.crypto import KeyPair
 from wamd.events import Dispatcher, Event
 from wamd.messaging.addresses import AddressBook, AddressLocks
@@ -129,6 +129,9 @@ class _Link:
 
     async def send_node(self, node: Node) -> None:
         await self.party.server.stanza(self.party, _wire(node))
+
+    async def send_payload(self, payload: bytes) -> None:
+        await self.party.server.stanza(self.party, decode_frame(payload))
 
     async def send_expecting(self, node: Node) -> asyncio.Future[Node]:
         future: asyncio.Future[Node] = asyncio.get_running_loop().create_future()

@@ -402,3 +402,56 @@ def test_reprs_do_not_leak_keys() -> None:
     assert key.hex() not in repr(cipher)
     assert "counter=0" in repr(cipher)
     assert repr(pair.client) == "NoiseClientConnection(state=open)"
+
+
+def test_seal_is_send_then_data_to_send() -> None:
+    pair = Pair()
+    pair.handshake()
+    sealed = pair.client.seal(b"one")  # empty queue: the frame alone
+    pair.client.send(b"two")
+    both = pair.client.seal(b"three")  # queued frame first, then the sealed one
+    assert pair.client.data_to_send() == b""
+    assert pair.server.receive_data(sealed + both) == [
+        FrameReceived(b"one"),
+        FrameReceived(b"two"),
+        FrameReceived(b"three"),
+    ]
+    with pytest.raises(NotConnected):
+        NoiseClientConnection(
+            static_key=pair.client_static, client_payload=PAYLOAD, root_public_key=pair.root.public
+        ).seal(b"x")
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(0, 300), min_size=1, max_size=5), cuts=st.data())
+def test_receive_frames_matches_receive_data(sizes: list[int], cuts: st.DataObject) -> None:
+    """Whole frames, several frames and split frames: the reader's path gives the payloads
+    that receive_data gives, in order."""
+    pair = Pair()
+    pair.handshake()
+    payloads = [bytes([i]) * size for i, size in enumerate(sizes)]
+    for payload in payloads:
+        pair.server.send(payload)
+    stream = pair.server.data_to_send()
+    cut = cuts.draw(st.integers(0, len(stream)))
+    got = pair.client.receive_frames(stream[:cut]) + pair.client.receive_frames(stream[cut:])
+    assert got == payloads
+
+
+def test_receive_frames_fails_the_connection_on_a_bad_frame() -> None:
+    pair = Pair()
+    pair.handshake()
+    pair.server.send(b"hello")
+    frame = bytearray(pair.server.data_to_send())
+    frame[-1] ^= 1
+    with pytest.raises(FrameError):
+        pair.client.receive_frames(bytes(frame))
+    assert pair.client.state is ConnectionState.FAILED
+    with pytest.raises(FrameError):
+        pair.client.receive_frames(b"")
+    oversized = (1 << 20).to_bytes(3, "big")
+    fresh = Pair()
+    fresh.handshake()
+    fresh.client._decoder.max_frame_size = 1000
+    with pytest.raises(FrameError):
+        fresh.client.receive_frames(oversized + bytes(10))

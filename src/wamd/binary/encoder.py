@@ -63,6 +63,18 @@ def encode_node(node: Node) -> bytes:
     return bytes(out)
 
 
+def write_value(out: bytearray, value: object, where: str = "attribute") -> None:
+    """Append the encoding of one attribute value (a ``str`` or a :class:`JID`) to ``out``,
+    exactly as :func:`encode_node` writes it; for stanza builders that splice values into
+    precomputed bytes. Raises :class:`~wamd.errors.EncodeError` for other types."""
+    if type(value) is JID:
+        out += value._wire or _jid_wire(value)
+    elif isinstance(value, str):
+        _write_string(out, value)
+    else:
+        raise EncodeError(f"{where} must be str or JID, not {type(value).__name__}")
+
+
 def _list_start(out: bytearray, size: int) -> None:
     if size == 0:
         out.append(LIST_EMPTY)

@@ -99,12 +99,14 @@ class Connection:
 
     async def send_node(self, node: Node) -> None:
         """Encode, encrypt and send one node."""
+        await self.send_payload(encode_frame(node))
+
+    async def send_payload(self, payload: bytes) -> None:
+        """Encrypt and send one frame payload (a node already encoded by ``encode_frame``)."""
         if self._closed:
             raise TransportClosed("connection is closed")
-        payload = encode_frame(node)
         async with self._send_lock:
-            self._noise.send(payload)
-            await self._transport.send(self._noise.data_to_send())
+            await self._transport.send(self._noise.seal(payload))
 
     async def receive_node(self) -> Node:
         """The next node from the server.
@@ -113,14 +115,12 @@ class Connection:
         :class:`~wamd.errors.WamdError` (``FrameError``, ``DecodeError``) for bad data; after
         such an error the connection must be closed.
         """
-        while not self._pending:
+        pending = self._pending
+        while not pending:
             if self._closed:
                 raise TransportClosed("connection is closed")
-            data = await self._transport.receive()
-            for event in self._noise.receive_data(data):
-                if isinstance(event, FrameReceived):
-                    self._pending.append(event.payload)
-        return decode_frame(self._pending.popleft())
+            pending.extend(self._noise.receive_frames(await self._transport.receive()))
+        return decode_frame(pending.popleft())
 
     async def close(self) -> None:
         """Close the transport (idempotent)."""

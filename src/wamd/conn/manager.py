@@ -203,6 +203,11 @@ class ConnectionManager:
         """Send one node on the current connection (:class:`NotConnected` when there is none)."""
         await self._current().send_node(node)
 
+    async def send_payload(self, payload: bytes) -> None:
+        """Send one frame payload (an encoded node) on the current connection
+        (:class:`NotConnected` when there is none)."""
+        await self._current().send_payload(payload)
+
     async def request(self, node: Node, *, timeout: float | None = None) -> Node:  # noqa: ASYNC109
         """Send an ``<iq>`` and return its ``type="result"`` answer.
 

@@ -33,6 +33,10 @@ class Link(Protocol):
         """Send a stanza."""
         ...
 
+    async def send_payload(self, payload: bytes) -> None:
+        """Send a stanza already encoded as a frame payload (``encode_frame``'s output)."""
+        ...
+
     async def send_expecting(self, node: Node) -> asyncio.Future[Node]:
         """Send a stanza with an id and return the future of its answer (the stanza is on
         the wire when this returns)."""

@@ -74,6 +74,9 @@ class _ClientLink:
     async def send_node(self, node: Node) -> None:
         await self._client.send_node(node)
 
+    async def send_payload(self, payload: bytes) -> None:
+        await self._client.connection.send_payload(payload)
+
     async def send_expecting(self, node: Node) -> asyncio.Future[Node]:
         conn = self._client.connection
         request_id = node.attrs.get("id")

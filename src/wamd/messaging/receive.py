@@ -53,7 +53,7 @@ from wamd.messaging.stanzas import (
     Envelope,
     RetryKeys,
     ack,
-    delivery_receipt,
+    delivery_receipt_payload,
     parse_envelope,
     retry_receipt,
 )
@@ -457,7 +457,13 @@ class Receiver:
             return
         if item.duplicate or item.message is not None:
             self._retries.pop(env.id, None)
-            await self._send(delivery_receipt(item.node, env, active=self.active))
+            payload = delivery_receipt_payload(item.node, env, active=self.active)
+            try:
+                await self._ctx.link.send_payload(payload)
+            except NotConnected:
+                log.debug(
+                    "not connected: receipt %s not sent (the server will deliver again)", env.id
+                )
             return
         if item.bad_protobuf:
             await self._send(ack(item.node, error=NACK_INVALID_PROTOBUF, own=own))

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from wamd.binary import AttrValue, Node
+from wamd.binary.encoder import write_value
+from wamd.binary.tokens import LIST_8, TOKEN_INDEX
 from wamd.errors import AttributeInvalid, AttributeMissing, InvalidJID, MalformedNode
 from wamd.messaging.events import ReceiptType
 from wamd.proto import e2e_pb2
@@ -32,6 +34,7 @@ __all__ = [
     "RetryRequest",
     "ack",
     "delivery_receipt",
+    "delivery_receipt_payload",
     "media_type",
     "message_type",
     "parse_envelope",
@@ -267,6 +270,56 @@ def delivery_receipt(node: Node, envelope: Envelope, *, active: bool) -> Node:
     elif not active:
         attrs["type"] = "inactive"
     return Node("receipt", attrs)
+
+
+def _spliced(*texts: str) -> bytes:
+    out = bytearray()
+    for text in texts:
+        write_value(out, text)
+    return bytes(out)
+
+
+# The frame payload of a delivery receipt with n attributes starts with the flag byte, the
+# list header (tag + n name/value pairs), the tag and the first name: precomputed per n.
+_RECEIPT_HEAD = tuple(
+    b"\x00" + bytes((LIST_8, 2 * n + 1)) + TOKEN_INDEX["receipt"] + TOKEN_INDEX["id"]
+    for n in range(6)
+)
+_TO = _spliced("to")
+_RECIPIENT = _spliced("recipient")
+_PARTICIPANT = _spliced("participant")
+_TYPE = {kind: _spliced("type", kind) for kind in ("peer_msg", "sender", "inactive")}
+
+
+def delivery_receipt_payload(node: Node, envelope: Envelope, *, active: bool) -> bytes:
+    """The frame payload (flag byte and encoded node) of :func:`delivery_receipt`, byte for
+    byte what ``encode_frame(delivery_receipt(node, envelope, active=active))`` gives, built
+    without the node: the receipt's fixed parts are precomputed and its values spliced in
+    (this runs once per received message)."""
+    attrs = node.attrs
+    to = attrs.get("from", SERVER_JID)
+    recipient = attrs.get("recipient")
+    participant = attrs.get("participant")
+    if envelope.from_me:
+        kind: bytes | None = _TYPE["peer_msg" if envelope.category == "peer" else "sender"]
+    elif not active:
+        kind = _TYPE["inactive"]
+    else:
+        kind = None
+    count = 2 + (recipient is not None) + (participant is not None) + (kind is not None)
+    out = bytearray(_RECEIPT_HEAD[count])
+    write_value(out, envelope.id, "<receipt> attribute 'id'")
+    out += _TO
+    write_value(out, to, "<receipt> attribute 'to'")
+    if recipient is not None:
+        out += _RECIPIENT
+        write_value(out, recipient, "<receipt> attribute 'recipient'")
+    if participant is not None:
+        out += _PARTICIPANT
+        write_value(out, participant, "<receipt> attribute 'participant'")
+    if kind is not None:
+        out += kind
+    return bytes(out)
 
 
 def ack(node: Node, *, error: int = 0, own: JID | None = None) -> Node:

@@ -35,6 +35,7 @@ from wamd.crypto import KeyPair
 from wamd.errors import FrameError, HandshakeError, NotConnected, WamdError
 from wamd.noise.certificates import PRODUCTION_ROOT_PUBLIC_KEY, VerifiedChain
 from wamd.noise.framing import (
+    FRAME_HEADER_SIZE,
     MAX_FRAME_SIZE,
     WA_HEADER,
     FrameDecoder,
@@ -110,6 +111,18 @@ class _NoiseConnection:
             raise NotConnected(f"cannot send on a Noise connection in state {self.state.value}")
         self._outgoing += encode_frame(self._transport.encrypt(plaintext))
 
+    def seal(self, plaintext: bytes) -> bytes:
+        """Encrypt ``plaintext`` as one frame and return everything queued for the peer with it
+        (:meth:`send` then :meth:`data_to_send`, without the queue when it is empty)."""
+        transport = self._transport
+        if self.state is not ConnectionState.OPEN or transport is None:
+            raise NotConnected(f"cannot send on a Noise connection in state {self.state.value}")
+        frame = encode_frame(transport.encrypt(plaintext))
+        if not self._outgoing:
+            return frame
+        self._outgoing += frame
+        return self.data_to_send()
+
     @property
     def frames_sent(self) -> int:
         """Transport frames sent so far."""
@@ -136,6 +149,36 @@ class _NoiseConnection:
         assert self._transport is not None
         decrypt = self._transport.decrypt
         return [FrameReceived(decrypt(frame)) for frame in self._decoder.feed(b"")]
+
+    def receive_data(self, data: bytes) -> list[NoiseEvent]:
+        """Feed bytes received from the peer; return the events they complete."""
+        raise NotImplementedError
+
+    def receive_frames(self, data: bytes) -> list[bytes]:
+        """Feed bytes received from the peer; return the decrypted frame payloads they
+        complete (what :meth:`receive_data` returns as :class:`FrameReceived` events).
+
+        Once the connection is open, this is the reader's path: a WebSocket message that
+        carries exactly one whole frame (the usual case) is decrypted without copying it
+        through the reassembly buffer. Errors are those of :meth:`receive_data` (after one,
+        the connection has failed)."""
+        transport = self._transport
+        decoder = self._decoder
+        if (
+            self.state is ConnectionState.OPEN
+            and transport is not None
+            and not decoder.buffered
+            and len(data) >= FRAME_HEADER_SIZE
+        ):
+            size = int.from_bytes(data[:FRAME_HEADER_SIZE], "big")
+            if size + FRAME_HEADER_SIZE == len(data) and size <= decoder.max_frame_size:
+                try:
+                    return [transport.decrypt(data[FRAME_HEADER_SIZE:])]
+                except WamdError as exc:
+                    self.state = ConnectionState.FAILED
+                    self._error = exc
+                    raise
+        return [e.payload for e in self.receive_data(data) if isinstance(e, FrameReceived)]
 
     def _guard(self, step: Callable[[], list[NoiseEvent]]) -> list[NoiseEvent]:
         try:
