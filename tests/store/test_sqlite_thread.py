@@ -50,7 +50,7 @@ def _count_calls(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> list[in
     return calls
 
 
-async def test_a_transaction_of_batched_writes_is_one_call(
+async def test_a_transaction_of_writes_is_one_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = await SQLiteStore.open(tmp_path / "x.db")
@@ -58,9 +58,10 @@ async def test_a_transaction_of_batched_writes_is_one_call(
         account = await store.new_account(make_credentials())
         calls = _count_calls(store, monkeypatch)
         async with account.transaction() as tx:
-            await tx.sessions.put_many({"1.0": b"a", "2.0": b"b"})
+            await tx.sessions.put_many({"1.0": b"a"})
+            await tx.sessions.put("2.0", b"b")
             await tx.inbox.mark_done([1, 2])
-        assert calls == [1]  # BEGIN, both writes and COMMIT together
+        assert calls == [1]  # BEGIN, the writes and COMMIT together
         async with account.transaction() as tx:
             await tx.sessions.put_many({"3.0": b"c"})
             assert await tx.sessions.get("3.0") == b"c"  # (read-your-writes)
@@ -77,7 +78,7 @@ async def test_a_transaction_of_batched_writes_is_one_call(
         await store.close()
 
 
-async def test_a_failed_batched_write_fails_the_whole_transaction(tmp_path: Path) -> None:
+async def test_a_failed_held_back_write_fails_the_whole_transaction(tmp_path: Path) -> None:
     store = await SQLiteStore.open(tmp_path / "x.db")
     try:
         account = await store.new_account(make_credentials())
@@ -87,12 +88,13 @@ async def test_a_failed_batched_write_fails_the_whole_transaction(tmp_path: Path
             async with account.transaction() as tx:
                 await tx.sessions.put_many({"1.0": b"a"})
                 x = tx.sessions._x  # type: ignore[attr-defined]  # (the transaction's)
-                await x.executemany(duplicate, [("k", b"1"), ("k", b"2")])  # batched: no error
+                await x.write(duplicate, ["k", b"1"])
+                await x.write(duplicate, ["k", b"2"])  # held back: no error yet
                 with pytest.raises(StoreError, match="UNIQUE"):
-                    await tx.sessions.get("1.0")  # ran with the batch: the error comes here
+                    await tx.sessions.get("1.0")  # ran after them: the error comes here
                 with pytest.raises(StoreError, match="failed"):
                     await tx.sessions.get("1.0")  # the transaction is refused from now on
-                await tx.sessions.put_many({"2.0": b"b"})  # (batched: refused at COMMIT)
+                await tx.sessions.put("2.0", b"b")  # (held back: refused at COMMIT)
 
         with pytest.raises(StoreError, match="failed"):
             await body()

@@ -141,7 +141,7 @@ class SQLStore(abc.ABC):
             assert row is not None
             account_id = int(row[0])
             blob = self.sealer.seal(encode_credentials(credentials), aad("accounts", account_id))
-            await x.execute("UPDATE accounts SET credentials = ? WHERE id = ?", [blob, account_id])
+            await x.write("UPDATE accounts SET credentials = ? WHERE id = ?", [blob, account_id])
         return SQLAccount(self, account_id)
 
     async def _find(self, key: int | str) -> int:

@@ -124,12 +124,12 @@ class _Identities(_Part):
         )
 
     async def delete(self, address: str) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM identities WHERE account_id = ? AND address = ?", [self._a, address]
         )
 
     async def delete_user(self, name: str) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM identities WHERE account_id = ? AND address >= ? AND address < ?",
             [self._a, *user_prefix_bounds(name)],
         )
@@ -154,7 +154,7 @@ class _Sessions(_Part):
         return {r[0]: self._s.open(r[1], self._aad(r[0])) for r in rows}
 
     async def put(self, address: str, record: bytes) -> None:
-        await self._x.execute(
+        await self._x.write(
             "INSERT INTO sessions (account_id, address, record) VALUES (?, ?, ?) "
             "ON CONFLICT (account_id, address) DO UPDATE SET record = excluded.record",
             [self._a, address, self._s.seal(record, self._aad(address))],
@@ -168,7 +168,7 @@ class _Sessions(_Part):
         )
 
     async def delete(self, address: str) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM sessions WHERE account_id = ? AND address = ?", [self._a, address]
         )
 
@@ -179,7 +179,7 @@ class _Sessions(_Part):
         )
 
     async def delete_user(self, name: str) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM sessions WHERE account_id = ? AND address >= ? AND address < ?",
             [self._a, *user_prefix_bounds(name)],
         )
@@ -241,7 +241,7 @@ class _PreKeys(_Part):
         return {p.key_id: p for p in map(self._prekey, rows)}
 
     async def remove(self, key_id: int) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM prekeys WHERE account_id = ? AND key_id = ?", [self._a, key_id]
         )
 
@@ -293,7 +293,7 @@ class _SignedPreKeys(_Part):
         private = self._s.seal(
             prekey.key_pair.private, aad("signed_prekeys", self._a, prekey.key_id)
         )
-        await self._x.execute(
+        await self._x.write(
             "INSERT INTO signed_prekeys (account_id, key_id, public, private, signature) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, key_id) DO UPDATE SET "
             "public = excluded.public, private = excluded.private, signature = excluded.signature",
@@ -309,7 +309,7 @@ class _SignedPreKeys(_Part):
         return [self._spk(r) for r in rows]
 
     async def remove(self, key_id: int) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM signed_prekeys WHERE account_id = ? AND key_id = ?", [self._a, key_id]
         )
 
@@ -336,20 +336,20 @@ class _SenderKeys(_Part):
         return {r[0]: self._s.open(r[1], self._aad(group, r[0])) for r in rows}
 
     async def put(self, group: str, sender: str, record: bytes) -> None:
-        await self._x.execute(
+        await self._x.write(
             "INSERT INTO sender_keys (account_id, group_id, sender, record) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (account_id, group_id, sender) DO UPDATE SET record = excluded.record",
             [self._a, group, sender, self._s.seal(record, self._aad(group, sender))],
         )
 
     async def delete(self, group: str, sender: str) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM sender_keys WHERE account_id = ? AND group_id = ? AND sender = ?",
             [self._a, group, sender],
         )
 
     async def delete_group(self, group: str) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM sender_keys WHERE account_id = ? AND group_id = ?", [self._a, group]
         )
 
@@ -370,7 +370,7 @@ class _SenderKeyDistribution(_Part):
         )
 
     async def clear(self, group: str) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM sender_key_distribution WHERE account_id = ? AND group_id = ?",
             [self._a, group],
         )
@@ -435,7 +435,7 @@ class _AppState(_Part):
         return AppStateVersion() if row is None else AppStateVersion(int(row[0]), bytes(row[1]))
 
     async def put_version(self, collection: str, version: AppStateVersion) -> None:
-        await self._x.execute(
+        await self._x.write(
             "INSERT INTO app_state_versions (account_id, collection, version, hash) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (account_id, collection) DO UPDATE SET "
             "version = excluded.version, hash = excluded.hash",
@@ -445,7 +445,7 @@ class _AppState(_Part):
     async def delete_collection(self, collection: str) -> None:
         async with self._x.atomic() as x:
             for table in ("app_state_versions", "app_state_macs"):
-                await x.execute(
+                await x.write(
                     f"DELETE FROM {table} WHERE account_id = ? AND collection = ?",
                     [self._a, collection],
                 )
@@ -546,7 +546,7 @@ class _ChatSettings(_Part):
         pinned: bool | None = None,
         archived: bool | None = None,
     ) -> None:
-        await self._x.execute(
+        await self._x.write(
             "INSERT INTO chat_settings (account_id, chat, muted_until, pinned, archived) "
             "VALUES (?, ?, COALESCE(?, 0), COALESCE(?, FALSE), COALESCE(?, FALSE)) "
             "ON CONFLICT (account_id, chat) DO UPDATE SET "
@@ -715,7 +715,7 @@ class _Outgoing(_Part):
         self, chat: str, message_id: str, plaintext: bytes, timestamp: int | None = None
     ) -> None:
         sealed = self._s.seal(plaintext, aad("outgoing", self._a, chat, message_id))
-        await self._x.execute(
+        await self._x.write(
             "INSERT INTO outgoing (account_id, chat, message_id, plaintext, timestamp) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, chat, message_id) DO UPDATE SET "
             "plaintext = excluded.plaintext, timestamp = excluded.timestamp",
@@ -723,7 +723,7 @@ class _Outgoing(_Part):
         )
 
     async def delete(self, chat: str, message_id: str) -> None:
-        await self._x.execute(
+        await self._x.write(
             "DELETE FROM outgoing WHERE account_id = ? AND chat = ? AND message_id = ?",
             [self._a, chat, message_id],
         )

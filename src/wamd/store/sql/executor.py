@@ -24,9 +24,16 @@ class Executor(abc.ABC):
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
 
+    async def write(self, sql: str, args: Sequence[object] = ()) -> None:
+        """Run one statement whose result nobody needs. In a transaction a backend may hold it
+        back and send it along with the next statement or the commit, saving a round trip; an
+        error of it then comes from that later call, and the transaction cannot commit."""
+        await self.execute(sql, args)
+
     @abc.abstractmethod
     async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        """Run one statement for each argument row."""
+        """Run one statement for each argument row (held back in a transaction, like
+        :meth:`write`, where the backend can)."""
 
     @abc.abstractmethod
     async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]:

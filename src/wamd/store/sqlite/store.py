@@ -10,8 +10,8 @@ already considers delivered. Choose it only when that trade is acceptable.
 
 One connection writes; a lock serializes its users, and a transaction holds it from
 ``BEGIN IMMEDIATE`` to ``COMMIT``. Each call to aiosqlite's worker thread costs CPU on both
-sides, so a transaction batches its statements into as few calls as it can: ``BEGIN`` and the
-batched writes (``executemany``, whose results nobody reads) wait in the transaction until a
+sides, so a transaction sends its statements in as few calls as it can: ``BEGIN`` and the
+writes whose results nobody reads (``write``, ``executemany``) wait in the transaction until a
 statement whose result is needed (a query, a row count) or ``COMMIT`` takes them along in one
 call. A transaction that only writes is one call to the thread.
 
@@ -146,7 +146,7 @@ class _SQLiteExecutor(Executor):
     """Statements on the store's connection; ``tx`` tells whether a transaction is open.
 
     In a transaction, ``pending`` holds the statements not yet sent to the worker thread
-    (``BEGIN`` first, then batched writes); the next call to the thread runs them first."""
+    (``BEGIN`` first, then held-back writes); the next call to the thread runs them first."""
 
     def __init__(self, store: SQLiteStore, tx: bool) -> None:
         self._store = store
@@ -168,7 +168,7 @@ class _SQLiteExecutor(Executor):
             try:
                 return await on_thread(self._store._conn, lambda db: _run(db, ops))
             except sqlite3.Error as exc:
-                # the batched writes before the failed statement ran, the ones after did not:
+                # the held-back writes before the failed statement ran, the ones after did not:
                 # only a rollback of the whole transaction leaves it consistent
                 self.failed = True
                 raise _error(exc) from exc
@@ -182,6 +182,18 @@ class _SQLiteExecutor(Executor):
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         return (await self.run((sql, args, False)))[0]
 
+    async def write(self, sql: str, args: Sequence[object] = ()) -> None:
+        if not self._tx:
+            await self.execute(sql, args)
+            return
+        self._hold((sql, args, False))
+
+    def _hold(self, op: _Op) -> None:
+        """Keep ``op`` for the transaction's next call to the thread (or its COMMIT)."""
+        if not self.open:
+            raise StoreError("the transaction is finished")
+        self.pending.append(op)
+
     async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         rows = list(rows)
         if not rows:
@@ -190,9 +202,7 @@ class _SQLiteExecutor(Executor):
             async with self.atomic() as x:
                 await x.executemany(sql, rows)
             return
-        if not self.open:
-            raise StoreError("the transaction is finished")
-        self.pending.append((sql, rows, True))  # sent with the next statement or COMMIT
+        self._hold((sql, rows, True))
 
     async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         reader = self._store._reader
