@@ -139,6 +139,10 @@ async def test_a_reinstalled_contact_device_is_accepted_and_reported() -> None:
     await bob.idle()
     await send_message(bob.ctx, JID("15550001", "s.whatsapp.net"), _text("hi"))
     await alice.idle()
+    # alice had given bob's device her sender key in a group
+    group = "120363000000000009@g.us"
+    bob_device = JID("15550002", "s.whatsapp.net", device=1).signal_address
+    await alice.account.sender_key_distribution.mark_sent(group, [bob_device, "someone.0:2"])
     # bob reinstalls: same device, new identity key and sessions
     server.bundles.pop(("15550002", 1))
     await server.store.delete_account(bob.account.id)
@@ -149,3 +153,5 @@ async def test_a_reinstalled_contact_device_is_accepted_and_reported() -> None:
     changes = [e for e in alice.events if isinstance(e, IdentityChanged)]
     assert len(changes) == 1
     assert changes[0].jid.device == 1
+    # the reinstalled device no longer counts as holding alice's sender key; others still do
+    assert await alice.account.sender_key_distribution.sent_to(group) == {"someone.0:2"}

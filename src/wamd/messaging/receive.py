@@ -204,6 +204,8 @@ class Receiver:
                 for item in fresh:
                     await self._decrypt(batch, item, canon[item.envelope.sender])
                 changes = await self._commit(batch, fresh)
+        if changes:
+            await self._forget_holders(changes)
         for item in items:
             await self._confirm(item)
         for change in changes:
@@ -213,6 +215,16 @@ class Receiver:
         for item in items:
             if item.event is not None:
                 await self._inbox.dispatch(item.event)
+
+    async def _forget_holders(self, changes: list[IdentityChange]) -> None:
+        """A device with a new identity lost our group sender keys with its old sessions:
+        forget that it holds them (in every addressing form), so that the next message to
+        each of its groups carries our key again instead of waiting for its retry receipt."""
+        book = self._ctx.book
+        addresses: list[str] = []
+        for change in changes:
+            addresses += await book.addresses(JID.from_signal_address(change.address))
+        await self._ctx.account.sender_key_distribution.forget_devices(addresses)
 
     async def _skip_seen(self, items: list[_Item]) -> list[_Item]:
         fresh: list[_Item] = []
