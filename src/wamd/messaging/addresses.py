@@ -26,18 +26,29 @@ from wamd.types import JID, LID_SERVER, USER_SERVER
 __all__ = ["AddressBook", "AddressLocks"]
 
 
+_RECENT_LOCKS = 256
+
+
 class AddressLocks:
     """A lock per Signal address, created on demand and forgotten when unused."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._recent: dict[str, asyncio.Lock] = {}
+        """The locks of the last addresses used, kept alive (a sender that writes again
+        finds its lock instead of a new one per receive batch); cleared when full."""
 
     def get(self, address: str) -> asyncio.Lock:
         """The lock of ``address``."""
-        lock = self._locks.get(address)
+        lock = self._recent.get(address)
         if lock is None:
-            lock = asyncio.Lock()
-            self._locks[address] = lock
+            lock = self._locks.get(address)
+            if lock is None:
+                lock = asyncio.Lock()
+                self._locks[address] = lock
+            if len(self._recent) >= _RECENT_LOCKS:
+                self._recent.clear()
+            self._recent[address] = lock
         return lock
 
     def hold(self, addresses: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import TracebackType
 from typing import Any, Self
 
@@ -89,13 +90,15 @@ class _Ctx:
         self.journal = journal
         self.open = True
 
-    @asynccontextmanager
-    async def guard(self) -> AsyncIterator[_Tables]:
+    def guard(self) -> AbstractAsyncContextManager[_Tables]:
+        """The tables, for one call: inside a transaction as they are (the lock is held),
+        else under the account lock."""
         if self.journal is not None:
-            if not self.open:
-                raise StoreError("the transaction is finished")
-            yield self.t
-            return
+            return _InTransaction(self)  # (a plain class: a transaction makes several calls)
+        return self._locked()
+
+    @asynccontextmanager
+    async def _locked(self) -> AsyncIterator[_Tables]:
         self.store.tx_tasks.check()
         async with self.t.lock.hold():
             if self.t.deleted:
@@ -117,6 +120,23 @@ class _Ctx:
         if self.journal is not None:
             self.journal.append((self.t, name, getattr(self.t, name)))
         setattr(self.t, name, value)
+
+
+class _InTransaction:
+    """:meth:`_Ctx.guard` inside a transaction."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: _Ctx) -> None:
+        self._ctx = ctx
+
+    async def __aenter__(self) -> _Tables:
+        if not self._ctx.open:
+            raise StoreError("the transaction is finished")
+        return self._ctx.t
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
 
 def _rollback(journal: list[Any]) -> None:
@@ -608,26 +628,82 @@ class _Inbox(_Part):
 
 
 class _Data:
-    """The concern stores over one context (an account handle or a transaction)."""
+    """The concern stores over one context (an account handle or a transaction).
+
+    Each is made on first use: a receive transaction touches four of the seventeen, and the
+    receive path opens one per batch.
+    """
 
     def __init__(self, ctx: _Ctx) -> None:
-        self.credentials = _Credentials(ctx)
-        self.identities = _Identities(ctx)
-        self.sessions = _Sessions(ctx)
-        self.prekeys = _PreKeys(ctx)
-        self.signed_prekeys = _SignedPreKeys(ctx)
-        self.sender_keys = _SenderKeys(ctx)
-        self.sender_key_distribution = _SenderKeyDistribution(ctx)
-        self.app_state_keys = _AppStateKeys(ctx)
-        self.app_state = _AppState(ctx)
-        self.contacts = _Contacts(ctx)
-        self.chat_settings = _ChatSettings(ctx)
-        self.message_secrets = _MessageSecrets(ctx)
-        self.lid_map = _LIDMap(ctx)
-        self.privacy_tokens = _PrivacyTokens(ctx)
-        self.outgoing = _Outgoing(ctx)
-        self.seen = _Seen(ctx)
-        self.inbox = _Inbox(ctx)
+        self._c = ctx
+
+    @cached_property
+    def credentials(self) -> _Credentials:
+        return _Credentials(self._c)
+
+    @cached_property
+    def identities(self) -> _Identities:
+        return _Identities(self._c)
+
+    @cached_property
+    def sessions(self) -> _Sessions:
+        return _Sessions(self._c)
+
+    @cached_property
+    def prekeys(self) -> _PreKeys:
+        return _PreKeys(self._c)
+
+    @cached_property
+    def signed_prekeys(self) -> _SignedPreKeys:
+        return _SignedPreKeys(self._c)
+
+    @cached_property
+    def sender_keys(self) -> _SenderKeys:
+        return _SenderKeys(self._c)
+
+    @cached_property
+    def sender_key_distribution(self) -> _SenderKeyDistribution:
+        return _SenderKeyDistribution(self._c)
+
+    @cached_property
+    def app_state_keys(self) -> _AppStateKeys:
+        return _AppStateKeys(self._c)
+
+    @cached_property
+    def app_state(self) -> _AppState:
+        return _AppState(self._c)
+
+    @cached_property
+    def contacts(self) -> _Contacts:
+        return _Contacts(self._c)
+
+    @cached_property
+    def chat_settings(self) -> _ChatSettings:
+        return _ChatSettings(self._c)
+
+    @cached_property
+    def message_secrets(self) -> _MessageSecrets:
+        return _MessageSecrets(self._c)
+
+    @cached_property
+    def lid_map(self) -> _LIDMap:
+        return _LIDMap(self._c)
+
+    @cached_property
+    def privacy_tokens(self) -> _PrivacyTokens:
+        return _PrivacyTokens(self._c)
+
+    @cached_property
+    def outgoing(self) -> _Outgoing:
+        return _Outgoing(self._c)
+
+    @cached_property
+    def seen(self) -> _Seen:
+        return _Seen(self._c)
+
+    @cached_property
+    def inbox(self) -> _Inbox:
+        return _Inbox(self._c)
 
 
 class MemoryAccount(_Data):
