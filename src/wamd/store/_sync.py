@@ -59,6 +59,14 @@ class TxTasks:
         if task is not None and task in self._tasks:
             raise StoreError(_SELF_WAIT)
 
+    def add(self, task: asyncio.Task[object]) -> None:
+        """Mark ``task`` as holding a transaction (until :meth:`discard`)."""
+        self._tasks.add(task)
+
+    def discard(self, task: asyncio.Task[object]) -> None:
+        """``task`` holds no transaction any more."""
+        self._tasks.discard(task)
+
     @contextmanager
     def enter(self) -> Iterator[None]:
         """Mark the current task as holding a transaction for the ``with`` block."""
@@ -82,6 +90,20 @@ class TaskLock:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[object] | None = None
+
+    async def acquire(self) -> None:
+        """Take the lock (:meth:`release` gives it back); :class:`StoreError` when the current
+        task already holds it."""
+        task = asyncio.current_task()
+        if self._owner is not None and self._owner is task:
+            raise StoreError(_SELF_WAIT)
+        await self._lock.acquire()
+        self._owner = task
+
+    def release(self) -> None:
+        """Give the lock back."""
+        self._owner = None
+        self._lock.release()
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ account wait) and records an undo log; an exception inside the block replays it 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -722,33 +723,61 @@ class MemoryAccount(_Data):
         """The account's id in the store."""
         return self._tables.account_id
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A unit of work over this account (see :meth:`wamd.store.Account.transaction`)."""
-        t = self._tables
-        with self._store.tx_tasks.enter():
-            async with self._transaction(t) as data:
-                yield data
-
-    @asynccontextmanager
-    async def _transaction(self, t: _Tables) -> AsyncIterator[Transaction]:
-        async with t.lock.hold():
-            if t.deleted:
-                raise AccountNotFound(f"account {t.account_id} was deleted")
-            journal: list[Any] = []
-            ctx = _Ctx(self._store, t, journal)
-            try:
-                yield _Data(ctx)
-            except BaseException:
-                _rollback(journal)
-                raise
-            finally:
-                ctx.open = False
+        return _MemoryTransaction(self._store, self._tables)
 
     async def acquire_lease(self, *, wait: float | None = 0.0) -> Lease:
         """Take exclusive ownership of the account within this process."""
         account_id = self._tables.account_id
         return await self._store.leases.acquire(account_id, wait, f"account {account_id}")
+
+
+class _MemoryTransaction:
+    """:meth:`MemoryAccount.transaction` (a plain class: the receive path opens one per
+    batch): the account lock held, the task marked as holding a transaction, every write
+    journaled and undone when the block raises."""
+
+    __slots__ = ("_ctx", "_store", "_t", "_task")
+
+    def __init__(self, store: MemoryStore, t: _Tables) -> None:
+        self._store = store
+        self._t = t
+        self._task: asyncio.Task[object] | None = None
+        self._ctx: _Ctx | None = None
+
+    async def __aenter__(self) -> Transaction:
+        store, t = self._store, self._t
+        if self._ctx is not None:
+            raise StoreError("a transaction is entered once")
+        store.tx_tasks.check()
+        await t.lock.acquire()
+        if t.deleted:
+            t.lock.release()
+            raise AccountNotFound(f"account {t.account_id} was deleted")
+        task = self._task = asyncio.current_task()
+        if task is not None:
+            store.tx_tasks.add(task)
+        ctx = self._ctx = _Ctx(store, t, [])
+        return _Data(ctx)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ctx = self._ctx
+        assert ctx is not None
+        assert ctx.journal is not None
+        try:
+            if exc_type is not None:
+                _rollback(ctx.journal)
+        finally:
+            ctx.open = False
+            self._t.lock.release()
+            if self._task is not None:
+                self._store.tx_tasks.discard(self._task)
 
 
 class MemoryStore:
