@@ -761,17 +761,12 @@ class _MemoryTransaction:
         ctx = self._ctx = _Ctx(store, t, [])
         return _Data(ctx)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         ctx = self._ctx
         assert ctx is not None
         assert ctx.journal is not None
         try:
-            if exc_type is not None:
+            if exc[0] is not None:  # the block raised
                 _rollback(ctx.journal)
         finally:
             ctx.open = False
