@@ -19,6 +19,8 @@ one layer (the codec, the Signal protocol, the sandbox).
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wamd import errors
@@ -119,15 +121,28 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(module_name)
-    value = module if module_name == f"{__name__}.{name}" else getattr(module, name)
-    globals()[name] = value
-    return value
+# Also used by wamd.events (for the events of the topic modules): one mechanism for both.
+def _lazy_names(
+    module_name: str, sources: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for the module ``module_name``: a name of ``sources``
+    is imported from the module it maps to when first read, then kept in the module (a name
+    that maps to the submodule ``module_name.name`` is that submodule)."""
+    namespace = sys.modules[module_name].__dict__
+
+    def getattr_(name: str) -> Any:
+        source = sources.get(name)
+        if source is None:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        module = importlib.import_module(source)
+        value = module if source == f"{module_name}.{name}" else getattr(module, name)
+        namespace[name] = value
+        return value
+
+    def dir_() -> list[str]:
+        return sorted(set(namespace) | set(sources))
+
+    return getattr_, dir_
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY)

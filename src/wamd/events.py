@@ -23,13 +23,14 @@ import asyncio
 import contextlib
 import contextvars
 import enum
-import importlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from wamd import _lazy_names
 
 if TYPE_CHECKING:
     from wamd.appstate.events import AppStateChange as AppStateChange
@@ -667,14 +668,4 @@ _TOPIC_MODULES: dict[str, tuple[str, ...]] = {
 _TOPIC_EVENTS = {name: module for module, names in _TOPIC_MODULES.items() for name in names}
 
 
-def __getattr__(name: str) -> Any:
-    module = _TOPIC_EVENTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_TOPIC_EVENTS))
+__getattr__, __dir__ = _lazy_names(__name__, _TOPIC_EVENTS)
