@@ -33,31 +33,44 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import tempfile  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
 
 from tests.e2e.appstate_crash import run_appstate_crash  # noqa: E402
 from tests.e2e.crash import run_crash_scenario  # noqa: E402
 from tests.e2e.group_crash import Backend, run_group_crash  # noqa: E402
 
+R = TypeVar("R")
 
-async def groups(args: argparse.Namespace) -> int:
+
+async def on_backend(
+    args: argparse.Namespace, scenario: Callable[..., Awaitable[R]], **options: Any
+) -> tuple[Backend, R]:
+    """Run ``scenario`` on the chosen store in a temporary folder (and, for PostgreSQL, a
+    scratch schema dropped afterwards); returns the backend and the scenario's report."""
     with tempfile.TemporaryDirectory() as tmp:
         schema = f"wamd_bench_crash_{os.getpid()}"
         backend = backend_for(args, tmp, schema)
         try:
-            report = await run_group_crash(
+            report = await scenario(
                 Path(tmp),
                 backend,
                 seed=args.seed,
                 kills=args.kills,
-                receipts=args.receipts,
                 max_gap=args.max_gap,
+                **options,
             )
         finally:
             if args.postgres:
                 from tests.store.conftest import drop_schema
 
                 await drop_schema(schema)
+    return backend, report
+
+
+async def groups(args: argparse.Namespace) -> int:
+    backend, report = await on_backend(args, run_group_crash, receipts=args.receipts)
     expected, handled = report.expected_group, report.handled_group
     receipts = report.receipts_handled
     print(f"store                    {backend.kind}")
@@ -98,23 +111,7 @@ def backend_for(args: argparse.Namespace, tmp: str, schema: str) -> Backend:
 
 
 async def appstate(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = f"wamd_bench_crash_{os.getpid()}"
-        backend = backend_for(args, tmp, schema)
-        try:
-            report = await run_appstate_crash(
-                Path(tmp),
-                backend,
-                seed=args.seed,
-                kills=args.kills,
-                changes=args.changes,
-                max_gap=args.max_gap,
-            )
-        finally:
-            if args.postgres:
-                from tests.store.conftest import drop_schema
-
-                await drop_schema(schema)
+    backend, report = await on_backend(args, run_appstate_crash, changes=args.changes)
     handled = report.handled
     lost = set(report.expected) - set(handled)
     twice = sum(1 for n in handled.values() if n > 1) + len(report.duplicates)
