@@ -72,6 +72,9 @@ def decode_frame(
     Offsets in a :class:`~wamd.errors.DecodeError` from the node are relative to the node
     bytes (after the flag byte, after inflating).
     """
+    if payload.__class__ is bytes and payload and not payload[0] & FLAG_COMPRESSED:
+        # the usual frame (bytes, not compressed): one slice, no view
+        return decode_node(payload[1:], max_depth=max_depth)
     return decode_node(unpack_frame(payload, max_size=max_size), max_depth=max_depth)
 
 

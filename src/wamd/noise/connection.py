@@ -117,7 +117,12 @@ class _NoiseConnection:
         transport = self._transport
         if self.state is not ConnectionState.OPEN or transport is None:
             raise NotConnected(f"cannot send on a Noise connection in state {self.state.value}")
-        frame = encode_frame(transport.encrypt(plaintext))
+        sealed = transport.sender.encrypt(plaintext)
+        size = len(sealed)
+        if size > MAX_FRAME_SIZE:
+            frame = encode_frame(sealed)  # raises the FrameError
+        else:
+            frame = size.to_bytes(FRAME_HEADER_SIZE, "big") + sealed
         if not self._outgoing:
             return frame
         self._outgoing += frame
@@ -167,13 +172,13 @@ class _NoiseConnection:
         if (
             self.state is ConnectionState.OPEN
             and transport is not None
-            and not decoder.buffered
             and len(data) >= FRAME_HEADER_SIZE
+            and not decoder.buffered
         ):
             size = int.from_bytes(data[:FRAME_HEADER_SIZE], "big")
             if size + FRAME_HEADER_SIZE == len(data) and size <= decoder.max_frame_size:
                 try:
-                    return [transport.decrypt(data[FRAME_HEADER_SIZE:])]
+                    return [transport.receiver.decrypt(data[FRAME_HEADER_SIZE:])]
                 except WamdError as exc:
                     self.state = ConnectionState.FAILED
                     self._error = exc
