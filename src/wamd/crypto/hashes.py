@@ -19,6 +19,7 @@ _MAX_HKDF_LENGTH = 255 * _HASH_LEN
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 _sha256 = hashlib.sha256
+_COUNTERS = [bytes((i,)) for i in range(256)]
 
 __all__ = ["HmacSha256", "hkdf_sha256", "hmac_sha256", "hmac_sha512", "sha256"]
 
@@ -59,6 +60,33 @@ class HmacSha256:
         outer.update(inner.digest())
         return outer.digest()
 
+    def digests(self, first: bytes, second: bytes) -> tuple[bytes, bytes]:
+        """The HMAC-SHA256 of two messages under this key (one call for both)."""
+        inner, outer = self._inner, self._outer
+        inner_first, inner_second = inner.copy(), inner.copy()
+        inner_first.update(first)
+        inner_second.update(second)
+        outer_first, outer_second = outer.copy(), outer.copy()
+        outer_first.update(inner_first.digest())
+        outer_second.update(inner_second.digest())
+        return outer_first.digest(), outer_second.digest()
+
+    def expand(self, info: bytes, length: int) -> bytes:
+        """HKDF-Expand (RFC 5869): ``length`` bytes (at most 8160) with this key as the PRK."""
+        if not 0 <= length <= _MAX_HKDF_LENGTH:
+            raise ValueError(f"HKDF-SHA256 output length must be in 0..{_MAX_HKDF_LENGTH}")
+        inner, outer = self._inner, self._outer
+        blocks: list[bytes] = []
+        block = b""
+        for counter in range(1, -(-length // _HASH_LEN) + 1):
+            step = inner.copy()
+            step.update(block + info + _COUNTERS[counter])
+            final = outer.copy()
+            final.update(step.digest())
+            block = final.digest()
+            blocks.append(block)
+        return b"".join(blocks)[:length]
+
 
 def hmac_sha512(key: bytes, data: bytes) -> bytes:
     """Return HMAC-SHA512(key, data) (64 bytes)."""
@@ -73,10 +101,5 @@ def hkdf_sha256(ikm: bytes, length: int, *, salt: bytes | None = None, info: byt
     """
     if not 0 <= length <= _MAX_HKDF_LENGTH:
         raise ValueError(f"HKDF-SHA256 output length must be in 0..{_MAX_HKDF_LENGTH}")
-    expand = HmacSha256(hmac_sha256(_ZERO_SALT if salt is None else salt, ikm))
-    blocks: list[bytes] = []
-    block = b""
-    for counter in range(1, -(-length // _HASH_LEN) + 1):
-        block = expand.digest(block + info + bytes((counter,)))
-        blocks.append(block)
-    return b"".join(blocks)[:length]
+    prk = hmac_sha256(_ZERO_SALT if salt is None else salt, ikm)
+    return HmacSha256(prk).expand(info, length)
