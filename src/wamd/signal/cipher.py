@@ -40,8 +40,9 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Generic, TypeVar
 
 from wamd.crypto import KeyPair
@@ -271,23 +272,7 @@ class SignalBatch:
     ) -> None:
         """Load the sessions and identities of ``addresses``, the given sender-key records
         and one-time prekeys in as few store calls as possible."""
-        cipher = self._cipher
-        sessions, identities, known = self._sessions, self._identities, cipher._known
-        unknown: list[str] = []
-        for address in dict.fromkeys(addresses):
-            if address in sessions and address in identities:
-                continue
-            remembered = known.get(address)
-            if remembered is None:
-                unknown.append(address)
-                continue
-            known.move_to_end(address)
-            if address not in sessions:
-                sessions[address] = remembered[0]
-            if address not in identities:
-                identities[address] = remembered[1]
-        if unknown:
-            await self._read(unknown)
+        await self._load(addresses)
         by_group: dict[str, list[str]] = {}
         for name in dict.fromkeys(sender_keys):
             if name not in self._sender_keys:
@@ -308,6 +293,25 @@ class SignalBatch:
                 self._prekeys[key_id] = (
                     KeyPair.from_private(stored.key_pair.private) if stored is not None else None
                 )
+
+    async def _load(self, addresses: Iterable[str]) -> None:
+        """The sessions and identities of ``addresses``: remembered ones, else from the store."""
+        sessions, identities, known = self._sessions, self._identities, self._cipher._known
+        unknown: list[str] = []
+        for address in dict.fromkeys(addresses):
+            if address in sessions and address in identities:
+                continue
+            remembered = known.get(address)
+            if remembered is None:
+                unknown.append(address)
+                continue
+            known.move_to_end(address)
+            if address not in sessions:
+                sessions[address] = remembered[0]
+            if address not in identities:
+                identities[address] = remembered[1]
+        if unknown:
+            await self._read(unknown)
 
     async def _read(self, addresses: list[str]) -> None:
         """Load sessions and identities from the store (remembered when no commit began or
@@ -336,7 +340,7 @@ class SignalBatch:
 
     async def _session(self, address: str) -> SessionRecord | None:
         if address not in self._sessions or address not in self._identities:
-            await self.prefetch(addresses=(address,))
+            await self._load((address,))
         return self._sessions[address]
 
     async def _sender_key(self, name: SenderKeyName) -> SenderKeyRecord | None:
@@ -592,8 +596,7 @@ class SignalBatch:
             await tx.sender_keys.put(name[0], name[1], data)
         return changes
 
-    @contextlib.contextmanager
-    def committing(self) -> Iterator[None]:
+    def committing(self) -> contextlib.AbstractContextManager[None]:
         """Wrap the transaction that runs :meth:`commit`: when the block exits normally
         (the transaction committed), the cipher remembers the sessions and identities
         written, so that the next batches need not read them; when it raises, nothing is
@@ -607,12 +610,7 @@ class SignalBatch:
         as well; only the next batch's store read is not saved, and until such a commit is
         settled no store read is remembered.
         """
-        try:
-            yield
-        except BaseException:
-            self._end(remember=False)
-            raise
-        self._end(remember=True)
+        return _Committing(self)
 
     def _end(self, *, remember: bool) -> None:
         written, self._written = self._written, None
@@ -624,3 +622,23 @@ class SignalBatch:
         if remember:
             for address, (record, identity) in written.items():
                 cipher._remember(address, record, identity)
+
+
+class _Committing:
+    """:meth:`SignalBatch.committing`: remember what was written only on a normal exit."""
+
+    __slots__ = ("_batch",)
+
+    def __init__(self, batch: SignalBatch) -> None:
+        self._batch = batch
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._batch._end(remember=exc_type is None)
