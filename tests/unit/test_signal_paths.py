@@ -16,20 +16,11 @@ from wamd.signal.state import SessionRecord, SessionState
 
 
 def _fresh(state: SessionState) -> SessionState:
-    """The same state built anew (nothing kept from an earlier serialization)."""
-    return SessionState(
-        remote_identity=state.remote_identity,
-        remote_registration_id=state.remote_registration_id,
-        root_key=state.root_key,
-        base_key=state.base_key,
-        initiator=state.initiator,
-        sender_ratchet=state.sender_ratchet,
-        sender_chain_key=state.sender_chain_key,
-        sender_index=state.sender_index,
-        previous_counter=state.previous_counter,
-        receiver_chains=list(state.receiver_chains),
-        pending=state.pending,
-    )
+    """The same state with nothing kept from an earlier serialization (a plain copy)."""
+    new = state.copy()
+    assert new._head is None
+    assert new._stored is None
+    return new
 
 
 def _check(record: SessionRecord | None) -> None:
