@@ -388,6 +388,20 @@ def test_hmac_sha256_matches_stdlib(key: bytes, data: bytes) -> None:
     assert repr(keyed) == repr(HmacSha256(b"another key"))
 
 
+def test_hmac_sha256_long_and_short_inputs() -> None:
+    """Short inputs use CPython's own SHA-256, long ones OpenSSL's: both are HMAC-SHA256."""
+    import hashlib
+    import hmac
+
+    from wamd.crypto import hashes as hashes_module
+
+    for size in (0, 1, 55, 56, 64, 1023, 1024, 1025, 100_000):
+        data = os.urandom(size)
+        for key in (b"", os.urandom(32), os.urandom(100)):
+            assert hmac_sha256(key, data) == hmac.digest(key, data, "sha256")
+        assert hashes_module._short_sha256(data).digest() == hashlib.sha256(data).digest()
+
+
 @settings(max_examples=100)
 @given(
     prk=st.binary(min_size=1, max_size=100),
