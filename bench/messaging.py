@@ -1,8 +1,8 @@
 """End-to-end messaging on a sandbox: wamd beside Baileys, same sandbox, same run.
 
     .venv/bin/python bench/messaging.py [--messages 2000] [--window 16] [--idle 1000]
-        [--baileys-idle 50] [--stores memory,sqlite] [--profile [--profile-out PATH]]
-        [--no-baileys]
+        [--baileys-idle 50] [--stores memory,sqlite] [--loops asyncio,uvloop]
+        [--profile [--profile-out PATH]] [--no-baileys]
 
 Measured (each side in its own process, so that CPU and memory are its own):
 
@@ -11,7 +11,8 @@ Measured (each side in its own process, so that CPU and memory are its own):
 2. CPU per received message: the receiving process's CPU time (user + system, all threads)
    over the timed messages, divided by their number — Noise, codec, Signal decrypt, the
    store transaction, the receipt, dispatch to a handler. wamd's receiver is measured with
-   each store of ``--stores`` (the store sets the receive path's durability cost);
+   each store of ``--stores`` (the store sets the receive path's durability cost) and each
+   event loop of ``--loops`` (``uvloop`` when the ``speed`` extra is installed);
 3. memory per connected idle client: ``--idle`` wamd clients sharing one SQLite store (one
    database, many devices) in one process, logged in and idle: (RSS after - RSS before) / N;
    Baileys: ``--baileys-idle`` sockets in one Node process, the same way.
@@ -54,6 +55,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from wamd.client import Client  # noqa: E402
 from wamd.conn.options import ServerInfo  # noqa: E402
 from wamd.events import QR  # noqa: E402
+from wamd.loop import loop_factory  # noqa: E402
+from wamd.loop import run as run_on_loop  # noqa: E402
 from wamd.messaging import Message  # noqa: E402
 from wamd.pairing.credentials import new_credentials  # noqa: E402
 from wamd.store import MemoryStore, Store  # noqa: E402
@@ -312,7 +315,12 @@ async def next_json(
 
 
 async def wamd_throughput(
-    sb: dict[str, str], tmp: Path, store: str, args: argparse.Namespace, phones: tuple[str, str]
+    sb: dict[str, str],
+    tmp: Path,
+    store: str,
+    args: argparse.Namespace,
+    phones: tuple[str, str],
+    loop: str = "asyncio",
 ) -> dict[str, Any]:
     recv = await spawn_worker(
         "recv",
@@ -325,6 +333,7 @@ async def wamd_throughput(
             "profile": args.profile,
             "profile_out": args.profile_out,
             "sort": args.profile_sort,
+            "loop": loop,
         },
     )
     ready = await next_json(recv, "ready")
@@ -433,10 +442,18 @@ async def main(args: argparse.Namespace) -> None:
         async with sandbox_process(tmp / "sandbox") as sb:
             print(f"sandbox {sb['url']}; {args.messages} messages, window {args.window}")
             print("\n== throughput and CPU per received message ==")
-            for n, store in enumerate(s for s in args.stores.split(",") if s):
+            runs = [
+                (store, loop)
+                for store in args.stores.split(",")
+                if store
+                for loop in args.loops.split(",")
+                if loop
+            ]
+            for n, (store, loop) in enumerate(runs):
                 phones = (f"1555{n:03d}0001", f"1555{n:03d}0002")
-                result = await wamd_throughput(sb, tmp, store, args, phones)
-                print(_row(f"wamd -> wamd ({store})", result), flush=True)
+                result = await wamd_throughput(sb, tmp, store, args, phones, loop)
+                label = store if loop == "asyncio" else f"{store}, {loop}"
+                print(_row(f"wamd -> wamd ({label})", result), flush=True)
                 if "profile" in result:
                     print(result["profile"])
             if not args.no_baileys:
@@ -476,7 +493,8 @@ async def _run_worker(name: str, cfg: dict[str, Any]) -> None:
 
 def cli() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--worker":
-        asyncio.run(_run_worker(sys.argv[2], json.loads(sys.argv[3])))
+        cfg = json.loads(sys.argv[3])
+        run_on_loop(_run_worker(sys.argv[2], cfg), loop=cfg.get("loop", "asyncio"))
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -486,6 +504,11 @@ def cli() -> None:
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--baileys-idle", type=int, default=50)
     parser.add_argument("--stores", default="memory,sqlite")
+    parser.add_argument(
+        "--loops",
+        default="asyncio,uvloop" if loop_factory("auto") is not None else "asyncio",
+        help="event loops of wamd's receiver (uvloop: the speed extra)",
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-sort", default="tottime", help="cProfile sort key")
     parser.add_argument(

@@ -2,7 +2,7 @@
 the machine's load, for comparing two trees of wamd.
 
     .venv/bin/python bench/recv_instructions.py [--store memory|sqlite] [--messages 200]
-        [--gap 0.08] [--keep PATH]
+        [--gap 0.08] [--loop asyncio|uvloop] [--keep PATH]
 
 The receiver of ``bench/messaging.py`` (``--worker recv``) runs under callgrind with
 instrumentation off; a sender in this process sends one warm-up message, then instrumentation
@@ -78,6 +78,7 @@ async def run(args: argparse.Namespace) -> None:
                 "store": args.store,
                 "path": str(tmp / "recv.db"),
                 "count": args.messages,
+                "loop": args.loop,
             }
             recv = await asyncio.create_subprocess_exec(
                 "valgrind",
@@ -109,7 +110,8 @@ async def run(args: argparse.Namespace) -> None:
             await sender.close()
             total = _total(out)
             print(
-                f"wamd receiver ({args.store}): {total / args.messages:,.0f} instructions per "
+                f"wamd receiver ({args.store}, {args.loop}): {total / args.messages:,.0f} "
+                "instructions per "
                 f"message ({args.messages} messages, {result['batches']} receive batches)"
             )
             if args.keep:
@@ -125,6 +127,7 @@ def cli() -> None:
     parser.add_argument("--store", choices=("memory", "sqlite"), default="memory")
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--gap", type=float, default=0.08)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--keep", default="")
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind (with callgrind_control) is needed: apt-get install valgrind")

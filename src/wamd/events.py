@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from wamd import _lazy_names
+from wamd.slots import SlotPool
 
 if TYPE_CHECKING:
     from wamd.appstate.events import AppStateChange as AppStateChange
@@ -367,8 +368,8 @@ class HandlerRegistration(Generic[E]):
 class _Slot:
     """The pool slot held by one handler task (lent back while it waits on the server)."""
 
-    semaphore: asyncio.Semaphore
-    owner: asyncio.Task[Any] | None
+    semaphore: SlotPool
+    owner: asyncio.Task[Any] | None = None
     held: bool = True
 
 
@@ -423,8 +424,11 @@ class Dispatcher:
         self.max_concurrency = max_concurrency
         self.on_error = on_error
         self._registrations: list[HandlerRegistration[Any]] = []
+        self._by_type: dict[type, tuple[tuple[HandlerRegistration[Any], ...], str]] = {}
+        """The registrations whose type an event type matches, and its handler task name
+        (found once per event type; cleared when a registration is added or removed)."""
         self._waiters: list[_Waiter] = []
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = SlotPool(max_concurrency)
         self._tasks: set[asyncio.Task[BaseException | None]] = set()
         self._closed = False
 
@@ -440,6 +444,7 @@ class Dispatcher:
             raise TypeError("handler must be callable")
         registration = HandlerRegistration(event_type, handler, filter)
         self._registrations.append(registration)
+        self._by_type.clear()
         return registration
 
     def on(
@@ -463,6 +468,7 @@ class Dispatcher:
             self._registrations = [r for r in self._registrations if r is not handler]
         else:
             self._registrations = [r for r in self._registrations if r.handler is not handler]
+        self._by_type.clear()
         return before - len(self._registrations)
 
     @property
@@ -484,39 +490,50 @@ class Dispatcher:
         resolved first, synchronously. Returns the started tasks; each finishes with the
         exception its handler raised (already reported), or ``None``.
         """
-        self._resolve_waiters(event)
+        if self._waiters:
+            self._resolve_waiters(event)
         started: list[asyncio.Task[BaseException | None]] = []
         if self._closed:
             return started
-        for registration in list(self._registrations):
+        kind = type(event)
+        found = self._by_type.get(kind)
+        if found is None:
+            found = self._by_type[kind] = (
+                tuple(r for r in self._registrations if issubclass(kind, r.event_type)),
+                f"wamd-handler-{kind.__name__}",
+            )
+        registrations, name = found
+        slots = self._slots
+        for registration in registrations:
+            predicate = registration.filter
+            if predicate is not None:
+                try:
+                    if not predicate(event):
+                        continue
+                except Exception as exc:
+                    self._report(exc, event)
+                    continue
+            if not slots.try_acquire():
+                await slots.acquire()
+            slot = _Slot(slots)
             try:
-                matched = registration.matches(event)
-            except Exception as exc:
-                self._report(exc, event)
-                continue
-            if not matched:
-                continue
-            await self._slots.acquire()
-            try:
-                task = asyncio.create_task(
-                    self._run(registration, event), name=f"wamd-handler-{type(event).__name__}"
-                )
+                task = asyncio.create_task(self._run(registration, event, slot), name=name)
             except BaseException:
-                self._slots.release()
+                slots.release()
                 raise
+            slot.owner = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started.append(task)
         return started
 
     async def _run(
-        self, registration: HandlerRegistration[Any], event: Event
+        self, registration: HandlerRegistration[Any], event: Event, slot: _Slot
     ) -> BaseException | None:
-        slot = _Slot(self._slots, asyncio.current_task())
         _current_slot.set(slot)
         try:
             result = registration.handler(event)
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 await result
         except asyncio.CancelledError:
             raise

@@ -171,7 +171,7 @@ async def test_handler_awaiting_a_reply_lends_its_slot_so_the_reader_continues()
     assert got == ["answer"]
     assert d.running == 0
     # The slot accounting is intact: the pool still admits exactly one handler.
-    assert d._slots._value == 1
+    assert d._slots.free == 1
 
 
 async def test_lend_slot_outside_a_handler_is_a_no_op() -> None:
@@ -195,7 +195,7 @@ async def test_child_task_of_a_handler_does_not_lend_the_parents_slot() -> None:
     await d.dispatch(Ping(1))
     await asyncio.wait_for(done.wait(), 1)
     await d.drain()
-    assert d._slots._value == 1
+    assert d._slots.free == 1
 
 
 async def test_wait_for_returns_the_matching_event_and_times_out() -> None:

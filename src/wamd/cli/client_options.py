@@ -27,6 +27,7 @@ import aiohttp
 from wamd.client import Client
 from wamd.conn.options import ServerInfo
 from wamd.errors import WamdError, WrongStoreKey
+from wamd.loop import run as run_main
 from wamd.store.sealing import key_from_env
 from wamd.store.sqlite import SQLiteStore, default_path
 from wamd.types import JID, USER_SERVER
@@ -254,7 +255,7 @@ async def connect(client: Client, timeout: float) -> None:  # noqa: ASYNC109
 def run_async(coro: Coroutine[Any, Any, int]) -> int:
     """Run a subcommand's coroutine; errors become a message and exit code 1."""
     try:
-        code = asyncio.run(coro)
+        code = run_main(coro)
     except KeyboardInterrupt:
         return 130
     except CLIError as exc:

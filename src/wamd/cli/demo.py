@@ -40,6 +40,7 @@ from wamd import events
 from wamd.client import Client
 from wamd.conn.reconnect import ReconnectPolicy
 from wamd.groups import JoinedGroup
+from wamd.loop import run as run_main
 from wamd.messaging import Message, Receipt, ReceiptType
 from wamd.messaging.polls import PollTally, PollVote
 from wamd.store.sqlite import SQLiteStore
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir or Path(tempfile.mkdtemp(prefix="wamd-demo-"))
     out = Printer()
     try:
-        asyncio.run(Tour(state_dir, args, out).run())
+        run_main(Tour(state_dir, args, out).run())
     except KeyboardInterrupt:
         print("\ndemo interrupted", file=sys.stderr, flush=True)
         return 130

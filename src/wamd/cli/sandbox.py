@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 
 from wamd.errors import WamdError
+from wamd.loop import run as run_main
 from wamd.sandbox import Sandbox
 
 
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             "max_connections": args.max_connections,
             "idle_timeout": args.idle_timeout or None,
         }
-        asyncio.run(_serve(args.host, args.port, state_dir, limits))
+        run_main(_serve(args.host, args.port, state_dir, limits))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -67,6 +67,7 @@ from wamd.signal import (
     SignalBatch,
     generate_prekeys,
 )
+from wamd.slots import SlotPool
 from wamd.store import MessageSecret, PreKey, SeenMessage, StoredKeyPair
 from wamd.types import JID
 
@@ -110,7 +111,7 @@ class Receiver:
     def __init__(self, ctx: Context, inbox: Inbox) -> None:
         self._ctx = ctx
         self._inbox = inbox
-        self._slots = asyncio.Semaphore(ctx.options.max_inflight)
+        self._slots = SlotPool(ctx.options.max_inflight)
         self._chats: dict[JID, _Chat] = {}
         self._retries: OrderedDict[str, int] = OrderedDict()
         self._retry_prekey: int | None = None
@@ -188,13 +189,13 @@ class Receiver:
         self.batches += 1
         fresh = await self._skip_seen(items)
         senders = [i.envelope.sender for i in fresh]
-        await ctx.book.remember(
-            (i.envelope.sender_alt, i.envelope.sender)
-            if i.envelope.sender.is_pn
-            else (i.envelope.sender, i.envelope.sender_alt)
-            for i in fresh
-            if i.envelope.sender_alt is not None
-        )
+        pairs = [
+            (env.sender_alt, env.sender) if env.sender.is_pn else (env.sender, env.sender_alt)
+            for env in (i.envelope for i in fresh)
+            if env.sender_alt is not None
+        ]
+        if pairs:
+            await ctx.book.remember(pairs)
         changes: list[IdentityChange] = []
         if fresh:
             async with ctx.book.lock(senders):

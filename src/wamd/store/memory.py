@@ -151,10 +151,12 @@ def _rollback(journal: list[Any]) -> None:
 
 
 def _prune_plan(
-    stamps: Iterator[tuple[Any, int]], before: int | None, keep_last: int | None
+    size: int, stamps: Iterator[tuple[Any, int]], before: int | None, keep_last: int | None
 ) -> list[Any]:
-    """Keys to delete: older than ``before``, or beyond the newest ``keep_last``
-    (newest = greatest timestamp, ties broken by the greatest key)."""
+    """Keys to delete among ``size`` entries: older than ``before``, or beyond the newest
+    ``keep_last`` (newest = greatest timestamp, ties broken by the greatest key)."""
+    if before is None and (keep_last is None or size <= keep_last):
+        return []  # nothing can be doomed: no sort (the inbox trims every 1,000 messages)
     ordered = sorted(stamps, key=lambda kv: (kv[1], kv[0]), reverse=True)
     doomed: list[Any] = []
     for rank, (key, stamp) in enumerate(ordered):
@@ -543,7 +545,10 @@ class _Outgoing(_Part):
     async def prune(self, *, before: int | None = None, keep_last: int | None = None) -> int:
         async with self._c.guard() as t:
             doomed = _prune_plan(
-                ((k, m.timestamp) for k, m in t.outgoing.items()), before, keep_last
+                len(t.outgoing),
+                ((k, m.timestamp) for k, m in t.outgoing.items()),
+                before,
+                keep_last,
             )
             for key in doomed:
                 self._c.pop(t.outgoing, key)
@@ -576,7 +581,7 @@ class _Seen(_Part):
 
     async def prune(self, *, before: int | None = None, keep_last: int | None = None) -> int:
         async with self._c.guard() as t:
-            doomed = _prune_plan(iter(t.seen.items()), before, keep_last)
+            doomed = _prune_plan(len(t.seen), iter(t.seen.items()), before, keep_last)
             for key in doomed:
                 self._c.pop(t.seen, key)
             return len(doomed)
@@ -618,7 +623,8 @@ class _Inbox(_Part):
             for seq in seqs:
                 entry = t.inbox.get(seq)
                 if entry is not None and not entry.done:
-                    self._c.set(t.inbox, seq, replace(entry, done=True))
+                    done = InboxEntry(entry.seq, entry.kind, entry.payload, entry.created_at, True)
+                    self._c.set(t.inbox, seq, done)
 
     async def delete_done(self) -> int:
         async with self._c.guard() as t:
