@@ -179,8 +179,20 @@ def test_prekey_message_reader_agrees_with_protobuf() -> None:
     for enc_type, data in _real_messages()[:3]:
         assert enc_type == "pkmsg"
         assert wire.parse_prekey_message(data) == _prekey_reference(data)
+        assert wire._parse_prekey_canonical(data) is not None  # what we write takes it
+        assert wire._parse_prekey_canonical(data) == wire._parse_prekey_general(data)
         for variant in _mutations(data, rng, 1500):
             _same(wire.parse_prekey_message, _prekey_reference, variant)
+            _short_path_agrees(variant)
+
+
+def _short_path_agrees(data: bytes) -> None:
+    """Where the short pkmsg path reads a message, the general reader reads the same."""
+    if not data or data[0] != wire.VERSION_BYTE:
+        return
+    short = wire._parse_prekey_canonical(data)
+    if short is not None:
+        assert short == wire._parse_prekey_general(data)
 
 
 KEY_FIELD = b"\x05" + KEY
@@ -214,8 +226,9 @@ PREKEY_FIELDS = {
 @pytest.mark.parametrize(
     "names",
     [
-        # every field, in field-number order (as protobuf writes) and in libsignal's order
+        # every field, in field-number order (as protobuf writes: the short path) and others
         "pre base identity message registration signed",
+        "base identity message registration signed",
         "registration pre signed base identity message",
         # no one-time prekey; repeated fields (the last wins); unknown fields of each type
         "registration signed signed_4 base identity message message_2 unknown_varint"
@@ -234,6 +247,12 @@ PREKEY_FIELDS = {
 def test_prekey_message_layouts(names: str) -> None:
     data = b"\x33" + b"".join(PREKEY_FIELDS[name.replace("_", " ")] for name in names.split())
     _same(wire.parse_prekey_message, _prekey_reference, data)
+    _short_path_agrees(data)
+    in_order = names in (
+        "pre base identity message registration signed",
+        "base identity message registration signed",
+    )
+    assert (wire._parse_prekey_canonical(data) is not None) is in_order
 
 
 @pytest.mark.parametrize("data", [b"\x33" + varint(5), b"", b"\x32" + bytes(10), b"\x33"])

@@ -202,8 +202,58 @@ def parse_prekey_message(data: bytes) -> PreKeyMessage:
     last occurrence wins, unknown fields (and known fields with another wire type) skipped,
     integers read as uint32 (their low 32 bits). Raises :class:`InvalidMessage` for anything
     malformed (truncated, over-long varints, group wire types, field number 0) or missing.
+    Messages laid out as protobuf writes them (each field once, in field-number order) take
+    a shorter path with the same result.
     """
     _check_version(data, "PreKeySignalMessage")
+    return _parse_prekey_canonical(data) or _parse_prekey_general(data)
+
+
+def _parse_prekey_canonical(data: bytes) -> PreKeyMessage | None:
+    """``data`` (version byte checked) parsed when it is exactly ``version | [1: prekey id] |
+    2: base key | 3: identity key | 4: message | 5: registration id | 6: signed prekey id``
+    with 33-byte 0x05-prefixed keys and 32-bit ids, else ``None``."""
+    try:
+        pre_key_id = None
+        pos = 1
+        if data[1] == 0x08:
+            pre_key_id, pos = read_varint(data, 2)
+        if (
+            data[pos : pos + 3] != b"\x12\x21\x05"
+            or data[pos + 35 : pos + 38] != b"\x1a\x21\x05"
+            or data[pos + 70] != 0x22
+        ):
+            return None
+        keys = pos + 3
+        length, pos = read_varint(data, pos + 71)
+        stop = pos + length
+        if data[stop] != 0x28:
+            return None
+        registration_id, after = read_varint(data, stop + 1)
+        if data[after] != 0x30:
+            return None
+        signed_pre_key_id, after = read_varint(data, after + 1)
+    except (IndexError, InvalidMessage):
+        return None
+    if (
+        after != len(data)
+        or registration_id > _UINT32_MAX
+        or signed_pre_key_id > _UINT32_MAX
+        or (pre_key_id is not None and pre_key_id > _UINT32_MAX)
+    ):
+        return None
+    return PreKeyMessage(
+        registration_id,
+        pre_key_id,
+        signed_pre_key_id,
+        data[keys : keys + 32],
+        data[keys + 35 : keys + 67],
+        data[pos:stop],
+    )
+
+
+def _parse_prekey_general(data: bytes) -> PreKeyMessage:
+    """The general PreKeySignalMessage reader (after the version byte is checked)."""
     end = len(data)
     pos = 1
     registration_id: int | None = None
