@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 import pytest
@@ -15,7 +16,9 @@ import pytest
 from tests.store.conftest import make_credentials
 from wamd.errors import StoreError
 from wamd.store.sqlite import SQLiteStore
-from wamd.store.sqlite.store import on_thread
+from wamd.store.sqlite.store import _ThreadCalls, on_thread
+
+T = TypeVar("T")
 
 
 async def test_on_thread_runs_on_the_worker_in_order_with_other_calls(tmp_path: Path) -> None:
@@ -65,10 +68,11 @@ async def test_a_transaction_of_writes_is_one_call(
         async with account.transaction() as tx:
             await tx.sessions.put_many({"3.0": b"c"})
             assert await tx.sessions.get("3.0") == b"c"  # (read-your-writes)
-        assert calls == [3]  # BEGIN + write + read, then COMMIT
+        # BEGIN, the write and the read on the event loop's thread; only COMMIT goes there
+        assert calls == [2]
         async with account.transaction():
             pass
-        assert calls == [3]  # nothing to begin or commit
+        assert calls == [2]  # nothing to begin or commit
         assert await account.sessions.get_many(["1.0", "2.0", "3.0"]) == {
             "1.0": b"a",
             "2.0": b"b",
@@ -105,4 +109,71 @@ async def test_a_failed_held_back_write_fails_the_whole_transaction(tmp_path: Pa
             await tx.sessions.put("3.0", b"c")
         assert await account.sessions.get("3.0") == b"c"
     finally:
+        await store.close()
+
+
+async def test_statements_after_begin_run_here_and_commit_on_the_worker(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "x.db")
+    try:
+        account = await store.new_account(make_credentials())
+        here = threading.get_ident()
+        seen: list[int] = []
+
+        class Spy(_ThreadCalls):
+            __slots__ = ()
+
+            async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+                def where(db: sqlite3.Connection) -> T:
+                    seen.append(threading.get_ident())
+                    return fn(db)
+
+                return await super().run(where)
+
+        assert store._calls.idle
+        store._calls = Spy(store._conn)
+        async with account.transaction() as tx:
+            await tx.sessions.put("1.0", b"a")
+            assert await tx.sessions.get("1.0") == b"a"
+            assert store._db.in_transaction  # begun here, without a call to the worker
+            assert seen == []
+        assert len(seen) == 1  # the COMMIT
+        assert seen[0] != here
+        assert store._calls.idle
+        assert not store._db.in_transaction
+        assert await account.sessions.get("1.0") == b"a"
+    finally:
+        await store.close()
+
+
+async def test_begin_waits_on_the_worker_while_another_process_writes(tmp_path: Path) -> None:
+    """Another connection (another process, say) holds the write lock: the BEGIN must wait
+    for it on the worker thread, not block the event loop."""
+    path = tmp_path / "x.db"
+    store = await SQLiteStore.open(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        account = await store.new_account(make_credentials())
+        other.execute("BEGIN IMMEDIATE")
+
+        async def write() -> None:
+            async with account.transaction() as tx:
+                await tx.sessions.put("1.0", b"a")
+                assert await tx.sessions.get("1.0") == b"a"
+
+        task = asyncio.ensure_future(write())
+        ticks = 0
+        for _ in range(20):  # the loop keeps running while the BEGIN waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20
+        assert not task.done()
+        assert not store._calls.idle  # the BEGIN waits on the worker thread
+        other.execute("COMMIT")
+        await asyncio.wait_for(task, 10)
+        assert await account.sessions.get("1.0") == b"a"
+        async with account.transaction() as tx:  # and the next one begins here again
+            await tx.sessions.put("2.0", b"b")
+        assert await account.sessions.get("2.0") == b"b"
+    finally:
+        other.close()
         await store.close()

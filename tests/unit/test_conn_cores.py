@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -255,3 +256,37 @@ async def test_request_returns_the_ack_of_a_message_stanza() -> None:
     answer = await request(pending, send, Node("message", {"id": "m1", "to": "x"}), timeout=1)
     assert answer.tag == "ack"
     assert answer.attrs["id"] == "m1"
+
+
+async def test_node_routing_direct_and_matched_routes() -> None:
+    from wamd.conn.device import Device
+    from wamd.conn.manager import ConnectionManager
+    from wamd.conn.options import ConnectOptions
+
+    manager = ConnectionManager(Device(None), Dispatcher(), ConnectOptions())
+    seen: list[tuple[str, str]] = []
+
+    def handler(name: str) -> Callable[[Node], Awaitable[None]]:
+        async def handle(node: Node) -> None:
+            seen.append((name, node.tag))
+
+        return handle
+
+    manager.route("message", handler("first"))
+    manager.route("message", handler("never"))  # the first route takes every <message>
+    manager.route("call", handler("offer"), lambda n: n.child("offer") is not None)
+    manager.route("call", handler("any call"))
+    manager.route("presence", handler("typed"), lambda n: n.attrs.get("type") == "x")
+    await manager._handle_node(Node("message", {"id": "1"}))
+    await manager._handle_node(Node("call", {"id": "2"}, [Node("offer")]))
+    await manager._handle_node(Node("call", {"id": "3"}, [Node("terminate")]))
+    await manager._handle_node(Node("presence", {"type": "y"}))  # no route: dropped
+    assert seen == [("first", "message"), ("offer", "call"), ("any call", "call")]
+    # an answer to a pending request is consumed before any route
+    future = manager.pending.expect("q1")
+    manager.route("iq", handler("iq"))
+    await manager._handle_node(Node("iq", {"id": "q1", "type": "result"}))
+    assert future.done()
+    assert seen[-1] == ("any call", "call")
+    await manager._handle_node(Node("iq", {"id": "q2", "type": "get"}))
+    assert seen[-1] == ("iq", "iq")

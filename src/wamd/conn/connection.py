@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 
 from wamd.binary import Node, decode_frame, encode_frame
@@ -26,15 +27,19 @@ log = logging.getLogger("wamd.conn")
 class Connection:
     """A handshaken, encrypted connection that sends and receives nodes.
 
-    Sending is serialized (frame counters must leave in order); receiving is meant for one
-    reader task.
+    Sending is serialized (frame counters must leave in order): a sender that finds nobody
+    sending seals and sends at once; one that finds the turn taken waits in line (FIFO) and
+    is handed the turn by the sender before it. Receiving is meant for one reader task.
     """
 
     def __init__(self, transport: Transport, noise: NoiseClientConnection) -> None:
         self._transport = transport
         self._noise = noise
         self._pending: collections.deque[bytes] = collections.deque()
-        self._send_lock = asyncio.Lock()
+        self._sending = False
+        """A sender holds the turn (it may be awaiting the transport)."""
+        self._turns: collections.deque[asyncio.Future[None]] = collections.deque()
+        """Senders waiting for the turn, first come first served."""
         self._closed = False
         self.server_static: bytes = b""
 
@@ -102,11 +107,49 @@ class Connection:
         await self.send_payload(encode_frame(node))
 
     async def send_payload(self, payload: bytes) -> None:
-        """Encrypt and send one frame payload (a node already encoded by ``encode_frame``)."""
+        """Encrypt and send one frame payload (a node already encoded by ``encode_frame``).
+
+        Frames leave in the order they were sealed: the seal and the transport's send happen
+        within one turn, and turns are taken one at a time, in the order they were asked for.
+        """
         if self._closed:
             raise TransportClosed("connection is closed")
-        async with self._send_lock:
+        if self._sending:
+            await self._wait_turn()
+        else:
+            self._sending = True
+        try:
             await self._transport.send(self._noise.seal(payload))
+        finally:
+            if self._turns:
+                self._pass_turn()
+            else:
+                self._sending = False
+
+    async def _wait_turn(self) -> None:
+        """Wait until the sender before hands the turn over (``_sending`` stays set)."""
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._turns.append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                # handed the turn, but cancelled before taking it: hand it on
+                self._pass_turn()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._turns.remove(turn)
+            raise
+
+    def _pass_turn(self) -> None:
+        """Hand the turn to the first sender still waiting, or free it."""
+        turns = self._turns
+        while turns:
+            turn = turns.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._sending = False
 
     async def receive_node(self) -> Node:
         """The next node from the server.

@@ -18,11 +18,12 @@ from wamd.binary import Node
 from wamd.errors import IQError, IQTimeout, NotConnected
 from wamd.events import lend_slot
 
-__all__ = ["PendingRequests", "iq_error_of", "request"]
+__all__ = ["ANSWER_TAGS", "PendingRequests", "iq_error_of", "request"]
 
 SendNode = Callable[[Node], Awaitable[None]]
 
-_ANSWER_TAGS = frozenset({"iq", "ack"})
+ANSWER_TAGS = frozenset({"iq", "ack"})
+"""The tags of the nodes that may answer a request."""
 
 
 class PendingRequests:
@@ -65,7 +66,7 @@ class PendingRequests:
 
         Only ``<iq type="result|error">`` and ``<ack>`` nodes answer requests.
         """
-        if node.tag not in _ANSWER_TAGS:
+        if node.tag not in ANSWER_TAGS:
             return False
         if node.tag == "iq" and node.attrs.get("type") not in ("result", "error"):
             return False

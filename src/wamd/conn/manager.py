@@ -29,7 +29,7 @@ from wamd.binary import Node
 from wamd.conn.causes import Action, Outcome, classify_failure, classify_stream_error
 from wamd.conn.connection import Connection
 from wamd.conn.device import Device
-from wamd.conn.iq import PendingRequests, request
+from wamd.conn.iq import ANSWER_TAGS, PendingRequests, request
 from wamd.conn.keepalive import KeepAlive
 from wamd.conn.options import ConnectOptions, ServerInfo
 from wamd.conn.payload import login_payload, registration_payload
@@ -105,6 +105,8 @@ class ConnectionManager:
         self._machine = StateMachine(self._on_state_change)
         self._state_changed = asyncio.Event()
         self._routes: dict[str, list[_Route]] = {}
+        self._direct: dict[str, NodeHandler] = {}
+        """Tags whose first route has no ``match``: that route handles every such node."""
         self._login_hooks: list[LoginHook] = []
         self._backoff = Backoff(options.reconnect)
         self._live: _Live | None = None
@@ -169,7 +171,11 @@ class ConnectionManager:
         Handlers registered later for the same tag are tried after earlier ones; the first
         whose ``match`` accepts the node handles it.
         """
-        self._routes.setdefault(tag, []).append(_Route(match, handler))
+        routes = self._routes.setdefault(tag, [])
+        routes.append(_Route(match, handler))
+        first = routes[0]
+        if first.match is None:
+            self._direct[tag] = first.handler
 
     def add_login_hook(self, hook: LoginHook) -> None:
         """Run ``hook()`` after each login (``<success>``), before :class:`Connected`.
@@ -179,8 +185,17 @@ class ConnectionManager:
         self._login_hooks.append(hook)
 
     async def _handle_node(self, node: Node) -> None:
-        if self.pending.resolve(node):
+        tag = node.tag
+        if tag in ANSWER_TAGS and self.pending.resolve(node):
             return
+        handler = self._direct.get(tag)
+        if handler is not None:
+            await handler(node)
+            return
+        await self._handle_matched(node)
+
+    async def _handle_matched(self, node: Node) -> None:
+        """Route a node of a tag with conditional routes (or none)."""
         for route in self._routes.get(node.tag, ()):
             if route.match is None or route.match(node):
                 await route.handler(node)
@@ -203,10 +218,14 @@ class ConnectionManager:
         """Send one node on the current connection (:class:`NotConnected` when there is none)."""
         await self._current().send_node(node)
 
-    async def send_payload(self, payload: bytes) -> None:
-        """Send one frame payload (an encoded node) on the current connection
-        (:class:`NotConnected` when there is none)."""
-        await self._current().send_payload(payload)
+    def send_payload(self, payload: bytes) -> Coroutine[Any, Any, None]:
+        """Send one frame payload (an encoded node) on the current connection: a coroutine to
+        await (:class:`NotConnected`, raised by this call or by the coroutine, when there is
+        none)."""
+        live = self._live
+        if live is None:
+            raise NotConnected("not connected")
+        return live.conn.send_payload(payload)
 
     async def request(self, node: Node, *, timeout: float | None = None) -> Node:  # noqa: ASYNC109
         """Send an ``<iq>`` and return its ``type="result"`` answer.
@@ -299,11 +318,22 @@ class ConnectionManager:
 
     async def _read_loop(self, live: _Live) -> None:
         """The one reader of a connection: receive, route, until the connection ends."""
+        receive = live.conn.receive_node
+        resolve = self.pending.resolve
+        direct = self._direct
         try:
             while True:
-                node = await live.conn.receive_node()
+                node = await receive()
                 try:
-                    await self._handle_node(node)
+                    # _handle_node inlined: the reader's per-node path
+                    tag = node.tag
+                    if tag in ANSWER_TAGS and resolve(node):
+                        continue
+                    handler = direct.get(tag)
+                    if handler is not None:
+                        await handler(node)
+                    else:
+                        await self._handle_matched(node)
                 except _StreamEnded as ended:
                     live.end = ended.outcome
                     break

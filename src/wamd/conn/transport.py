@@ -23,6 +23,10 @@ MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 """Largest WebSocket message accepted (a frame is < 16 MiB; a message may pack several)."""
 
 _SOCKS_SCHEMES = ("socks4://", "socks4a://", "socks5://", "socks5h://")
+_BINARY = aiohttp.WSMsgType.BINARY
+_TEXT = aiohttp.WSMsgType.TEXT
+_ENDS = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+_PIPE_ERRORS = (ConnectionError, aiohttp.ClientError, RuntimeError)
 
 
 class TransportClosed(NotConnected):
@@ -106,7 +110,7 @@ class WebSocketTransport:
             raise TransportClosed("websocket is closed")
         try:
             await self._ws.send_bytes(data)
-        except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+        except _PIPE_ERRORS as exc:
             raise TransportClosed(f"websocket send failed: {exc}") from exc
 
     async def receive(self) -> bytes:
@@ -115,21 +119,18 @@ class WebSocketTransport:
                 raise TransportClosed("websocket is closed")
             try:
                 msg = await self._ws.receive()
-            except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+            except _PIPE_ERRORS as exc:
                 raise TransportClosed(f"websocket receive failed: {exc}") from exc
-            if msg.type is aiohttp.WSMsgType.BINARY:
+            kind = msg.type
+            if kind is _BINARY:
                 data = msg.data
                 assert isinstance(data, bytes)
                 return data
-            if msg.type is aiohttp.WSMsgType.TEXT:
+            if kind is _TEXT:
                 text = msg.data
                 assert isinstance(text, str)
                 return text.encode()
-            if msg.type in (
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSING,
-                aiohttp.WSMsgType.CLOSED,
-            ):
+            if kind in _ENDS:
                 code = self._ws.close_code
                 raise TransportClosed(f"websocket closed by the server (code {code})")
             if msg.type is aiohttp.WSMsgType.ERROR:

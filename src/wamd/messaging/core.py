@@ -67,6 +67,7 @@ class _ClientLink:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._conn = client.connection
 
     async def request(self, node: Node, *, timeout: float | None = None) -> Node:  # noqa: ASYNC109
         return await self._client.request(node, timeout=timeout)
@@ -74,8 +75,9 @@ class _ClientLink:
     async def send_node(self, node: Node) -> None:
         await self._client.send_node(node)
 
-    async def send_payload(self, payload: bytes) -> None:
-        await self._client.connection.send_payload(payload)
+    def send_payload(self, payload: bytes) -> Coroutine[Any, Any, None]:
+        # the manager's coroutine itself: no frame of our own on the per-receipt path
+        return self._conn.send_payload(payload)
 
     async def send_expecting(self, node: Node) -> asyncio.Future[Node]:
         conn = self._client.connection
@@ -102,6 +104,7 @@ class Messaging:
 
     def __init__(self, client: Client, options: MessagingOptions | None = None) -> None:
         self._client = client
+        self._device = client.device
         self.options = options or MessagingOptions()
         self._link = _ClientLink(client)
         self._locks = AddressLocks()
@@ -280,12 +283,23 @@ class Messaging:
 
     # --- node handlers -----------------------------------------------------------------------
 
-    async def _on_message(self, node: Node) -> None:
-        try:
-            receiver = self.receiver
-        except NotConnected:
-            return
-        await receiver.on_message(node)
+    def _on_message(self, node: Node) -> Coroutine[Any, Any, None]:
+        # The reader's per-message path: the receiver's own coroutine, once its context is
+        # known current (the account it was built for is still the device's).
+        ctx = self._ctx
+        receiver = self._receiver
+        device = self._device
+        if (
+            ctx is None
+            or receiver is None
+            or not device.loaded
+            or ctx.account is not device.account
+        ):
+            try:
+                receiver = self.receiver
+            except NotConnected:
+                return _nothing()
+        return receiver.on_message(node)
 
     async def _on_receipt(self, node: Node) -> None:
         try:
@@ -415,6 +429,10 @@ def _receipt_event(receipt: IncomingReceipt, node: Node) -> Receipt:
         receipt.is_group,
         node,
     )
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _is_ours(node: Node) -> bool:

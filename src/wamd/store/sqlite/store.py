@@ -10,10 +10,14 @@ already considers delivered. Choose it only when that trade is acceptable.
 
 One connection writes; a lock serializes its users, and a transaction holds it from
 ``BEGIN IMMEDIATE`` to ``COMMIT``. Each call to aiosqlite's worker thread costs CPU on both
-sides, so a transaction sends its statements in as few calls as it can: ``BEGIN`` and the
-writes whose results nobody reads (``write``, ``executemany``) wait in the transaction until a
-statement whose result is needed (a query, a row count) or ``COMMIT`` takes them along in one
-call. A transaction that only writes is one call to the thread.
+sides (about 50 µs on a small VM), so a transaction makes one: its ``COMMIT``, which fsyncs.
+``BEGIN`` and the writes whose results nobody reads (``write``, ``executemany``) wait in the
+transaction until a statement whose result is needed (a query, a row count) or ``COMMIT``
+takes them along. The statements between ``BEGIN`` and ``COMMIT`` run on the event loop's
+thread: they only touch pages (the write lock is the transaction's, nothing waits). ``BEGIN``
+runs there too when it needs no wait (no call of the store unfinished on the worker thread,
+and no other process holding the write lock: the busy timeout is off for that one
+statement); otherwise it goes to the worker thread, which waits for the lock.
 
 Plain reads outside transactions use a second, read-only connection, so they never wait for a
 commit's fsync (WAL gives them the last committed state).
@@ -132,21 +136,52 @@ def _run(db: sqlite3.Connection, ops: Sequence[_Op]) -> tuple[int, list[Row]]:
     return rowcount, rows
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
+class _ThreadCalls:
+    """The calls queued on the writer's worker thread, counted: none unfinished means the
+    connection is free for a statement on the event loop's thread (a call whose await was
+    cancelled still runs there, after its caller has given up)."""
+
+    __slots__ = ("_conn", "finished", "started")
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self.started = 0  # (written on the event loop's thread only)
+        self.finished = 0  # (written on the worker thread only)
+
+    @property
+    def idle(self) -> bool:
+        """Whether every call queued so far has finished."""
+        return self.started == self.finished
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(db)`` on the worker thread (:func:`on_thread`), counted."""
+
+        def counted(db: sqlite3.Connection) -> T:
+            try:
+                return fn(db)
+            finally:
+                self.finished += 1
+
+        self.started += 1
+        return await on_thread(self._conn, counted)
+
+
+async def _rollback(calls: _ThreadCalls) -> None:
     """ROLLBACK, waited for through cancellations: its caller holds the store's lock, and the
     next holder's statements must not run inside this transaction (a statement whose await was
     cancelled still runs, in order, on the connection's thread). Errors are ignored: no
     transaction is left when COMMIT (or BEGIN) itself failed. Raises
     :class:`asyncio.CancelledError` afterwards when the caller was cancelled meanwhile."""
     with contextlib.suppress(sqlite3.Error):
-        await finish(conn.execute("ROLLBACK"))
+        await finish(calls.run(lambda db: db.execute("ROLLBACK")))
 
 
 class _SQLiteExecutor(Executor):
     """Statements on the store's connection; ``tx`` tells whether a transaction is open.
 
-    In a transaction, ``pending`` holds the statements not yet sent to the worker thread
-    (``BEGIN`` first, then held-back writes); the next call to the thread runs them first."""
+    In a transaction, ``pending`` holds the statements not run yet (``BEGIN`` first, then
+    held-back writes); the next statement whose result is needed, or the ``COMMIT``, runs them
+    first (see the module docstring for which thread runs what)."""
 
     def __init__(self, store: SQLiteStore, tx: bool) -> None:
         self._store = store
@@ -154,19 +189,44 @@ class _SQLiteExecutor(Executor):
         self.open = True
         self.pending: list[_Op] = [_BEGIN] if tx else []
         self.sent = False  # something (BEGIN at least) went to the thread: roll back on failure
+        self.begun = False  # the BEGIN ran: the connection is this transaction's until COMMIT
         self.failed = False
 
     async def run(self, op: _Op) -> tuple[int, list[Row]]:
-        """Run the pending statements and ``op`` in one call to the worker thread."""
+        """Run the pending statements and ``op``: in one call to the worker thread, or right
+        here once the transaction has begun (and ``op`` is not the COMMIT)."""
         if self._tx:
             if not self.open:
                 raise StoreError("the transaction is finished")
             if self.failed:
                 raise StoreError("a statement of this transaction failed")
             ops, self.pending = [*self.pending, op], []
+            if not self.sent and op is not _COMMIT:
+                try:
+                    here = self._store._begin_here()
+                except sqlite3.Error as exc:
+                    self.failed = True
+                    raise _error(exc) from exc
+                if here:
+                    self.sent = self.begun = True
+                    ops = ops[1:]  # (the BEGIN just ran)
+            if self.begun and op is not _COMMIT:
+                # Between BEGIN and COMMIT the statements only touch pages (no fsync, no wait
+                # for a lock: the write lock is ours) and nothing else is queued on the
+                # connection (the store's lock is held, and every earlier call on its thread
+                # finished before the BEGIN did): run them on this thread, without a round
+                # trip to the worker. BEGIN (it may wait for another process's write lock)
+                # and COMMIT (it fsyncs) stay on the worker thread.
+                try:
+                    return _run(self._store._db, ops)
+                except sqlite3.Error as exc:
+                    self.failed = True
+                    raise _error(exc) from exc
             self.sent = True
             try:
-                return await on_thread(self._store._conn, lambda db: _run(db, ops))
+                result = await self._store._calls.run(lambda db: _run(db, ops))
+                self.begun = True
+                return result
             except sqlite3.Error as exc:
                 # the held-back writes before the failed statement ran, the ones after did not:
                 # only a rollback of the whole transaction leaves it consistent
@@ -175,7 +235,7 @@ class _SQLiteExecutor(Executor):
         self._store._tx_tasks.check()
         async with self._store._lock.hold():
             try:
-                return await on_thread(self._store._conn, lambda db: _run(db, [op]))
+                return await self._store._calls.run(lambda db: _run(db, [op]))
             except sqlite3.Error as exc:
                 raise _error(exc) from exc
 
@@ -248,7 +308,12 @@ class SQLiteStore(SQLStore):
         """Use :meth:`open`."""
         super().__init__()
         self._conn = conn
+        self._db: sqlite3.Connection = conn._conn
+        """The writer's sqlite3 connection (opened with ``check_same_thread=False``): used
+        directly, on the event loop's thread, inside a transaction that has begun."""
         self._reader = reader
+        self._calls = _ThreadCalls(conn)
+        self._busy_timeout = "PRAGMA busy_timeout=30000"
         self._path = path
         self._lock = TaskLock()
         self._tx_tasks = TxTasks()
@@ -299,7 +364,7 @@ class SQLiteStore(SQLStore):
         busy = f"PRAGMA busy_timeout={int(busy_timeout * 1000)}"
         opened: list[aiosqlite.Connection] = []
         try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
+            conn = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
             opened.append(conn)
             for pragma in (
                 "PRAGMA journal_mode=WAL",
@@ -316,6 +381,7 @@ class SQLiteStore(SQLStore):
                 await reader.execute("PRAGMA query_only=ON")
                 await reader.execute(busy)
             store = cls(conn, reader, path, Sealer())
+            store._busy_timeout = busy
             store.sealer = await open_sealer(store.auto, key)
         except BaseException as exc:
             for c in opened:
@@ -324,6 +390,25 @@ class SQLiteStore(SQLStore):
                 raise _error(exc) from exc
             raise
         return store
+
+    def _begin_here(self) -> bool:
+        """``BEGIN IMMEDIATE`` on the event loop's thread when it needs no wait: nothing is
+        queued on the worker thread and no other process holds the write lock (the busy
+        timeout is off for this one statement). ``False``: the caller sends its BEGIN to the
+        worker thread, which waits for the lock as long as the busy timeout says."""
+        if not self._calls.idle:
+            return False
+        db = self._db
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            return False
+        finally:
+            db.execute(self._busy_timeout)
+        return True
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[Executor]:
@@ -347,7 +432,7 @@ class SQLiteStore(SQLStore):
                     # transaction nobody owns: every later BEGIN fails, and the next holder's
                     # statements run inside it and vanish with it. (After a COMMIT that ran,
                     # the ROLLBACK finds no transaction and changes nothing.)
-                    await _rollback(self._conn)
+                    await _rollback(self._calls)
                 raise
             finally:
                 x.open = False
