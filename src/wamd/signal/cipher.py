@@ -476,6 +476,7 @@ class SignalBatch:
 
     async def _decrypt_prekey(self, address: str, ciphertext: bytes) -> DecryptResult:
         message = wire.parse_prekey_message(ciphertext)
+        cipher = self._cipher
         record = await self._session(address)
         change = self._trust(address, message.identity_key)
         current = record.current if record is not None else None
@@ -486,29 +487,37 @@ class SignalBatch:
             and not current.initiator
         ):
             # the peer repeats the header of the session it started (until we reply): the
-            # prekeys it names were used up when that session began, nothing to load
-            signed = one_time = None
+            # current session decrypts it, the prekeys it names were used up when that
+            # session began (nothing to load, no prekey is asked for)
+            signed_prekey = prekey = _no_key
         else:
             signed, one_time = await self._prekeys_of(message)
-        if change is not None and record is not None:
-            record = record.archive_current(self._cipher.limits)
+            signed_id, one_time_id = message.signed_pre_key_id, message.pre_key_id
+
+            def signed_prekey(key_id: int) -> KeyPair | None:
+                return signed if key_id == signed_id else None
+
+            def prekey(key_id: int) -> KeyPair | None:
+                return one_time if key_id == one_time_id else None
+
+            if change is not None and record is not None:
+                record = record.archive_current(cipher.limits)
         result = decrypt_prekey_message(
             record,
-            self._cipher.local,
+            cipher.local,
             message,
-            signed_prekey=lambda key_id: signed if key_id == message.signed_pre_key_id else None,
-            prekey=lambda key_id: one_time if key_id == message.pre_key_id else None,
-            limits=self._cipher.limits,
+            signed_prekey=signed_prekey,
+            prekey=prekey,
+            limits=cipher.limits,
         )
-        plaintext = self._unpad(result.plaintext)
+        plaintext = unpad(result.plaintext) if cipher.padding else result.plaintext
         self._accept(address, message.identity_key, change)
-        if result.consumed_prekey_id is not None:
-            self._prekeys[result.consumed_prekey_id] = None
-            self.changes.consumed_prekeys.add(result.consumed_prekey_id)
-        self._put_session(address, result.record)
-        return DecryptResult(
-            plaintext, ENC_PKMSG, change, result.new_session, result.consumed_prekey_id
-        )
+        consumed = result.consumed_prekey_id
+        if consumed is not None:
+            self._prekeys[consumed] = None
+            self.changes.consumed_prekeys.add(consumed)
+        self._sessions[address] = self.changes.sessions[address] = result.record
+        return DecryptResult(plaintext, ENC_PKMSG, change, result.new_session, consumed)
 
     # --- groups ------------------------------------------------------------------------------
 
@@ -571,7 +580,8 @@ class SignalBatch:
         """
         changes, self.changes = self.changes, ChangeSet()
         written = {**dict.fromkeys(changes.sessions), **dict.fromkeys(changes.identities)}
-        self._end(remember=False)  # an earlier commit of this batch not settled: forget it
+        if self._written is not None:
+            self._end(remember=False)  # an earlier commit of this batch not settled: forget it
         if written:
             cipher = self._cipher
             cipher.forget(written)  # whatever the transaction's outcome
@@ -622,6 +632,11 @@ class SignalBatch:
         if remember:
             for address, (record, identity) in written.items():
                 cipher._remember(address, record, identity)
+
+
+def _no_key(key_id: int) -> KeyPair | None:
+    """No prekey (for a ``pkmsg`` whose session exists: none is looked up)."""
+    return None
 
 
 class _Committing:
