@@ -10,7 +10,7 @@ import pytest
 import xeddsa
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -218,6 +218,8 @@ def test_aes_cbc_bad_input() -> None:
             aes_cbc_decrypt(key, iv, bad)
     with pytest.raises(CryptoError):
         aes_cbc_decrypt(key, b"short iv", b"x" * 16)
+    with pytest.raises(CryptoError):
+        aes_cbc_decrypt(key[:20], iv, b"x" * 16)
     # A block whose padding is wrong: encrypt raw blocks without padding, then decrypt.
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -380,5 +382,43 @@ def test_hmac_sha256_matches_stdlib(key: bytes, data: bytes) -> None:
     keyed = HmacSha256(key)
     assert keyed.digest(data) == expected
     assert keyed.digest(data) == expected  # the kept states are not consumed
+    assert keyed.digests(data, key) == (expected, hmac.digest(key, key, "sha256"))
+    assert keyed.digest(data) == expected
     # The repr reveals nothing of the key: it is the same for every key.
     assert repr(keyed) == repr(HmacSha256(b"another key"))
+
+
+def test_hmac_sha256_long_and_short_inputs() -> None:
+    """Short inputs use CPython's own SHA-256, long ones OpenSSL's: both are HMAC-SHA256."""
+    import hashlib
+    import hmac
+
+    from wamd.crypto import hashes as hashes_module
+
+    for size in (0, 1, 55, 56, 64, 1023, 1024, 1025, 100_000):
+        data = os.urandom(size)
+        for key in (b"", os.urandom(32), os.urandom(100)):
+            assert hmac_sha256(key, data) == hmac.digest(key, data, "sha256")
+        assert hashes_module._short_sha256(data).digest() == hashlib.sha256(data).digest()
+
+
+@settings(max_examples=100)
+@given(
+    prk=st.binary(min_size=1, max_size=100),
+    info=st.binary(max_size=40),
+    length=st.integers(min_value=0, max_value=300),
+)
+def test_hmac_expand_is_hkdf_expand(prk: bytes, info: bytes, length: int) -> None:
+    """HmacSha256.expand is RFC 5869's HKDF-Expand (checked against cryptography's)."""
+    expected = HKDFExpand(hashes.SHA256(), length, info).derive(prk) if length else b""
+    keyed = HmacSha256(prk)
+    assert keyed.expand(info, length) == expected
+    assert keyed.expand(info, length) == expected  # the kept states are not consumed
+
+
+def test_hmac_expand_length_bounds() -> None:
+    keyed = HmacSha256(bytes(32))
+    assert len(keyed.expand(b"", 8160)) == 8160
+    for length in (-1, 8161):
+        with pytest.raises(ValueError, match="output length"):
+            keyed.expand(b"", length)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from wamd.errors import InvalidMessage
 
-__all__ = ["read_varint", "skip_field"]
+__all__ = ["read_bytes", "read_varint", "skip_field"]
 
 _MAX_VARINT_BYTES = 10
 
@@ -34,6 +34,15 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     except IndexError:
         raise InvalidMessage("truncated protobuf varint") from None
     raise InvalidMessage("protobuf varint is too long")
+
+
+def read_bytes(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    """(value, next position) of the length-delimited value at ``pos`` (ending by ``end``)."""
+    length, pos = read_varint(data, pos)
+    stop = pos + length
+    if stop > end:
+        raise InvalidMessage("truncated protobuf field")
+    return data[pos:stop], stop
 
 
 def skip_field(data: bytes, pos: int, wire_type: int) -> int:

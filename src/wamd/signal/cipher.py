@@ -40,8 +40,9 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Generic, TypeVar
 
 from wamd.crypto import KeyPair
@@ -271,23 +272,7 @@ class SignalBatch:
     ) -> None:
         """Load the sessions and identities of ``addresses``, the given sender-key records
         and one-time prekeys in as few store calls as possible."""
-        cipher = self._cipher
-        sessions, identities, known = self._sessions, self._identities, cipher._known
-        unknown: list[str] = []
-        for address in dict.fromkeys(addresses):
-            if address in sessions and address in identities:
-                continue
-            remembered = known.get(address)
-            if remembered is None:
-                unknown.append(address)
-                continue
-            known.move_to_end(address)
-            if address not in sessions:
-                sessions[address] = remembered[0]
-            if address not in identities:
-                identities[address] = remembered[1]
-        if unknown:
-            await self._read(unknown)
+        await self._load(addresses)
         by_group: dict[str, list[str]] = {}
         for name in dict.fromkeys(sender_keys):
             if name not in self._sender_keys:
@@ -308,6 +293,25 @@ class SignalBatch:
                 self._prekeys[key_id] = (
                     KeyPair.from_private(stored.key_pair.private) if stored is not None else None
                 )
+
+    async def _load(self, addresses: Iterable[str]) -> None:
+        """The sessions and identities of ``addresses``: remembered ones, else from the store."""
+        sessions, identities, known = self._sessions, self._identities, self._cipher._known
+        unknown: list[str] = []
+        for address in dict.fromkeys(addresses):
+            if address in sessions and address in identities:
+                continue
+            remembered = known.get(address)
+            if remembered is None:
+                unknown.append(address)
+                continue
+            known.move_to_end(address)
+            if address not in sessions:
+                sessions[address] = remembered[0]
+            if address not in identities:
+                identities[address] = remembered[1]
+        if unknown:
+            await self._read(unknown)
 
     async def _read(self, addresses: list[str]) -> None:
         """Load sessions and identities from the store (remembered when no commit began or
@@ -336,7 +340,7 @@ class SignalBatch:
 
     async def _session(self, address: str) -> SessionRecord | None:
         if address not in self._sessions or address not in self._identities:
-            await self.prefetch(addresses=(address,))
+            await self._load((address,))
         return self._sessions[address]
 
     async def _sender_key(self, name: SenderKeyName) -> SenderKeyRecord | None:
@@ -472,6 +476,7 @@ class SignalBatch:
 
     async def _decrypt_prekey(self, address: str, ciphertext: bytes) -> DecryptResult:
         message = wire.parse_prekey_message(ciphertext)
+        cipher = self._cipher
         record = await self._session(address)
         change = self._trust(address, message.identity_key)
         current = record.current if record is not None else None
@@ -482,29 +487,37 @@ class SignalBatch:
             and not current.initiator
         ):
             # the peer repeats the header of the session it started (until we reply): the
-            # prekeys it names were used up when that session began, nothing to load
-            signed = one_time = None
+            # current session decrypts it, the prekeys it names were used up when that
+            # session began (nothing to load, no prekey is asked for)
+            signed_prekey = prekey = _no_key
         else:
             signed, one_time = await self._prekeys_of(message)
-        if change is not None and record is not None:
-            record = record.archive_current(self._cipher.limits)
+            signed_id, one_time_id = message.signed_pre_key_id, message.pre_key_id
+
+            def signed_prekey(key_id: int) -> KeyPair | None:
+                return signed if key_id == signed_id else None
+
+            def prekey(key_id: int) -> KeyPair | None:
+                return one_time if key_id == one_time_id else None
+
+            if change is not None and record is not None:
+                record = record.archive_current(cipher.limits)
         result = decrypt_prekey_message(
             record,
-            self._cipher.local,
+            cipher.local,
             message,
-            signed_prekey=lambda key_id: signed if key_id == message.signed_pre_key_id else None,
-            prekey=lambda key_id: one_time if key_id == message.pre_key_id else None,
-            limits=self._cipher.limits,
+            signed_prekey=signed_prekey,
+            prekey=prekey,
+            limits=cipher.limits,
         )
-        plaintext = self._unpad(result.plaintext)
+        plaintext = unpad(result.plaintext) if cipher.padding else result.plaintext
         self._accept(address, message.identity_key, change)
-        if result.consumed_prekey_id is not None:
-            self._prekeys[result.consumed_prekey_id] = None
-            self.changes.consumed_prekeys.add(result.consumed_prekey_id)
-        self._put_session(address, result.record)
-        return DecryptResult(
-            plaintext, ENC_PKMSG, change, result.new_session, result.consumed_prekey_id
-        )
+        consumed = result.consumed_prekey_id
+        if consumed is not None:
+            self._prekeys[consumed] = None
+            self.changes.consumed_prekeys.add(consumed)
+        self._sessions[address] = self.changes.sessions[address] = result.record
+        return DecryptResult(plaintext, ENC_PKMSG, change, result.new_session, consumed)
 
     # --- groups ------------------------------------------------------------------------------
 
@@ -567,7 +580,8 @@ class SignalBatch:
         """
         changes, self.changes = self.changes, ChangeSet()
         written = {**dict.fromkeys(changes.sessions), **dict.fromkeys(changes.identities)}
-        self._end(remember=False)  # an earlier commit of this batch not settled: forget it
+        if self._written is not None:
+            self._end(remember=False)  # an earlier commit of this batch not settled: forget it
         if written:
             cipher = self._cipher
             cipher.forget(written)  # whatever the transaction's outcome
@@ -592,8 +606,7 @@ class SignalBatch:
             await tx.sender_keys.put(name[0], name[1], data)
         return changes
 
-    @contextlib.contextmanager
-    def committing(self) -> Iterator[None]:
+    def committing(self) -> contextlib.AbstractContextManager[None]:
         """Wrap the transaction that runs :meth:`commit`: when the block exits normally
         (the transaction committed), the cipher remembers the sessions and identities
         written, so that the next batches need not read them; when it raises, nothing is
@@ -607,12 +620,7 @@ class SignalBatch:
         as well; only the next batch's store read is not saved, and until such a commit is
         settled no store read is remembered.
         """
-        try:
-            yield
-        except BaseException:
-            self._end(remember=False)
-            raise
-        self._end(remember=True)
+        return _Committing(self)
 
     def _end(self, *, remember: bool) -> None:
         written, self._written = self._written, None
@@ -624,3 +632,28 @@ class SignalBatch:
         if remember:
             for address, (record, identity) in written.items():
                 cipher._remember(address, record, identity)
+
+
+def _no_key(key_id: int) -> KeyPair | None:
+    """No prekey (for a ``pkmsg`` whose session exists: none is looked up)."""
+    return None
+
+
+class _Committing:
+    """:meth:`SignalBatch.committing`: remember what was written only on a normal exit."""
+
+    __slots__ = ("_batch",)
+
+    def __init__(self, batch: SignalBatch) -> None:
+        self._batch = batch
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._batch._end(remember=exc_type is None)

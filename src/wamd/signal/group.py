@@ -42,10 +42,8 @@ _ZERO_KEY = HmacSha256(_ZERO32)
 
 def _message_key(seed: bytes) -> tuple[bytes, bytes]:
     """(IV, AES key) of a sender message key seed."""
-    expand = HmacSha256(_ZERO_KEY.digest(seed))
-    first = expand.digest(_GROUP_INFO + b"\x01")
-    second = expand.digest(first + _GROUP_INFO + b"\x02")
-    return first[:16], first[16:] + second[:16]
+    keys = HmacSha256(_ZERO_KEY.digest(seed)).expand(_GROUP_INFO, 48)
+    return keys[:16], keys[16:48]
 
 
 class SenderKeyState:

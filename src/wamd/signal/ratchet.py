@@ -25,9 +25,6 @@ __all__ = ["chain_step", "decrypt_state", "derive_message_keys", "encrypt_state"
 _ZERO32 = bytes(32)
 _RATCHET_INFO = b"WhisperRatchet"
 _MESSAGE_INFO = b"WhisperMessageKeys"
-_MSG_INFO_1 = _MESSAGE_INFO + b"\x01"
-_MSG_INFO_2 = _MESSAGE_INFO + b"\x02"
-_MSG_INFO_3 = _MESSAGE_INFO + b"\x03"
 _ONE = b"\x01"
 _TWO = b"\x02"
 _digest = hmac_sha256
@@ -39,25 +36,19 @@ _ZERO_KEY = HmacSha256(_ZERO32)
 
 def chain_step(chain_key: bytes) -> tuple[bytes, bytes]:
     """(message key seed, next chain key) = (HMAC(ck, 0x01), HMAC(ck, 0x02))."""
-    keyed = HmacSha256(chain_key)
-    return keyed.digest(_ONE), keyed.digest(_TWO)
+    return HmacSha256(chain_key).digests(_ONE, _TWO)
 
 
 def kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
     """One root-chain step: (new root key, new chain key)."""
-    expand = HmacSha256(_digest(root_key, dh_output))
-    first = expand.digest(_RATCHET_INFO + b"\x01")
-    second = expand.digest(first + _RATCHET_INFO + b"\x02")
-    return first, second
+    keys = HmacSha256(_digest(root_key, dh_output)).expand(_RATCHET_INFO, 64)
+    return keys[:32], keys[32:]
 
 
 def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
     """(cipher key, MAC key, IV) for a message key seed."""
-    expand = HmacSha256(_ZERO_KEY.digest(seed))
-    cipher_key = expand.digest(_MSG_INFO_1)
-    mac_key = expand.digest(cipher_key + _MSG_INFO_2)
-    iv = expand.digest(mac_key + _MSG_INFO_3)[:16]
-    return cipher_key, mac_key, iv
+    keys = HmacSha256(_ZERO_KEY.digest(seed)).expand(_MESSAGE_INFO, 80)
+    return keys[:32], keys[32:64], keys[64:]
 
 
 def encrypt_state(
@@ -145,7 +136,7 @@ def decrypt_state(
     except CryptoError:
         raise InvalidMessage("ciphertext does not decrypt") from None
 
-    new = state.copy()
+    new = state.copy(same_head=position >= 0)  # no DH step: only chains and pending change
     chains = new.receiver_chains
     if position >= 0:
         chains[position] = new_chain

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from wamd.crypto import KeyPair, djb_encode
 from wamd.errors import DuplicateMessage, InvalidMessage, NoSession
@@ -117,8 +118,7 @@ def decrypt_signal_message(
     raise first_error or InvalidMessage("no session could decrypt the message")
 
 
-@dataclass(frozen=True, slots=True)
-class PreKeyDecryption:
+class PreKeyDecryption(NamedTuple):
     """What decrypting a ``pkmsg`` produced."""
 
     record: SessionRecord
@@ -145,12 +145,10 @@ def decrypt_prekey_message(
     """
     inner = wire.parse_signal_message(message.message)
     if record is not None:
-        states: list[tuple[int, SessionState]] = []
-        if record.current is not None:
-            states.append((-1, record.current))
-        states.extend((i, record.previous_state(i)) for i in range(record.previous_count))
-        for index, known in states:
-            if known.base_key == message.base_key and not known.initiator:
+        # the current state first, then archived ones (parsed only when reached)
+        index, known, count = -1, record.current, record.previous_count
+        while True:
+            if known is not None and known.base_key == message.base_key and not known.initiator:
                 if known.remote_identity != message.identity_key:
                     raise InvalidMessage("PreKeySignalMessage identity does not match its session")
                 state, plaintext = decrypt_state(known, local.djb, inner, limits)
@@ -158,6 +156,10 @@ def decrypt_prekey_message(
                     record.with_current(state) if index < 0 else record.with_previous(index, state)
                 )
                 return PreKeyDecryption(new_record, plaintext, state, None, False)
+            index += 1
+            if index >= count:
+                break
+            known = record.previous_state(index)
     signed = signed_prekey(message.signed_pre_key_id)
     if signed is None:
         raise InvalidMessage(f"unknown signed prekey id {message.signed_pre_key_id}")

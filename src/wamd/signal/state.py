@@ -108,10 +108,14 @@ class SessionState:
     """One Double Ratchet session with a remote device.
 
     Attribute values are never modified in place by the cipher; :meth:`copy` gives a shallow
-    copy whose fields may be reassigned.
+    copy whose fields may be reassigned (before it is serialized or handed on: a state keeps
+    the bytes of its serialization's first fields once written, and a state parsed from bytes
+    keeps those bytes).
     """
 
     __slots__ = (
+        "_head",
+        "_stored",
         "base_key",
         "initiator",
         "pending",
@@ -151,10 +155,20 @@ class SessionState:
         self.previous_counter = previous_counter
         self.receiver_chains = receiver_chains if receiver_chains is not None else []
         self.pending = pending
+        self._head: bytes | None = None
+        """Serialized fields 1 to 9 (identity to sender index), once written."""
+        self._stored: bytes | None = None
+        """The bytes this state was parsed from (it has not changed since)."""
 
-    def copy(self) -> SessionState:
-        """A shallow copy (the chain list is new; chains themselves are shared)."""
+    def copy(self, *, same_head: bool = False) -> SessionState:
+        """A shallow copy (the chain list is new; chains themselves are shared).
+
+        ``same_head``: the caller changes none of the fields up to the sender index (only
+        receiver chains and the pending header), so the copy keeps their serialized bytes.
+        """
         new = SessionState.__new__(SessionState)
+        new._head = self._head if same_head else None
+        new._stored = None
         new.remote_identity = self.remote_identity
         new.remote_registration_id = self.remote_registration_id
         new.root_key = self.root_key
@@ -186,27 +200,38 @@ class SessionState:
 
     def serialize(self) -> bytes:
         """This state as bytes (a ``SessionState`` protobuf). Keys are 32 bytes: their
-        length-delimited fields are written with the constant length byte 0x20."""
-        ratchet = self.sender_ratchet
+        length-delimited fields are written with the constant length byte 0x20.
+
+        A state parsed from bytes gives back those bytes; the fields up to the sender index
+        are written once per state (and kept by copies that do not change them).
+        """
+        if self._stored is not None:
+            return self._stored
         chain_key = self.sender_chain_key
-        parts = [
-            _VERSION_FIELD,
-            b"\x12\x20",
-            self.remote_identity,
-            b"\x18",
-            varint(self.remote_registration_id),
-            b"\x22\x20",
-            self.root_key,
-            b"\x28",
-            varint(self.previous_counter),
-            b"\x32\x20",
-            ratchet.public,
-            b"\x3a\x20",
-            ratchet.private,
-        ]
-        if chain_key is not None:
-            parts += (b"\x42\x20", chain_key)
-        parts += (b"\x48", varint(self.sender_index))
+        head = self._head
+        if head is None:
+            ratchet = self.sender_ratchet
+            head = self._head = b"".join(
+                (
+                    _VERSION_FIELD,
+                    b"\x12\x20",
+                    self.remote_identity,
+                    b"\x18",
+                    varint(self.remote_registration_id),
+                    b"\x22\x20",
+                    self.root_key,
+                    b"\x28",
+                    varint(self.previous_counter),
+                    b"\x32\x20",
+                    ratchet.public,
+                    b"\x3a\x20",
+                    ratchet.private,
+                    b"" if chain_key is None else b"\x42\x20" + chain_key,
+                    b"\x48",
+                    varint(self.sender_index),
+                )
+            )
+        parts = [head]
         for chain in self.receiver_chains:
             data = chain.serialize()
             parts += (b"\x52", varint(len(data)), data)
@@ -276,7 +301,9 @@ class SessionState:
             msg = signal_pb2.SessionState.FromString(data)
         except ProtoDecodeError:
             raise StoreError("session state record is corrupt") from None
-        return cls.from_proto(msg)
+        state = cls.from_proto(msg)
+        state._stored = data
+        return state
 
 
 class SessionRecord:

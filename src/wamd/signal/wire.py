@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from wamd.errors import InvalidMessage
 from wamd.proto import signal_pb2
-from wamd.signal._pbread import read_varint, skip_field
+from wamd.signal._pbread import read_bytes, read_varint, skip_field
 from wamd.signal._pbwrite import varint
 
 VERSION_BYTE = 0x33
@@ -76,8 +76,46 @@ def parse_signal_message(data: bytes) -> SignalMessageParts:
     """Parse a serialized SignalMessage (no MAC check here).
 
     A hand-written reader (this runs once per message received); it follows protobuf's rules
-    and raises :class:`InvalidMessage` for anything malformed or missing.
+    and raises :class:`InvalidMessage` for anything malformed or missing. Messages laid out as
+    every libsignal writes them (fields 1 to 4 once each, in order) take a shorter path with
+    the same result; anything else goes through the general reader.
     """
+    if data[:4] == _CANONICAL_HEAD:
+        parts = _parse_canonical(data)
+        if parts is not None:
+            return parts
+    return _parse_general(data)
+
+
+_CANONICAL_HEAD = b"\x33\x0a\x21\x05"
+"""Version byte, then field 1 (length-delimited, 33 bytes) holding a 0x05-prefixed key."""
+
+
+def _parse_canonical(data: bytes) -> SignalMessageParts | None:
+    """``data`` parsed when it is exactly ``version | 1: key | 2: counter | 3: previous
+    counter | 4: ciphertext | MAC``, else ``None`` (the general reader decides then)."""
+    end = len(data) - MAC_SIZE
+    if end < 39 or data[36] != 0x10:  # 4 + 32-byte key, then field 2 as a varint
+        return None
+    try:
+        counter, pos = read_varint(data, 37)
+        if pos >= end or data[pos] != 0x18:
+            return None
+        previous_counter, pos = read_varint(data, pos + 1)
+        if pos >= end or data[pos] != 0x22:
+            return None
+        length, pos = read_varint(data, pos + 1)
+    except InvalidMessage:
+        return None
+    if pos + length != end or counter > _UINT32_MAX or previous_counter > _UINT32_MAX:
+        return None
+    return SignalMessageParts(
+        data[4:36], counter, previous_counter, data[pos:end], data[:end], data[end:]
+    )
+
+
+def _parse_general(data: bytes) -> SignalMessageParts:
+    """The general SignalMessage reader (any field order, unknown fields, repeated fields)."""
     _check_version(data, "SignalMessage")
     if len(data) < 1 + MAC_SIZE + 2:
         raise InvalidMessage("SignalMessage too short")
@@ -93,11 +131,7 @@ def parse_signal_message(data: bytes) -> SignalMessageParts:
         if field in (1, 4):
             if wire_type != 2:
                 raise InvalidMessage("SignalMessage field has the wrong wire type")
-            length, pos = read_varint(signed, pos)
-            if pos + length > end:
-                raise InvalidMessage("truncated SignalMessage field")
-            value = signed[pos : pos + length]
-            pos += length
+            value, pos = read_bytes(signed, pos, end)
             if field == 1:
                 ratchet_key = value
             else:
@@ -147,8 +181,7 @@ def build_signal_body(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PreKeyMessage:
+class PreKeyMessage(NamedTuple):
     """A parsed ``PreKeySignalMessage`` (keys as 32 raw bytes; ``message`` still serialized)."""
 
     registration_id: int
@@ -159,23 +192,121 @@ class PreKeyMessage:
     message: bytes
 
 
+_MAX_FIELD_NUMBER = (1 << 29) - 1
+
+
 def parse_prekey_message(data: bytes) -> PreKeyMessage:
-    """Parse a serialized PreKeySignalMessage (the inner SignalMessage is parsed later)."""
+    """Parse a serialized PreKeySignalMessage (the inner SignalMessage is parsed later).
+
+    A hand-written reader with protobuf's rules for this message: fields in any order, the
+    last occurrence wins, unknown fields (and known fields with another wire type) skipped,
+    integers read as uint32 (their low 32 bits). Raises :class:`InvalidMessage` for anything
+    malformed (truncated, over-long varints, group wire types, field number 0) or missing.
+    Messages laid out as protobuf writes them (each field once, in field-number order) take
+    a shorter path with the same result.
+    """
     _check_version(data, "PreKeySignalMessage")
+    return _parse_prekey_canonical(data) or _parse_prekey_general(data)
+
+
+def _parse_prekey_canonical(data: bytes) -> PreKeyMessage | None:
+    """``data`` (version byte checked) parsed when it is exactly ``version | [1: prekey id] |
+    2: base key | 3: identity key | 4: message | 5: registration id | 6: signed prekey id``
+    with 33-byte 0x05-prefixed keys and 32-bit ids, else ``None``."""
     try:
-        msg = signal_pb2.PreKeySignalMessage.FromString(data[1:])
-    except ProtoDecodeError:
-        raise InvalidMessage("PreKeySignalMessage protobuf is malformed") from None
-    for field in ("registration_id", "signed_pre_key_id", "base_key", "identity_key", "message"):
-        if not msg.HasField(field):
-            raise InvalidMessage(f"PreKeySignalMessage lacks {field}")
+        pre_key_id = None
+        pos = 1
+        if data[1] == 0x08:
+            pre_key_id, pos = read_varint(data, 2)
+        if (
+            data[pos : pos + 3] != b"\x12\x21\x05"
+            or data[pos + 35 : pos + 38] != b"\x1a\x21\x05"
+            or data[pos + 70] != 0x22
+        ):
+            return None
+        keys = pos + 3
+        length, pos = read_varint(data, pos + 71)
+        stop = pos + length
+        if data[stop] != 0x28:
+            return None
+        registration_id, after = read_varint(data, stop + 1)
+        if data[after] != 0x30:
+            return None
+        signed_pre_key_id, after = read_varint(data, after + 1)
+    except (IndexError, InvalidMessage):
+        return None
+    if (
+        after != len(data)
+        or registration_id > _UINT32_MAX
+        or signed_pre_key_id > _UINT32_MAX
+        or (pre_key_id is not None and pre_key_id > _UINT32_MAX)
+    ):
+        return None
     return PreKeyMessage(
-        registration_id=msg.registration_id,
-        pre_key_id=msg.pre_key_id if msg.HasField("pre_key_id") else None,
-        signed_pre_key_id=msg.signed_pre_key_id,
-        base_key=_key(msg.base_key, "base key"),
-        identity_key=_key(msg.identity_key, "identity key"),
-        message=msg.message,
+        registration_id,
+        pre_key_id,
+        signed_pre_key_id,
+        data[keys : keys + 32],
+        data[keys + 35 : keys + 67],
+        data[pos:stop],
+    )
+
+
+def _parse_prekey_general(data: bytes) -> PreKeyMessage:
+    """The general PreKeySignalMessage reader (after the version byte is checked)."""
+    end = len(data)
+    pos = 1
+    registration_id: int | None = None
+    pre_key_id: int | None = None
+    signed_pre_key_id: int | None = None
+    base_key: bytes | None = None
+    identity_key: bytes | None = None
+    message: bytes | None = None
+    while pos < end:
+        key = data[pos]
+        if key < 0x80:
+            pos += 1
+        else:
+            key, pos = read_varint(data, pos)
+        field, wire_type = key >> 3, key & 7
+        if wire_type == 2 and 2 <= field <= 4:
+            value, pos = read_bytes(data, pos, end)
+            if field == 2:
+                base_key = value
+            elif field == 3:
+                identity_key = value
+            else:
+                message = value
+        elif wire_type == 0 and (field == 5 or field == 1 or field == 6):
+            number, pos = read_varint(data, pos)
+            number &= _UINT32_MAX
+            if field == 5:
+                registration_id = number
+            elif field == 1:
+                pre_key_id = number
+            else:
+                signed_pre_key_id = number
+        elif field == 0 or field > _MAX_FIELD_NUMBER:
+            raise InvalidMessage("PreKeySignalMessage has an invalid field number")
+        else:
+            pos = skip_field(data, pos, wire_type)
+    if registration_id is None:
+        raise InvalidMessage("PreKeySignalMessage lacks registration_id")
+    if signed_pre_key_id is None:
+        raise InvalidMessage("PreKeySignalMessage lacks signed_pre_key_id")
+    if base_key is None:
+        raise InvalidMessage("PreKeySignalMessage lacks base_key")
+    if identity_key is None:
+        raise InvalidMessage("PreKeySignalMessage lacks identity_key")
+    if message is None:
+        raise InvalidMessage("PreKeySignalMessage lacks message")
+    return PreKeyMessage(
+        registration_id,
+        pre_key_id,
+        signed_pre_key_id,
+        _key(base_key, "base key"),
+        _key(identity_key, "identity key"),
+        message,
     )
 
 
