@@ -1002,15 +1002,18 @@ class Client:
         returns its id. Raises :class:`~wamd.errors.SendError` when there is no other device."""
         return await send_to_own_devices(self, message)
 
-    async def dispatch_received(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
-        """Deliver a received message event to its handlers; returns their tasks (the message
-        path's inbox waits for them). A protocol message between our own devices that wamd
-        handles itself is dispatched as an :class:`~wamd.appstate.peer.OwnProtocolMessage`
-        instead of a :class:`~wamd.messaging.Message`."""
+    def dispatch_received(
+        self, event: Event
+    ) -> Coroutine[Any, Any, list[asyncio.Task[BaseException | None]]]:
+        """Deliver a received message event to its handlers: awaited, it returns their tasks
+        (the message path's inbox waits for them). A protocol message between our own devices
+        that wamd handles itself is dispatched as an
+        :class:`~wamd.appstate.peer.OwnProtocolMessage` instead of a
+        :class:`~wamd.messaging.Message`."""
         if is_internal(event):
             assert isinstance(event, Message)
             event = OwnProtocolMessage(event)
-        return await self.dispatcher.dispatch(event)
+        return self.dispatcher.dispatch(event)  # (its coroutine: no frame of ours per message)
 
     async def _on_own_protocol_message(self, event: OwnProtocolMessage) -> None:
         await self._appstate.on_message(event.message)

@@ -95,8 +95,11 @@ class _ClientLink:
     def forget(self, request_id: str) -> None:
         self._client.connection.pending.forget(request_id)
 
-    async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
-        return await self._client.dispatch_received(event)
+    def dispatch(
+        self, event: Event
+    ) -> Coroutine[Any, Any, list[asyncio.Task[BaseException | None]]]:
+        # the client's coroutine itself: no frame of our own per received message
+        return self._client.dispatch_received(event)
 
 
 class Messaging:
