@@ -17,6 +17,9 @@ Measured (each side in its own process, so that CPU and memory are its own):
    database, many devices) in one process, logged in and idle: (RSS after - RSS before) / N;
    Baileys: ``--baileys-idle`` sockets in one Node process, the same way.
 
+A reference figure comes first: the CPU time of a fixed pure-Python loop, to compare runs made
+on differently loaded or different machines.
+
 The sandbox runs in its own process (``python -m wamd sandbox``). Targets (issue 6): <= 250 us
 CPU per received message, <= 2 MB per idle client. ``--profile`` prints where wamd's receiver
 spends its CPU (cProfile, top functions by own time).
@@ -436,7 +439,22 @@ def _idle_row(name: str, r: dict[str, Any]) -> str:
     )
 
 
+def reference_loop_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop (10 million additions, best of 3): how fast
+    this machine runs Python now, to read the CPU figures of different runs or machines by
+    (a shared VM's figure moves by 2x with what runs beside it)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.process_time() - start)
+    return best * 1e3
+
+
 async def main(args: argparse.Namespace) -> None:
+    print(f"reference loop: {reference_loop_ms():.0f} ms CPU (10M additions in Python, best of 3)")
     tmp = Path(tempfile.mkdtemp(prefix="wamd-bench-msg-"))
     try:
         async with sandbox_process(tmp / "sandbox") as sb:
