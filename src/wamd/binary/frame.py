@@ -41,6 +41,8 @@ def unpack_frame(
     stream, or one that would inflate past ``max_size`` bytes (refused without inflating
     the rest).
     """
+    if payload.__class__ is bytes and payload and not payload[0] & FLAG_COMPRESSED:
+        return payload[1:]  # the usual frame (bytes, not compressed): one slice, no view
     data = memoryview(payload).cast("B")  # no copy; one copy below for the result
     if not data:
         raise DecodeError("empty frame payload", 0)
@@ -72,9 +74,6 @@ def decode_frame(
     Offsets in a :class:`~wamd.errors.DecodeError` from the node are relative to the node
     bytes (after the flag byte, after inflating).
     """
-    if payload.__class__ is bytes and payload and not payload[0] & FLAG_COMPRESSED:
-        # the usual frame (bytes, not compressed): one slice, no view
-        return decode_node(payload[1:], max_depth=max_depth)
     return decode_node(unpack_frame(payload, max_size=max_size), max_depth=max_depth)
 
 

@@ -192,11 +192,7 @@ class ConnectionManager:
         if handler is not None:
             await handler(node)
             return
-        await self._handle_matched(node)
-
-    async def _handle_matched(self, node: Node) -> None:
-        """Route a node of a tag with conditional routes (or none)."""
-        for route in self._routes.get(node.tag, ()):
+        for route in self._routes.get(tag, ()):
             if route.match is None or route.match(node):
                 await route.handler(node)
                 return
@@ -319,21 +315,11 @@ class ConnectionManager:
     async def _read_loop(self, live: _Live) -> None:
         """The one reader of a connection: receive, route, until the connection ends."""
         receive = live.conn.receive_node
-        resolve = self.pending.resolve
-        direct = self._direct
         try:
             while True:
                 node = await receive()
                 try:
-                    # _handle_node inlined: the reader's per-node path
-                    tag = node.tag
-                    if tag in ANSWER_TAGS and resolve(node):
-                        continue
-                    handler = direct.get(tag)
-                    if handler is not None:
-                        await handler(node)
-                    else:
-                        await self._handle_matched(node)
+                    await self._handle_node(node)
                 except _StreamEnded as ended:
                     live.end = ended.outcome
                     break

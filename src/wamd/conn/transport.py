@@ -133,7 +133,7 @@ class WebSocketTransport:
             if kind in _ENDS:
                 code = self._ws.close_code
                 raise TransportClosed(f"websocket closed by the server (code {code})")
-            if msg.type is aiohttp.WSMsgType.ERROR:
+            if kind is aiohttp.WSMsgType.ERROR:
                 raise TransportClosed(f"websocket error: {self._ws.exception()}")
             # PING/PONG are handled by aiohttp (autoping); anything else is skipped.
 

@@ -16,8 +16,6 @@ _GCM_TAG = 16
 _AES_KEY_SIZES = (16, 24, 32)
 _PADDINGS = [bytes((n,)) * n for n in range(_BLOCK + 1)]
 """PKCS#7 padding of ``n`` bytes at index ``n``."""
-_AES = algorithms.AES
-_CBC = modes.CBC
 
 # The Signal ratchet runs one AES-CBC operation per message with a fresh key, so building the
 # ``Cipher`` wrapper (its isinstance checks cost as much as the encryption) is a large share of
@@ -80,12 +78,7 @@ def aes_cbc_decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
     size = len(ciphertext)
     if size == 0 or size % _BLOCK:
         raise CryptoError("AES-CBC ciphertext length is not a positive multiple of 16")
-    if len(key) not in _AES_KEY_SIZES or len(iv) != _BLOCK:
-        raise CryptoError("AES-CBC needs a 16/24/32-byte key and a 16-byte IV")
-    if _create_decryption_ctx is not None:
-        decryptor = _create_decryption_ctx(_AES(key), _CBC(iv))
-    else:  # pragma: no cover - depends on the cryptography build
-        decryptor = Cipher(_AES(key), _CBC(iv)).decryptor()
+    decryptor = _cbc(key, iv, encrypt=False)
     padded: bytes = decryptor.update(ciphertext) + decryptor.finalize()
     pad = padded[-1]
     if pad > _BLOCK or not pad or not padded.endswith(_PADDINGS[pad]):

@@ -132,7 +132,5 @@ def hkdf_sha256(ikm: bytes, length: int, *, salt: bytes | None = None, info: byt
     A missing ``salt`` means 32 zero bytes, as the RFC specifies. ``length`` must be between
     0 and 8160 (255 blocks).
     """
-    if not 0 <= length <= _MAX_HKDF_LENGTH:
-        raise ValueError(f"HKDF-SHA256 output length must be in 0..{_MAX_HKDF_LENGTH}")
     prk = hmac_sha256(_ZERO_SALT if salt is None else salt, ikm)
     return HmacSha256(prk).expand(info, length)

@@ -107,7 +107,6 @@ class Messaging:
 
     def __init__(self, client: Client, options: MessagingOptions | None = None) -> None:
         self._client = client
-        self._device = client.device
         self.options = options or MessagingOptions()
         self._link = _ClientLink(client)
         self._locks = AddressLocks()
@@ -287,21 +286,11 @@ class Messaging:
     # --- node handlers -----------------------------------------------------------------------
 
     def _on_message(self, node: Node) -> Coroutine[Any, Any, None]:
-        # The reader's per-message path: the receiver's own coroutine, once its context is
-        # known current (the account it was built for is still the device's).
-        ctx = self._ctx
-        receiver = self._receiver
-        device = self._device
-        if (
-            ctx is None
-            or receiver is None
-            or not device.loaded
-            or ctx.account is not device.account
-        ):
-            try:
-                receiver = self.receiver
-            except NotConnected:
-                return _nothing()
+        # the reader's per-message path: the receiver's own coroutine, no frame of ours
+        try:
+            receiver = self.receiver
+        except NotConnected:
+            return _nothing()
         return receiver.on_message(node)
 
     async def _on_receipt(self, node: Node) -> None:

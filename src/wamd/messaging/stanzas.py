@@ -25,7 +25,7 @@ from wamd.messaging.events import ReceiptType
 from wamd.proto import e2e_pb2
 from wamd.signal import PreKeyBundle
 from wamd.types import JID, SERVER_JID
-from wamd.types.jid import BROADCAST_SERVER, DOMAIN_OF_SERVER, GROUP_SERVER, LID_SERVER
+from wamd.types.jid import BROADCAST_SERVER, GROUP_SERVER, LID_SERVER
 
 __all__ = [
     "KEY_BUNDLE_TYPE",
@@ -181,61 +181,39 @@ def _parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
     if node.tag != "message":
         raise MalformedNode(f"<{node.tag}> is not a message")
     attrs = node.attrs
-    get = attrs.get
-    message_id = get("id")
+    message_id = attrs.get("id")
     if message_id.__class__ is not str:
         message_id = node.attr_str("id")
     if not message_id:
         raise MalformedNode("message without an id")
-    origin = get("from")
+    origin = attrs.get("from")
     if origin.__class__ is not JID:
         origin = node.attr_jid("from")
     assert isinstance(origin, JID)
-    participant = get("participant")
-    if participant is not None and participant.__class__ is not JID:
-        participant = _jid(node, "participant")
-    recipient = get("recipient")
-    if recipient is not None and recipient.__class__ is not JID:
-        recipient = _jid(node, "recipient")
+    participant = _jid_attr(node, attrs, "participant")
+    recipient = _jid_attr(node, attrs, "recipient")
     server = origin.server
     is_group = server in (GROUP_SERVER, BROADCAST_SERVER)
     if is_group:
         if participant is None:
             raise MalformedNode("group message without a participant")
-        assert isinstance(participant, JID)
         sender, chat = participant, origin
         mode = _str(node, attrs, "addressing_mode", "lid" if participant.is_lid else "pn")
-        alt_key = "participant_pn" if mode == "lid" else "participant_lid"
+        alt = _jid_attr(node, attrs, "participant_pn" if mode == "lid" else "participant_lid")
     else:
-        if not origin.user or server not in DOMAIN_OF_SERVER:
+        if not origin.is_user:
             raise MalformedNode(f"message from {origin} is neither a user nor a group")
         sender = origin
-        if recipient is not None:
-            assert isinstance(recipient, JID)
-            chat = recipient.to_non_ad()
-        elif origin.device or origin.agent:
-            chat = origin.to_non_ad()
-        else:
-            chat = origin
-        alt_key = "sender_pn" if server == LID_SERVER else "sender_lid"
-    alt = get(alt_key)
-    if alt is not None:
-        if alt.__class__ is not JID:
-            alt = _jid(node, alt_key)
-        if alt is not None and not alt.device and sender.device:
-            # (the device number comes from a decoded JID: already valid)
-            alt = (
-                JID._make(alt.user, alt.server, 0, sender.device, alt.integrator)
-                if alt.user
-                else alt.with_device(sender.device)
-            )
-    user = sender.user
-    sender_server = sender.server
-    from_me = False
-    for mine in own:
-        if mine.user == user and mine.server == sender_server:
-            from_me = True
-            break
+        chat = recipient.to_non_ad() if recipient is not None else origin.to_non_ad()
+        alt = _jid_attr(node, attrs, "sender_pn" if server == LID_SERVER else "sender_lid")
+    if alt is not None and not alt.device and sender.device:
+        # (the device number comes from a decoded JID: already valid)
+        alt = (
+            JID._make(alt.user, alt.server, 0, sender.device, alt.integrator)
+            if alt.user
+            else alt.with_device(sender.device)
+        )
+    from_me = _is_own(sender, own)
     if recipient is not None and not from_me and not is_group:
         raise MalformedNode("message with a recipient that is not from us")
     encs: list[EncPart] = []
@@ -245,43 +223,20 @@ def _parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
         tag = child.tag
         if tag == "enc":
             data = child.content
-            if data.__class__ is not bytes and not isinstance(data, bytes):
+            if not isinstance(data, bytes):
                 raise MalformedNode("<enc> without bytes")
             enc_attrs = child.attrs
-            kind = enc_attrs.get("type", "")
-            if kind.__class__ is not str:
-                kind = child.attr_str("type")
-            raw_version = enc_attrs.get("v")
-            version = (
-                2 if raw_version is None or raw_version == "2" else _int(child, enc_attrs, "v", 2)
-            )
             encs.append(
                 EncPart(
-                    kind,
+                    _str(child, enc_attrs, "type", ""),
                     data,
-                    version,
-                    _int(child, enc_attrs, "count", 0) if "count" in enc_attrs else 0,
-                    _str(child, enc_attrs, "decrypt-fail", "")
-                    if "decrypt-fail" in enc_attrs
-                    else "",
+                    _int(child, enc_attrs, "v", 2),
+                    _int(child, enc_attrs, "count", 0),
+                    _str(child, enc_attrs, "decrypt-fail", ""),
                 )
             )
         elif tag == "unavailable":
             unavailable = True
-    push_name = get("notify", "")
-    kind = get("type", "text")
-    category = get("category", "")
-    edit = get("edit", "")
-    if not (
-        push_name.__class__ is str
-        and kind.__class__ is str
-        and category.__class__ is str
-        and edit.__class__ is str
-    ):  # a JID value: its string form (or the typed error)
-        push_name = _str(node, attrs, "notify", "")
-        kind = _str(node, attrs, "type", "text")
-        category = _str(node, attrs, "category", "")
-        edit = _str(node, attrs, "edit", "")
     return Envelope(
         message_id,
         sender,
@@ -293,10 +248,10 @@ def _parse_envelope(node: Node, own: Sequence[JID]) -> Envelope:
         recipient,
         participant,
         is_group,
-        push_name,
-        kind,
-        category,
-        edit,
+        _str(node, attrs, "notify", ""),
+        _str(node, attrs, "type", "text"),
+        _str(node, attrs, "category", ""),
+        _str(node, attrs, "edit", ""),
         "offline" in attrs,
         unavailable,
     )

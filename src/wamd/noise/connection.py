@@ -117,12 +117,7 @@ class _NoiseConnection:
         transport = self._transport
         if self.state is not ConnectionState.OPEN or transport is None:
             raise NotConnected(f"cannot send on a Noise connection in state {self.state.value}")
-        sealed = transport.sender.encrypt(plaintext)
-        size = len(sealed)
-        if size > MAX_FRAME_SIZE:
-            frame = encode_frame(sealed)  # raises the FrameError
-        else:
-            frame = size.to_bytes(FRAME_HEADER_SIZE, "big") + sealed
+        frame = encode_frame(transport.sender.encrypt(plaintext))
         if not self._outgoing:
             return frame
         self._outgoing += frame

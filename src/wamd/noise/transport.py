@@ -33,24 +33,24 @@ class TransportCipher:
     def __repr__(self) -> str:
         return f"TransportCipher(counter={self.counter})"
 
-    def encrypt(self, plaintext: bytes) -> bytes:
-        """Encrypt one frame payload."""
+    def _next_iv(self) -> bytes:
         counter = self.counter
         if counter > _MAX_COUNTER:
             raise FrameError("transport counter exhausted: the connection must be renewed")
         self.counter = counter + 1
-        return self._aead.encrypt(_IV_PREFIX + counter.to_bytes(4, "big"), plaintext, None)
+        return _IV_PREFIX + counter.to_bytes(4, "big")
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """Encrypt one frame payload."""
+        return self._aead.encrypt(self._next_iv(), plaintext, None)
 
     def decrypt(self, ciphertext: bytes) -> bytes:
         """Decrypt one frame payload; :class:`FrameError` when it does not authenticate."""
         if len(ciphertext) < TAG_SIZE:
             raise FrameError(f"encrypted frame of {len(ciphertext)} bytes is shorter than a tag")
-        counter = self.counter
-        if counter > _MAX_COUNTER:
-            raise FrameError("transport counter exhausted: the connection must be renewed")
-        self.counter = counter + 1
+        iv = self._next_iv()
         try:
-            return self._aead.decrypt(_IV_PREFIX + counter.to_bytes(4, "big"), ciphertext, None)
+            return self._aead.decrypt(iv, ciphertext, None)
         except InvalidTag as exc:
             raise FrameError("encrypted frame failed to authenticate") from exc
 

@@ -510,13 +510,13 @@ class SignalBatch:
             prekey=prekey,
             limits=cipher.limits,
         )
-        plaintext = unpad(result.plaintext) if cipher.padding else result.plaintext
+        plaintext = self._unpad(result.plaintext)
         self._accept(address, message.identity_key, change)
         consumed = result.consumed_prekey_id
         if consumed is not None:
             self._prekeys[consumed] = None
             self.changes.consumed_prekeys.add(consumed)
-        self._sessions[address] = self.changes.sessions[address] = result.record
+        self._put_session(address, result.record)
         return DecryptResult(plaintext, ENC_PKMSG, change, result.new_session, consumed)
 
     # --- groups ------------------------------------------------------------------------------

@@ -201,24 +201,19 @@ class _SQLiteExecutor(Executor):
             if self.failed:
                 raise StoreError("a statement of this transaction failed")
             ops, self.pending = [*self.pending, op], []
-            if not self.sent and op is not _COMMIT:
-                try:
-                    here = self._store._begin_here()
-                except sqlite3.Error as exc:
-                    self.failed = True
-                    raise _error(exc) from exc
-                if here:
-                    self.sent = self.begun = True
-                    ops = ops[1:]  # (the BEGIN just ran)
-            if self.begun and op is not _COMMIT:
+            if op is not _COMMIT:
                 # Between BEGIN and COMMIT the statements only touch pages (no fsync, no wait
                 # for a lock: the write lock is ours) and nothing else is queued on the
                 # connection (the store's lock is held, and every earlier call on its thread
                 # finished before the BEGIN did): run them on this thread, without a round
-                # trip to the worker. BEGIN (it may wait for another process's write lock)
-                # and COMMIT (it fsyncs) stay on the worker thread.
+                # trip to the worker. BEGIN runs here too when it needs no wait
+                # (SQLiteStore._begin_here); COMMIT (it fsyncs) goes to the worker thread.
                 try:
-                    return _run(self._store._db, ops)
+                    if not self.sent and self._store._begin_here():
+                        self.sent = self.begun = True
+                        ops = ops[1:]  # (the BEGIN just ran)
+                    if self.begun:
+                        return _run(self._store._db, ops)
                 except sqlite3.Error as exc:
                     self.failed = True
                     raise _error(exc) from exc
