@@ -161,11 +161,13 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
         state["got"] += 1
         if state["got"] == 0:
             state["cpu"], state["t"] = time.process_time(), time.perf_counter()
+            state["sys"] = os.times().system
             if profiler is not None:
                 profiler.enable()
         elif state["got"] == cfg["count"] and not done.done():
             if profiler is not None:
                 profiler.disable()
+            state["sys"] = os.times().system - state["sys"]
             done.set_result((time.process_time() - state["cpu"], time.perf_counter() - state["t"]))
 
     client.add_event_handler(Message, on_message)
@@ -176,6 +178,7 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
         "event": "recv",
         "count": cfg["count"],
         "cpu_s": cpu,
+        "sys_s": state["sys"],
         "wall_s": wall,
         "batches": client.messaging.receiver.batches,
     }
@@ -428,6 +431,8 @@ def _row(name: str, r: dict[str, Any]) -> str:
     per_msg_us = r["cpu_s"] / r["count"] * 1e6
     rate = r["count"] / r["wall_s"]
     batches = f" ({r['batches']} receive batches)" if "batches" in r else ""
+    if "sys_s" in r:
+        batches = f" ({r['sys_s'] / r['count'] * 1e6:.0f} of it kernel){batches}"
     return f"{name:<28} {rate:>10.0f} msg/s {per_msg_us:>10.0f} us CPU/msg{batches}"
 
 
