@@ -104,10 +104,15 @@ async def sandbox_process(state_dir: Path) -> AsyncIterator[dict[str, str]]:
     try:
         assert proc.stdout is not None
         lines = [(await proc.stdout.readline()).decode().strip() for _ in range(3)]
+        admin = lines[1].rsplit(" ", 1)[1]
+        # the CA of the sandbox's HTTPS media host: clients download their history sync there
+        async with aiohttp.ClientSession() as http, http.get(f"{admin}/media") as response:
+            media_ca = (await response.json())["ca_pem"]
         yield {
             "url": lines[0].rsplit(" ", 1)[1],
-            "admin": lines[1].rsplit(" ", 1)[1],
+            "admin": admin,
             "root": lines[2].rsplit(" ", 1)[1],
+            "media_ca": media_ca,
         }
     finally:
         proc.terminate()
@@ -127,7 +132,7 @@ async def paired(
     sb: dict[str, str], phone: str, store: Store, account: int | None = None, **options: Any
 ) -> Client:
     """A wamd client paired with ``phone`` (new account ``account`` of ``store``), logged in."""
-    server = ServerInfo(url=sb["url"], root_key=bytes.fromhex(sb["root"]))
+    server = ServerInfo(url=sb["url"], root_key=bytes.fromhex(sb["root"]), media_ca=sb["media_ca"])
     client = Client(store, account=account, server=server, **options)
 
     async def on_qr(evt: QR) -> None:
@@ -239,7 +244,7 @@ async def worker_pair_many(cfg: dict[str, Any]) -> None:
 async def worker_idle(cfg: dict[str, Any]) -> None:
     """Log every account of the store in, idle; print RSS before and after."""
     sb = cfg["sandbox"]
-    server = ServerInfo(url=sb["url"], root_key=bytes.fromhex(sb["root"]))
+    server = ServerInfo(url=sb["url"], root_key=bytes.fromhex(sb["root"]), media_ca=sb["media_ca"])
     store = await SQLiteStore.open(cfg["path"])
     infos = await store.accounts()
     trim()
