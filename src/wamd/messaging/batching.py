@@ -14,7 +14,9 @@ the oldest queued stanza has waited ``receive_linger``, or until a full batch
 (``batch_size``, or ``max_inflight`` if smaller) is queued, whichever comes first, and
 processes what has gathered as one batch. A chat whose stanzas come further apart is never
 waited for: no timer, no added latency. One pause of :data:`GAP_CAP` lingers turns the wait
-off again at the next stanza; a new burst turns it on after about three stanzas.
+off again at the next stanza, and so does a wait that gathered nothing (a sender that waits
+for our receipt before it sends again gains nothing from it); a new burst turns it on after
+about three stanzas.
 
 The trade: a stanza of a busy chat is processed (and its receipt sent, its handlers called)
 up to ``receive_linger`` later, in exchange for sharing the batch's cost with the stanzas that
@@ -138,7 +140,10 @@ class Batcher(Generic[K, T]):
                 deadline = chat.since + self.linger
                 if deadline > loop.time():
                     self.lingered += 1
+                    queued = len(chat.items)
                     await self._wait(chat, loop, deadline)
+                    if len(chat.items) == queued:
+                        chat.gap = self._cap  # nothing came: no burst (no wait next time)
         items = chat.items
         if len(items) <= self.size:
             chat.items = []
