@@ -89,7 +89,7 @@ class MessagingOptions:
     max_inflight: int = 256
     batch_size: int = 64
     offline_batch_delay: float = 0.01
-    receive_linger: float = 0.002
+    receive_linger: float = 0.003
     max_retries: int = 5
     handler_failure: str = "retry"
     handler_attempts: int = 3

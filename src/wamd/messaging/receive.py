@@ -6,7 +6,11 @@ For each incoming ``<message>``:
    arrival order, chats concurrently); at most ``max_inflight`` stanzas wait or run at once,
    after that the reader stops reading (backpressure);
 2. the worker takes what its chat has queued (up to ``batch_size``), skips redeliveries (the
-   dedupe buffer), and under the locks of every sender device (all JID forms) decrypts purely;
+   dedupe buffer), and under the locks of every sender device (all JID forms) decrypts purely.
+   When to take it is :mod:`wamd.messaging.batching`'s call: at once, unless the chat is
+   busy (its stanzas arrive less than ``receive_linger`` apart: then up to that long for more
+   of them, a group commit that trades that much latency for a share of one batch's fixed
+   cost) or the head is an offline backlog's (``offline_batch_delay``);
 3. one store transaction: new sessions and identities, consumed prekeys, received sender
    keys, a dedupe row and an inbox entry per message;
 4. only after the commit: the delivery receipt (the server's ack) per message;
