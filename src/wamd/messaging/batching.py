@@ -74,7 +74,7 @@ class Batcher(Generic[K, T]):
 
     Args:
         size: most items in one batch.
-        fill: items queued that end a wait at once (a full batch).
+        fill: items queued that end a wait at once (a full batch; at most ``size``).
         linger: seconds a busy chat's batch may wait for more items (0: never).
         offline_delay: seconds a batch of an offline backlog waits for more items.
     """
@@ -91,12 +91,12 @@ class Batcher(Generic[K, T]):
     )
 
     def __init__(self, size: int, fill: int, linger: float, offline_delay: float) -> None:
-        if size < 1 or fill < 1:
+        if size < 1:
             raise ValueError("a batch holds at least one item")
         if linger < 0 or offline_delay < 0:
             raise ValueError("a negative delay")
         self.size = size
-        self.fill = min(fill, size)
+        self.fill = max(1, min(fill, size))
         self.linger = linger
         self.offline_delay = offline_delay
         self._cap = GAP_CAP * linger
