@@ -55,11 +55,11 @@ async def test_a_burst_lingers_into_one_batch() -> None:
         await bob.deliver(node)
         for _ in range(5):
             await asyncio.sleep(0)  # the worker runs: it lingers instead of taking the stanza
-    assert (bob.receiver.batches, bob.receiver.lingered) == (1, 1)
+    assert (bob.receiver.batches, bob.receiver.lingered, bob.receiver.queued) == (1, 1, 3)
     await bob.deliver(nodes[7])  # the batch is full: the wait ends at once
     async with asyncio.timeout(10):
         await bob.idle()
-    assert (bob.receiver.batches, bob.receiver.lingered) == (2, 1)
+    assert (bob.receiver.batches, bob.receiver.lingered, bob.receiver.queued) == (2, 1, 0)
     assert _texts(bob) == [f"m{i}" for i in range(8)]
 
 

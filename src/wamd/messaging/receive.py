@@ -141,6 +141,11 @@ class Receiver:
             chat.worker = asyncio.ensure_future(self._work(envelope.chat, chat))
 
     @property
+    def queued(self) -> int:
+        """Stanzas queued on the chat workers, not yet taken into a batch."""
+        return sum(len(c.items) for c in self._batcher.chats.values())
+
+    @property
     def lingered(self) -> int:
         """Batches that waited for more live stanzas of their chat (the linger)."""
         return self._batcher.lingered
