@@ -27,13 +27,15 @@ their writers take turns.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from types import TracebackType
 from typing import Literal, TypeVar, cast
 
 import aiosqlite
@@ -123,14 +125,45 @@ async def on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection
     return cast(T, await conn._execute(fn, db))  # type: ignore[no-untyped-call]
 
 
-def _run(db: sqlite3.Connection, ops: Sequence[_Op]) -> tuple[int, list[Row]]:
-    """Run ``ops`` in order (on the worker thread); the row count and rows of the last one."""
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` says another connection holds a lock this one needs."""
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _patiently(
+    db: sqlite3.Connection, wait_ms: int, sql: str, args: Sequence[object]
+) -> sqlite3.Cursor:
+    """Run a statement that may need another connection's lock (a ``BEGIN``, a ``COMMIT``, a
+    statement outside a transaction) on the worker thread: at once, and when the lock is
+    taken, again with a busy timeout of ``wait_ms``. (The writer's busy timeout is 0 the rest
+    of the time. A statement that got ``SQLITE_BUSY`` changed nothing; a ``COMMIT`` that got
+    it left its transaction open: both can run again.)"""
+    try:
+        return db.execute(sql, args)
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+    db.execute(f"PRAGMA busy_timeout={wait_ms}")
+    try:
+        return db.execute(sql, args)
+    finally:
+        db.execute("PRAGMA busy_timeout=0")
+
+
+def _run(
+    db: sqlite3.Connection, ops: Sequence[_Op], wait_ms: int | None = None
+) -> tuple[int, list[Row]]:
+    """Run ``ops`` in order; the row count and rows of the last one. On the worker thread,
+    ``wait_ms`` is the busy timeout of the statements that may wait for a lock
+    (:func:`_patiently`); on the event loop's thread it is ``None``: nothing waits there."""
     rowcount, rows = -1, []
     for sql, args, many in ops:
         if many:
             cursor = db.executemany(sql, cast("list[Sequence[object]]", args))
-        else:
+        elif wait_ms is None:
             cursor = db.execute(sql, args)
+        else:
+            cursor = _patiently(db, wait_ms, sql, args)
         rows = cursor.fetchall()
         rowcount = cursor.rowcount
     return rowcount, rows
@@ -219,7 +252,8 @@ class _SQLiteExecutor(Executor):
                     raise _error(exc) from exc
             self.sent = True
             try:
-                result = await self._store._calls.run(lambda db: _run(db, ops))
+                wait = self._store._wait_ms
+                result = await self._store._calls.run(lambda db: _run(db, ops, wait))
                 self.begun = True
                 return result
             except sqlite3.Error as exc:
@@ -227,12 +261,16 @@ class _SQLiteExecutor(Executor):
                 # only a rollback of the whole transaction leaves it consistent
                 self.failed = True
                 raise _error(exc) from exc
-        self._store._tx_tasks.check()
-        async with self._store._lock.hold():
-            try:
-                return await self._store._calls.run(lambda db: _run(db, [op]))
-            except sqlite3.Error as exc:
-                raise _error(exc) from exc
+        store = self._store
+        store._tx_tasks.check()
+        await store._lock.acquire()
+        wait = store._wait_ms
+        try:
+            return await store._calls.run(lambda db: _run(db, [op], wait))
+        except sqlite3.Error as exc:
+            raise _error(exc) from exc
+        finally:
+            store._lock.release()
 
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         return (await self.run((sql, args, False)))[0]
@@ -280,6 +318,64 @@ class _SQLiteExecutor(Executor):
         return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
+class _Transaction:
+    """``async with`` one transaction of the store (:meth:`SQLiteStore._begin`): holds the
+    store's lock and marks the task as holding a transaction from entry to exit; commits when
+    the block exits normally, rolls back when it raises. (A class rather than a generator:
+    the receive path opens one per batch.)"""
+
+    __slots__ = ("_store", "_task", "_x")
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self._task: asyncio.Task[object] | None = None
+        self._x: _SQLiteExecutor | None = None
+
+    async def __aenter__(self) -> _SQLiteExecutor:
+        store = self._store
+        store._tx_tasks.check()
+        await store._lock.acquire()
+        task = self._task = asyncio.current_task()
+        if task is not None:
+            store._tx_tasks.add(task)
+        x = self._x = _SQLiteExecutor(store, tx=True)
+        return x
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        x = self._x
+        assert x is not None
+        try:
+            if exc_type is not None:
+                await self._abandon(x)
+            elif x.sent or len(x.pending) > 1:  # (nothing to commit: no BEGIN either)
+                try:
+                    await x.run(_COMMIT)
+                except BaseException:
+                    await self._abandon(x)
+                    raise
+        finally:
+            x.open = False
+            store = self._store
+            if self._task is not None:
+                store._tx_tasks.discard(self._task)
+            store._lock.release()
+
+    async def _abandon(self, x: _SQLiteExecutor) -> None:
+        x.open = False
+        if x.sent:
+            # Also when cancelled while a call waited in aiosqlite's thread: it still runs
+            # there. Roll it back (queued after it) or the connection stays in a transaction
+            # nobody owns: every later BEGIN fails, and the next holder's statements run
+            # inside it and vanish with it. (After a COMMIT that ran, the ROLLBACK finds no
+            # transaction and changes nothing.)
+            await _rollback(self._store._calls)
+
+
 class _FileLease(LeaseBase):
     def __init__(self, account_id: int, fd: int) -> None:
         super().__init__(f"account {account_id}")
@@ -308,7 +404,9 @@ class SQLiteStore(SQLStore):
         directly, on the event loop's thread, inside a transaction that has begun."""
         self._reader = reader
         self._calls = _ThreadCalls(conn)
-        self._busy_timeout = "PRAGMA busy_timeout=30000"
+        self._wait_ms = 30000
+        """The busy timeout of the writer's statements that may wait for another connection's
+        write lock (:func:`_patiently`); its connection's own busy timeout stays 0."""
         self._path = path
         self._lock = TaskLock()
         self._tx_tasks = TxTasks()
@@ -369,6 +467,7 @@ class SQLiteStore(SQLStore):
             ):
                 await conn.execute(pragma)
             await migrate(conn)
+            await conn.execute("PRAGMA busy_timeout=0")  # (see SQLiteStore._wait_ms)
             reader = None
             if path != ":memory:":  # (a second ":memory:" connection is another database)
                 reader = await aiosqlite.connect(path, isolation_level=None)
@@ -376,7 +475,7 @@ class SQLiteStore(SQLStore):
                 await reader.execute("PRAGMA query_only=ON")
                 await reader.execute(busy)
             store = cls(conn, reader, path, Sealer())
-            store._busy_timeout = busy
+            store._wait_ms = int(busy_timeout * 1000)
             store.sealer = await open_sealer(store.auto, key)
         except BaseException as exc:
             for c in opened:
@@ -388,49 +487,21 @@ class SQLiteStore(SQLStore):
 
     def _begin_here(self) -> bool:
         """``BEGIN IMMEDIATE`` on the event loop's thread when it needs no wait: nothing is
-        queued on the worker thread and no other process holds the write lock (the busy
-        timeout is off for this one statement). ``False``: the caller sends its BEGIN to the
-        worker thread, which waits for the lock as long as the busy timeout says."""
+        queued on the worker thread and no other process holds the write lock (the writer's
+        busy timeout is 0). ``False``: the caller sends its BEGIN to the worker thread, which
+        waits for the lock as long as the busy timeout says (:func:`_patiently`)."""
         if not self._calls.idle:
             return False
-        db = self._db
-        db.execute("PRAGMA busy_timeout=0")
         try:
-            db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if not _busy(exc):
                 raise
             return False
-        finally:
-            db.execute(self._busy_timeout)
         return True
 
-    @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[Executor]:
-        with self._tx_tasks.enter():
-            async with self._transaction() as x:
-                yield x
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Executor]:
-        async with self._lock.hold():
-            x = _SQLiteExecutor(self, tx=True)
-            try:
-                yield x
-                if x.sent or len(x.pending) > 1:  # (nothing to commit: no BEGIN either)
-                    await x.run(_COMMIT)
-            except BaseException:
-                x.open = False
-                if x.sent:
-                    # Also when cancelled while a call waited in aiosqlite's thread: it still
-                    # runs there. Roll it back (queued after it) or the connection stays in a
-                    # transaction nobody owns: every later BEGIN fails, and the next holder's
-                    # statements run inside it and vanish with it. (After a COMMIT that ran,
-                    # the ROLLBACK finds no transaction and changes nothing.)
-                    await _rollback(self._calls)
-                raise
-            finally:
-                x.open = False
+    def _begin(self) -> _Transaction:
+        return _Transaction(self)
 
     def _lock_file(self, account_id: int) -> Path:
         return Path(f"{self._path}.locks") / f"account-{account_id}.lock"
