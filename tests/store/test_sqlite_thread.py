@@ -177,3 +177,51 @@ async def test_begin_waits_on_the_worker_while_another_process_writes(tmp_path: 
     finally:
         other.close()
         await store.close()
+
+
+async def test_writes_outside_transactions_wait_for_another_writer(tmp_path: Path) -> None:
+    """The writer's own busy timeout is 0 (no PRAGMA around each BEGIN); a statement that may
+    wait for the write lock waits on the worker thread, with the configured timeout."""
+    path = tmp_path / "x.db"
+    store = await SQLiteStore.open(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        account = await store.new_account(make_credentials())
+        assert store._db.execute("PRAGMA busy_timeout").fetchone() == (0,)
+        other.execute("BEGIN IMMEDIATE")
+        task = asyncio.ensure_future(account.sessions.put("1.0", b"a"))  # (autocommit)
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(task, 10)
+        assert await account.sessions.get("1.0") == b"a"
+        assert store._db.execute("PRAGMA busy_timeout").fetchone() == (0,)
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_the_busy_timeout_bounds_the_wait(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    store = await SQLiteStore.open(path, busy_timeout=0.2)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        account = await store.new_account(make_credentials())
+        other.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(StoreError, match="locked"):
+            async with account.transaction() as tx:
+                await tx.sessions.put("1.0", b"a")
+        with pytest.raises(StoreError, match="locked"):
+            await account.sessions.put("2.0", b"b")
+        assert 0.3 < loop.time() - start < 5  # (two waits of 0.2 s)
+        other.execute("COMMIT")
+        assert store._db.execute("PRAGMA busy_timeout").fetchone() == (0,)
+        assert not store._db.in_transaction
+        async with account.transaction() as tx:  # the store works on once the lock is free
+            await tx.sessions.put("3.0", b"c")
+        assert await account.sessions.get_many(["1.0", "2.0", "3.0"]) == {"3.0": b"c"}
+    finally:
+        other.close()
+        await store.close()
