@@ -9,15 +9,20 @@ WAL is in the OS page cache), but a power loss may drop the last commits — mes
 already considers delivered. Choose it only when that trade is acceptable.
 
 One connection writes; a lock serializes its users, and a transaction holds it from
-``BEGIN IMMEDIATE`` to ``COMMIT``. Each call to aiosqlite's worker thread costs CPU on both
-sides (about 50 µs on a small VM), so a transaction makes one: its ``COMMIT``, which fsyncs.
-``BEGIN`` and the writes whose results nobody reads (``write``, ``executemany``) wait in the
-transaction until a statement whose result is needed (a query, a row count) or ``COMMIT``
-takes them along. The statements between ``BEGIN`` and ``COMMIT`` run on the event loop's
-thread: they only touch pages (the write lock is the transaction's, nothing waits). ``BEGIN``
-runs there too when it needs no wait (no call of the store unfinished on the worker thread,
-and no other process holding the write lock: the busy timeout is off for that one
-statement); otherwise it goes to the worker thread, which waits for the lock.
+``BEGIN IMMEDIATE`` to ``COMMIT``. Each call to the writer's worker thread
+(:mod:`.worker`) costs CPU on both sides, so a transaction makes one: its ``COMMIT``, which
+fsyncs. ``BEGIN`` and the writes whose results nobody reads (``write``, ``executemany``) wait
+in the transaction until a statement whose result is needed (a query, a row count) or
+``COMMIT`` takes them along. The statements between ``BEGIN`` and ``COMMIT`` run on the event
+loop's thread: they only touch pages (the write lock is the transaction's, nothing waits).
+``BEGIN`` runs there too when it needs no wait (no call of the store unfinished on the worker
+thread, and no other process holding the write lock); otherwise it goes to the worker thread,
+which waits for the lock.
+
+The writer's busy timeout is 0: nothing on the event loop's thread ever waits for a lock. The
+statements that may have to wait for another process's write lock (``BEGIN``, ``COMMIT``, a
+statement outside a transaction) run on the worker thread, and when one finds the lock taken
+it runs again with the configured busy timeout (:func:`_patiently`).
 
 Plain reads outside transactions use a second, read-only connection, so they never wait for a
 commit's fsync (WAL gives them the last committed state).
@@ -32,7 +37,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +53,7 @@ from wamd.store.sealing import KeySource, Sealer
 from wamd.store.sql.base import SQLStore, open_sealer
 from wamd.store.sql.executor import Executor, Row, same_executor
 from wamd.store.sql.migrations import Migrations, load_migrations
+from wamd.store.sqlite.worker import Worker
 
 __all__ = ["SQLiteStore", "default_path", "migrate"]
 
@@ -114,17 +120,6 @@ async def migrate(conn: aiosqlite.Connection, target: int | None = None) -> int:
         raise _error(exc) from exc
 
 
-async def on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``fn(db)`` on ``conn``'s worker thread, ``db`` being its :mod:`sqlite3` connection:
-    one round trip, queued in order with ``conn``'s other calls.
-
-    aiosqlite has no public way to do this: it uses ``Connection._execute`` (queue a call for
-    the worker) and ``Connection._conn`` (the sqlite3 connection), the only aiosqlite internals
-    wamd relies on. ``tests/store/test_sqlite_thread.py`` fails if either changes."""
-    db: sqlite3.Connection = conn._conn
-    return cast(T, await conn._execute(fn, db))  # type: ignore[no-untyped-call]
-
-
 def _busy(exc: sqlite3.OperationalError) -> bool:
     """Whether ``exc`` says another connection holds a lock this one needs."""
     return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -169,37 +164,7 @@ def _run(
     return rowcount, rows
 
 
-class _ThreadCalls:
-    """The calls queued on the writer's worker thread, counted: none unfinished means the
-    connection is free for a statement on the event loop's thread (a call whose await was
-    cancelled still runs there, after its caller has given up)."""
-
-    __slots__ = ("_conn", "finished", "started")
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self.started = 0  # (written on the event loop's thread only)
-        self.finished = 0  # (written on the worker thread only)
-
-    @property
-    def idle(self) -> bool:
-        """Whether every call queued so far has finished."""
-        return self.started == self.finished
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn(db)`` on the worker thread (:func:`on_thread`), counted."""
-
-        def counted(db: sqlite3.Connection) -> T:
-            try:
-                return fn(db)
-            finally:
-                self.finished += 1
-
-        self.started += 1
-        return await on_thread(self._conn, counted)
-
-
-async def _rollback(calls: _ThreadCalls) -> None:
+async def _rollback(calls: Worker) -> None:
     """ROLLBACK, waited for through cancellations: its caller holds the store's lock, and the
     next holder's statements must not run inside this transaction (a statement whose await was
     cancelled still runs, in order, on the connection's thread). Errors are ignored: no
@@ -403,7 +368,8 @@ class SQLiteStore(SQLStore):
         """The writer's sqlite3 connection (opened with ``check_same_thread=False``): used
         directly, on the event loop's thread, inside a transaction that has begun."""
         self._reader = reader
-        self._calls = _ThreadCalls(conn)
+        self._calls = Worker(self._db)
+        """The writer's worker thread (aiosqlite's stays idle after :meth:`open`)."""
         self._wait_ms = 30000
         """The busy timeout of the writer's statements that may wait for another connection's
         write lock (:func:`_patiently`); its connection's own busy timeout stays 0."""
@@ -475,8 +441,12 @@ class SQLiteStore(SQLStore):
                 await reader.execute("PRAGMA query_only=ON")
                 await reader.execute(busy)
             store = cls(conn, reader, path, Sealer())
-            store._wait_ms = int(busy_timeout * 1000)
-            store.sealer = await open_sealer(store.auto, key)
+            try:
+                store._wait_ms = int(busy_timeout * 1000)
+                store.sealer = await open_sealer(store.auto, key)
+            except BaseException:
+                await store._calls.close()
+                raise
         except BaseException as exc:
             for c in opened:
                 await c.close()
@@ -533,4 +503,5 @@ class SQLiteStore(SQLStore):
     async def _close(self) -> None:
         if self._reader is not None:
             await self._reader.close()
+        await self._calls.close()
         await self._conn.close()
