@@ -65,6 +65,8 @@ T = TypeVar("T")
 
 # a statement waiting in a transaction: (sql, arguments or argument rows, executemany?)
 _Op = tuple[str, Sequence[object] | list[Sequence[object]], bool]
+# what a statement gave: its row count, its rows, the rowid of the row it inserted
+_Result = tuple[int, list[Row], int | None]
 _BEGIN: _Op = ("BEGIN IMMEDIATE", (), False)
 _COMMIT: _Op = ("COMMIT", (), False)
 
@@ -145,13 +147,12 @@ def _patiently(
         db.execute("PRAGMA busy_timeout=0")
 
 
-def _run(
-    db: sqlite3.Connection, ops: Sequence[_Op], wait_ms: int | None = None
-) -> tuple[int, list[Row]]:
-    """Run ``ops`` in order; the row count and rows of the last one. On the worker thread,
+def _run(db: sqlite3.Connection, ops: Sequence[_Op], wait_ms: int | None = None) -> _Result:
+    """Run ``ops`` in order; the outcome of the last one. On the worker thread,
     ``wait_ms`` is the busy timeout of the statements that may wait for a lock
     (:func:`_patiently`); on the event loop's thread it is ``None``: nothing waits there."""
-    rowcount, rows = -1, []
+    cursor: sqlite3.Cursor | None = None
+    rows: list[Row] = []
     for sql, args, many in ops:
         if many:
             cursor = db.executemany(sql, cast("list[Sequence[object]]", args))
@@ -160,8 +161,9 @@ def _run(
         else:
             cursor = _patiently(db, wait_ms, sql, args)
         rows = cursor.fetchall()
-        rowcount = cursor.rowcount
-    return rowcount, rows
+    if cursor is None:
+        return -1, rows, None
+    return cursor.rowcount, rows, cursor.lastrowid
 
 
 async def _rollback(calls: Worker) -> None:
@@ -190,7 +192,7 @@ class _SQLiteExecutor(Executor):
         self.begun = False  # the BEGIN ran: the connection is this transaction's until COMMIT
         self.failed = False
 
-    async def run(self, op: _Op) -> tuple[int, list[Row]]:
+    async def run(self, op: _Op) -> _Result:
         """Run the pending statements and ``op``: in one call to the worker thread, or right
         here once the transaction has begun (and ``op`` is not the COMMIT)."""
         if self._tx:
@@ -239,6 +241,12 @@ class _SQLiteExecutor(Executor):
 
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         return (await self.run((sql, args, False)))[0]
+
+    async def insert(self, sql: str, args: Sequence[object], key: str) -> int:
+        # (the rowid SQLite reports, without RETURNING: it costs a temporary table)
+        rowid = (await self.run((sql, args, False)))[2]
+        assert rowid is not None
+        return rowid
 
     async def write(self, sql: str, args: Sequence[object] = ()) -> None:
         if not self._tx:
