@@ -53,6 +53,8 @@ async def test_the_worker_runs_calls_in_order_on_its_thread(tmp_path: Path) -> N
         await worker.close()
         await worker.close()  # (idempotent)
         db.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # (not a call that never returns)
+        await worker.run(lambda db: None)
 
 
 def _count_calls(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:

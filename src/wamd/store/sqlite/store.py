@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, TypeVar, cast
+from typing import Literal, cast
 
 import aiosqlite
 import platformdirs
@@ -60,8 +60,6 @@ __all__ = ["SQLiteStore", "default_path", "migrate"]
 MIGRATIONS: Migrations = load_migrations("wamd.store.sqlite")
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
-
-T = TypeVar("T")
 
 # a statement waiting in a transaction: (sql, arguments or argument rows, executemany?)
 _Op = tuple[str, Sequence[object] | list[Sequence[object]], bool]
@@ -341,7 +339,7 @@ class _Transaction:
     async def _abandon(self, x: _SQLiteExecutor) -> None:
         x.open = False
         if x.sent:
-            # Also when cancelled while a call waited in aiosqlite's thread: it still runs
+            # Also when cancelled while a call waited for the worker thread: it still runs
             # there. Roll it back (queued after it) or the connection stays in a transaction
             # nobody owns: every later BEGIN fails, and the next holder's statements run
             # inside it and vanish with it. (After a COMMIT that ran, the ROLLBACK finds no
@@ -449,8 +447,8 @@ class SQLiteStore(SQLStore):
                 await reader.execute("PRAGMA query_only=ON")
                 await reader.execute(busy)
             store = cls(conn, reader, path, Sealer())
+            store._wait_ms = int(busy_timeout * 1000)
             try:
-                store._wait_ms = int(busy_timeout * 1000)
                 store.sealer = await open_sealer(store.auto, key)
             except BaseException:
                 await store._calls.close()

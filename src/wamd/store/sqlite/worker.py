@@ -46,6 +46,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = 0  # (written on the event loop's thread only)
         self.finished = 0  # (written on the worker thread only)
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="wamd-sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -55,7 +56,11 @@ class Worker:
         return self.started == self.finished
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn(db)`` on the worker thread, after the calls queued before it."""
+        """``fn(db)`` on the worker thread, after the calls queued before it.
+
+        Raises :class:`sqlite3.ProgrammingError` once the worker is closed."""
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._watch(loop)
@@ -66,9 +71,12 @@ class Worker:
 
     async def close(self) -> None:
         """Stop the thread once the calls queued so far have run (idempotent)."""
-        if not self._thread.is_alive():
+        if self._closed:
             return
         await self.run(lambda db: None)  # (the calls before it have run)
+        if self._closed:  # (closed meanwhile by another task)
+            return
+        self._closed = True
         self._calls.put(None)
         self._thread.join()  # (at once: the thread has nothing left to run)
         if self._loop is not None and not self._loop.is_closed():
