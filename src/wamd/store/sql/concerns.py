@@ -749,9 +749,8 @@ class _Seen(_Part):
         return added == 1
 
     async def add_many(self, messages: Sequence[tuple[SeenMessage, int | None]]) -> list[bool]:
-        if len(messages) == 1:  # (a receive batch of one message: without RETURNING, which
-            # costs SQLite a temporary table)
-            return [await self.add(*messages[0])]
+        if len(messages) == 1:  # a receive batch of one message: the statement without
+            return [await self.add(*messages[0])]  # RETURNING (SQLite: no temporary table)
         added: set[tuple[str, str, str]] = set()
         for chunk in _chunks(messages, _ROWS):
             args: list[object] = []
@@ -805,8 +804,8 @@ class _Inbox(_Part):
         )
 
     async def put_many(self, entries: Sequence[tuple[str, bytes, int | None]]) -> list[int]:
-        if len(entries) == 1:  # (a receive batch of one message: the cheaper statement)
-            return [await self.put(*entries[0])]
+        if len(entries) == 1:  # a receive batch of one message: the statement without
+            return [await self.put(*entries[0])]  # RETURNING (SQLite: no temporary table)
         seqs: list[int] = []
         for chunk in _chunks(entries, _ROWS):
             args: list[object] = []

@@ -32,7 +32,9 @@ class Executor(abc.ABC):
 
     async def insert(self, sql: str, args: Sequence[object], key: str) -> int:
         """Run an ``INSERT`` of one row into a table whose integer primary key ``key`` the
-        database assigns; returns the key of the new row."""
+        database assigns; returns the key of the new row. (This default appends
+        ``RETURNING``; SQLite reads the new rowid instead, as a ``RETURNING`` costs it a
+        temporary table per statement.)"""
         row = await self.fetchrow(f"{sql} RETURNING {key}", args)
         assert row is not None
         return int(row[0])
