@@ -19,9 +19,8 @@ from wamd.crypto import KeyPair, aes_cbc_decrypt, aes_cbc_encrypt, verify_signat
 from wamd.crypto.hashes import HmacSha256
 from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession, StoreError
 from wamd.proto import signal_pb2
-from wamd.signal import wire
+from wamd.signal import symmetric, wire
 from wamd.signal._pbwrite import bytes_field, varint_field
-from wamd.signal.ratchet import chain_step
 from wamd.signal.state import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -210,7 +209,7 @@ def group_encrypt(
         raise NoSession("no own sender key for this group")
     if state.iteration >= _MAX_ITERATION:
         raise NoSession("sender key chain exhausted; create a new sender key")
-    seed, next_chain_key = chain_step(state.chain_key)
+    seed, next_chain_key = symmetric.chain_step(state.chain_key)
     iv, key = _message_key(seed)
     body = wire.build_sender_key_body(
         state.key_id, state.iteration, aes_cbc_encrypt(key, iv, plaintext)
@@ -250,14 +249,15 @@ def group_decrypt(
         skipped = state.skipped
         if iteration > state.iteration:
             skipped = dict(skipped)
+            step = symmetric.chain_step
             for index in range(state.iteration, iteration):
-                skipped[index], chain_key = chain_step(chain_key)
+                skipped[index], chain_key = step(chain_key)
             limit = min(limits.max_skipped_per_chain, limits.max_skipped_total)
             overflow = len(skipped) - limit
             if overflow > 0:
                 for index in sorted(skipped)[:overflow]:
                     del skipped[index]
-        seed, chain_key = chain_step(chain_key)
+        seed, chain_key = symmetric.chain_step(chain_key)
         new_state = state._replace(iteration + 1, chain_key, skipped)
     iv, key = _message_key(seed)
     try:

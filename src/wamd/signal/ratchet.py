@@ -12,43 +12,27 @@ Functions here never modify the state they get; they return a new state.
 
 from __future__ import annotations
 
-import hmac
-
-from wamd.crypto import KeyPair, aes_cbc_decrypt, aes_cbc_encrypt
+from wamd.crypto import KeyPair
 from wamd.crypto.hashes import HmacSha256, hmac_sha256
 from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession
-from wamd.signal import wire
+from wamd.signal import symmetric, wire
 from wamd.signal.state import Limits, ReceiverChain, SessionState
+from wamd.signal.symmetric import derive_message_keys
 
 __all__ = ["chain_step", "decrypt_state", "derive_message_keys", "encrypt_state", "kdf_root"]
 
-_ZERO32 = bytes(32)
 _RATCHET_INFO = b"WhisperRatchet"
-_MESSAGE_INFO = b"WhisperMessageKeys"
-_ONE = b"\x01"
-_TWO = b"\x02"
-_digest = hmac_sha256
-_compare = hmac.compare_digest
-
-
-_ZERO_KEY = HmacSha256(_ZERO32)
 
 
 def chain_step(chain_key: bytes) -> tuple[bytes, bytes]:
     """(message key seed, next chain key) = (HMAC(ck, 0x01), HMAC(ck, 0x02))."""
-    return HmacSha256(chain_key).digests(_ONE, _TWO)
+    return symmetric.chain_step(chain_key)
 
 
 def kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
     """One root-chain step: (new root key, new chain key)."""
-    keys = HmacSha256(_digest(root_key, dh_output)).expand(_RATCHET_INFO, 64)
+    keys = HmacSha256(hmac_sha256(root_key, dh_output)).expand(_RATCHET_INFO, 64)
     return keys[:32], keys[32:]
-
-
-def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
-    """(cipher key, MAC key, IV) for a message key seed."""
-    keys = HmacSha256(_ZERO_KEY.digest(seed)).expand(_MESSAGE_INFO, 80)
-    return keys[:32], keys[32:64], keys[64:]
 
 
 def encrypt_state(
@@ -58,15 +42,12 @@ def encrypt_state(
     chain_key = state.sender_chain_key
     if chain_key is None:
         raise NoSession("the session has no sending chain yet")
-    seed, next_chain_key = chain_step(chain_key)
-    cipher_key, mac_key, iv = derive_message_keys(seed)
+    seed, next_chain_key = symmetric.chain_step(chain_key)
+    ciphertext, mac_key = symmetric.seal_message(seed, plaintext)
     body = wire.build_signal_body(
-        state.sender_ratchet.public,
-        state.sender_index,
-        state.previous_counter,
-        aes_cbc_encrypt(cipher_key, iv, plaintext),
+        state.sender_ratchet.public, state.sender_index, state.previous_counter, ciphertext
     )
-    mac = _digest(mac_key, local_identity_djb + b"\x05" + state.remote_identity + body)[:8]
+    mac = symmetric.message_mac(mac_key, local_identity_djb, state.remote_identity, body)
     new = state.copy()
     new.sender_chain_key = next_chain_key
     new.sender_index = state.sender_index + 1
@@ -114,27 +95,26 @@ def decrypt_state(
         chain_key = chain.chain_key
         if counter > chain.index:
             new_skipped = dict(skipped)
+            step = symmetric.chain_step
             for index in range(chain.index, counter):
-                new_skipped[index], chain_key = chain_step(chain_key)
+                new_skipped[index], chain_key = step(chain_key)
             overflow = len(new_skipped) - limits.max_skipped_per_chain
             if overflow > 0:
                 for index in sorted(new_skipped)[:overflow]:
                     del new_skipped[index]
         else:
             new_skipped = skipped
-        seed, chain_key = chain_step(chain_key)
+        seed, chain_key = symmetric.chain_step(chain_key)
         new_chain = ReceiverChain(their_ratchet, chain_key, counter + 1, new_skipped)
 
-    cipher_key, mac_key, iv = derive_message_keys(seed)
-    expected = _digest(
-        mac_key, b"\x05" + state.remote_identity + local_identity_djb + message.signed
-    )[:8]
-    if not _compare(expected, message.mac):
-        raise InvalidMessage("bad MAC")
-    try:
-        plaintext = aes_cbc_decrypt(cipher_key, iv, message.ciphertext)
-    except CryptoError:
-        raise InvalidMessage("ciphertext does not decrypt") from None
+    plaintext = symmetric.open_message(
+        seed,
+        state.remote_identity,
+        local_identity_djb,
+        message.signed,
+        message.mac,
+        message.ciphertext,
+    )
 
     new = state.copy(same_head=position >= 0)  # no DH step: only chains and pending change
     chains = new.receiver_chains
