@@ -201,8 +201,8 @@ def _mac(seed: bytes, remote: bytes, local: bytes, signed: bytes) -> bytes:
 
 def test_default_is_the_compiled_step() -> None:
     assert symmetric.ACCELERATED
-    assert symmetric.open_message is _cratchet.open_message
-    assert symmetric.chain_step is _cratchet.chain_step
+    assert symmetric.active.open_message is _cratchet.open_message
+    assert symmetric.active.chain_step is _cratchet.chain_step
 
 
 def test_same_chain_steps_keys_and_macs() -> None:
@@ -218,6 +218,43 @@ def test_same_chain_steps_keys_and_macs() -> None:
         assert c.message_mac(mac_key, local, remote, body) == py.message_mac(
             mac_key, local, remote, body
         )
+
+
+def test_same_root_steps() -> None:
+    rng = random.Random(4)
+    c, py = symmetric.IMPLEMENTATIONS[C], symmetric.IMPLEMENTATIONS[PY]
+    for _ in range(300):
+        root, dh = rng.randbytes(rng.choice((32, 32, 0, 7, 70))), rng.randbytes(32)
+        assert c.kdf_root(root, dh) == py.kdf_root(root, dh)
+        assert b"".join(c.kdf_root(root, dh)) == hkdf_sha256(
+            dh, 64, salt=root, info=b"WhisperRatchet"
+        )
+
+
+def test_same_sender_key_messages() -> None:
+    rng = random.Random(6)
+    c, py = symmetric.IMPLEMENTATIONS[C], symmetric.IMPLEMENTATIONS[PY]
+    outcomes = set()
+    for _ in range(1000):
+        seed, plaintext = (
+            rng.randbytes(rng.choice((32, 32, 1, 90))),
+            rng.randbytes(rng.randrange(90)),
+        )
+        ciphertext = c.seal_group(seed, plaintext)
+        assert ciphertext == py.seal_group(seed, plaintext)
+        if rng.random() < 0.5:  # tampered: truncated, extended or one bit flipped
+            at = rng.randrange(len(ciphertext))
+            ciphertext = rng.choice(
+                (
+                    ciphertext[:at],
+                    ciphertext + rng.randbytes(rng.randrange(1, 17)),
+                    ciphertext[:at] + bytes([ciphertext[at] ^ 0x80]) + ciphertext[at + 1 :],
+                )
+            )
+        result = outcome(lambda: py.open_group(seed, ciphertext))  # noqa: B023
+        assert outcome(lambda: c.open_group(seed, ciphertext)) == result  # noqa: B023
+        outcomes.add(result if isinstance(result, tuple) else "ok")
+    assert outcomes == {"ok", ("InvalidMessage", "group ciphertext does not decrypt")}
 
 
 def test_same_plaintext_or_error_when_opening() -> None:
@@ -325,6 +362,12 @@ def test_hostile_arguments_raise() -> None:
             _cratchet.message_mac(bytes(32), bytes(33), bytes(32), bad)
         with pytest.raises((TypeError, BufferError)):
             _cratchet.hmac_sha256(bad, b"")
+        with pytest.raises((TypeError, BufferError)):
+            _cratchet.kdf_root(bytes(32), bad)
+        with pytest.raises((TypeError, BufferError)):
+            _cratchet.open_group(bad, bytes(16))
+        with pytest.raises((TypeError, BufferError)):
+            _cratchet.seal_group(bytes(32), bad)
     for count in (0, 1, 5, 7):
         with pytest.raises(TypeError, match="exactly 6 arguments"):
             _cratchet.open_message(*good[:count], *[b""] * max(0, count - 6))
@@ -351,7 +394,7 @@ def test_a_stale_build_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_pure_python_can_be_forced() -> None:
     code = (
         "from wamd.signal import symmetric as s; "
-        "print(s.ACCELERATED, list(s.IMPLEMENTATIONS), s.open_message.__module__)"
+        "print(s.ACCELERATED, list(s.IMPLEMENTATIONS), s.active.open_message.__module__)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

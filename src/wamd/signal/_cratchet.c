@@ -1,10 +1,12 @@
-/* Optional compiled symmetric step of the Signal Double Ratchet: the C twin of the
- * pure-Python reference functions in wamd/signal/symmetric.py.
+/* Optional compiled symmetric steps of the Signal protocol: the C twin of the pure-Python
+ * reference functions in wamd/signal/symmetric.py.
  *
- * Per message the ratchet steps its chain key (two HMAC-SHA256), derives the message keys
- * (HKDF-SHA256, 80 bytes: AES-256 key | MAC key | IV), checks or computes the truncated
- * HMAC-SHA256 MAC and runs AES-256-CBC with PKCS#7 padding. In Python each of these builds
- * several hash or cipher objects for a few bytes of input; here they run on stack structures:
+ * Per message the Double Ratchet steps its chain key (two HMAC-SHA256), derives the message
+ * keys (HKDF-SHA256, 80 bytes: AES-256 key | MAC key | IV), checks or computes the truncated
+ * HMAC-SHA256 MAC and runs AES-256-CBC with PKCS#7 padding; a DH ratchet step adds the root KDF
+ * (HKDF-SHA256, 64 bytes), and sender keys derive 48 bytes (IV | AES-256 key) per message. In
+ * Python each of these builds several hash or cipher objects for a few bytes of input; here
+ * they run on stack structures:
  *
  * - SHA-256 is OpenSSL's low-level SHA256_Init/Update/Final (hardware SHA extensions where
  *   present). OpenSSL 3 deprecates them for EVP_Digest*, which allocates a context per call
@@ -19,8 +21,9 @@
  * the same results as the Python functions (keys of any length, MACs of the wrong length that
  * simply do not match, ciphertexts that are not a positive multiple of 16 bytes that do not
  * decrypt). setup() hands over the exception raised for a bad MAC or an undecryptable
- * ciphertext (InvalidMessage); until it is called ValueError is raised. symmetric.py refuses
- * this module when WAMD_CRATCHET_SOURCE_SHA256 (set by setup.py) does not match the file.
+ * ciphertext (InvalidMessage); until it is called ValueError is raised. wamd/_compiled.py
+ * refuses this module when WAMD_CRATCHET_SOURCE_SHA256 (set by setup.py) does not match the
+ * file.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -40,12 +43,18 @@ enum {
     AES_KEY_LEN = 32,
     AES_BLOCK = 16,
     MESSAGE_KEYS_LEN = 80,        /* AES key | MAC key | IV */
+    GROUP_KEYS_LEN = 48,          /* IV | AES key (sender keys) */
+    ROOT_KEYS_LEN = 64,           /* root key | chain key */
     MAC_LEN = 8,                  /* Signal keeps the first 8 bytes of the HMAC */
     MAX_HKDF_LEN = 255 * HASH_LEN,
     CIPHER_CHUNK = 1 << 30,       /* EVP takes int lengths: longer inputs go in chunks */
 };
 
 static const unsigned char MESSAGE_INFO[] = "WhisperMessageKeys";
+static const unsigned char RATCHET_INFO[] = "WhisperRatchet";
+static const unsigned char GROUP_INFO[] = "WhisperGroup";
+static const char UNDECRYPTABLE[] = "ciphertext does not decrypt";
+static const char GROUP_UNDECRYPTABLE[] = "group ciphertext does not decrypt";
 static const unsigned char DJB_TYPE = 0x05;
 
 /* Shared state, set up at import (the GIL guards it: nothing here releases the GIL). */
@@ -139,6 +148,17 @@ hkdf(const HmacKey *salt, const unsigned char *ikm, size_t ikm_len,
     OPENSSL_cleanse(&prk, sizeof prk);
 }
 
+/* HKDF-SHA256 with a salt given as a buffer (its HMAC key set up here). */
+static void
+hkdf_salted(const Py_buffer *salt, const Py_buffer *ikm, const unsigned char *info,
+            size_t info_len, unsigned char *out, size_t length)
+{
+    HmacKey key;
+    hmac_init(&key, salt->buf, (size_t)salt->len);
+    hkdf(&key, ikm->buf, (size_t)ikm->len, info, info_len, out, length);
+    OPENSSL_cleanse(&key, sizeof key);
+}
+
 static void
 message_keys(const Py_buffer *seed, unsigned char keys[MESSAGE_KEYS_LEN])
 {
@@ -220,14 +240,16 @@ pkcs7_ok(const unsigned char *out, Py_ssize_t len)
     return 1;
 }
 
-/* AES-256-CBC decryption and PKCS#7 unpadding; NULL with message_error set when the length is
- * not a positive multiple of 16 or the padding is bad (as aes_cbc_decrypt + ratchet.py). */
+/* AES-256-CBC decryption and PKCS#7 unpadding; NULL with message_error(undecryptable) set
+ * when the length is not a positive multiple of 16 or the padding is bad (as aes_cbc_decrypt
+ * and symmetric.py). */
 static PyObject *
-cbc_decrypt(const unsigned char *key, const unsigned char *iv, const Py_buffer *ciphertext)
+cbc_decrypt(const unsigned char *key, const unsigned char *iv, const Py_buffer *ciphertext,
+            const char *undecryptable)
 {
     Py_ssize_t len = ciphertext->len;
     if (len == 0 || len % AES_BLOCK) {
-        PyErr_SetString(message_error, "ciphertext does not decrypt");
+        PyErr_SetString(message_error, undecryptable);
         return NULL;
     }
     PyObject *result = PyBytes_FromStringAndSize(NULL, len);
@@ -242,7 +264,7 @@ cbc_decrypt(const unsigned char *key, const unsigned char *iv, const Py_buffer *
     }
     if (!pkcs7_ok(out, len)) {
         Py_DECREF(result);
-        PyErr_SetString(message_error, "ciphertext does not decrypt");
+        PyErr_SetString(message_error, undecryptable);
         return NULL;
     }
     if (_PyBytes_Resize(&result, len - out[len - 1]) < 0) {
@@ -362,7 +384,7 @@ open_message(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(message_error, "bad MAC");
     }
     else {
-        result = cbc_decrypt(keys, keys + 2 * AES_KEY_LEN, &v[CIPHERTEXT]);
+        result = cbc_decrypt(keys, keys + 2 * AES_KEY_LEN, &v[CIPHERTEXT], UNDECRYPTABLE);
     }
     release_buffers(v, COUNT);
     OPENSSL_cleanse(keys, sizeof keys);
@@ -445,7 +467,6 @@ static PyObject *
 hkdf_sha256(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer v[3];
-    HmacKey salt;
     PyObject *result;
     if (nargs != 4) {
         PyErr_Format(PyExc_TypeError, "hkdf_sha256() takes exactly 4 arguments (%zd given)",
@@ -466,10 +487,8 @@ hkdf_sha256(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     result = PyBytes_FromStringAndSize(NULL, length);
     if (result != NULL) {
-        hmac_init(&salt, v[1].buf, (size_t)v[1].len);
-        hkdf(&salt, v[0].buf, (size_t)v[0].len, v[2].buf, (size_t)v[2].len,
-             (unsigned char *)PyBytes_AS_STRING(result), (size_t)length);
-        OPENSSL_cleanse(&salt, sizeof salt);
+        hkdf_salted(&v[1], &v[0], v[2].buf, (size_t)v[2].len,
+                    (unsigned char *)PyBytes_AS_STRING(result), (size_t)length);
     }
     release_buffers(v, 3);
     return result;
@@ -501,10 +520,66 @@ aes_256_cbc(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = cbc_encrypt(v[0].buf, v[1].buf, &v[2]);
     }
     else {
-        result = cbc_decrypt(v[0].buf, v[1].buf, &v[2]);
+        result = cbc_decrypt(v[0].buf, v[1].buf, &v[2], UNDECRYPTABLE);
     }
     release_buffers(v, 3);
     return result;
+}
+
+PyDoc_STRVAR(kdf_root_doc,
+"kdf_root(root_key, dh_output, /)\n--\n\n"
+"One root-chain step: (new root key, new chain key) = HKDF-SHA256(ikm=dh_output,\n"
+"salt=root_key, info=\"WhisperRatchet\", 64).");
+
+static PyObject *
+kdf_root(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer v[2];
+    unsigned char keys[ROOT_KEYS_LEN];
+    if (get_buffers(args, nargs, 2, "kdf_root", v) < 0) {
+        return NULL;
+    }
+    hkdf_salted(&v[0], &v[1], RATCHET_INFO, sizeof RATCHET_INFO - 1, keys, ROOT_KEYS_LEN);
+    release_buffers(v, 2);
+    PyObject *result = Py_BuildValue("(y#y#)", keys, (Py_ssize_t)HASH_LEN, keys + HASH_LEN,
+                                     (Py_ssize_t)HASH_LEN);
+    OPENSSL_cleanse(keys, sizeof keys);
+    return result;
+}
+
+/* open_group / seal_group: a sender key message's keys, then cbc_decrypt or cbc_encrypt. */
+static PyObject *
+group_cipher(PyObject *const *args, Py_ssize_t nargs, const char *name, int encrypt)
+{
+    Py_buffer v[2];
+    unsigned char keys[GROUP_KEYS_LEN];
+    PyObject *result;
+    if (get_buffers(args, nargs, 2, name, v) < 0) {
+        return NULL;
+    }
+    hkdf(&zero_salt, v[0].buf, (size_t)v[0].len, GROUP_INFO, sizeof GROUP_INFO - 1, keys,
+         GROUP_KEYS_LEN);
+    if (encrypt) {
+        result = cbc_encrypt(keys + AES_BLOCK, keys, &v[1]);
+    }
+    else {
+        result = cbc_decrypt(keys + AES_BLOCK, keys, &v[1], GROUP_UNDECRYPTABLE);
+    }
+    release_buffers(v, 2);
+    OPENSSL_cleanse(keys, sizeof keys);
+    return result;
+}
+
+static PyObject *
+open_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return group_cipher(args, nargs, "open_group", 0);
+}
+
+static PyObject *
+seal_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return group_cipher(args, nargs, "seal_group", 1);
 }
 
 PyDoc_STRVAR(setup_doc,
@@ -531,6 +606,17 @@ static PyMethodDef methods[] = {
      seal_message_doc},
     {"message_mac", (PyCFunction)(void (*)(void))message_mac_py, METH_FASTCALL,
      message_mac_doc},
+    {"kdf_root", (PyCFunction)(void (*)(void))kdf_root, METH_FASTCALL, kdf_root_doc},
+    {"open_group", (PyCFunction)(void (*)(void))open_group, METH_FASTCALL,
+     PyDoc_STR("open_group(seed, ciphertext, /)\n--\n\n"
+               "Plaintext of a SenderKeyMessage's ciphertext: HKDF-SHA256(seed,\n"
+               "info=\"WhisperGroup\", 48) -> IV | AES-256 key, then AES-256-CBC decryption\n"
+               "and PKCS#7 unpadding. Raises the setup() exception with \"group ciphertext\n"
+               "does not decrypt\".")},
+    {"seal_group", (PyCFunction)(void (*)(void))seal_group, METH_FASTCALL,
+     PyDoc_STR("seal_group(seed, plaintext, /)\n--\n\n"
+               "Ciphertext of a SenderKeyMessage: the plaintext PKCS#7-padded and encrypted\n"
+               "with AES-256-CBC under the seed's keys (as open_group()).")},
     {"hmac_sha256", (PyCFunction)(void (*)(void))hmac_sha256, METH_FASTCALL, hmac_sha256_doc},
     {"hkdf_sha256", (PyCFunction)(void (*)(void))hkdf_sha256, METH_FASTCALL, hkdf_sha256_doc},
     {"aes_256_cbc", (PyCFunction)(void (*)(void))aes_256_cbc, METH_FASTCALL, aes_256_cbc_doc},

@@ -1,15 +1,16 @@
-"""The Double Ratchet's per-message symmetric step, in pure Python and (optionally) compiled.
+"""The Signal protocol's symmetric steps, in pure Python and (optionally) compiled.
 
-Per message the ratchet steps a chain key, derives the message keys, checks or computes the
-MAC and runs AES-256-CBC (see :mod:`wamd.signal.ratchet` for the KDFs). The functions below
-are the pure-Python reference; ``_cratchet.c`` is their compiled twin (same results, same
-errors), used when it is built: :data:`ACCELERATED`, :data:`IMPLEMENTATIONS`.
-``WAMD_PURE_PYTHON=1`` in the environment forces the pure-Python functions, and a module
-built from another version of the C source than the one beside this file is ignored.
+Per message the Double Ratchet steps a chain key, derives the message keys, checks or
+computes the MAC and runs AES-256-CBC (see :mod:`wamd.signal.ratchet` for the KDFs); its DH
+steps run the root KDF; sender keys (:mod:`wamd.signal.group`) step their chain and derive
+their own message keys. The functions below are the pure-Python reference; ``_cratchet.c`` is
+their compiled twin (same results, same errors), used when it is built: :data:`ACCELERATED`,
+:data:`IMPLEMENTATIONS`. ``WAMD_PURE_PYTHON=1`` in the environment forces the pure-Python
+functions, and a module built from another version of the C source than the one beside this
+file is ignored.
 
-The module attributes :func:`chain_step`, :func:`open_message`, :func:`seal_message` and
-:func:`message_mac` are the active implementation's; callers look them up on the module at
-each call, so :func:`use` switches every caller (the tests run both).
+Callers go through :data:`active` (``symmetric.active.open_message(...)``), looked up at each
+call, so :func:`use` switches every caller (the tests run both).
 """
 
 from __future__ import annotations
@@ -29,15 +30,14 @@ __all__ = [
     "ACCELERATED",
     "IMPLEMENTATIONS",
     "Implementation",
-    "chain_step",
+    "active",
     "derive_message_keys",
-    "message_mac",
-    "open_message",
-    "seal_message",
     "use",
 ]
 
 _MESSAGE_INFO = b"WhisperMessageKeys"
+_RATCHET_INFO = b"WhisperRatchet"
+_GROUP_INFO = b"WhisperGroup"
 _ONE = b"\x01"
 _TWO = b"\x02"
 _DJB_TYPE = b"\x05"
@@ -93,13 +93,47 @@ def _message_mac(
     return hmac_sha256(mac_key, local_identity_djb + _DJB_TYPE + remote_identity + body)[:_MAC_LEN]
 
 
+def _kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
+    """One root-chain step: (new root key, new chain key)."""
+    keys = HmacSha256(hmac_sha256(root_key, dh_output)).expand(_RATCHET_INFO, 64)
+    return keys[:32], keys[32:]
+
+
+def _group_keys(seed: bytes) -> tuple[bytes, bytes]:
+    """(IV, AES key) of a sender key message key seed."""
+    keys = HmacSha256(_ZERO_KEY.digest(seed)).expand(_GROUP_INFO, 48)
+    return keys[:16], keys[16:48]
+
+
+def _open_group(seed: bytes, ciphertext: bytes) -> bytes:
+    """Plaintext of a SenderKeyMessage's ciphertext.
+
+    Raises :class:`InvalidMessage` ("group ciphertext does not decrypt").
+    """
+    iv, key = _group_keys(seed)
+    try:
+        return aes_cbc_decrypt(key, iv, ciphertext)
+    except CryptoError:
+        raise InvalidMessage("group ciphertext does not decrypt") from None
+
+
+def _seal_group(seed: bytes, plaintext: bytes) -> bytes:
+    """Ciphertext of a SenderKeyMessage."""
+    iv, key = _group_keys(seed)
+    return aes_cbc_encrypt(key, iv, plaintext)
+
+
 class Implementation(NamedTuple):
-    """One implementation of the symmetric step (the functions' signatures as above)."""
+    """One implementation of the symmetric steps (the functions as the ``_``-prefixed ones
+    above: raising :class:`InvalidMessage` where they do)."""
 
     chain_step: Callable[[bytes], tuple[bytes, bytes]]
     open_message: Callable[[bytes, bytes, bytes, bytes, bytes, bytes], bytes]
     seal_message: Callable[[bytes, bytes], tuple[bytes, bytes]]
     message_mac: Callable[[bytes, bytes, bytes, bytes], bytes]
+    kdf_root: Callable[[bytes, bytes], tuple[bytes, bytes]]
+    open_group: Callable[[bytes, bytes], bytes]
+    seal_group: Callable[[bytes, bytes], bytes]
 
 
 def _load_compiled() -> ModuleType | None:
@@ -114,23 +148,27 @@ def _load_compiled() -> ModuleType | None:
 
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
-    "python": Implementation(_chain_step, _open_message, _seal_message, _message_mac)
+    "python": Implementation(
+        _chain_step,
+        _open_message,
+        _seal_message,
+        _message_mac,
+        _kdf_root,
+        _open_group,
+        _seal_group,
+    )
 }
 """The implementations available here by name: ``"python"`` always, ``"c"`` when compiled."""
 _compiled = _load_compiled()
 if _compiled is not None:
-    IMPLEMENTATIONS["c"] = Implementation(
-        _compiled.chain_step, _compiled.open_message, _compiled.seal_message, _compiled.message_mac
-    )
+    IMPLEMENTATIONS["c"] = Implementation(*(getattr(_compiled, f) for f in Implementation._fields))
 ACCELERATED = _compiled is not None
 """Whether the compiled implementation is in use by default."""
-
-chain_step, open_message, seal_message, message_mac = IMPLEMENTATIONS[
-    "c" if ACCELERATED else "python"
-]
+active = IMPLEMENTATIONS["c" if ACCELERATED else "python"]
+"""The implementation in use (callers look it up at each call, so :func:`use` switches them)."""
 
 
 def use(name: str) -> None:
     """Switch every caller to the implementation ``name`` (a key of :data:`IMPLEMENTATIONS`)."""
-    global chain_step, open_message, seal_message, message_mac
-    chain_step, open_message, seal_message, message_mac = IMPLEMENTATIONS[name]
+    global active
+    active = IMPLEMENTATIONS[name]
