@@ -1,10 +1,13 @@
-"""Build hook for the optional compiled decoder (everything else is in pyproject.toml).
+"""Build hook for the optional compiled parts (everything else is in pyproject.toml).
 
-``wamd.binary._cdecoder`` is the C twin of ``wamd/binary/decoder.py``'s loop. It is built
-whenever a C compiler and the Python headers are present (``pip install -e .`` builds it in
-place); when the build fails, installation goes on and wamd uses the pure-Python decoder.
-The SHA-256 of the C source is compiled in, so ``wamd.binary.decoder`` can refuse a module
-built from an older version of the file (it then falls back to Python, and
+* ``wamd.binary._cdecoder``: the C twin of ``wamd/binary/decoder.py``'s loop;
+* ``wamd.signal._cratchet``: the C twin of the Signal ratchet's per-message symmetric step
+  (``wamd/signal/symmetric.py``), on OpenSSL's libcrypto (needs its headers to build).
+
+Each is built whenever a C compiler and the headers it needs are present (``pip install -e .``
+builds them in place); when a build fails, installation goes on and wamd uses the pure-Python
+code instead. The SHA-256 of each C source is compiled in, so the Python side can refuse a
+module built from an older version of the file (it then falls back to Python, and
 ``scripts/setup.sh`` rebuilds it).
 """
 
@@ -15,16 +18,32 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 
-SOURCE = "src/wamd/binary/_cdecoder.c"
-digest = hashlib.sha256((Path(__file__).parent / SOURCE).read_bytes()).hexdigest()
+
+def optional_extension(
+    name: str, source: str, macro: str, libraries: list[str] | None = None
+) -> Extension:
+    """An extension whose build failure is only a warning, with its source's SHA-256 in
+    ``macro``."""
+    digest = hashlib.sha256((Path(__file__).parent / source).read_bytes()).hexdigest()
+    return Extension(
+        name,
+        [source],
+        define_macros=[(macro, f'"{digest}"')],
+        libraries=libraries or [],
+        optional=True,  # no compiler or headers: a warning, and the pure-Python code
+    )
+
 
 setup(
     ext_modules=[
-        Extension(
-            "wamd.binary._cdecoder",
-            [SOURCE],
-            define_macros=[("WAMD_CDECODER_SOURCE_SHA256", f'"{digest}"')],
-            optional=True,  # no compiler or headers: a warning, and the Python decoder
-        )
+        optional_extension(
+            "wamd.binary._cdecoder", "src/wamd/binary/_cdecoder.c", "WAMD_CDECODER_SOURCE_SHA256"
+        ),
+        optional_extension(
+            "wamd.signal._cratchet",
+            "src/wamd/signal/_cratchet.c",
+            "WAMD_CRATCHET_SOURCE_SHA256",
+            libraries=["crypto"],
+        ),
     ]
 )

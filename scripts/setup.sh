@@ -20,13 +20,15 @@ elif [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet -e ".[$extra]"
     touch "$stamp"
 fi
-# The optional compiled decoder (src/wamd/binary/_cdecoder.c): `pip install -e` builds it in
-# place; build it again when it is missing or was built from another version of its source (wamd
-# ignores a stale build and decodes in pure Python). Without a C compiler this only prints a note.
+# The optional compiled parts (src/wamd/binary/_cdecoder.c, src/wamd/signal/_cratchet.c):
+# `pip install -e` builds them in place; build them again when one is missing or was built from
+# another version of its source (wamd ignores a stale build and runs the pure-Python code).
+# Without a C compiler (or OpenSSL's headers, for _cratchet) this only prints a note.
 if ! env -u WAMD_PURE_PYTHON PYTHONPATH=src .venv/bin/python -c \
-    'import sys; from wamd.binary import decoder; sys.exit(not decoder.ACCELERATED)' 2>/dev/null; then
+    'import sys; from wamd.binary import decoder; from wamd.signal import symmetric
+sys.exit(not (decoder.ACCELERATED and symmetric.ACCELERATED))' 2>/dev/null; then
     .venv/bin/python setup.py --quiet build_ext --inplace >/dev/null 2>&1 \
-        || echo "note: compiled decoder not built (no C compiler?): wamd decodes in pure Python" >&2
+        || echo "note: compiled parts not built (no C compiler?): wamd runs them in pure Python" >&2
 fi
 if [ "$extra" = "test" ]; then
     lock=tests/interop/package-lock.json

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings
 
 from wamd.binary import decoder
+from wamd.signal import symmetric
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
@@ -61,15 +62,30 @@ def c_compiler_present() -> bool:
     return shutil.which(compiler) is not None and headers.exists()
 
 
-def require_compiled_decoder() -> None:
-    """Skip when the compiled decoder is not built, except in CI where a compiler exists:
-    there it must have been built (scripts/setup.sh), so its absence fails."""
-    if "c" in decoder.IMPLEMENTATIONS:
+def _require_compiled(built: bool, message: str) -> None:
+    """Skip when a compiled part is not built, except in CI where a compiler exists: there it
+    must have been built (scripts/setup.sh), so its absence fails."""
+    if built:
         return
-    message = "compiled decoder not built or stale: scripts/setup.sh builds it"
     if os.environ.get("CI") and c_compiler_present():
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_compiled_decoder() -> None:
+    """The compiled decoder is built (see :func:`_require_compiled`)."""
+    _require_compiled(
+        "c" in decoder.IMPLEMENTATIONS,
+        "compiled decoder not built or stale: scripts/setup.sh builds it",
+    )
+
+
+def require_compiled_ratchet() -> None:
+    """The compiled ratchet step (``_cratchet``) is built (see :func:`_require_compiled`)."""
+    _require_compiled(
+        "c" in symmetric.IMPLEMENTATIONS,
+        "compiled ratchet step not built or stale: scripts/setup.sh builds it",
+    )
 
 
 @pytest.fixture(scope="module", params=["python", "c"])
@@ -83,3 +99,17 @@ def decoder_impl(request: pytest.FixtureRequest) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(decoder, "_decode", decoder.IMPLEMENTATIONS[name])
         yield name
+
+
+@pytest.fixture(scope="module", params=["python", "c"])
+def signal_impl(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs every test that uses it once per implementation of the ratchet's symmetric step
+    (:mod:`wamd.signal.symmetric`; module scope, so Hypothesis tests can use it)."""
+    name: str = request.param
+    if name != "python":
+        require_compiled_ratchet()
+    symmetric.use(name)
+    try:
+        yield name
+    finally:
+        symmetric.use("c" if symmetric.ACCELERATED else "python")

@@ -194,6 +194,8 @@ def exchange(
     assert responder.decrypt(to_initiator, sent) == more
 
 
+# The 1:1 tests run on both implementations of the ratchet's symmetric step (signal_impl).
+@pytest.mark.usefixtures("signal_impl")
 @pytest.mark.parametrize("with_prekey", [True, False])
 def test_wamd_initiates_from_libsignal_bundle(peer: NodePeer, with_prekey: bool) -> None:
     us = WamdParty()
@@ -201,6 +203,7 @@ def test_wamd_initiates_from_libsignal_bundle(peer: NodePeer, with_prekey: bool)
     exchange(us, peer, "node.1", "wamd.1")
 
 
+@pytest.mark.usefixtures("signal_impl")
 @pytest.mark.parametrize("with_prekey", [True, False])
 def test_libsignal_initiates_from_wamd_bundle(peer: NodePeer, with_prekey: bool) -> None:
     us = WamdParty()
@@ -225,6 +228,7 @@ def deliver(rng: random.Random, queue: InFlight, to: NodePeer | WamdParty, sende
     return len(chunk)
 
 
+@pytest.mark.usefixtures("signal_impl")
 @pytest.mark.parametrize("wamd_starts", [True, False])
 def test_thousand_message_conversation(peer: NodePeer, wamd_starts: bool) -> None:
     """1,000 messages: both sides send while messages are in flight, batches are delivered

@@ -469,6 +469,29 @@ async def test_seen_and_inbox_in_batches(store: Store, credentials: Creds) -> No
     assert await account.inbox.put("m", b"after") > seqs[-1]
 
 
+async def test_seen_and_inbox_batches_of_one(store: Store, credentials: Creds) -> None:
+    """A receive batch of one message (SQL stores take a cheaper statement for it)."""
+    account = await new_account(store, credentials)
+    first = await account.inbox.put("m", b"first")
+    for round_ in range(2):
+        async with account.transaction() as tx:
+            await tx.sessions.put(f"{round_}.0", b"record")  # (held back on SQLite)
+            added = await tx.seen.add_many([(SeenMessage("chat", "s", "one"), 5)])
+            seqs = await tx.inbox.put_many([("message", f"p{round_}".encode(), 9)])
+        assert added == [round_ == 0]
+        assert len(seqs) == 1
+        assert seqs[0] > first
+        entry = await account.inbox.get(seqs[0])
+        assert entry is not None
+        assert (entry.kind, entry.payload, entry.created_at) == (
+            "message",
+            f"p{round_}".encode(),
+            9,
+        )
+        first = seqs[0]
+    assert await account.sessions.get_many(["0.0", "1.0"]) == {"0.0": b"record", "1.0": b"record"}
+
+
 async def test_accounts_are_isolated(store: Store, credentials: Creds) -> None:
     a = await new_account(store, credentials)
     b = await new_account(store, credentials)

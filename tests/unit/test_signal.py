@@ -13,6 +13,9 @@ from wamd.signal.padding import pad, unpad
 from wamd.signal.session_cipher import decrypt_signal_message, encrypt
 from wamd.signal.state import Limits, SessionRecord
 
+# every test runs on both implementations of the ratchet's symmetric step (conftest)
+pytestmark = pytest.mark.usefixtures("signal_impl")
+
 # --- keys ---------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,9 @@ from wamd.signal import (
 from wamd.store import DeviceCredentials, MemoryStore, PreKey, SignedPreKey, StoredKeyPair
 from wamd.store.interfaces import Account
 
+# every test runs on both implementations of the ratchet's symmetric step (conftest)
+pytestmark = pytest.mark.usefixtures("signal_impl")
+
 GROUP = "123@g.us"
 
 

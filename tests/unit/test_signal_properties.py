@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -9,6 +10,9 @@ from tests.unit.signal_helpers import Party, connected
 from wamd.errors import DuplicateMessage, InvalidMessage, NoSession
 from wamd.signal import group as group_ops
 from wamd.signal.state import Limits
+
+# every test runs on both implementations of the ratchet's symmetric step (conftest)
+pytestmark = pytest.mark.usefixtures("signal_impl")
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

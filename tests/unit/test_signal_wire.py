@@ -126,6 +126,16 @@ def test_signal_message_readers_agree_with_protobuf() -> None:
             _signal_same(variant)
 
 
+def test_signal_message_with_an_out_of_range_field_number() -> None:
+    # an unknown field whose tag (10-byte varint) is beyond protobuf's 29-bit field numbers:
+    # protobuf refuses the message, so must wire (found by the mutation test above)
+    body = b"\x33\x0a\x21\x05" + KEY + b"\x10\x02\x18\x00\x22\x10" + bytes(16)
+    data = body + bytes.fromhex("95f38982fe849bfbd741") + bytes(4) + bytes(8)
+    _signal_same(data)
+    with pytest.raises(InvalidMessage, match="invalid field number"):
+        wire.parse_signal_message(data)
+
+
 def _signal_body(*fields: bytes) -> bytes:
     return b"\x33" + b"".join(fields)
 

@@ -12,12 +12,11 @@ same errors and offsets) when it is built, else the pure-Python loop below; see
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
+from wamd._compiled import load_compiled
 from wamd.binary.node import AttrValue, Node
 from wamd.binary.tokens import (
     AD_JID,
@@ -414,17 +413,10 @@ def _load_accelerator() -> Callable[[bytes, int], Node] | None:
     """The compiled decoder (``_cdecoder.c``) set up with this module's tables, or ``None``
     when it is not built, is disabled (``WAMD_PURE_PYTHON=1``), or was built from another
     version of the C source than the one beside it (a stale in-place build)."""
-    if os.environ.get("WAMD_PURE_PYTHON"):
+    if load_compiled("wamd.binary._cdecoder", Path(__file__).with_name("_cdecoder.c")) is None:
         return None
-    try:
-        from wamd.binary import _cdecoder
-    except ImportError:
-        return None
-    source = Path(__file__).with_name("_cdecoder.c")
-    if source.exists() and hashlib.sha256(source.read_bytes()).hexdigest() != (
-        _cdecoder.SOURCE_SHA256
-    ):
-        return None
+    from wamd.binary import _cdecoder  # (imported by load_compiled: typed by _cdecoder.pyi)
+
     _cdecoder.setup(
         Node,
         JID,

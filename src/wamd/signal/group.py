@@ -15,13 +15,11 @@ import secrets
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
-from wamd.crypto import KeyPair, aes_cbc_decrypt, aes_cbc_encrypt, verify_signature
-from wamd.crypto.hashes import HmacSha256
-from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession, StoreError
+from wamd.crypto import KeyPair, verify_signature
+from wamd.errors import DuplicateMessage, InvalidMessage, NoSession, StoreError
 from wamd.proto import signal_pb2
-from wamd.signal import wire
+from wamd.signal import symmetric, wire
 from wamd.signal._pbwrite import bytes_field, varint_field
-from wamd.signal.ratchet import chain_step
 from wamd.signal.state import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -34,16 +32,7 @@ __all__ = [
     "process_distribution",
 ]
 
-_ZERO32 = bytes(32)
-_GROUP_INFO = b"WhisperGroup"
 _MAX_ITERATION = 0xFFFFFFFF
-_ZERO_KEY = HmacSha256(_ZERO32)
-
-
-def _message_key(seed: bytes) -> tuple[bytes, bytes]:
-    """(IV, AES key) of a sender message key seed."""
-    keys = HmacSha256(_ZERO_KEY.digest(seed)).expand(_GROUP_INFO, 48)
-    return keys[:16], keys[16:48]
 
 
 class SenderKeyState:
@@ -210,10 +199,9 @@ def group_encrypt(
         raise NoSession("no own sender key for this group")
     if state.iteration >= _MAX_ITERATION:
         raise NoSession("sender key chain exhausted; create a new sender key")
-    seed, next_chain_key = chain_step(state.chain_key)
-    iv, key = _message_key(seed)
+    seed, next_chain_key = symmetric.active.chain_step(state.chain_key)
     body = wire.build_sender_key_body(
-        state.key_id, state.iteration, aes_cbc_encrypt(key, iv, plaintext)
+        state.key_id, state.iteration, symmetric.active.seal_group(seed, plaintext)
     )
     signature = state.signing_key.sign(body)
     new_state = state._replace(state.iteration + 1, next_chain_key, state.skipped)
@@ -250,20 +238,17 @@ def group_decrypt(
         skipped = state.skipped
         if iteration > state.iteration:
             skipped = dict(skipped)
+            step = symmetric.active.chain_step
             for index in range(state.iteration, iteration):
-                skipped[index], chain_key = chain_step(chain_key)
+                skipped[index], chain_key = step(chain_key)
             limit = min(limits.max_skipped_per_chain, limits.max_skipped_total)
             overflow = len(skipped) - limit
             if overflow > 0:
                 for index in sorted(skipped)[:overflow]:
                     del skipped[index]
-        seed, chain_key = chain_step(chain_key)
+        seed, chain_key = symmetric.active.chain_step(chain_key)
         new_state = state._replace(iteration + 1, chain_key, skipped)
-    iv, key = _message_key(seed)
-    try:
-        plaintext = aes_cbc_decrypt(key, iv, message.ciphertext)
-    except CryptoError:
-        raise InvalidMessage("group ciphertext does not decrypt") from None
+    plaintext = symmetric.active.open_group(seed, message.ciphertext)
     states = list(record.states)
     states[position] = new_state
     return SenderKeyRecord(states), plaintext

@@ -1,6 +1,6 @@
 """The Double Ratchet on :class:`SessionState` values, byte-compatible with libsignal.
 
-KDFs (all HKDF-SHA256 / HMAC-SHA256 as libsignal):
+KDFs (all HKDF-SHA256 / HMAC-SHA256 as libsignal; in :mod:`wamd.signal.symmetric`):
 - root step: HKDF(ikm=DH, salt=root key, info="WhisperRatchet") -> new root key | chain key;
 - chain step: message key seed = HMAC(chain key, 0x01), next chain key = HMAC(chain key, 0x02);
 - message keys: HKDF(seed, salt=32 zero bytes, info="WhisperMessageKeys", 80) ->
@@ -12,43 +12,12 @@ Functions here never modify the state they get; they return a new state.
 
 from __future__ import annotations
 
-import hmac
-
-from wamd.crypto import KeyPair, aes_cbc_decrypt, aes_cbc_encrypt
-from wamd.crypto.hashes import HmacSha256, hmac_sha256
+from wamd.crypto import KeyPair
 from wamd.errors import CryptoError, DuplicateMessage, InvalidMessage, NoSession
-from wamd.signal import wire
+from wamd.signal import symmetric, wire
 from wamd.signal.state import Limits, ReceiverChain, SessionState
 
-__all__ = ["chain_step", "decrypt_state", "derive_message_keys", "encrypt_state", "kdf_root"]
-
-_ZERO32 = bytes(32)
-_RATCHET_INFO = b"WhisperRatchet"
-_MESSAGE_INFO = b"WhisperMessageKeys"
-_ONE = b"\x01"
-_TWO = b"\x02"
-_digest = hmac_sha256
-_compare = hmac.compare_digest
-
-
-_ZERO_KEY = HmacSha256(_ZERO32)
-
-
-def chain_step(chain_key: bytes) -> tuple[bytes, bytes]:
-    """(message key seed, next chain key) = (HMAC(ck, 0x01), HMAC(ck, 0x02))."""
-    return HmacSha256(chain_key).digests(_ONE, _TWO)
-
-
-def kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
-    """One root-chain step: (new root key, new chain key)."""
-    keys = HmacSha256(_digest(root_key, dh_output)).expand(_RATCHET_INFO, 64)
-    return keys[:32], keys[32:]
-
-
-def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
-    """(cipher key, MAC key, IV) for a message key seed."""
-    keys = HmacSha256(_ZERO_KEY.digest(seed)).expand(_MESSAGE_INFO, 80)
-    return keys[:32], keys[32:64], keys[64:]
+__all__ = ["decrypt_state", "encrypt_state"]
 
 
 def encrypt_state(
@@ -58,15 +27,12 @@ def encrypt_state(
     chain_key = state.sender_chain_key
     if chain_key is None:
         raise NoSession("the session has no sending chain yet")
-    seed, next_chain_key = chain_step(chain_key)
-    cipher_key, mac_key, iv = derive_message_keys(seed)
+    seed, next_chain_key = symmetric.active.chain_step(chain_key)
+    ciphertext, mac_key = symmetric.active.seal_message(seed, plaintext)
     body = wire.build_signal_body(
-        state.sender_ratchet.public,
-        state.sender_index,
-        state.previous_counter,
-        aes_cbc_encrypt(cipher_key, iv, plaintext),
+        state.sender_ratchet.public, state.sender_index, state.previous_counter, ciphertext
     )
-    mac = _digest(mac_key, local_identity_djb + b"\x05" + state.remote_identity + body)[:8]
+    mac = symmetric.active.message_mac(mac_key, local_identity_djb, state.remote_identity, body)
     new = state.copy()
     new.sender_chain_key = next_chain_key
     new.sender_index = state.sender_index + 1
@@ -93,7 +59,9 @@ def decrypt_state(
     else:
         # A new ratchet key from the peer: the receiving half of a DH ratchet step, on the side.
         try:
-            root, receive_key = kdf_root(state.root_key, state.sender_ratchet.dh(their_ratchet))
+            root, receive_key = symmetric.active.kdf_root(
+                state.root_key, state.sender_ratchet.dh(their_ratchet)
+            )
         except CryptoError:
             raise InvalidMessage("bad ratchet key in message") from None
         chain = ReceiverChain(their_ratchet, receive_key, 0, {})
@@ -114,27 +82,26 @@ def decrypt_state(
         chain_key = chain.chain_key
         if counter > chain.index:
             new_skipped = dict(skipped)
+            step = symmetric.active.chain_step
             for index in range(chain.index, counter):
-                new_skipped[index], chain_key = chain_step(chain_key)
+                new_skipped[index], chain_key = step(chain_key)
             overflow = len(new_skipped) - limits.max_skipped_per_chain
             if overflow > 0:
                 for index in sorted(new_skipped)[:overflow]:
                     del new_skipped[index]
         else:
             new_skipped = skipped
-        seed, chain_key = chain_step(chain_key)
+        seed, chain_key = symmetric.active.chain_step(chain_key)
         new_chain = ReceiverChain(their_ratchet, chain_key, counter + 1, new_skipped)
 
-    cipher_key, mac_key, iv = derive_message_keys(seed)
-    expected = _digest(
-        mac_key, b"\x05" + state.remote_identity + local_identity_djb + message.signed
-    )[:8]
-    if not _compare(expected, message.mac):
-        raise InvalidMessage("bad MAC")
-    try:
-        plaintext = aes_cbc_decrypt(cipher_key, iv, message.ciphertext)
-    except CryptoError:
-        raise InvalidMessage("ciphertext does not decrypt") from None
+    plaintext = symmetric.active.open_message(
+        seed,
+        state.remote_identity,
+        local_identity_djb,
+        message.signed,
+        message.mac,
+        message.ciphertext,
+    )
 
     new = state.copy(same_head=position >= 0)  # no DH step: only chains and pending change
     chains = new.receiver_chains
@@ -143,7 +110,9 @@ def decrypt_state(
     else:
         # The sending half of the DH ratchet step: a fresh ratchet key and sending chain.
         new_ratchet = KeyPair.generate()
-        new.root_key, new.sender_chain_key = kdf_root(root, new_ratchet.dh(their_ratchet))
+        new.root_key, new.sender_chain_key = symmetric.active.kdf_root(
+            root, new_ratchet.dh(their_ratchet)
+        )
         new.sender_ratchet = new_ratchet
         new.previous_counter = max(state.sender_index - 1, 0)
         new.sender_index = 0

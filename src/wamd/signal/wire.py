@@ -70,6 +70,7 @@ class SignalMessageParts(NamedTuple):
 
 
 _UINT32_MAX = 0xFFFFFFFF
+_MAX_FIELD_NUMBER = (1 << 29) - 1
 
 
 def parse_signal_message(data: bytes) -> SignalMessageParts:
@@ -146,8 +147,8 @@ def _parse_general(data: bytes) -> SignalMessageParts:
                 counter = number
             else:
                 previous_counter = number
-        elif field == 0:
-            raise InvalidMessage("protobuf field number 0")
+        elif field == 0 or field > _MAX_FIELD_NUMBER:
+            raise InvalidMessage("SignalMessage has an invalid field number")
         else:
             pos = skip_field(signed, pos, wire_type)
     if ratchet_key is None or counter is None or ciphertext is None:
@@ -190,9 +191,6 @@ class PreKeyMessage(NamedTuple):
     base_key: bytes
     identity_key: bytes
     message: bytes
-
-
-_MAX_FIELD_NUMBER = (1 << 29) - 1
 
 
 def parse_prekey_message(data: bytes) -> PreKeyMessage:

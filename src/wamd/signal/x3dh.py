@@ -11,8 +11,8 @@ from __future__ import annotations
 from wamd.crypto import KeyPair
 from wamd.crypto.hashes import hmac_sha256
 from wamd.errors import CryptoError, InvalidMessage
+from wamd.signal import symmetric
 from wamd.signal.keys import PreKeyBundle
-from wamd.signal.ratchet import kdf_root
 from wamd.signal.state import PendingPreKey, SessionState
 
 __all__ = ["initiate", "respond"]
@@ -49,7 +49,9 @@ def initiate(
     if bundle.prekey is not None:
         secret += base.dh(bundle.prekey)
     ratchet = ratchet_key or KeyPair.generate()
-    root, send_chain = kdf_root(_master_root(secret), ratchet.dh(bundle.signed_prekey))
+    root, send_chain = symmetric.active.kdf_root(
+        _master_root(secret), ratchet.dh(bundle.signed_prekey)
+    )
     return SessionState(
         remote_identity=bundle.identity_key,
         remote_registration_id=bundle.registration_id,

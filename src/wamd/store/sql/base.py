@@ -7,8 +7,7 @@ begin a transaction (:meth:`SQLStore._begin`), leases (:meth:`SQLStore._lease`) 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
 
@@ -49,6 +48,32 @@ async def open_sealer(x: Executor, source: KeySource | None) -> Sealer:
     return await setup.sealer(current)
 
 
+class _AccountTransaction(AbstractAsyncContextManager[Transaction]):
+    """``account.transaction()``: the backend's transaction, its executor wrapped in the
+    account's concern stores. (A class rather than a generator: the receive path opens one
+    per batch.)"""
+
+    __slots__ = ("_account_id", "_sealer", "_tx")
+
+    def __init__(
+        self, tx: AbstractAsyncContextManager[Executor], account_id: int, sealer: Sealer
+    ) -> None:
+        self._tx = tx
+        self._account_id = account_id
+        self._sealer = sealer
+
+    async def __aenter__(self) -> Transaction:
+        return SQLData(await self._tx.__aenter__(), self._account_id, self._sealer)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._tx.__aexit__(exc_type, exc, tb)
+
+
 class SQLAccount(SQLData):
     """One account of an SQL store (see :class:`wamd.store.Account`)."""
 
@@ -65,11 +90,9 @@ class SQLAccount(SQLData):
         """The account's id in the store."""
         return self._id
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A unit of work over this account (see :meth:`wamd.store.Account.transaction`)."""
-        async with self._store._begin() as x:
-            yield SQLData(x, self._id, self._store.sealer)
+        return _AccountTransaction(self._store._begin(), self._id, self._store.sealer)
 
     async def acquire_lease(self, *, wait: float | None = 0.0) -> Lease:
         """Take exclusive ownership of the account (see ``Account.acquire_lease``)."""

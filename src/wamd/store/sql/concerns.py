@@ -8,7 +8,7 @@ sealed with associated data naming their table, account and key (see :mod:`..sea
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from typing import Generic, Self, TypeVar, overload
 
 from wamd.errors import AccountNotFound, StoreError
 from wamd.store.sealing import Sealer, aad
@@ -35,6 +35,7 @@ from wamd.store.util import MAX_PREKEY_ID, check_identity_key, prekey_ids, user_
 __all__ = ["SQLData"]
 
 _T = TypeVar("_T")
+_P = TypeVar("_P", bound="_Part")
 _CHUNK = 500
 
 
@@ -748,6 +749,8 @@ class _Seen(_Part):
         return added == 1
 
     async def add_many(self, messages: Sequence[tuple[SeenMessage, int | None]]) -> list[bool]:
+        if len(messages) == 1:  # a receive batch of one message: the statement without
+            return [await self.add(*messages[0])]  # RETURNING (SQLite: no temporary table)
         added: set[tuple[str, str, str]] = set()
         for chunk in _chunks(messages, _ROWS):
             args: list[object] = []
@@ -788,20 +791,21 @@ class _Inbox(_Part):
         return InboxEntry(int(row[0]), row[1], payload, int(row[3]), bool(row[4]))
 
     async def put(self, kind: str, payload: bytes, created_at: int | None = None) -> int:
-        row = await self._x.fetchrow(
+        return await self._x.insert(
             "INSERT INTO inbox (account_id, kind, payload, created_at, done) "
-            "VALUES (?, ?, ?, ?, FALSE) RETURNING seq",
+            "VALUES (?, ?, ?, ?, FALSE)",
             [
                 self._a,
                 kind,
                 self._s.seal(payload, aad("inbox", self._a, kind)),
                 now() if created_at is None else created_at,
             ],
+            "seq",
         )
-        assert row is not None
-        return int(row[0])
 
     async def put_many(self, entries: Sequence[tuple[str, bytes, int | None]]) -> list[int]:
+        if len(entries) == 1:  # a receive batch of one message: the statement without
+            return [await self.put(*entries[0])]  # RETURNING (SQLite: no temporary table)
         seqs: list[int] = []
         for chunk in _chunks(entries, _ROWS):
             args: list[object] = []
@@ -854,24 +858,55 @@ class _Inbox(_Part):
         )
 
 
+class _Lazy(Generic[_P]):
+    """A concern store of :class:`SQLData`, made on first use and kept (a transaction uses two
+    or three of them)."""
+
+    __slots__ = ("_cls", "_name")
+
+    def __init__(self, cls: type[_P]) -> None:
+        self._cls = cls
+        self._name = ""
+
+    def __set_name__(self, owner: type[SQLData], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type[SQLData]) -> Self: ...
+
+    @overload
+    def __get__(self, obj: SQLData, owner: type[SQLData]) -> _P: ...
+
+    def __get__(self, obj: SQLData | None, owner: type[SQLData]) -> _P | Self:
+        if obj is None:
+            return self
+        part = self._cls(obj._x, obj._a, obj._s)
+        obj.__dict__[self._name] = part  # (an instance attribute: found first from now on)
+        return part
+
+
 class SQLData:
     """The concern stores of one account over one executor."""
 
+    credentials = _Lazy(_Credentials)
+    identities = _Lazy(_Identities)
+    sessions = _Lazy(_Sessions)
+    prekeys = _Lazy(_PreKeys)
+    signed_prekeys = _Lazy(_SignedPreKeys)
+    sender_keys = _Lazy(_SenderKeys)
+    sender_key_distribution = _Lazy(_SenderKeyDistribution)
+    app_state_keys = _Lazy(_AppStateKeys)
+    app_state = _Lazy(_AppState)
+    contacts = _Lazy(_Contacts)
+    chat_settings = _Lazy(_ChatSettings)
+    message_secrets = _Lazy(_MessageSecrets)
+    lid_map = _Lazy(_LIDMap)
+    privacy_tokens = _Lazy(_PrivacyTokens)
+    outgoing = _Lazy(_Outgoing)
+    seen = _Lazy(_Seen)
+    inbox = _Lazy(_Inbox)
+
     def __init__(self, x: Executor, account_id: int, sealer: Sealer) -> None:
-        self.credentials = _Credentials(x, account_id, sealer)
-        self.identities = _Identities(x, account_id, sealer)
-        self.sessions = _Sessions(x, account_id, sealer)
-        self.prekeys = _PreKeys(x, account_id, sealer)
-        self.signed_prekeys = _SignedPreKeys(x, account_id, sealer)
-        self.sender_keys = _SenderKeys(x, account_id, sealer)
-        self.sender_key_distribution = _SenderKeyDistribution(x, account_id, sealer)
-        self.app_state_keys = _AppStateKeys(x, account_id, sealer)
-        self.app_state = _AppState(x, account_id, sealer)
-        self.contacts = _Contacts(x, account_id, sealer)
-        self.chat_settings = _ChatSettings(x, account_id, sealer)
-        self.message_secrets = _MessageSecrets(x, account_id, sealer)
-        self.lid_map = _LIDMap(x, account_id, sealer)
-        self.privacy_tokens = _PrivacyTokens(x, account_id, sealer)
-        self.outgoing = _Outgoing(x, account_id, sealer)
-        self.seen = _Seen(x, account_id, sealer)
-        self.inbox = _Inbox(x, account_id, sealer)
+        self._x = x
+        self._a = account_id
+        self._s = sealer

@@ -30,6 +30,15 @@ class Executor(abc.ABC):
         error of it then comes from that later call, and the transaction cannot commit."""
         await self.execute(sql, args)
 
+    async def insert(self, sql: str, args: Sequence[object], key: str) -> int:
+        """Run an ``INSERT`` of one row into a table whose integer primary key ``key`` the
+        database assigns; returns the key of the new row. (This default appends
+        ``RETURNING``; SQLite reads the new rowid instead, as a ``RETURNING`` costs it a
+        temporary table per statement.)"""
+        row = await self.fetchrow(f"{sql} RETURNING {key}", args)
+        assert row is not None
+        return int(row[0])
+
     @abc.abstractmethod
     async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         """Run one statement for each argument row (held back in a transaction, like

@@ -9,15 +9,20 @@ WAL is in the OS page cache), but a power loss may drop the last commits — mes
 already considers delivered. Choose it only when that trade is acceptable.
 
 One connection writes; a lock serializes its users, and a transaction holds it from
-``BEGIN IMMEDIATE`` to ``COMMIT``. Each call to aiosqlite's worker thread costs CPU on both
-sides (about 50 µs on a small VM), so a transaction makes one: its ``COMMIT``, which fsyncs.
-``BEGIN`` and the writes whose results nobody reads (``write``, ``executemany``) wait in the
-transaction until a statement whose result is needed (a query, a row count) or ``COMMIT``
-takes them along. The statements between ``BEGIN`` and ``COMMIT`` run on the event loop's
-thread: they only touch pages (the write lock is the transaction's, nothing waits). ``BEGIN``
-runs there too when it needs no wait (no call of the store unfinished on the worker thread,
-and no other process holding the write lock: the busy timeout is off for that one
-statement); otherwise it goes to the worker thread, which waits for the lock.
+``BEGIN IMMEDIATE`` to ``COMMIT``. Each call to the writer's worker thread
+(:mod:`.worker`) costs CPU on both sides, so a transaction makes one: its ``COMMIT``, which
+fsyncs. ``BEGIN`` and the writes whose results nobody reads (``write``, ``executemany``) wait
+in the transaction until a statement whose result is needed (a query, a row count) or
+``COMMIT`` takes them along. The statements between ``BEGIN`` and ``COMMIT`` run on the event
+loop's thread: they only touch pages (the write lock is the transaction's, nothing waits).
+``BEGIN`` runs there too when it needs no wait (no call of the store unfinished on the worker
+thread, and no other process holding the write lock); otherwise it goes to the worker thread,
+which waits for the lock.
+
+The writer's busy timeout is 0: nothing on the event loop's thread ever waits for a lock. The
+statements that may have to wait for another process's write lock (``BEGIN``, ``COMMIT``, a
+statement outside a transaction) run on the worker thread, and when one finds the lock taken
+it runs again with the configured busy timeout (:func:`_patiently`).
 
 Plain reads outside transactions use a second, read-only connection, so they never wait for a
 commit's fsync (WAL gives them the last committed state).
@@ -27,14 +32,16 @@ their writers take turns.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Literal, TypeVar, cast
+from types import TracebackType
+from typing import Literal, cast
 
 import aiosqlite
 import platformdirs
@@ -46,6 +53,7 @@ from wamd.store.sealing import KeySource, Sealer
 from wamd.store.sql.base import SQLStore, open_sealer
 from wamd.store.sql.executor import Executor, Row, same_executor
 from wamd.store.sql.migrations import Migrations, load_migrations
+from wamd.store.sqlite.worker import Worker
 
 __all__ = ["SQLiteStore", "default_path", "migrate"]
 
@@ -53,10 +61,10 @@ MIGRATIONS: Migrations = load_migrations("wamd.store.sqlite")
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 
-T = TypeVar("T")
-
 # a statement waiting in a transaction: (sql, arguments or argument rows, executemany?)
 _Op = tuple[str, Sequence[object] | list[Sequence[object]], bool]
+# what a statement gave: its row count, its rows, the rowid of the row it inserted
+_Result = tuple[int, list[Row], int | None]
 _BEGIN: _Op = ("BEGIN IMMEDIATE", (), False)
 _COMMIT: _Op = ("COMMIT", (), False)
 
@@ -112,61 +120,51 @@ async def migrate(conn: aiosqlite.Connection, target: int | None = None) -> int:
         raise _error(exc) from exc
 
 
-async def on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``fn(db)`` on ``conn``'s worker thread, ``db`` being its :mod:`sqlite3` connection:
-    one round trip, queued in order with ``conn``'s other calls.
-
-    aiosqlite has no public way to do this: it uses ``Connection._execute`` (queue a call for
-    the worker) and ``Connection._conn`` (the sqlite3 connection), the only aiosqlite internals
-    wamd relies on. ``tests/store/test_sqlite_thread.py`` fails if either changes."""
-    db: sqlite3.Connection = conn._conn
-    return cast(T, await conn._execute(fn, db))  # type: ignore[no-untyped-call]
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` says another connection holds a lock this one needs."""
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def _run(db: sqlite3.Connection, ops: Sequence[_Op]) -> tuple[int, list[Row]]:
-    """Run ``ops`` in order (on the worker thread); the row count and rows of the last one."""
-    rowcount, rows = -1, []
+def _patiently(
+    db: sqlite3.Connection, wait_ms: int, sql: str, args: Sequence[object]
+) -> sqlite3.Cursor:
+    """Run a statement that may need another connection's lock (a ``BEGIN``, a ``COMMIT``, a
+    statement outside a transaction) on the worker thread: at once, and when the lock is
+    taken, again with a busy timeout of ``wait_ms``. (The writer's busy timeout is 0 the rest
+    of the time. A statement that got ``SQLITE_BUSY`` changed nothing; a ``COMMIT`` that got
+    it left its transaction open: both can run again.)"""
+    try:
+        return db.execute(sql, args)
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+    db.execute(f"PRAGMA busy_timeout={wait_ms}")
+    try:
+        return db.execute(sql, args)
+    finally:
+        db.execute("PRAGMA busy_timeout=0")
+
+
+def _run(db: sqlite3.Connection, ops: Sequence[_Op], wait_ms: int | None = None) -> _Result:
+    """Run ``ops`` in order; the outcome of the last one. On the worker thread,
+    ``wait_ms`` is the busy timeout of the statements that may wait for a lock
+    (:func:`_patiently`); on the event loop's thread it is ``None``: nothing waits there."""
+    cursor: sqlite3.Cursor | None = None
+    rows: list[Row] = []
     for sql, args, many in ops:
         if many:
             cursor = db.executemany(sql, cast("list[Sequence[object]]", args))
-        else:
+        elif wait_ms is None:
             cursor = db.execute(sql, args)
+        else:
+            cursor = _patiently(db, wait_ms, sql, args)
         rows = cursor.fetchall()
-        rowcount = cursor.rowcount
-    return rowcount, rows
+    if cursor is None:
+        return -1, rows, None
+    return cursor.rowcount, rows, cursor.lastrowid
 
 
-class _ThreadCalls:
-    """The calls queued on the writer's worker thread, counted: none unfinished means the
-    connection is free for a statement on the event loop's thread (a call whose await was
-    cancelled still runs there, after its caller has given up)."""
-
-    __slots__ = ("_conn", "finished", "started")
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self.started = 0  # (written on the event loop's thread only)
-        self.finished = 0  # (written on the worker thread only)
-
-    @property
-    def idle(self) -> bool:
-        """Whether every call queued so far has finished."""
-        return self.started == self.finished
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn(db)`` on the worker thread (:func:`on_thread`), counted."""
-
-        def counted(db: sqlite3.Connection) -> T:
-            try:
-                return fn(db)
-            finally:
-                self.finished += 1
-
-        self.started += 1
-        return await on_thread(self._conn, counted)
-
-
-async def _rollback(calls: _ThreadCalls) -> None:
+async def _rollback(calls: Worker) -> None:
     """ROLLBACK, waited for through cancellations: its caller holds the store's lock, and the
     next holder's statements must not run inside this transaction (a statement whose await was
     cancelled still runs, in order, on the connection's thread). Errors are ignored: no
@@ -192,7 +190,7 @@ class _SQLiteExecutor(Executor):
         self.begun = False  # the BEGIN ran: the connection is this transaction's until COMMIT
         self.failed = False
 
-    async def run(self, op: _Op) -> tuple[int, list[Row]]:
+    async def run(self, op: _Op) -> _Result:
         """Run the pending statements and ``op``: in one call to the worker thread, or right
         here once the transaction has begun (and ``op`` is not the COMMIT)."""
         if self._tx:
@@ -219,7 +217,8 @@ class _SQLiteExecutor(Executor):
                     raise _error(exc) from exc
             self.sent = True
             try:
-                result = await self._store._calls.run(lambda db: _run(db, ops))
+                wait = self._store._wait_ms
+                result = await self._store._calls.run(lambda db: _run(db, ops, wait))
                 self.begun = True
                 return result
             except sqlite3.Error as exc:
@@ -227,15 +226,25 @@ class _SQLiteExecutor(Executor):
                 # only a rollback of the whole transaction leaves it consistent
                 self.failed = True
                 raise _error(exc) from exc
-        self._store._tx_tasks.check()
-        async with self._store._lock.hold():
-            try:
-                return await self._store._calls.run(lambda db: _run(db, [op]))
-            except sqlite3.Error as exc:
-                raise _error(exc) from exc
+        store = self._store
+        store._tx_tasks.check()
+        await store._lock.acquire()
+        wait = store._wait_ms
+        try:
+            return await store._calls.run(lambda db: _run(db, [op], wait))
+        except sqlite3.Error as exc:
+            raise _error(exc) from exc
+        finally:
+            store._lock.release()
 
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         return (await self.run((sql, args, False)))[0]
+
+    async def insert(self, sql: str, args: Sequence[object], key: str) -> int:
+        # (the rowid SQLite reports, without RETURNING: it costs a temporary table)
+        rowid = (await self.run((sql, args, False)))[2]
+        assert rowid is not None
+        return rowid
 
     async def write(self, sql: str, args: Sequence[object] = ()) -> None:
         if not self._tx:
@@ -280,6 +289,64 @@ class _SQLiteExecutor(Executor):
         return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
+class _Transaction:
+    """``async with`` one transaction of the store (:meth:`SQLiteStore._begin`): holds the
+    store's lock and marks the task as holding a transaction from entry to exit; commits when
+    the block exits normally, rolls back when it raises. (A class rather than a generator:
+    the receive path opens one per batch.)"""
+
+    __slots__ = ("_store", "_task", "_x")
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self._task: asyncio.Task[object] | None = None
+        self._x: _SQLiteExecutor | None = None
+
+    async def __aenter__(self) -> _SQLiteExecutor:
+        store = self._store
+        store._tx_tasks.check()
+        await store._lock.acquire()
+        task = self._task = asyncio.current_task()
+        if task is not None:
+            store._tx_tasks.add(task)
+        x = self._x = _SQLiteExecutor(store, tx=True)
+        return x
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        x = self._x
+        assert x is not None
+        try:
+            if exc_type is not None:
+                await self._abandon(x)
+            elif x.sent or len(x.pending) > 1:  # (nothing to commit: no BEGIN either)
+                try:
+                    await x.run(_COMMIT)
+                except BaseException:
+                    await self._abandon(x)
+                    raise
+        finally:
+            x.open = False
+            store = self._store
+            if self._task is not None:
+                store._tx_tasks.discard(self._task)
+            store._lock.release()
+
+    async def _abandon(self, x: _SQLiteExecutor) -> None:
+        x.open = False
+        if x.sent:
+            # Also when cancelled while a call waited for the worker thread: it still runs
+            # there. Roll it back (queued after it) or the connection stays in a transaction
+            # nobody owns: every later BEGIN fails, and the next holder's statements run
+            # inside it and vanish with it. (After a COMMIT that ran, the ROLLBACK finds no
+            # transaction and changes nothing.)
+            await _rollback(self._store._calls)
+
+
 class _FileLease(LeaseBase):
     def __init__(self, account_id: int, fd: int) -> None:
         super().__init__(f"account {account_id}")
@@ -307,8 +374,11 @@ class SQLiteStore(SQLStore):
         """The writer's sqlite3 connection (opened with ``check_same_thread=False``): used
         directly, on the event loop's thread, inside a transaction that has begun."""
         self._reader = reader
-        self._calls = _ThreadCalls(conn)
-        self._busy_timeout = "PRAGMA busy_timeout=30000"
+        self._calls = Worker(self._db)
+        """The writer's worker thread (aiosqlite's stays idle after :meth:`open`)."""
+        self._wait_ms = 30000
+        """The busy timeout of the writer's statements that may wait for another connection's
+        write lock (:func:`_patiently`); its connection's own busy timeout stays 0."""
         self._path = path
         self._lock = TaskLock()
         self._tx_tasks = TxTasks()
@@ -369,6 +439,7 @@ class SQLiteStore(SQLStore):
             ):
                 await conn.execute(pragma)
             await migrate(conn)
+            await conn.execute("PRAGMA busy_timeout=0")  # (see SQLiteStore._wait_ms)
             reader = None
             if path != ":memory:":  # (a second ":memory:" connection is another database)
                 reader = await aiosqlite.connect(path, isolation_level=None)
@@ -376,8 +447,12 @@ class SQLiteStore(SQLStore):
                 await reader.execute("PRAGMA query_only=ON")
                 await reader.execute(busy)
             store = cls(conn, reader, path, Sealer())
-            store._busy_timeout = busy
-            store.sealer = await open_sealer(store.auto, key)
+            store._wait_ms = int(busy_timeout * 1000)
+            try:
+                store.sealer = await open_sealer(store.auto, key)
+            except BaseException:
+                await store._calls.close()
+                raise
         except BaseException as exc:
             for c in opened:
                 await c.close()
@@ -388,49 +463,21 @@ class SQLiteStore(SQLStore):
 
     def _begin_here(self) -> bool:
         """``BEGIN IMMEDIATE`` on the event loop's thread when it needs no wait: nothing is
-        queued on the worker thread and no other process holds the write lock (the busy
-        timeout is off for this one statement). ``False``: the caller sends its BEGIN to the
-        worker thread, which waits for the lock as long as the busy timeout says."""
+        queued on the worker thread and no other process holds the write lock (the writer's
+        busy timeout is 0). ``False``: the caller sends its BEGIN to the worker thread, which
+        waits for the lock as long as the busy timeout says (:func:`_patiently`)."""
         if not self._calls.idle:
             return False
-        db = self._db
-        db.execute("PRAGMA busy_timeout=0")
         try:
-            db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if not _busy(exc):
                 raise
             return False
-        finally:
-            db.execute(self._busy_timeout)
         return True
 
-    @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[Executor]:
-        with self._tx_tasks.enter():
-            async with self._transaction() as x:
-                yield x
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Executor]:
-        async with self._lock.hold():
-            x = _SQLiteExecutor(self, tx=True)
-            try:
-                yield x
-                if x.sent or len(x.pending) > 1:  # (nothing to commit: no BEGIN either)
-                    await x.run(_COMMIT)
-            except BaseException:
-                x.open = False
-                if x.sent:
-                    # Also when cancelled while a call waited in aiosqlite's thread: it still
-                    # runs there. Roll it back (queued after it) or the connection stays in a
-                    # transaction nobody owns: every later BEGIN fails, and the next holder's
-                    # statements run inside it and vanish with it. (After a COMMIT that ran,
-                    # the ROLLBACK finds no transaction and changes nothing.)
-                    await _rollback(self._calls)
-                raise
-            finally:
-                x.open = False
+    def _begin(self) -> _Transaction:
+        return _Transaction(self)
 
     def _lock_file(self, account_id: int) -> Path:
         return Path(f"{self._path}.locks") / f"account-{account_id}.lock"
@@ -462,4 +509,5 @@ class SQLiteStore(SQLStore):
     async def _close(self) -> None:
         if self._reader is not None:
             await self._reader.close()
+        await self._calls.close()
         await self._conn.close()
