@@ -186,6 +186,7 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
         "sys_s": state["sys"],
         "wall_s": wall,
         "batches": client.messaging.receiver.batches,
+        "lingered": client.messaging.receiver.lingered,
     }
     if profiler is not None:
         text = io.StringIO()
@@ -436,6 +437,8 @@ def _row(name: str, r: dict[str, Any]) -> str:
     per_msg_us = r["cpu_s"] / r["count"] * 1e6
     rate = r["count"] / r["wall_s"]
     batches = f" ({r['batches']} receive batches)" if "batches" in r else ""
+    if "lingered" in r:
+        batches = f" ({r['batches']} receive batches, {r['lingered']} lingered)"
     if "sys_s" in r:
         batches = f" ({r['sys_s'] / r['count'] * 1e6:.0f} of it kernel){batches}"
     return f"{name:<28} {rate:>10.0f} msg/s {per_msg_us:>10.0f} us CPU/msg{batches}"
