@@ -18,10 +18,12 @@ from tests.sandbox.routing_helpers import TIMEOUT, pair, server_of
 from wamd.client import Client
 from wamd.errors import MalformedNode
 from wamd.messaging import Message, builders
-from wamd.messaging.addresses import AddressLocks
+from wamd.messaging.addresses import AddressBook, AddressLocks
 from wamd.messaging.send import send_message
+from wamd.pairing.credentials import new_credentials
 from wamd.proto import e2e_pb2
 from wamd.sandbox import Sandbox
+from wamd.store import MemoryStore
 from wamd.store.sqlite import SQLiteStore
 from wamd.types import JID
 
@@ -229,3 +231,23 @@ async def test_done_marks_ride_on_the_next_receive_commit() -> None:
     await bob.idle()  # writes the last one's mark at once (no flush delay to wait for)
     assert await bob.account.inbox.pending() == []
     assert [m.text for m in handled] == ["one", "two", "three"]
+
+
+async def test_a_pair_learned_twice_at_once_is_written_once() -> None:
+    """A receive batch and a group send learning the same LID at once write it once (two
+    concurrent replacements of one row collide on PostgreSQL)."""
+    account = await MemoryStore().new_account(new_credentials())
+    book = AddressBook(account)
+    writes: list[list[tuple[str, str]]] = []
+    put_many = account.lid_map.put_many
+
+    async def slow_put_many(rows: list[tuple[str, str]]) -> None:
+        writes.append(list(rows))
+        await asyncio.sleep(0)  # the other caller runs meanwhile
+        await put_many(rows)
+
+    account.lid_map.put_many = slow_put_many  # type: ignore[method-assign]
+    lid, pn = JID("9001", "lid"), JID("15550001", "s.whatsapp.net")
+    await asyncio.gather(book.remember([(lid, pn)]), book.remember([(lid, pn)]))
+    assert writes == [[("9001", "15550001")]]
+    assert await book.lid_user("15550001") == "9001"

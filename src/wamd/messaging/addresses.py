@@ -134,6 +134,7 @@ class AddressBook:
         self._lid_of = _Recent(max_remembered)
         self._pn_of = _Recent(max_remembered)
         self._migrated = _Recent(max_remembered)
+        self._remembering = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"AddressBook(known={len(self._lid_of)})"
@@ -141,18 +142,30 @@ class AddressBook:
     # --- the LID map -------------------------------------------------------------------------
 
     async def remember(self, pairs: Iterable[tuple[JID, JID]]) -> None:
-        """Record ``(lid, pn)`` pairs (user parts) in the store's LID map."""
-        rows = []
-        for lid, pn in pairs:
-            if not (lid.is_lid and pn.is_pn):
-                continue
-            if self._lid_of.lookup(pn.user) == lid.user:
-                continue
-            rows.append((lid.user, pn.user))
-        if rows:
-            await self.account.lid_map.put_many(rows)
-            for lid_user, pn_user in rows:
-                self._pair(lid_user, pn_user)
+        """Record ``(lid, pn)`` pairs (user parts) in the store's LID map.
+
+        One write at a time: two callers that learn the same pair at once (a receive batch
+        and a group send) would otherwise both replace its row, and on a store whose
+        transactions do not see each other's uncommitted rows (PostgreSQL) the second insert
+        hits the first one's row. The pairs the first wrote are skipped by the second.
+        """
+        rows = self._unknown(pairs)
+        if not rows:
+            return
+        async with self._remembering:
+            rows = [(lid, pn) for lid, pn in rows if self._lid_of.lookup(pn) != lid]
+            if rows:
+                await self.account.lid_map.put_many(rows)
+                for lid_user, pn_user in rows:
+                    self._pair(lid_user, pn_user)
+
+    def _unknown(self, pairs: Iterable[tuple[JID, JID]]) -> list[tuple[str, str]]:
+        """The ``(lid, pn)`` user pairs of ``pairs`` not already in the cache."""
+        return [
+            (lid.user, pn.user)
+            for lid, pn in pairs
+            if lid.is_lid and pn.is_pn and self._lid_of.lookup(pn.user) != lid.user
+        ]
 
     def _pair(self, lid_user: str, pn_user: str) -> None:
         self._lid_of.keep(pn_user, lid_user)

@@ -6,7 +6,11 @@ For each incoming ``<message>``:
    arrival order, chats concurrently); at most ``max_inflight`` stanzas wait or run at once,
    after that the reader stops reading (backpressure);
 2. the worker takes what its chat has queued (up to ``batch_size``), skips redeliveries (the
-   dedupe buffer), and under the locks of every sender device (all JID forms) decrypts purely;
+   dedupe buffer), and under the locks of every sender device (all JID forms) decrypts purely.
+   When to take it is :mod:`wamd.messaging.batching`'s call: at once, unless the chat is
+   busy (its stanzas arrive less than ``receive_linger`` apart: then up to that long for more
+   of them, a group commit that trades that much latency for a share of one batch's fixed
+   cost) or the head is an offline backlog's (``offline_batch_delay``);
 3. one store transaction: new sessions and identities, consumed prekeys, received sender
    keys, a dedupe row and an inbox entry per message;
 4. only after the commit: the delivery receipt (the server's ack) per message;
@@ -23,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
@@ -40,6 +44,7 @@ from wamd.errors import (
     NotConnected,
     StoreError,
 )
+from wamd.messaging.batching import Batcher, ChatQueue
 from wamd.messaging.context import Context
 from wamd.messaging.events import (
     IdentityChanged,
@@ -99,12 +104,6 @@ class _Item:
     event: Message | None = None
 
 
-@dataclass(slots=True)
-class _Chat:
-    queue: list[_Item] = field(default_factory=list)
-    worker: asyncio.Task[None] | None = None
-
-
 class Receiver:
     """Processes incoming ``<message>`` stanzas (see the module docstring)."""
 
@@ -112,7 +111,10 @@ class Receiver:
         self._ctx = ctx
         self._inbox = inbox
         self._slots = SlotPool(ctx.options.max_inflight)
-        self._chats: dict[JID, _Chat] = {}
+        opts = ctx.options
+        self._batcher: Batcher[JID, _Item] = Batcher(
+            opts.batch_size, opts.max_inflight, opts.receive_linger, opts.offline_batch_delay
+        )
         self._retries: OrderedDict[str, int] = OrderedDict()
         self._retry_prekey: int | None = None
         self.active = False
@@ -121,7 +123,7 @@ class Receiver:
         self.batches = 0
 
     def __repr__(self) -> str:
-        return f"Receiver(chats={len(self._chats)})"
+        return f"Receiver(chats={len(self._batcher.chats)})"
 
     # --- the reader side ---------------------------------------------------------------------
 
@@ -134,35 +136,37 @@ class Receiver:
             await self._send(ack(node, error=NACK_PARSING_ERROR, own=self._ctx.own_pn))
             return
         await self._slots.acquire()
-        chat = self._chats.get(envelope.chat)
-        if chat is None:
-            chat = self._chats[envelope.chat] = _Chat()
-        chat.queue.append(_Item(node, envelope))
+        chat = self._batcher.arrive(envelope.chat, _Item(node, envelope))
         if chat.worker is None:
             chat.worker = asyncio.ensure_future(self._work(envelope.chat, chat))
 
+    @property
+    def queued(self) -> int:
+        """Stanzas queued on the chat workers, not yet taken into a batch."""
+        return sum(len(c.items) for c in self._batcher.chats.values())
+
+    @property
+    def lingered(self) -> int:
+        """Batches that waited for more live stanzas of their chat (the linger)."""
+        return self._batcher.lingered
+
     async def idle(self) -> None:
         """Wait until every queued stanza has been processed."""
-        while self._chats:
-            workers = [c.worker for c in self._chats.values() if c.worker is not None]
+        while workers := self._batcher.workers():
             await asyncio.gather(*workers, return_exceptions=True)
 
     async def close(self) -> None:
         """Cancel the chat workers (their stanzas stay unacknowledged: the server resends)."""
-        workers = [c.worker for c in self._chats.values() if c.worker is not None]
+        workers = self._batcher.clear()
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        self._chats.clear()
 
-    async def _work(self, key: JID, chat: _Chat) -> None:
+    async def _work(self, key: JID, chat: ChatQueue[_Item]) -> None:
+        batcher = self._batcher
         try:
-            while chat.queue:
-                size = self._ctx.options.batch_size
-                if chat.queue[0].envelope.offline and len(chat.queue) < size:
-                    # an offline backlog streams in: let a batch gather, one commit for all
-                    await asyncio.sleep(self._ctx.options.offline_batch_delay)
-                items, chat.queue = chat.queue[:size], chat.queue[size:]
+            while chat.items:
+                items = await batcher.cut(chat, offline=chat.items[0].envelope.offline)
                 try:
                     await self._process(items)
                 except (NotConnected, asyncio.CancelledError):
@@ -177,10 +181,8 @@ class Receiver:
                     for _ in items:
                         self._slots.release()
         finally:
-            if self._chats.get(key) is chat:
-                for _ in chat.queue:
-                    self._slots.release()
-                del self._chats[key]
+            for _ in batcher.retire(key, chat):
+                self._slots.release()
 
     # --- one batch ---------------------------------------------------------------------------
 
