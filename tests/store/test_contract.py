@@ -492,6 +492,25 @@ async def test_seen_and_inbox_batches_of_one(store: Store, credentials: Creds) -
     assert await account.sessions.get_many(["0.0", "1.0"]) == {"0.0": b"record", "1.0": b"record"}
 
 
+async def test_inbox_batches_after_the_newest_entries_were_deleted(
+    store: Store, credentials: Creds
+) -> None:
+    """The seqs a batch returns are its entries' (SQLite works them out from the last rowid)."""
+    account = await new_account(store, credentials)
+    old = await account.inbox.put_many([("m", b"a", 1), ("m", b"b", 1)])
+    await account.inbox.mark_done(old)
+    assert await account.inbox.delete_done() == 2
+    async with account.transaction() as tx:
+        await tx.sessions.put("1.0", b"record")  # (held back on SQLite)
+        seqs = await tx.inbox.put_many([("m", b"c", 2), ("r", b"d", 3), ("m", b"e", 4)])
+    assert seqs == sorted(seqs)
+    assert seqs[0] > old[-1]  # (never an old entry's seq again)
+    for seq, payload in zip(seqs, [b"c", b"d", b"e"], strict=True):
+        entry = await account.inbox.get(seq)
+        assert entry is not None
+        assert entry.payload == payload
+
+
 async def test_accounts_are_isolated(store: Store, credentials: Creds) -> None:
     a = await new_account(store, credentials)
     b = await new_account(store, credentials)

@@ -7,6 +7,7 @@ sealed with associated data naming their table, account and key (see :mod:`..sea
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Generic, Self, TypeVar, overload
 
@@ -41,6 +42,13 @@ _CHUNK = 500
 
 _ROWS = 100
 """Rows of one multi-row INSERT (5 parameters each: under SQLite's oldest limit of 999)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_rows(head: str, row: str, count: int) -> str:
+    """``head`` (an ``INSERT ... VALUES``) followed by ``count`` times ``row``: the same string
+    object for the same statement, which the driver's statement cache finds at once."""
+    return head + ", ".join([row] * count)
 
 
 def _chunks(values: Iterable[_T], size: int = _CHUNK) -> Iterator[list[_T]]:
@@ -763,8 +771,11 @@ class _Seen(_Part):
                     now() if timestamp is None else timestamp,
                 )
             rows = await self._x.fetch(
-                "INSERT INTO seen (account_id, chat, sender, message_id, timestamp) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                _insert_rows(
+                    "INSERT INTO seen (account_id, chat, sender, message_id, timestamp) VALUES ",
+                    "(?, ?, ?, ?, ?)",
+                    len(chunk),
+                )
                 + " ON CONFLICT DO NOTHING RETURNING chat, sender, message_id",
                 args,
             )
@@ -785,46 +796,35 @@ class _Seen(_Part):
         )
 
 
+_INBOX = "INSERT INTO inbox (account_id, kind, payload, created_at, done) VALUES "
+_INBOX_ROW = "(?, ?, ?, ?, FALSE)"
+_INBOX_ONE = _INBOX + _INBOX_ROW
+
+
 class _Inbox(_Part):
     def _entry(self, row: Row) -> InboxEntry:
         payload = self._s.open(row[2], aad("inbox", self._a, row[1]))
         return InboxEntry(int(row[0]), row[1], payload, int(row[3]), bool(row[4]))
 
+    def _row(self, kind: str, payload: bytes, created_at: int | None) -> tuple[object, ...]:
+        """The arguments of one entry's ``(?, ?, ?, ?, FALSE)``."""
+        sealed = self._s.seal(payload, aad("inbox", self._a, kind))
+        return self._a, kind, sealed, now() if created_at is None else created_at
+
     async def put(self, kind: str, payload: bytes, created_at: int | None = None) -> int:
-        return await self._x.insert(
-            "INSERT INTO inbox (account_id, kind, payload, created_at, done) "
-            "VALUES (?, ?, ?, ?, FALSE)",
-            [
-                self._a,
-                kind,
-                self._s.seal(payload, aad("inbox", self._a, kind)),
-                now() if created_at is None else created_at,
-            ],
-            "seq",
-        )
+        row = self._row(kind, payload, created_at)
+        return (await self._x.insert_rows(_INBOX_ONE, row, 1, "seq"))[0]
 
     async def put_many(self, entries: Sequence[tuple[str, bytes, int | None]]) -> list[int]:
-        if len(entries) == 1:  # a receive batch of one message: the statement without
-            return [await self.put(*entries[0])]  # RETURNING (SQLite: no temporary table)
+        if len(entries) == 1:  # (a receive batch of one message)
+            return [await self.put(*entries[0])]
         seqs: list[int] = []
         for chunk in _chunks(entries, _ROWS):
             args: list[object] = []
-            for kind, payload, created_at in chunk:
-                args += (
-                    self._a,
-                    kind,
-                    self._s.seal(payload, aad("inbox", self._a, kind)),
-                    now() if created_at is None else created_at,
-                )
-            rows = await self._x.fetch(
-                "INSERT INTO inbox (account_id, kind, payload, created_at, done) VALUES "
-                + ", ".join(["(?, ?, ?, ?, FALSE)"] * len(chunk))
-                + " RETURNING seq",
-                args,
-            )
-            # one statement assigns increasing seqs in the order of its rows (whatever the
-            # order RETURNING lists them in)
-            seqs += sorted(int(r[0]) for r in rows)
+            for entry in chunk:
+                args += self._row(*entry)
+            sql = _insert_rows(_INBOX, _INBOX_ROW, len(chunk))
+            seqs += await self._x.insert_rows(sql, args, len(chunk), "seq")
         return seqs
 
     async def get(self, seq: int) -> InboxEntry | None:

@@ -30,14 +30,15 @@ class Executor(abc.ABC):
         error of it then comes from that later call, and the transaction cannot commit."""
         await self.execute(sql, args)
 
-    async def insert(self, sql: str, args: Sequence[object], key: str) -> int:
-        """Run an ``INSERT`` of one row into a table whose integer primary key ``key`` the
-        database assigns; returns the key of the new row. (This default appends
-        ``RETURNING``; SQLite reads the new rowid instead, as a ``RETURNING`` costs it a
-        temporary table per statement.)"""
-        row = await self.fetchrow(f"{sql} RETURNING {key}", args)
-        assert row is not None
-        return int(row[0])
+    async def insert_rows(self, sql: str, args: Sequence[object], rows: int, key: str) -> list[int]:
+        """Run ``sql``, an ``INSERT`` of ``rows`` rows into a table whose integer primary key
+        ``key`` the database assigns, increasing; returns the keys of the new rows in the
+        order of the rows. (This default appends ``RETURNING``; SQLite works the keys out from
+        the last rowid instead, as a ``RETURNING`` costs it a temporary table per statement.)"""
+        found = await self.fetch(f"{sql} RETURNING {key}", args)
+        # (one statement assigns increasing keys in the order of its rows, whatever the order
+        # RETURNING lists them in)
+        return sorted(int(r[0]) for r in found)
 
     @abc.abstractmethod
     async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:

@@ -240,11 +240,13 @@ class _SQLiteExecutor(Executor):
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         return (await self.run((sql, args, False)))[0]
 
-    async def insert(self, sql: str, args: Sequence[object], key: str) -> int:
-        # (the rowid SQLite reports, without RETURNING: it costs a temporary table)
-        rowid = (await self.run((sql, args, False)))[2]
-        assert rowid is not None
-        return rowid
+    async def insert_rows(self, sql: str, args: Sequence[object], rows: int, key: str) -> list[int]:
+        # Without RETURNING (it costs a temporary table): the rows of one INSERT get
+        # consecutive rowids, each one more than the largest so far (the write lock is ours),
+        # and the last one is the connection's last rowid.
+        last = (await self.run((sql, args, False)))[2]
+        assert last is not None
+        return list(range(last - rows + 1, last + 1))
 
     async def write(self, sql: str, args: Sequence[object] = ()) -> None:
         if not self._tx:
