@@ -162,11 +162,9 @@ class Batcher(Generic[K, T]):
             del self.chats[key]
         return left
 
-    def clear(self) -> list[asyncio.Task[None]]:
-        """Forget every chat; returns the workers still running."""
-        workers = self.workers()
+    def clear(self) -> None:
+        """Forget every chat (their workers have ended)."""
         self.chats.clear()
-        return workers
 
     def workers(self) -> list[asyncio.Task[None]]:
         """The chats' running workers."""

@@ -157,10 +157,11 @@ class Receiver:
 
     async def close(self) -> None:
         """Cancel the chat workers (their stanzas stay unacknowledged: the server resends)."""
-        workers = self._batcher.clear()
+        workers = self._batcher.workers()
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        self._batcher.clear()
 
     async def _work(self, key: JID, chat: ChatQueue[_Item]) -> None:
         batcher = self._batcher
