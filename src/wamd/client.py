@@ -24,7 +24,6 @@ contributes functions or helper objects that the client calls.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -47,7 +46,7 @@ from wamd.conn.payload import AppVersion, DeviceInfo
 from wamd.conn.reconnect import ReconnectPolicy
 from wamd.conn.state import ConnState
 from wamd.errors import NotConnected, StoreError
-from wamd.events import Dispatcher, Event, Handler, HandlerRegistration, Predicate
+from wamd.events import Dispatcher, Event, Handler, HandlerRegistration, Predicate, Started
 from wamd.groups import (
     GroupInfo,
     GroupParticipant,
@@ -221,8 +220,9 @@ class Client:
     ) -> Callable[[Handler[E]], Handler[E]]:
         """Decorator: call the function for every event of ``event_type`` passing ``filter``.
 
-        The handler (``async def`` or plain) runs in its own task; it may await requests on
-        this client. ``filter`` is a synchronous predicate (see :class:`wamd.events.Filter`).
+        An ``async def`` handler runs in its own task and may await requests on this client;
+        a plain one is called by the dispatcher at once (it must not block). ``filter`` is a
+        synchronous predicate (see :class:`wamd.events.Filter`).
         """
         return self.dispatcher.on(event_type, filter)
 
@@ -1002,12 +1002,10 @@ class Client:
         returns its id. Raises :class:`~wamd.errors.SendError` when there is no other device."""
         return await send_to_own_devices(self, message)
 
-    def dispatch_received(
-        self, event: Event
-    ) -> Coroutine[Any, Any, list[asyncio.Task[BaseException | None]]]:
-        """Deliver a received message event to its handlers: awaited, it returns their tasks
-        (the message path's inbox waits for them). A protocol message between our own devices
-        that wamd handles itself is dispatched as an
+    def dispatch_received(self, event: Event) -> Coroutine[Any, Any, Started]:
+        """Deliver a received message event to its handlers: awaited, it returns what they
+        became (the message path's inbox waits for their tasks). A protocol message between
+        our own devices that wamd handles itself is dispatched as an
         :class:`~wamd.appstate.peer.OwnProtocolMessage` instead of a
         :class:`~wamd.messaging.Message`."""
         if is_internal(event):

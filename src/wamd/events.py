@@ -7,11 +7,14 @@ Every event is a frozen dataclass deriving from :class:`Event`. Handlers are reg
     async def show(evt: events.QR) -> None:
         print(evt.text)
 
-Handlers never run inside the receive loop: every call runs in its own task, at most
-``max_concurrency`` at once. When that many handlers are running, :meth:`Dispatcher.dispatch`
-waits for a free slot, so the reader stops reading (the server holds what it has not been able
-to deliver) instead of queueing without bound. Because a handler runs in its own task it may
-``await`` a request on the client (an IQ, a send) without deadlocking the reader.
+Handlers never block the receive loop: a coroutine handler (``async def``) runs in its own
+task, at most ``max_concurrency`` at once. When that many handlers are running,
+:meth:`Dispatcher.dispatch` waits for a free slot, so the reader stops reading (the server
+holds what it has not been able to deliver) instead of queueing without bound. Because a
+coroutine handler runs in its own task it may ``await`` a request on the client (an IQ, a
+send) without deadlocking the reader. A plain function cannot wait: the dispatcher calls it
+at once, in a copy of the context as a task would (no task to create and schedule per call);
+an awaitable it returns is awaited in a task of its own, like a coroutine handler.
 
 Filters are plain synchronous callables ``(event) -> bool``. Wrap them in :class:`Filter` to
 combine them with ``&``, ``|`` and ``~``.
@@ -25,7 +28,7 @@ import contextvars
 import enum
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -115,6 +118,7 @@ __all__ = [
     "ReceiptType",
     "Reconnecting",
     "Star",
+    "Started",
     "StreamError",
     "StreamReplaced",
     "TemporaryBan",
@@ -410,12 +414,24 @@ class _Waiter:
 ErrorHook = Callable[[BaseException, Event], None]
 
 
-class Dispatcher:
-    """Runs event handlers in their own tasks, at most ``max_concurrency`` at once.
+@dataclass(eq=False, slots=True)
+class Started:
+    """The handlers :meth:`Dispatcher.dispatch` started for one event."""
 
-    ``dispatch`` returns as soon as every matching handler has been started; it waits only
-    when the pool is full (backpressure). A handler that raises is logged (and passed to
-    ``on_error`` when given); it never stops the dispatcher or the other handlers.
+    tasks: list[asyncio.Task[BaseException | None]] = field(default_factory=list)
+    """The handlers still running (coroutine handlers, or what a plain one returned to await):
+    each task finishes with the exception its handler raised (already reported), or ``None``."""
+    errors: list[BaseException] = field(default_factory=list)
+    """What the handlers that already returned raised (already reported)."""
+
+
+class Dispatcher:
+    """Runs event handlers, at most ``max_concurrency`` at once (coroutines in their own tasks).
+
+    ``dispatch`` returns as soon as every matching handler has been started (a plain one
+    called); it waits only when the pool is full (backpressure). A handler that raises is
+    logged (and passed to ``on_error`` when given); it never stops the dispatcher or the other
+    handlers.
     """
 
     def __init__(self, *, max_concurrency: int = 64, on_error: ErrorHook | None = None) -> None:
@@ -483,16 +499,17 @@ class Dispatcher:
 
     # dispatch
 
-    async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
-        """Start every matching handler for ``event`` in its own task.
+    async def dispatch(self, event: Event) -> Started:
+        """Start every matching handler for ``event``.
 
-        Waits while the handler pool is full. Waiters registered with :meth:`wait_for` are
-        resolved first, synchronously. Returns the started tasks; each finishes with the
-        exception its handler raised (already reported), or ``None``.
+        A plain handler is called now; a coroutine handler (or an awaitable a plain one
+        returns) is awaited in a task of its own. Either takes a slot of the pool while it
+        runs: this waits while the pool is full. Waiters registered with :meth:`wait_for` are
+        resolved first, synchronously. A handler that raises is reported (never raised here).
         """
         if self._waiters:
             self._resolve_waiters(event)
-        started: list[asyncio.Task[BaseException | None]] = []
+        started = Started()
         if self._closed:
             return started
         kind = type(event)
@@ -515,26 +532,40 @@ class Dispatcher:
                     continue
             if not slots.try_acquire():
                 await slots.acquire()
-            slot = _Slot(slots)
-            try:
-                task = asyncio.create_task(self._run(registration, event, slot), name=name)
-            except BaseException:
-                slots.release()
-                raise
-            slot.owner = task
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            started.append(task)
+            self._call(registration.handler, event, name, started)
         return started
 
-    async def _run(
-        self, registration: HandlerRegistration[Any], event: Event, slot: _Slot
+    def _call(self, handler: Handler[Any], event: Event, name: str, started: Started) -> None:
+        """Call ``handler`` holding a slot taken for it, in a context of its own; await what it
+        returns in a task that keeps the slot until it finishes."""
+        context = contextvars.copy_context()
+        try:
+            result = context.run(handler, event)
+        except (Exception, asyncio.CancelledError) as exc:
+            self._slots.release()
+            self._report(exc, event)
+            started.errors.append(exc)
+            return
+        if result is None or not inspect.isawaitable(result):
+            self._slots.release()
+            return
+        slot = _Slot(self._slots)
+        try:
+            task = asyncio.create_task(self._await(result, event, slot), name=name, context=context)
+        except BaseException:
+            self._slots.release()
+            raise
+        slot.owner = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        started.tasks.append(task)
+
+    async def _await(
+        self, result: Awaitable[Any], event: Event, slot: _Slot
     ) -> BaseException | None:
         _current_slot.set(slot)
         try:
-            result = registration.handler(event)
-            if result is not None and inspect.isawaitable(result):
-                await result
+            await result
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -17,7 +17,7 @@ from typing import Any
 
 from wamd.binary import AttrValue, Node, decode_frame, decode_node, encode_node
 from wamd.crypto import KeyPair
-from wamd.events import Dispatcher, Event
+from wamd.events import Dispatcher, Event, Started
 from wamd.messaging.addresses import AddressBook, AddressLocks
 from wamd.messaging.context import Context, MessagingOptions
 from wamd.messaging.core import _is_ours
@@ -142,7 +142,7 @@ class _Link:
     def forget(self, request_id: str) -> None:
         self.waiting.pop(request_id, None)
 
-    async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
+    async def dispatch(self, event: Event) -> Started:
         return await self.party.dispatcher.dispatch(event)
 
 

@@ -30,7 +30,10 @@ async def _pair(**options: object) -> tuple[FakeServer, Party, Party]:
     return server, alice, bob
 
 
-async def test_a_raising_handler_is_retried_then_surfaced() -> None:
+@pytest.mark.parametrize("kind", ["plain", "coroutine"])
+async def test_a_raising_handler_is_retried_then_surfaced(kind: str) -> None:
+    """Plain handlers (called by the dispatcher) and coroutine handlers (in their own tasks)
+    fall under the same policy."""
     _, alice, bob = await _pair(handler_attempts=3)
     calls: list[Message] = []
 
@@ -38,7 +41,11 @@ async def test_a_raising_handler_is_retried_then_surfaced() -> None:
         calls.append(evt)
         raise RuntimeError("handler bug")
 
-    bob.dispatcher.add(Message, boom)
+    async def aboom(evt: Message) -> None:
+        boom(evt)
+
+    bob.dispatcher.add(Message, boom if kind == "plain" else aboom)
+    bob.dispatcher.add(Message, lambda evt: None)  # one that succeeds beside it
     await send_message(alice.ctx, BOB, _text("x"))
     await bob.idle()
     assert len(calls) == 3

@@ -247,3 +247,75 @@ def test_event_reprs_are_plain_and_events_are_frozen() -> None:
         evt.text = "x"  # type: ignore[misc]
     assert "linked_devices" not in repr(evt)  # the QR text carries the adv secret
     assert repr(events.ConnectFailure(400, "bad", None)).startswith("ConnectFailure(reason=400")
+
+
+async def test_plain_handler_is_called_at_once_without_a_task() -> None:
+    d = Dispatcher()
+    seen: list[tuple[int, asyncio.Task[object] | None]] = []
+    d.add(Ping, lambda evt: seen.append((evt.n, asyncio.current_task())))
+    started = await d.dispatch(Ping(1))
+    assert seen == [(1, asyncio.current_task())]  # returned before dispatch did
+    assert started.tasks == []
+    assert started.errors == []
+    assert d.running == 0
+    assert d._slots.free == d.max_concurrency
+
+
+async def test_plain_handler_runs_in_a_copy_of_the_context() -> None:
+    import contextvars
+
+    var: contextvars.ContextVar[int] = contextvars.ContextVar("var", default=0)
+    d = Dispatcher()
+    d.add(Ping, lambda evt: var.set(evt.n))
+    await d.dispatch(Ping(5))
+    assert var.get() == 0  # the handler's set did not leak into the dispatcher's context
+
+
+async def test_plain_handler_that_raises_is_reported_and_returned() -> None:
+    errors: list[BaseException] = []
+    d = Dispatcher(on_error=lambda exc, evt: errors.append(exc))
+
+    def bad(evt: Ping) -> None:
+        raise RuntimeError("boom")
+
+    def cancels(evt: Ping) -> None:
+        raise asyncio.CancelledError
+
+    d.add(Ping, bad)
+    d.add(Ping, cancels)  # contained like any failure: the dispatcher's caller goes on
+    started = await d.dispatch(Ping(1))
+    assert [type(e) for e in started.errors] == [RuntimeError, asyncio.CancelledError]
+    assert errors == started.errors
+    assert d._slots.free == d.max_concurrency
+
+
+async def test_plain_handler_waits_for_a_slot_when_the_pool_is_full() -> None:
+    d = Dispatcher(max_concurrency=1)
+    release = asyncio.Event()
+    got: list[int] = []
+
+    async def slow(evt: Pong) -> None:
+        await release.wait()
+
+    d.add(Pong, slow)
+    d.add(Ping, lambda evt: got.append(evt.n))
+    await d.dispatch(Pong(1))
+    blocked = asyncio.create_task(d.dispatch(Ping(2)))
+    await asyncio.sleep(0.02)
+    assert not blocked.done()  # backpressure applies to plain handlers too
+    assert got == []
+    release.set()
+    await asyncio.wait_for(blocked, 1)
+    assert got == [2]
+
+
+async def test_awaitable_returned_by_a_plain_handler_runs_in_a_task_holding_a_slot() -> None:
+    d = Dispatcher(max_concurrency=2)
+    release = asyncio.Event()
+    d.add(Ping, lambda evt: release.wait())
+    started = await d.dispatch(Ping(1))
+    assert len(started.tasks) == 1
+    assert d._slots.free == 1
+    release.set()
+    assert await started.tasks[0] is None
+    assert d._slots.free == 2

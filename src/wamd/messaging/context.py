@@ -11,7 +11,7 @@ from typing import Protocol
 from wamd.binary import Node
 from wamd.crypto import KeyPair
 from wamd.errors import IQTimeout, NotConnected
-from wamd.events import Event, lend_slot
+from wamd.events import Event, Started, lend_slot
 from wamd.messaging.addresses import AddressBook
 from wamd.messaging.devices import DeviceCache
 from wamd.signal import SignalCipher
@@ -46,8 +46,8 @@ class Link(Protocol):
         """Stop waiting for the answer to ``request_id``."""
         ...
 
-    async def dispatch(self, event: Event) -> list[asyncio.Task[BaseException | None]]:
-        """Start the handlers of ``event``; returns their tasks."""
+    async def dispatch(self, event: Event) -> Started:
+        """Start the handlers of ``event``; returns what they became."""
         ...
 
 

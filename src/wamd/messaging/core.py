@@ -28,7 +28,7 @@ from wamd.errors import (
     StoreError,
     WamdError,
 )
-from wamd.events import Event
+from wamd.events import Event, Started
 from wamd.messaging.addresses import AddressBook, AddressLocks
 from wamd.messaging.context import Context, MessagingOptions
 from wamd.messaging.devices import DeviceCache
@@ -95,9 +95,7 @@ class _ClientLink:
     def forget(self, request_id: str) -> None:
         self._client.connection.pending.forget(request_id)
 
-    def dispatch(
-        self, event: Event
-    ) -> Coroutine[Any, Any, list[asyncio.Task[BaseException | None]]]:
+    def dispatch(self, event: Event) -> Coroutine[Any, Any, Started]:
         # the client's coroutine itself: no frame of our own per received message
         return self._client.dispatch_received(event)
 

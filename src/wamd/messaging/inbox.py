@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
 from wamd.errors import MalformedNode, StoreError
-from wamd.events import Event
+from wamd.events import Event, Started
 from wamd.messaging.context import Context
 from wamd.messaging.events import Message
 from wamd.store import Transaction
@@ -119,10 +119,11 @@ class Inbox:
         await self._start(event, 1)
 
     async def _start(self, event: Any, attempt: int) -> None:
-        tasks = await self._ctx.link.dispatch(event)
+        started = await self._ctx.link.dispatch(event)
         self.dispatched += 1
-        if not tasks:
-            self._settled(event, attempt, tasks)
+        tasks = started.tasks
+        if not tasks:  # plain handlers only: they returned already
+            self._settled(event, attempt, started)
             return
         # No watcher task per message: the last handler task to finish settles the entry
         # (a done callback runs synchronously, so a clean shutdown cannot lose the mark).
@@ -132,22 +133,20 @@ class Inbox:
             nonlocal remaining
             remaining -= 1
             if not remaining:
-                self._settled(event, attempt, tasks)
+                self._settled(event, attempt, started)
 
         for task in tasks:
             task.add_done_callback(one_done)
 
-    def _settled(
-        self, event: Any, attempt: int, tasks: list[asyncio.Task[BaseException | None]]
-    ) -> None:
+    def _settled(self, event: Any, attempt: int, started: Started) -> None:
         """Every handler of ``event`` finished: done, pending, retried or surfaced."""
         seq = event.seq
         if seq in self._done:  # finished by the handler's own transaction
             self._done.discard(seq)
             self._settle(seq)
             return
-        errors: list[BaseException] = []
-        for task in tasks:
+        errors = started.errors
+        for task in started.tasks:
             if task.cancelled():
                 self._settle(seq)  # shutting down: stays pending
                 return
