@@ -418,10 +418,10 @@ ErrorHook = Callable[[BaseException, Event], None]
 class Started:
     """The handlers :meth:`Dispatcher.dispatch` started for one event."""
 
-    tasks: list[asyncio.Task[BaseException | None]] = field(default_factory=list)
+    tasks: list[asyncio.Task[BaseException | None]]
     """The handlers still running (coroutine handlers, or what a plain one returned to await):
     each task finishes with the exception its handler raised (already reported), or ``None``."""
-    errors: list[BaseException] = field(default_factory=list)
+    errors: list[BaseException]
     """What the handlers that already returned raised (already reported)."""
 
 
@@ -509,7 +509,7 @@ class Dispatcher:
         """
         if self._waiters:
             self._resolve_waiters(event)
-        started = Started()
+        started = Started([], [])
         if self._closed:
             return started
         kind = type(event)
