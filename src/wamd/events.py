@@ -14,7 +14,9 @@ holds what it has not been able to deliver) instead of queueing without bound. B
 coroutine handler runs in its own task it may ``await`` a request on the client (an IQ, a
 send) without deadlocking the reader. A plain function cannot wait: the dispatcher calls it
 at once, in a copy of the context as a task would (no task to create and schedule per call);
-an awaitable it returns is awaited in a task of its own, like a coroutine handler.
+an awaitable it returns is awaited in a task of its own, like a coroutine handler. Handlers
+of one event start in registration order: a plain handler registered after a coroutine
+handler that matched the event runs in a task too, after that one.
 
 Filters are plain synchronous callables ``(event) -> bool``. Wrap them in :class:`Filter` to
 combine them with ``&``, ``|`` and ``~``.
@@ -28,7 +30,7 @@ import contextvars
 import enum
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -360,6 +362,12 @@ class HandlerRegistration(Generic[E]):
     event_type: type[E]
     handler: Handler[E]
     filter: Predicate | None = None
+    plain: bool = field(init=False, repr=False)
+    """Not a coroutine function: the dispatcher may call it at once (see
+    :meth:`Dispatcher.dispatch`)."""
+
+    def __post_init__(self) -> None:
+        self.plain = not inspect.iscoroutinefunction(self.handler)
 
     def matches(self, event: Event) -> bool:
         """Whether ``event`` is of the registered type and passes the filter."""
@@ -500,12 +508,14 @@ class Dispatcher:
     # dispatch
 
     async def dispatch(self, event: Event) -> Started:
-        """Start every matching handler for ``event``.
+        """Start every matching handler for ``event``, in registration order.
 
-        A plain handler is called now; a coroutine handler (or an awaitable a plain one
-        returns) is awaited in a task of its own. Either takes a slot of the pool while it
-        runs: this waits while the pool is full. Waiters registered with :meth:`wait_for` are
-        resolved first, synchronously. A handler that raises is reported (never raised here).
+        A plain handler is called now, unless a coroutine handler of the event was started
+        before it: then it runs in a task of its own too, after that one, as coroutine
+        handlers (and awaitables a plain one returns) always do. Every handler holds a slot
+        of the pool while it runs: this waits while the pool is full. Waiters registered with
+        :meth:`wait_for` are resolved first, synchronously. A handler that raises is reported
+        (never raised here).
         """
         if self._waiters:
             self._resolve_waiters(event)
@@ -532,12 +542,15 @@ class Dispatcher:
                     continue
             if not slots.try_acquire():
                 await slots.acquire()
-            self._call(registration.handler, event, name, started)
+            if registration.plain and not started.tasks:
+                self._call(registration.handler, event, name, started)
+            else:
+                self._spawn(registration.handler, None, event, name, started)
         return started
 
     def _call(self, handler: Handler[Any], event: Event, name: str, started: Started) -> None:
-        """Call ``handler`` holding a slot taken for it, in a context of its own; await what it
-        returns in a task that keeps the slot until it finishes."""
+        """Call ``handler`` holding a slot taken for it, in a copy of the context (as a task
+        would); an awaitable it returns is awaited in a task that keeps the slot."""
         context = contextvars.copy_context()
         try:
             result = context.run(handler, event)
@@ -549,9 +562,23 @@ class Dispatcher:
         if result is None or not inspect.isawaitable(result):
             self._slots.release()
             return
+        self._spawn(None, result, event, name, started, context)
+
+    def _spawn(
+        self,
+        handler: Handler[Any] | None,
+        result: Any,
+        event: Event,
+        name: str,
+        started: Started,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        """Start the task of a handler holding a slot taken for it (see :meth:`_run`)."""
         slot = _Slot(self._slots)
         try:
-            task = asyncio.create_task(self._await(result, event, slot), name=name, context=context)
+            task = asyncio.create_task(
+                self._run(handler, result, event, slot), name=name, context=context
+            )
         except BaseException:
             self._slots.release()
             raise
@@ -560,12 +587,18 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
         started.tasks.append(task)
 
-    async def _await(
-        self, result: Awaitable[Any], event: Event, slot: _Slot
+    async def _run(
+        self, handler: Handler[Any] | None, result: Any, event: Event, slot: _Slot
     ) -> BaseException | None:
+        """A handler's task: calls ``handler`` (``None``: it was called already and returned
+        ``result``), awaits what it returned, reports what it raised, then gives the slot
+        back."""
         _current_slot.set(slot)
         try:
-            await result
+            if handler is not None:
+                result = handler(event)
+            if result is not None and inspect.isawaitable(result):
+                await result
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -319,3 +319,22 @@ async def test_awaitable_returned_by_a_plain_handler_runs_in_a_task_holding_a_sl
     release.set()
     assert await started.tasks[0] is None
     assert d._slots.free == 2
+
+
+async def test_handlers_of_an_event_start_in_registration_order() -> None:
+    """A plain handler after a coroutine handler runs in a task too, after that one starts;
+    one before it is called at once."""
+    d = Dispatcher()
+    order: list[str] = []
+
+    async def coroutine(evt: Ping) -> None:
+        order.append("coroutine")
+
+    d.add(Ping, lambda evt: order.append("plain before"))
+    d.add(Ping, coroutine)
+    d.add(Ping, lambda evt: order.append("plain after"))
+    started = await d.dispatch(Ping(1))
+    assert order == ["plain before"]
+    assert len(started.tasks) == 2
+    await d.drain()
+    assert order == ["plain before", "coroutine", "plain after"]
