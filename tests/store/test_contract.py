@@ -492,6 +492,25 @@ async def test_seen_and_inbox_batches_of_one(store: Store, credentials: Creds) -
     assert await account.sessions.get_many(["0.0", "1.0"]) == {"0.0": b"record", "1.0": b"record"}
 
 
+async def test_inbox_done_marks_in_runs(store: Store, credentials: Creds) -> None:
+    """Done marks of consecutive and scattered seqs, given twice or out of order (SQL stores:
+    one statement a run of consecutive seqs), touch these entries of this account only."""
+    account = await new_account(store, credentials)
+    other = await new_account(store, credentials)
+    seqs = []
+    for i in range(8):  # (the two accounts' entries interleaved)
+        seqs.append(await account.inbox.put("m", b"%d" % i))
+        await other.inbox.put("m", b"other")
+    await account.inbox.mark_done([seqs[5], seqs[0], seqs[1], seqs[3], seqs[1], seqs[6]])
+    assert [e.seq for e in await account.inbox.pending()] == [seqs[2], seqs[4], seqs[7]]
+    assert len(await other.inbox.pending()) == 8
+    async with account.transaction() as tx:
+        await tx.inbox.mark_done(seqs[2:5])
+    assert [e.seq for e in await account.inbox.pending()] == [seqs[7]]
+    await account.inbox.mark_done([])
+    assert len(await other.inbox.pending()) == 8
+
+
 async def test_seen_batches_with_known_and_repeated_messages(
     store: Store, credentials: Creds
 ) -> None:
