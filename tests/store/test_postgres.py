@@ -69,3 +69,34 @@ async def test_bad_arguments_and_unreachable_servers() -> None:
         await PostgresStore.connect(PG_DSN, schema='x"; DROP TABLE y; --')
     with pytest.raises(StoreError):
         await PostgresStore.connect("postgresql://postgres@127.0.0.1:1/test")
+
+
+async def test_concurrent_writers_of_one_lid_pair_do_not_collide(pg_schema: str) -> None:
+    """Two transactions learning the same LID pair at once (a receive batch and a group send
+    do): the second one's insert waits for the first's commit and must not then fail on the
+    primary key (its DELETE ran before that row was visible)."""
+    store = await PostgresStore.connect(PG_DSN, schema=pg_schema)
+    try:
+        account = await store.new_account(make_credentials())
+        first_wrote = asyncio.Event()
+
+        async def first() -> None:
+            async with account.transaction() as tx:
+                await tx.lid_map.put_many([("100", "4911")])
+                assert await tx.lid_map.pn_for_lid("100") == "4911"  # (the insert has run)
+                first_wrote.set()
+                await asyncio.sleep(0.3)
+
+        async def second(pair: tuple[str, str]) -> None:
+            await first_wrote.wait()
+            async with account.transaction() as tx:
+                await tx.lid_map.put_many([pair])
+
+        await asyncio.gather(first(), second(("100", "4911")))
+        assert await account.lid_map.pn_for_lid("100") == "4911"
+        first_wrote.clear()
+        # a pair sharing one side with the concurrent one: no error, one side wins
+        await asyncio.gather(first(), second(("100", "4922")))
+        assert await account.lid_map.pn_for_lid("100") in ("4911", "4922")
+    finally:
+        await store.close()

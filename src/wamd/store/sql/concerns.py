@@ -623,8 +623,12 @@ class _LIDMap(_Part):
                 "DELETE FROM lid_map WHERE account_id = ? AND (lid = ? OR pn = ?)",
                 [(self._a, lid, pn) for lid, pn in touched],
             )
+            # A conflict here can only come from another transaction that stored a pair
+            # sharing a side after our DELETE ran (PostgreSQL: its row was not visible yet;
+            # our insert waited for its commit). Both learned the pair from the server: the
+            # first to commit keeps it, instead of this transaction failing.
             await x.executemany(
-                "INSERT INTO lid_map (account_id, lid, pn) VALUES (?, ?, ?)",
+                "INSERT INTO lid_map (account_id, lid, pn) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(self._a, lid, pn) for lid, pn in lid_to_pn.items()],
             )
 
