@@ -1,7 +1,6 @@
 """Store throughput: Signal session get/put (one by one and in batches) and the receive-path
 transaction (session + dedupe row + inbox event; one message, and batches of five: "x5",
-figures per message), per
-backend.
+figures per message), per backend.
 
     .venv/bin/python bench/store.py [--n 2000] [--batch 500] [--pg-dsn DSN] [--no-pg]
 
