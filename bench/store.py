@@ -1,5 +1,6 @@
 """Store throughput: Signal session get/put (one by one and in batches) and the receive-path
-transaction (session + dedupe row + inbox event), per backend.
+transaction (session + dedupe row + inbox event; one message, and batches of five: "x5",
+figures per message), per backend.
 
     .venv/bin/python bench/store.py [--n 2000] [--batch 500] [--pg-dsn DSN] [--no-pg]
 
@@ -84,11 +85,23 @@ async def measure(store: Store, n: int, batch: int) -> dict[str, tuple[float, fl
                 await tx.seen.add(SeenMessage("chat@s.whatsapp.net", address, f"ID{i}"))
                 await tx.inbox.put("message", RECORD[:300])
 
+    async def receive_batches() -> None:
+        # batches of 5 messages, as the receive linger gathers them (figures per message)
+        for start in range(0, n, 5):
+            senders = addresses[start : start + 5]
+            async with account.transaction() as tx:
+                await tx.sessions.put_many({senders[0]: RECORD})
+                await tx.seen.add_many(
+                    [(SeenMessage("batch@s.whatsapp.net", a, f"B{start}"), None) for a in senders]
+                )
+                await tx.inbox.put_many([("message", RECORD[:300], None)] * len(senders))
+
     results["put 1"] = await _rate(n, put_single)
     results["get 1"] = await _rate(n, get_single)
     results[f"put_many {batch}"] = await _rate(n, put_batch)
     results[f"get_many {batch}"] = await _rate(n, get_batch)
     results["receive tx"] = await _rate(n, receive_tx)
+    results["receive tx x5"] = await _rate(n, receive_batches)
     return results
 
 

@@ -492,6 +492,55 @@ async def test_seen_and_inbox_batches_of_one(store: Store, credentials: Creds) -
     assert await account.sessions.get_many(["0.0", "1.0"]) == {"0.0": b"record", "1.0": b"record"}
 
 
+async def test_inbox_done_marks_in_runs(store: Store, credentials: Creds) -> None:
+    """Done marks of consecutive and scattered seqs, given twice or out of order (SQL stores:
+    one statement a run of consecutive seqs), touch these entries of this account only."""
+    account = await new_account(store, credentials)
+    other = await new_account(store, credentials)
+    seqs = []
+    for i in range(8):  # (the two accounts' entries interleaved)
+        seqs.append(await account.inbox.put("m", b"%d" % i))
+        await other.inbox.put("m", b"other")
+    await account.inbox.mark_done([seqs[5], seqs[0], seqs[1], seqs[3], seqs[1], seqs[6]])
+    assert [e.seq for e in await account.inbox.pending()] == [seqs[2], seqs[4], seqs[7]]
+    assert len(await other.inbox.pending()) == 8
+    async with account.transaction() as tx:
+        await tx.inbox.mark_done(seqs[2:5])
+    assert [e.seq for e in await account.inbox.pending()] == [seqs[7]]
+    await account.inbox.mark_done([])
+    assert len(await other.inbox.pending()) == 8
+
+
+async def test_seen_batches_with_known_and_repeated_messages(
+    store: Store, credentials: Creds
+) -> None:
+    """A batch holding a message already seen, or one message twice: each is new once, and
+    the other writes of the transaction stay (SQLite retries such a batch statement by
+    statement)."""
+    account = await new_account(store, credentials)
+    known = SeenMessage("chat", "s", "known")
+    await account.seen.add(known, timestamp=1)
+    a, b = SeenMessage("chat", "s", "a"), SeenMessage("chat", "s", "b")
+    async with account.transaction() as tx:
+        await tx.sessions.put("1.0", b"record")  # (held back on SQLite)
+        assert await tx.seen.add_many([(a, 2), (known, 2), (a, 3), (b, None)]) == [
+            True,
+            False,
+            False,
+            True,
+        ]
+        assert await tx.seen.add_many([(b, 4), (SeenMessage("chat", "s", "c"), 4)]) == [
+            False,
+            True,
+        ]
+        seqs = await tx.inbox.put_many([("m", b"x", 1), ("m", b"y", 1)])
+    assert await account.sessions.get("1.0") == b"record"
+    assert all([await account.seen.contains(m) for m in (known, a, b)])
+    assert [e.seq for e in await account.inbox.pending()] == seqs
+    assert await account.seen.add_many([(a, 5), (a, 5)]) == [False, False]
+    assert await account.seen.prune(before=2) == 1  # (known kept its first timestamp)
+
+
 async def test_inbox_batches_after_the_newest_entries_were_deleted(
     store: Store, credentials: Creds
 ) -> None:

@@ -433,7 +433,8 @@ class SeenStore(Protocol):
 
     async def add_many(self, messages: Sequence[tuple[SeenMessage, int | None]]) -> list[bool]:
         """Record several messages (with their timestamps) at once, as :meth:`add` each;
-        ``False`` for those already recorded. The messages must be distinct."""
+        ``False`` for those already recorded. A message given twice is recorded once: ``True``
+        (when new) for its first occurrence only."""
         ...
 
     async def contains(self, message: SeenMessage) -> bool:

@@ -7,7 +7,6 @@ sealed with associated data naming their table, account and key (see :mod:`..sea
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Generic, Self, TypeVar, overload
 
@@ -15,6 +14,7 @@ from wamd.errors import AccountNotFound, StoreError
 from wamd.store.sealing import Sealer, aad
 from wamd.store.sql.codec import decode_credentials, encode_credentials
 from wamd.store.sql.executor import Executor, Row
+from wamd.store.sql.statements import ROWS, insert_rows
 from wamd.store.types import (
     AppStateSyncKey,
     AppStateVersion,
@@ -40,17 +40,6 @@ _P = TypeVar("_P", bound="_Part")
 _CHUNK = 500
 
 
-_ROWS = 100
-"""Rows of one multi-row INSERT (5 parameters each: under SQLite's oldest limit of 999)."""
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_rows(head: str, row: str, count: int) -> str:
-    """``head`` (an ``INSERT ... VALUES``) followed by ``count`` times ``row``: the same string
-    object for the same statement, which the driver's statement cache finds at once."""
-    return head + ", ".join([row] * count)
-
-
 def _chunks(values: Iterable[_T], size: int = _CHUNK) -> Iterator[list[_T]]:
     batch: list[_T] = []
     for value in values:
@@ -60,6 +49,20 @@ def _chunks(values: Iterable[_T], size: int = _CHUNK) -> Iterator[list[_T]]:
             batch = []
     if batch:
         yield batch
+
+
+def _runs(values: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """The runs of consecutive integers in ``values``: (first, last) of each, ascending."""
+    run: list[int] = []
+    for value in sorted(set(values)):
+        if run and value == run[1] + 1:
+            run[1] = value
+            continue
+        if run:
+            yield run[0], run[1]
+        run = [value, value]
+    if run:
+        yield run[0], run[1]
 
 
 class _Part:
@@ -745,6 +748,9 @@ class _Outgoing(_Part):
         return await _prune(self._x, "outgoing", ("chat", "message_id"), self._a, before, keep_last)
 
 
+_SEEN_COLUMNS = ("account_id", "chat", "sender", "message_id", "timestamp")
+
+
 class _Seen(_Part):
     async def add(self, message: SeenMessage, timestamp: int | None = None) -> bool:
         added = await self._x.execute(
@@ -761,30 +767,22 @@ class _Seen(_Part):
         return added == 1
 
     async def add_many(self, messages: Sequence[tuple[SeenMessage, int | None]]) -> list[bool]:
-        if len(messages) == 1:  # a receive batch of one message: the statement without
-            return [await self.add(*messages[0])]  # RETURNING (SQLite: no temporary table)
-        added: set[tuple[str, str, str]] = set()
-        for chunk in _chunks(messages, _ROWS):
-            args: list[object] = []
-            for message, timestamp in chunk:
-                args += (
-                    self._a,
-                    message.chat,
-                    message.sender,
-                    message.message_id,
-                    now() if timestamp is None else timestamp,
-                )
-            rows = await self._x.fetch(
-                _insert_rows(
-                    "INSERT INTO seen (account_id, chat, sender, message_id, timestamp) VALUES ",
-                    "(?, ?, ?, ?, ?)",
-                    len(chunk),
-                )
-                + " ON CONFLICT DO NOTHING RETURNING chat, sender, message_id",
-                args,
-            )
-            added.update((r[0], r[1], r[2]) for r in rows)
-        return [(m.chat, m.sender, m.message_id) in added for m, _ in messages]
+        if len(messages) == 1:  # a receive batch of one message: one plain statement
+            return [await self.add(*messages[0])]
+        # a message given twice is added once, by its first occurrence (as the memory store)
+        first: dict[tuple[str, str, str], int] = {}
+        rows: list[tuple[object, ...]] = []
+        for i, (message, timestamp) in enumerate(messages):
+            key = (message.chat, message.sender, message.message_id)
+            if key not in first:
+                first[key] = i
+                stamp = now() if timestamp is None else timestamp
+                rows.append((self._a, *key, stamp))
+        added: list[bool] = []
+        for chunk in _chunks(rows, ROWS):
+            added += await self._x.insert_new("seen", _SEEN_COLUMNS, 4, chunk)
+        new = {i for i, fresh in zip(first.values(), added, strict=True) if fresh}
+        return [i in new for i in range(len(messages))]
 
     async def contains(self, message: SeenMessage) -> bool:
         row = await self._x.fetchrow(
@@ -823,11 +821,11 @@ class _Inbox(_Part):
         if len(entries) == 1:  # (a receive batch of one message)
             return [await self.put(*entries[0])]
         seqs: list[int] = []
-        for chunk in _chunks(entries, _ROWS):
+        for chunk in _chunks(entries, ROWS):
             args: list[object] = []
             for entry in chunk:
                 args += self._row(*entry)
-            sql = _insert_rows(_INBOX, _INBOX_ROW, len(chunk))
+            sql = insert_rows(_INBOX, _INBOX_ROW, len(chunk))
             seqs += await self._x.insert_rows(sql, args, len(chunk), "seq")
         return seqs
 
@@ -851,9 +849,12 @@ class _Inbox(_Part):
         return [self._entry(r) for r in await self._x.fetch(sql, args)]
 
     async def mark_done(self, seqs: Iterable[int]) -> None:
+        # one statement a run of consecutive seqs (the entries of a batch finish together);
+        # "+account_id": a range of the primary key, not the scan of the account's entries
+        # an index on account_id would be
         await self._x.executemany(
-            "UPDATE inbox SET done = TRUE WHERE account_id = ? AND seq = ?",
-            [(self._a, seq) for seq in seqs],
+            "UPDATE inbox SET done = TRUE WHERE +account_id = ? AND seq BETWEEN ? AND ?",
+            [(self._a, first, last) for first, last in _runs(seqs)],
         )
 
     async def delete_done(self) -> int:

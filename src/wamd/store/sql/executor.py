@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+from wamd.store.sql.statements import insert_unless_present
+
 __all__ = ["Executor", "Row", "same_executor"]
 
 Row = Sequence[Any]
@@ -39,6 +41,18 @@ class Executor(abc.ABC):
         # (one statement assigns increasing keys in the order of its rows, whatever the order
         # RETURNING lists them in)
         return sorted(int(r[0]) for r in found)
+
+    async def insert_new(
+        self, table: str, columns: tuple[str, ...], key: int, rows: Sequence[Sequence[object]]
+    ) -> list[bool]:
+        """Insert ``rows`` (values of ``columns``) into ``table``, except those whose key (the
+        values of the first ``key`` columns: a unique key of the table) is there already;
+        whether each row was inserted. The rows' keys must be distinct. (This default is one
+        ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` the keys; SQLite asks which keys are
+        there first, as a ``RETURNING`` costs it a temporary table per statement.)"""
+        sql = insert_unless_present(table, columns, len(rows), columns[:key])
+        found = {tuple(r) for r in await self.fetch(sql, [v for row in rows for v in row])}
+        return [tuple(row[:key]) in found for row in rows]
 
     @abc.abstractmethod
     async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:

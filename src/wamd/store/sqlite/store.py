@@ -53,6 +53,7 @@ from wamd.store.sealing import KeySource, Sealer
 from wamd.store.sql.base import SQLStore, open_sealer
 from wamd.store.sql.executor import Executor, Row, same_executor
 from wamd.store.sql.migrations import Migrations, load_migrations
+from wamd.store.sql.statements import exists_each, insert_all, insert_unless_present
 from wamd.store.sqlite.worker import Worker
 
 __all__ = ["SQLiteStore", "default_path", "migrate"]
@@ -61,12 +62,18 @@ MIGRATIONS: Migrations = load_migrations("wamd.store.sqlite")
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 
-# a statement waiting in a transaction: (sql, arguments or argument rows, executemany?)
-_Op = tuple[str, Sequence[object] | list[Sequence[object]], bool]
+# a statement waiting in a transaction: (sql, arguments or argument rows, how it runs: one of
+# _ONE, _MANY (executemany), _NEW (an INSERT that may meet a key already there))
+_Op = tuple[str, Sequence[object] | list[Sequence[object]], int]
 # what a statement gave: its row count, its rows, the rowid of the row it inserted
 _Result = tuple[int, list[Row], int | None]
-_BEGIN: _Op = ("BEGIN IMMEDIATE", (), False)
-_COMMIT: _Op = ("COMMIT", (), False)
+_ONE, _MANY, _NEW = 0, 1, 2
+_PRESENT = -2
+"""The row count of a ``_NEW`` statement that met a key already there: SQLite undid it (its
+conflict resolution is ABORT: the statement, not the transaction)."""
+_KEY_PRESENT = (sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE)
+_BEGIN: _Op = ("BEGIN IMMEDIATE", (), _ONE)
+_COMMIT: _Op = ("COMMIT", (), _ONE)
 
 
 def default_path() -> Path:
@@ -151,16 +158,24 @@ def _run(db: sqlite3.Connection, ops: Sequence[_Op], wait_ms: int | None = None)
     (:func:`_patiently`); on the event loop's thread it is ``None``: nothing waits there."""
     cursor: sqlite3.Cursor | None = None
     rows: list[Row] = []
-    for sql, args, many in ops:
-        if many:
+    for sql, args, how in ops:
+        if how == _MANY:
             cursor = db.executemany(sql, cast("list[Sequence[object]]", args))
+        elif how == _NEW:
+            try:
+                cursor = db.execute(sql, args)
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode not in _KEY_PRESENT:
+                    raise
+                cursor, rows = None, []
+                continue
         elif wait_ms is None:
             cursor = db.execute(sql, args)
         else:
             cursor = _patiently(db, wait_ms, sql, args)
         rows = cursor.fetchall()
     if cursor is None:
-        return -1, rows, None
+        return (_PRESENT if ops and ops[-1][2] == _NEW else -1), rows, None
     return cursor.rowcount, rows, cursor.lastrowid
 
 
@@ -238,21 +253,44 @@ class _SQLiteExecutor(Executor):
             store._lock.release()
 
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
-        return (await self.run((sql, args, False)))[0]
+        return (await self.run((sql, args, _ONE)))[0]
 
     async def insert_rows(self, sql: str, args: Sequence[object], rows: int, key: str) -> list[int]:
         # Without RETURNING (it costs a temporary table): the rows of one INSERT get
         # consecutive rowids, each one more than the largest so far (the write lock is ours),
         # and the last one is the connection's last rowid.
-        last = (await self.run((sql, args, False)))[2]
+        last = (await self.run((sql, args, _ONE)))[2]
         assert last is not None
         return list(range(last - rows + 1, last + 1))
+
+    async def insert_new(
+        self, table: str, columns: tuple[str, ...], key: int, rows: Sequence[Sequence[object]]
+    ) -> list[bool]:
+        # Without RETURNING (it costs a temporary table): a plain INSERT of every row, which
+        # SQLite undoes whole when one of the keys is there already (ABORT: the statement,
+        # not the transaction; rare: a message delivered again). Only then one query asks
+        # which keys are there, and an INSERT adds the other rows. In one transaction: it
+        # holds the write lock from its BEGIN IMMEDIATE, no other connection adds a key.
+        if not self._tx:
+            async with self.atomic() as x:
+                return await x.insert_new(table, columns, key, rows)
+        args = [v for row in rows for v in row]
+        if (await self.run((insert_all(table, columns, len(rows)), args, _NEW)))[0] != _PRESENT:
+            return [True] * len(rows)
+        probe = exists_each(table, columns[:key], len(rows))
+        found = await self.fetchrow(probe, [v for row in rows for v in row[:key]])
+        assert found is not None
+        absent = [row for row, there in zip(rows, found, strict=True) if not there]
+        if absent:
+            sql = insert_unless_present(table, columns, len(absent))
+            await self.write(sql, [v for row in absent for v in row])
+        return [not there for there in found]
 
     async def write(self, sql: str, args: Sequence[object] = ()) -> None:
         if not self._tx:
             await self.execute(sql, args)
             return
-        self._hold((sql, args, False))
+        self._hold((sql, args, _ONE))
 
     def _hold(self, op: _Op) -> None:
         """Keep ``op`` for the transaction's next call to the thread (or its COMMIT)."""
@@ -268,7 +306,7 @@ class _SQLiteExecutor(Executor):
             async with self.atomic() as x:
                 await x.executemany(sql, rows)
             return
-        self._hold((sql, rows, True))
+        self._hold((sql, rows, _MANY))
 
     async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         reader = self._store._reader
@@ -280,7 +318,7 @@ class _SQLiteExecutor(Executor):
                 return list(await reader.execute_fetchall(sql, args))
             except sqlite3.Error as exc:
                 raise _error(exc) from exc
-        return (await self.run((sql, args, False)))[1]
+        return (await self.run((sql, args, _ONE)))[1]
 
     def atomic(self) -> AbstractAsyncContextManager[Executor]:
         if self._tx:
