@@ -1,7 +1,7 @@
 """End-to-end messaging on a sandbox: wamd beside Baileys, same sandbox, same run.
 
     .venv/bin/python bench/messaging.py [--messages 2000] [--window 16] [--idle 1000]
-        [--baileys-idle 50] [--stores memory,sqlite] [--loops asyncio,uvloop]
+        [--baileys-idle 50] [--stores memory,sqlite] [--loops asyncio,uvloop] [--linger S]
         [--profile [--profile-out PATH]] [--no-baileys]
 
 Measured (each side in its own process, so that CPU and memory are its own):
@@ -12,7 +12,9 @@ Measured (each side in its own process, so that CPU and memory are its own):
    over the timed messages, divided by their number — Noise, codec, Signal decrypt, the
    store transaction, the receipt, dispatch to a handler. wamd's receiver is measured with
    each store of ``--stores`` (the store sets the receive path's durability cost) and each
-   event loop of ``--loops`` (``uvloop`` when the ``speed`` extra is installed);
+   event loop of ``--loops`` (``uvloop`` when the ``speed`` extra is installed), with the
+   default receive linger (``--linger`` sets ``MessagingOptions.receive_linger``: 0 makes
+   every message that arrives alone pay a whole receive batch);
 3. memory per connected idle client: ``--idle`` wamd clients sharing one SQLite store (one
    database, many devices) in one process, logged in and idle: (RSS after - RSS before) / N;
    Baileys: ``--baileys-idle`` sockets in one Node process, the same way.
@@ -60,7 +62,7 @@ from wamd.conn.options import ServerInfo  # noqa: E402
 from wamd.events import QR  # noqa: E402
 from wamd.loop import loop_factory  # noqa: E402
 from wamd.loop import run as run_on_loop  # noqa: E402
-from wamd.messaging import Message  # noqa: E402
+from wamd.messaging import Message, MessagingOptions  # noqa: E402
 from wamd.pairing.credentials import new_credentials  # noqa: E402
 from wamd.store import MemoryStore, Store  # noqa: E402
 from wamd.store.sqlite import SQLiteStore  # noqa: E402
@@ -155,7 +157,10 @@ async def worker_recv(cfg: dict[str, Any]) -> None:
     store: Store = MemoryStore()
     if cfg["store"] == "sqlite":
         store = await SQLiteStore.open(cfg["path"])
-    client = await paired(sb, cfg["phone"], store)
+    options: dict[str, Any] = {}
+    if cfg.get("linger") is not None:
+        options["messaging"] = MessagingOptions(receive_linger=cfg["linger"])
+    client = await paired(sb, cfg["phone"], store, **options)
     done = asyncio.get_running_loop().create_future()
     state: dict[str, Any] = {"got": -1}
     profiler = cProfile.Profile(time.process_time) if cfg.get("profile") else None
@@ -346,6 +351,7 @@ async def wamd_throughput(
             "profile_out": args.profile_out,
             "sort": args.profile_sort,
             "loop": loop,
+            "linger": args.linger,
         },
     )
     ready = await next_json(recv, "ready")
@@ -548,6 +554,12 @@ def cli() -> None:
         help="also write the pstats data to this path (.memory/.sqlite added)",
     )
     parser.add_argument("--no-baileys", action="store_true")
+    parser.add_argument(
+        "--linger",
+        type=float,
+        default=None,
+        help="the receiver's MessagingOptions.receive_linger in seconds (default: wamd's)",
+    )
     asyncio.run(main(parser.parse_args()))
 
 
