@@ -34,6 +34,11 @@ class SlotPool:
         """Slots free now."""
         return self._free
 
+    @property
+    def waiting(self) -> int:
+        """Callers of :meth:`acquire` queued for a slot."""
+        return len(self._waiters)
+
     def locked(self) -> bool:
         """Whether :meth:`acquire` would wait."""
         return self._free <= 0 or bool(self._waiters)

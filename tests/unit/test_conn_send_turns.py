@@ -75,8 +75,8 @@ async def test_concurrent_senders_leave_in_seal_order() -> None:
     assert _counters(transport.sent) == list(range(200))
     assert [frame[4:] for frame in transport.sent] == [b"p%d" % i for i in range(200)]
     assert not transport.overlap
-    assert not conn._sending
-    assert not conn._turns
+    assert conn._turn.free == 1  # (nobody holds the turn)
+    assert conn._turn.waiting == 0
 
 
 async def test_a_sender_alone_does_not_wait() -> None:
@@ -85,7 +85,7 @@ async def test_a_sender_alone_does_not_wait() -> None:
     for i in range(5):
         await conn.send_payload(b"%d" % i)
     assert _counters(transport.sent) == [0, 1, 2, 3, 4]
-    assert not conn._sending
+    assert conn._turn.free == 1
 
 
 async def _line(
@@ -104,7 +104,7 @@ async def _line(
 
 async def test_cancelled_waiters_leave_the_line() -> None:
     transport, conn, first, waiting, gate = await _line(4)
-    assert len(conn._turns) == 4
+    assert conn._turn.waiting == 4
     waiting[1].cancel()
     waiting[2].cancel()
     await asyncio.sleep(0)
@@ -114,8 +114,8 @@ async def test_cancelled_waiters_leave_the_line() -> None:
     assert waiting[2].cancelled()
     assert [frame[4:] for frame in transport.sent] == [b"first", b"w0", b"w3"]
     assert _counters(transport.sent) == [0, 1, 2]
-    assert not conn._sending
-    assert not conn._turns
+    assert conn._turn.free == 1  # (nobody holds the turn)
+    assert conn._turn.waiting == 0
 
 
 async def test_a_sender_cancelled_once_handed_the_turn_hands_it_on() -> None:
@@ -126,8 +126,8 @@ async def test_a_sender_cancelled_once_handed_the_turn_hands_it_on() -> None:
     while not first.done():  # noqa: ASYNC110 - awaiting it would let the second run first
         await asyncio.sleep(0)
     assert not second.done()
-    assert list(conn._turns) == [conn._turns[0]]
-    assert conn._sending
+    assert conn._turn.waiting == 1  # (the third; the second was handed the turn)
+    assert conn._turn.free == 0
     second.cancel()
     await asyncio.gather(second, third, return_exceptions=True)
     assert second.cancelled()
@@ -135,8 +135,8 @@ async def test_a_sender_cancelled_once_handed_the_turn_hands_it_on() -> None:
     assert third.exception() is None
     assert [frame[4:] for frame in transport.sent] == [b"first", b"w1"]
     assert _counters(transport.sent) == [0, 1]
-    assert not conn._sending
-    assert not conn._turns
+    assert conn._turn.free == 1  # (nobody holds the turn)
+    assert conn._turn.waiting == 0
 
 
 async def test_a_failed_send_frees_the_turn() -> None:
@@ -153,8 +153,8 @@ async def test_a_failed_send_frees_the_turn() -> None:
     assert results[2] is None
     assert isinstance(results[1], TransportClosed)
     assert [frame[4:] for frame in transport.sent] == [b"a", b"c"]
-    assert not conn._sending
-    assert not conn._turns
+    assert conn._turn.free == 1  # (nobody holds the turn)
+    assert conn._turn.waiting == 0
 
 
 async def test_sending_on_a_closed_connection_raises() -> None:

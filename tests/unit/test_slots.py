@@ -43,9 +43,11 @@ async def test_a_waiter_cancelled_before_its_turn_leaves_the_count_intact() -> N
     await pool.acquire()
     task = asyncio.create_task(pool.acquire())
     await asyncio.sleep(0)
+    assert pool.waiting == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert pool.waiting == 0
     pool.release()
     assert pool.free == 1
     assert not pool.locked()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 
 from wamd.binary import Node, decode_frame, encode_frame
@@ -18,6 +17,7 @@ from wamd.conn.transport import Transport, TransportClosed
 from wamd.crypto import KeyPair
 from wamd.errors import HandshakeError, WamdError
 from wamd.noise import FrameReceived, HandshakeComplete, NoiseClientConnection
+from wamd.slots import SlotPool
 
 __all__ = ["Connection"]
 
@@ -27,19 +27,18 @@ log = logging.getLogger("wamd.conn")
 class Connection:
     """A handshaken, encrypted connection that sends and receives nodes.
 
-    Sending is serialized (frame counters must leave in order): a sender that finds nobody
-    sending seals and sends at once; one that finds the turn taken waits in line (FIFO) and
-    is handed the turn by the sender before it. Receiving is meant for one reader task.
+    Sending is serialized (frame counters must leave in order) by a one-slot pool, the turn: a
+    sender that finds it free seals and sends at once; one that finds it taken waits in line
+    (FIFO) and is handed the turn by the sender before it. Receiving is meant for one reader
+    task.
     """
 
     def __init__(self, transport: Transport, noise: NoiseClientConnection) -> None:
         self._transport = transport
         self._noise = noise
         self._pending: collections.deque[bytes] = collections.deque()
-        self._sending = False
-        """A sender holds the turn (it may be awaiting the transport)."""
-        self._turns: collections.deque[asyncio.Future[None]] = collections.deque()
-        """Senders waiting for the turn, first come first served."""
+        self._turn = SlotPool(1)
+        """Held by the sender sealing and sending (it may be awaiting the transport)."""
         self._closed = False
         self.server_static: bytes = b""
 
@@ -114,42 +113,13 @@ class Connection:
         """
         if self._closed:
             raise TransportClosed("connection is closed")
-        if self._sending:
-            await self._wait_turn()
-        else:
-            self._sending = True
+        turn = self._turn
+        if not turn.try_acquire():
+            await turn.acquire()
         try:
             await self._transport.send(self._noise.seal(payload))
         finally:
-            if self._turns:
-                self._pass_turn()
-            else:
-                self._sending = False
-
-    async def _wait_turn(self) -> None:
-        """Wait until the sender before hands the turn over (``_sending`` stays set)."""
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._turns.append(turn)
-        try:
-            await turn
-        except BaseException:
-            if turn.done() and not turn.cancelled():
-                # handed the turn, but cancelled before taking it: hand it on
-                self._pass_turn()
-            else:
-                with contextlib.suppress(ValueError):
-                    self._turns.remove(turn)
-            raise
-
-    def _pass_turn(self) -> None:
-        """Hand the turn to the first sender still waiting, or free it."""
-        turns = self._turns
-        while turns:
-            turn = turns.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._sending = False
+            turn.release()
 
     async def receive_node(self) -> Node:
         """The next node from the server.
