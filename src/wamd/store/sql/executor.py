@@ -48,8 +48,9 @@ class Executor(abc.ABC):
         """Insert ``rows`` (values of ``columns``) into ``table``, except those whose key (the
         values of the first ``key`` columns: a unique key of the table) is there already;
         whether each row was inserted. The rows' keys must be distinct. (This default is one
-        ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` the keys; SQLite asks which keys are
-        there first, as a ``RETURNING`` costs it a temporary table per statement.)"""
+        ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` the keys; SQLite, where a ``RETURNING``
+        costs a temporary table per statement, tries a plain ``INSERT`` of every row and asks
+        which keys are there only when it fails on one.)"""
         sql = insert_unless_present(table, columns, len(rows), columns[:key])
         found = {tuple(r) for r in await self.fetch(sql, [v for row in rows for v in row])}
         return [tuple(row[:key]) in found for row in rows]
